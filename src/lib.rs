@@ -1,0 +1,1 @@
+//! Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
