@@ -1,0 +1,166 @@
+//! Ways the stand-in can misbehave, to test that the exporter keeps telling the truth.
+
+use std::time::Duration;
+
+/// A fault for requests whose path contains a substring (and optionally whose query string
+/// contains another), applied to authenticated requests only so the digest handshake stays
+/// normal. Forever by default, or to the next `n` matches with [`Fault::times`].
+#[derive(Clone, Debug)]
+pub struct Fault {
+    path_contains: String,
+    query_contains: Option<String>,
+    path_ends: bool,
+    remaining: Option<u32>,
+    pub(super) action: FaultAction,
+}
+
+#[derive(Clone, Debug)]
+pub(super) enum FaultAction {
+    /// An Atlas error body with a fitting `errorCode`.
+    Status(u16),
+    /// 429 `RATE_LIMITED_TOKEN_BUCKET`, with `Retry-After` seconds when given.
+    RateLimited(Option<u64>),
+    /// Anything at all, e.g. a proxy's HTML page or truncated JSON.
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// Accept the request and never answer.
+    Hang,
+    /// Wait, then answer normally.
+    Delay(Duration),
+}
+
+impl Fault {
+    fn new(path_contains: &str, action: FaultAction) -> Self {
+        Self {
+            path_contains: path_contains.to_owned(),
+            query_contains: None,
+            path_ends: false,
+            remaining: None,
+            action,
+        }
+    }
+
+    /// Answers with `status` and an Atlas error body: 500 `UNEXPECTED_ERROR`, 503
+    /// `SERVICE_UNAVAILABLE`, 429 `RATE_LIMITED`, 403 `IP_ADDRESS_NOT_ON_ACCESS_LIST`, 404
+    /// `RESOURCE_NOT_FOUND`, 401 the digest challenge's body, and so on.
+    pub fn status(path_contains: &str, status: u16) -> Fault {
+        Self::new(path_contains, FaultAction::Status(status))
+    }
+
+    /// Answers 429 `RATE_LIMITED_TOKEN_BUCKET`, with `Retry-After: secs` when given.
+    pub fn rate_limited(path_contains: &str, retry_after: Option<u64>) -> Fault {
+        Self::new(path_contains, FaultAction::RateLimited(retry_after))
+    }
+
+    /// Answers exactly this status, content type and body.
+    pub fn raw(
+        path_contains: &str,
+        status: u16,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Raw {
+                status,
+                content_type: content_type.to_owned(),
+                body: body.into(),
+            },
+        )
+    }
+
+    /// Accepts the request and never answers (until the stand-in shuts down). Other
+    /// requests are served as usual.
+    pub fn hang(path_contains: &str) -> Fault {
+        Self::new(path_contains, FaultAction::Hang)
+    }
+
+    /// Waits `d`, then answers normally.
+    pub fn delay(path_contains: &str, d: Duration) -> Fault {
+        Self::new(path_contains, FaultAction::Delay(d))
+    }
+
+    /// Applies to the next `n` matching requests only, then disappears.
+    pub fn times(mut self, n: u32) -> Fault {
+        self.remaining = Some(n);
+        self
+    }
+
+    /// Also requires the raw query string to contain this, e.g. `"pageNum=2"`.
+    pub fn on_query(mut self, query_contains: &str) -> Fault {
+        self.query_contains = Some(query_contains.to_owned());
+        self
+    }
+
+    /// Only paths that end with the fault's path, e.g. the cluster listing
+    /// `/groups/{id}/clusters` but not the export listings under it.
+    pub fn at_path_end(mut self) -> Fault {
+        self.path_ends = true;
+        self
+    }
+
+    fn matches(&self, path: &str, query: &str) -> bool {
+        let path_matches = if self.path_ends {
+            path.ends_with(&self.path_contains)
+        } else {
+            path.contains(&self.path_contains)
+        };
+        self.remaining != Some(0)
+            && path_matches
+            && self
+                .query_contains
+                .as_deref()
+                .is_none_or(|q| query.contains(q))
+    }
+}
+
+/// Takes the first fault matching a request, using up one of its `times`.
+pub(super) fn take_match(faults: &mut Vec<Fault>, path: &str, query: &str) -> Option<FaultAction> {
+    let i = faults.iter().position(|f| f.matches(path, query))?;
+    let fault = &mut faults[i];
+    let action = fault.action.clone();
+    if let Some(n) = &mut fault.remaining {
+        *n -= 1;
+        if *n == 0 {
+            faults.remove(i);
+        }
+    }
+    Some(action)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_query_and_order() {
+        let mut faults = vec![
+            Fault::status("/exports", 500)
+                .on_query("pageNum=2")
+                .times(1),
+            Fault::status("/exports", 503).times(2),
+            Fault::status("/exports", 0).times(0),
+        ];
+        let code = |a: Option<FaultAction>| match a {
+            Some(FaultAction::Status(s)) => s,
+            _ => 0,
+        };
+        assert_eq!(
+            code(take_match(&mut faults, "/a/exports", "pageNum=1")),
+            503
+        );
+        assert_eq!(
+            code(take_match(&mut faults, "/a/exports", "pageNum=2")),
+            500
+        );
+        assert_eq!(
+            code(take_match(&mut faults, "/a/exports", "pageNum=2")),
+            503
+        );
+        assert!(take_match(&mut faults, "/a/exports", "").is_none());
+        assert!(take_match(&mut faults, "/a/clusters", "").is_none());
+    }
+}

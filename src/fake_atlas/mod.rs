@@ -1,0 +1,323 @@
+//! A stand-in for the MongoDB Atlas Administration API, for tests, the demo and benchmarks.
+//!
+//! It behaves like Atlas rather than like the exporter: HTTP digest auth with the challenge,
+//! nonce bookkeeping and error body Atlas sends; OAuth client-credentials tokens; paged
+//! listings with `links` and `totalCount`; Atlas's 404 bodies and `X-Error-Code` header; the
+//! versioned `Accept` header on v2. On top of that it can add latency, inject faults and count
+//! the requests it saw, so tests can assert how many calls a scrape cost.
+//!
+//! Layout: `auth` (digest nonces and OAuth tokens), `store` (projects, clusters and jobs, kept
+//! in listing order), `faults` (what can go wrong), `http` (routing and Atlas's responses),
+//! `fixtures` (the job builder, the seed page's examples and the demo data).
+
+mod auth;
+mod faults;
+mod fixtures;
+mod http;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use faults::Fault;
+pub use fixtures::{
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_GROUP_ID, DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY,
+    DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder, atlas_time, job, seed_examples,
+};
+
+/// The order in which the stand-in lists a cluster's export jobs.
+///
+/// Atlas does not document it; the recordings suggest newest first. The other two modes let
+/// tests prove the exporter does not depend on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// Largest `createdAt` first (the default, as Atlas appears to do).
+    #[default]
+    NewestFirst,
+    /// Smallest `createdAt` first.
+    OldestFirst,
+    /// A fixed pseudo-random permutation: the same on every request and every run.
+    Unordered,
+}
+
+/// A snapshot of the requests the stand-in saw, for asserting the cost of a scrape.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    /// Every HTTP request, whatever its outcome.
+    pub total: u64,
+    /// 401 answers carrying a digest challenge (missing, wrong or stale digest).
+    pub challenges: u64,
+    /// Requests per endpoint, authenticated or not: `list_export_jobs`, `get_export_job`,
+    /// `list_clusters`, `list_all_clusters`, `list_groups`, `oauth_token`, `other`.
+    pub by_endpoint: BTreeMap<String, u64>,
+}
+
+impl RequestCounts {
+    /// Requests seen for one endpoint name (0 when none).
+    pub fn endpoint(&self, name: &str) -> u64 {
+        self.by_endpoint.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The stand-in Atlas: cheap to clone, every clone shares the same data and counters.
+#[derive(Clone)]
+pub struct FakeAtlas {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Mutex<auth::AuthState>,
+    store: Mutex<store::Store>,
+    faults: Mutex<Vec<Fault>>,
+    latency: Mutex<Duration>,
+    counts: Mutex<RequestCounts>,
+    addr: Mutex<Option<SocketAddr>>,
+    /// Flips to true when a server of this stand-in shuts down, releasing hung requests.
+    closing: watch::Sender<bool>,
+}
+
+/// Locks a mutex, carrying on with the data if a panicking test thread poisoned it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Default for FakeAtlas {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeAtlas {
+    /// An empty Atlas: no credentials accepted, no projects, jobs listed newest first.
+    pub fn new() -> Self {
+        let (closing, _) = watch::channel(false);
+        Self {
+            inner: Arc::new(Inner {
+                auth: Mutex::new(auth::AuthState::default()),
+                store: Mutex::new(store::Store::default()),
+                faults: Mutex::new(Vec::new()),
+                latency: Mutex::new(Duration::ZERO),
+                counts: Mutex::new(RequestCounts::default()),
+                addr: Mutex::new(None),
+                closing,
+            }),
+        }
+    }
+
+    /// Accepts this API key pair over digest auth (public key as user, private key as
+    /// password). Call it again for more keys.
+    pub fn with_api_key(self, public: &str, private: &str) -> Self {
+        self.add_api_key(public, private);
+        self
+    }
+
+    /// Accepts this service account at `POST /api/oauth/token`.
+    pub fn with_service_account(self, client_id: &str, secret: &str) -> Self {
+        self.add_service_account(client_id, secret);
+        self
+    }
+
+    /// Lifetime of the OAuth tokens issued from now on (`expires_in`; Atlas uses 3600 s).
+    pub fn with_token_lifetime(self, d: Duration) -> Self {
+        lock(&self.inner.auth).token_lifetime = d;
+        self
+    }
+
+    /// How long a digest nonce stays fresh (default 5 minutes); an older one gets a 401 with
+    /// `stale=true`.
+    pub fn with_nonce_lifetime(self, d: Duration) -> Self {
+        lock(&self.inner.auth).nonce_lifetime = d;
+        self
+    }
+
+    /// Same as [`FakeAtlas::with_api_key`], on a shared handle.
+    pub fn add_api_key(&self, public: &str, private: &str) {
+        lock(&self.inner.auth)
+            .api_keys
+            .insert(public.to_owned(), private.to_owned());
+    }
+
+    /// Same as [`FakeAtlas::with_service_account`], on a shared handle.
+    pub fn add_service_account(&self, client_id: &str, secret: &str) {
+        lock(&self.inner.auth)
+            .clients
+            .insert(client_id.to_owned(), secret.to_owned());
+    }
+
+    /// Binds `127.0.0.1:0`, serves in a background task and returns the address.
+    ///
+    /// The server runs until [`FakeAtlas::shutdown`] or the end of the tokio runtime.
+    pub async fn start(&self) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        *lock(&self.inner.addr) = Some(addr);
+        self.inner.closing.send_replace(false);
+        let fake = self.clone();
+        let mut closing = self.inner.closing.subscribe();
+        tokio::spawn(async move {
+            let stop = async move {
+                // An error means the sender is gone, which cannot happen while `fake` lives.
+                let _ = closing.wait_for(|c| *c).await;
+            };
+            if let Err(err) = fake.serve(listener, stop).await {
+                tracing::warn!(%err, "stand-in Atlas stopped");
+            }
+        });
+        Ok(addr)
+    }
+
+    /// Serves on a bound listener until `shutdown` completes (the demo's entry point).
+    ///
+    /// Requests held by a [`Fault::hang`] are released with a 503 when shutting down, so
+    /// the graceful shutdown does not wait for them forever. [`FakeAtlas::base_url`] works
+    /// once this future has been polled; take the address from the listener before that.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        *lock(&self.inner.addr) = Some(listener.local_addr()?);
+        let closing = self.inner.closing.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            // Small answers must not wait for Nagle's algorithm: benchmarks measure latency.
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.send_replace(true);
+            })
+            .await
+    }
+
+    /// Stops servers started by [`FakeAtlas::start`] and releases hung requests (until the
+    /// next `start`).
+    pub fn shutdown(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// `http://127.0.0.1:PORT`, the value for the exporter's `atlas.base_url`.
+    ///
+    /// # Panics
+    /// Before [`FakeAtlas::start`] or [`FakeAtlas::serve`]: there is no address yet.
+    pub fn base_url(&self) -> String {
+        match *lock(&self.inner.addr) {
+            Some(addr) => format!("http://{addr}"),
+            None => panic!("FakeAtlas::base_url called before start() or serve()"),
+        }
+    }
+
+    /// The address served on, if started.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        *lock(&self.inner.addr)
+    }
+
+    /// The whole API as an axum router, for serving it some other way.
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .fallback(http::handle)
+            .with_state(self.clone())
+    }
+
+    // ---- data ----
+
+    /// Adds a project (no-op if it exists).
+    pub fn add_group(&self, group_id: &str) {
+        lock(&self.inner.store).add_group(group_id);
+    }
+
+    /// Names a project (adding it if needed); by default it is `Project` and its id's start.
+    pub fn set_group_name(&self, group_id: &str, name: &str) {
+        lock(&self.inner.store).set_group_name(group_id, name);
+    }
+
+    /// Adds a replica-set cluster, and its project if needed.
+    pub fn add_cluster(&self, group_id: &str, name: &str) {
+        lock(&self.inner.store).add_cluster(group_id, name, false);
+    }
+
+    /// Adds a sharded cluster, and its project if needed.
+    pub fn add_sharded_cluster(&self, group_id: &str, name: &str) {
+        lock(&self.inner.store).add_cluster(group_id, name, true);
+    }
+
+    /// Removes a cluster and its jobs (no-op if unknown).
+    pub fn remove_cluster(&self, group_id: &str, name: &str) {
+        lock(&self.inner.store).remove_cluster(group_id, name);
+    }
+
+    /// Inserts a job, or replaces the job with the same string `"id"`, adding the cluster
+    /// (replica set) and project if needed. Any JSON is accepted, so tests can serve
+    /// malformed jobs; only a string `"id"` makes it reachable by the get-one endpoint.
+    pub fn put_job(&self, group_id: &str, cluster: &str, job: Value) {
+        lock(&self.inner.store).put_job(group_id, cluster, &job);
+    }
+
+    /// [`FakeAtlas::put_job`] for many jobs under one lock (fast seeding for benchmarks).
+    pub fn put_jobs(&self, group_id: &str, cluster: &str, jobs: impl IntoIterator<Item = Value>) {
+        let mut store = lock(&self.inner.store);
+        for job in jobs {
+            store.put_job(group_id, cluster, &job);
+        }
+    }
+
+    /// Removes the job with this id (no-op if unknown).
+    pub fn remove_job(&self, group_id: &str, cluster: &str, job_id: &str) {
+        lock(&self.inner.store).remove_job(group_id, cluster, job_id);
+    }
+
+    /// Number of jobs the stand-in holds for a cluster (0 if unknown).
+    pub fn job_count(&self, group_id: &str, cluster: &str) -> usize {
+        lock(&self.inner.store).job_count(group_id, cluster)
+    }
+
+    /// How export jobs are ordered in listings.
+    pub fn set_order(&self, order: Order) {
+        lock(&self.inner.store).order = order;
+    }
+
+    /// Waits this long before answering every request, the 401 legs included.
+    pub fn set_latency(&self, d: Duration) {
+        *lock(&self.inner.latency) = d;
+    }
+
+    /// Adds a fault; faults are tried in insertion order and the first match applies.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.inner.faults).push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+    }
+
+    /// Makes every nonce issued so far stale: its next use gets a 401 with `stale=true`.
+    pub fn expire_nonces(&self) {
+        lock(&self.inner.auth).expire_nonces();
+    }
+
+    /// Invalidates every OAuth token issued so far: their next use gets a 401.
+    pub fn revoke_tokens(&self) {
+        lock(&self.inner.auth).tokens.clear();
+    }
+
+    /// The request counters as they are now.
+    pub fn requests(&self) -> RequestCounts {
+        lock(&self.inner.counts).clone()
+    }
+
+    /// Sets every request counter back to zero.
+    pub fn reset_counts(&self) {
+        *lock(&self.inner.counts) = RequestCounts::default();
+    }
+}
