@@ -1,1 +1,47 @@
 //! Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
+//!
+//! A scrape flows one way: [`server`] receives it, [`exporter`] shares one collection among the
+//! scrapes that arrive together, [`collect`] plans and runs the Atlas calls through [`atlas`]
+//! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
+//! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
+//! validates the YAML file, [`logging`] sets up `tracing`, and [`fake_atlas`] is the stand-in
+//! Atlas that the tests, the demo and the benchmark run against.
+
+pub mod atlas;
+pub mod collect;
+pub mod config;
+pub mod exporter;
+pub mod fake_atlas;
+pub mod logging;
+pub mod metrics;
+pub mod render;
+pub mod server;
+
+use std::sync::Arc;
+
+use atlas::{AtlasClient, AtlasError};
+use collect::Collector;
+use config::{Config, Credentials};
+use exporter::Exporter;
+use metrics::OwnMetrics;
+
+/// The exporter assembled from a config: the router to serve and the parts tests look at.
+pub struct App {
+    pub router: axum::Router,
+    pub exporter: Arc<Exporter>,
+}
+
+/// Builds the exporter for `config`, authenticating with `credentials`, answering scrapes on
+/// `telemetry_path`.
+pub fn build(
+    config: &Config,
+    credentials: Credentials,
+    telemetry_path: &str,
+) -> Result<App, AtlasError> {
+    let metrics = Arc::new(OwnMetrics::new());
+    let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
+    let collector = Collector::new(config, client);
+    let exporter = Arc::new(Exporter::new(config, collector, metrics));
+    let router = server::router(exporter.clone(), config, telemetry_path);
+    Ok(App { router, exporter })
+}

@@ -1,1 +1,133 @@
-fn main() {}
+//! `atlas-backup-exporter`: parse the command line, load the config, build the exporter, serve.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use atlas_backup_exporter::config::{self, Config};
+use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
+use atlas_backup_exporter::server;
+use clap::Parser;
+
+/// Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Path to the YAML configuration file.
+    #[arg(
+        long = "config.file",
+        value_name = "PATH",
+        default_value = "atlas-backup-exporter.yml"
+    )]
+    config_file: PathBuf,
+
+    /// Address to listen on: ":PORT" for every interface, "HOST:PORT" or "[V6]:PORT" for one.
+    #[arg(
+        long = "web.listen-address",
+        value_name = "ADDR",
+        default_value = ":9947"
+    )]
+    listen_address: String,
+
+    /// Path under which to expose the metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
+    telemetry_path: String,
+
+    /// Only log messages with at least this severity.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    log_format: LogFormat,
+
+    /// Validate the configuration, print what would be scraped, and exit (0 if valid, 1 if not).
+    #[arg(long = "config.check")]
+    config_check: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    logging::init(args.log_level, args.log_format);
+    if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
+        eprintln!(
+            "--web.telemetry-path must start with '/' and name a path other than '/', got {:?}",
+            args.telemetry_path
+        );
+        return ExitCode::FAILURE;
+    }
+    let (config, credentials) = match load(&args) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("{error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.config_check {
+        println!(
+            "{}: OK\n{}Credentials: {}",
+            args.config_file.display(),
+            config.describe(),
+            credentials.source
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args, config, credentials)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: &Args) -> anyhow::Result<(Config, config::ResolvedCredentials)> {
+    let config = config::load(&args.config_file)?;
+    let credentials =
+        config::resolve_credentials(config.atlas.auth.as_ref(), |name| std::env::var(name).ok())?;
+    Ok((config, credentials))
+}
+
+async fn run(
+    args: Args,
+    config: Config,
+    credentials: config::ResolvedCredentials,
+) -> anyhow::Result<()> {
+    if let Some(notice) = &credentials.notice {
+        tracing::info!("{notice}");
+    }
+    let app = atlas_backup_exporter::build(&config, credentials.credentials, &args.telemetry_path)
+        .context("building the Atlas client")?;
+    let listener = server::bind(&args.listen_address)
+        .await
+        .with_context(|| format!("listening on {}", args.listen_address))?;
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| args.listen_address.clone());
+    tracing::info!(
+        address = %address,
+        telemetry_path = %args.telemetry_path,
+        targets = config.targets.len(),
+        credentials = %credentials.source,
+        version = atlas_backup_exporter::metrics::VERSION,
+        "listening"
+    );
+    server::serve(listener, app.router, server::shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,538 @@
+//! The HTTP side of Atlas: authentication, the process-wide bound on requests in flight, retries
+//! within a scrape's deadline, and the request counter.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use diqwest::{DigestAuthSession, WithDigestAuth};
+use prometheus::IntCounterVec;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Mutex, Semaphore};
+
+use super::error::AtlasError;
+use super::model::ErrorBody;
+use crate::config::{ApiVersion, AtlasConfig, Credentials};
+
+/// The media type that selects the API version on v2 (the only version date export jobs have).
+pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
+
+/// Attempts per call: the first one and up to three retries, all inside the scrape's deadline.
+const MAX_ATTEMPTS: u32 = 4;
+/// The first backoff; it doubles with every retry, with jitter.
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// A token is renewed this long before Atlas says it expires.
+const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
+
+/// The Atlas endpoints the exporter calls, named as in `atlas_backup_exporter_api_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    ListExportJobs,
+    GetExportJob,
+    ListClusters,
+    ListAllClusters,
+    OAuthToken,
+}
+
+impl Endpoint {
+    /// The value of the `endpoint` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::ListExportJobs => "list_export_jobs",
+            Endpoint::GetExportJob => "get_export_job",
+            Endpoint::ListClusters => "list_clusters",
+            Endpoint::ListAllClusters => "list_all_clusters",
+            Endpoint::OAuthToken => "oauth_token",
+        }
+    }
+}
+
+/// The moment by which a scrape must have its answer; every request and retry ends before it.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(pub Instant);
+
+impl Deadline {
+    /// A deadline this far from now.
+    pub fn after(duration: Duration) -> Deadline {
+        Deadline(Instant::now() + duration)
+    }
+
+    fn remaining(self) -> Option<Duration> {
+        self.0
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// A successful response: the body and what it claimed to be.
+pub struct Body {
+    pub bytes: bytes::Bytes,
+    pub content_type: String,
+}
+
+/// A shared, cheaply cloned Atlas client.
+#[derive(Clone)]
+pub struct AtlasClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: String,
+    api_root: String,
+    accept: &'static str,
+    auth: Auth,
+    permits: Semaphore,
+    request_timeout: Duration,
+    requests: IntCounterVec,
+}
+
+enum Auth {
+    /// One session for the process, so the nonce Atlas issued is reused with a growing `nc`.
+    Digest(DigestAuthSession),
+    OAuth(TokenSource),
+}
+
+/// The service account's token, fetched once and shared until it is about to expire.
+struct TokenSource {
+    client_id: SecretString,
+    client_secret: SecretString,
+    current: Mutex<Option<Token>>,
+}
+
+#[derive(Clone)]
+struct Token {
+    value: Arc<SecretString>,
+    renew_at: Instant,
+}
+
+/// One attempt's outcome, before the retry policy looks at it.
+enum Attempt {
+    Ok(Body),
+    Failed {
+        error: AtlasError,
+        retry: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl AtlasClient {
+    /// Builds the client. `requests` is the process-wide request counter, labelled
+    /// `endpoint` and `code`.
+    pub fn new(
+        config: &AtlasConfig,
+        credentials: Credentials,
+        requests: IntCounterVec,
+    ) -> Result<AtlasClient, AtlasError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .connect_timeout(config.request_timeout)
+            .pool_max_idle_per_host(config.max_concurrent_requests)
+            .build()
+            .map_err(|e| AtlasError::Transport {
+                what: "building the HTTP client".into(),
+                message: e.to_string(),
+            })?;
+        let (api_root, accept) = match config.api_version {
+            ApiVersion::V2 => (format!("{}/api/atlas/v2", config.base_url), V2_MEDIA_TYPE),
+            ApiVersion::V1 => (
+                format!("{}/api/atlas/v1.0", config.base_url),
+                "application/json",
+            ),
+        };
+        let auth = match credentials {
+            Credentials::ApiKey {
+                public_key,
+                private_key,
+            } => Auth::Digest(DigestAuthSession::new(
+                public_key.expose_secret(),
+                private_key.expose_secret(),
+            )),
+            Credentials::ServiceAccount {
+                client_id,
+                client_secret,
+            } => Auth::OAuth(TokenSource {
+                client_id,
+                client_secret,
+                current: Mutex::new(None),
+            }),
+        };
+        Ok(AtlasClient {
+            inner: Arc::new(Inner {
+                http,
+                base_url: config.base_url.clone(),
+                api_root,
+                accept,
+                auth,
+                permits: Semaphore::new(config.max_concurrent_requests),
+                request_timeout: config.request_timeout,
+                requests,
+            }),
+        })
+    }
+
+    /// GETs `path` (under the API root, query included), retrying transient failures until the
+    /// deadline. `what` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
+    pub async fn get(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        what: &str,
+        deadline: Deadline,
+    ) -> Result<Body, AtlasError> {
+        let url = format!("{}{}", self.inner.api_root, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (error, retry_after) = match self.attempt(endpoint, &url, what, deadline).await {
+                Attempt::Ok(body) => return Ok(body),
+                Attempt::Failed {
+                    error,
+                    retry: false,
+                    ..
+                } => return Err(error),
+                Attempt::Failed {
+                    error, retry_after, ..
+                } => (error, retry_after),
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Err(error);
+            }
+            let wait = backoff(attempt, retry_after);
+            match deadline.remaining() {
+                Some(left) if left > wait => {
+                    tracing::debug!(%error, attempt, wait_ms = wait.as_millis() as u64, "retrying Atlas call");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(error),
+            }
+        }
+    }
+
+    /// One HTTP attempt (a digest exchange counts as one), holding a permit while it runs.
+    async fn attempt(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        what: &str,
+        deadline: Deadline,
+    ) -> Attempt {
+        let deadline_error = || Attempt::Failed {
+            error: AtlasError::Deadline { what: what.into() },
+            retry: false,
+            retry_after: None,
+        };
+        let Some(left) = deadline.remaining() else {
+            return deadline_error();
+        };
+        let Ok(Ok(_permit)) = tokio::time::timeout(left, self.inner.permits.acquire()).await else {
+            return deadline_error();
+        };
+        let Some(left) = deadline.remaining() else {
+            return deadline_error();
+        };
+        let timeout = left.min(self.inner.request_timeout);
+        match tokio::time::timeout(timeout, self.send(endpoint, url, what, deadline)).await {
+            Ok(attempt) => attempt,
+            Err(_) => {
+                self.count(endpoint, None);
+                Attempt::Failed {
+                    error: AtlasError::Transport {
+                        what: what.into(),
+                        message: format!("no answer within {} ms", timeout.as_millis()),
+                    },
+                    retry: true,
+                    retry_after: None,
+                }
+            }
+        }
+    }
+
+    async fn send(&self, endpoint: Endpoint, url: &str, what: &str, deadline: Deadline) -> Attempt {
+        let request = self.inner.http.get(url).header(ACCEPT, self.inner.accept);
+        let response = match &self.inner.auth {
+            Auth::Digest(session) => request
+                .send_digest_auth(session)
+                .await
+                .map_err(|e| e.to_string()),
+            Auth::OAuth(tokens) => {
+                match self
+                    .send_with_token(tokens, request, endpoint, deadline)
+                    .await
+                {
+                    Ok(response) => Ok(response),
+                    Err(TokenOrTransport::Token(error)) => {
+                        return Attempt::Failed {
+                            error,
+                            retry: false,
+                            retry_after: None,
+                        };
+                    }
+                    Err(TokenOrTransport::Transport(message)) => Err(message),
+                }
+            }
+        };
+        match response {
+            Ok(response) => {
+                self.count(endpoint, Some(response.status()));
+                read_response(response, what).await
+            }
+            Err(message) => {
+                self.count(endpoint, None);
+                Attempt::Failed {
+                    error: AtlasError::Transport {
+                        what: what.into(),
+                        message,
+                    },
+                    retry: true,
+                    retry_after: None,
+                }
+            }
+        }
+    }
+
+    /// Sends with the cached bearer token; a 401 on a cached token fetches one new token and
+    /// tries once more (the 401 attempt is counted on its own).
+    async fn send_with_token(
+        &self,
+        tokens: &TokenSource,
+        request: RequestBuilder,
+        endpoint: Endpoint,
+        deadline: Deadline,
+    ) -> Result<reqwest::Response, TokenOrTransport> {
+        let token = self.token(tokens, None, deadline).await?;
+        let retry = request.try_clone();
+        let response = request
+            .bearer_auth(token.value.expose_secret())
+            .send()
+            .await
+            .map_err(|e| TokenOrTransport::Transport(e.to_string()))?;
+        let (Some(retry), StatusCode::UNAUTHORIZED) = (retry, response.status()) else {
+            return Ok(response);
+        };
+        self.count(endpoint, Some(response.status()));
+        tracing::debug!("Atlas refused the cached OAuth token; fetching a new one");
+        let token = self.token(tokens, Some(&token), deadline).await?;
+        retry
+            .bearer_auth(token.value.expose_secret())
+            .send()
+            .await
+            .map_err(|e| TokenOrTransport::Transport(e.to_string()))
+    }
+
+    /// The current token, fetching a new one if there is none, it is due for renewal, or it is
+    /// the one Atlas just refused (`refused`). Concurrent callers wait for one fetch.
+    async fn token(
+        &self,
+        tokens: &TokenSource,
+        refused: Option<&Token>,
+        deadline: Deadline,
+    ) -> Result<Token, TokenOrTransport> {
+        let mut current = tokens.current.lock().await;
+        if let Some(token) = current.as_ref() {
+            let is_refused = refused.is_some_and(|r| Arc::ptr_eq(&r.value, &token.value));
+            if !is_refused && Instant::now() < token.renew_at {
+                return Ok(token.clone());
+            }
+        }
+        let token = self.fetch_token(tokens, deadline).await?;
+        *current = Some(token.clone());
+        Ok(token)
+    }
+
+    async fn fetch_token(
+        &self,
+        tokens: &TokenSource,
+        deadline: Deadline,
+    ) -> Result<Token, TokenOrTransport> {
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            expires_in: u64,
+        }
+        let url = format!("{}/api/oauth/token", self.inner.base_url);
+        let timeout = deadline
+            .remaining()
+            .unwrap_or_default()
+            .min(self.inner.request_timeout);
+        let request = self
+            .inner
+            .http
+            .post(url)
+            .basic_auth(
+                tokens.client_id.expose_secret(),
+                Some(tokens.client_secret.expose_secret()),
+            )
+            .header(ACCEPT, "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .timeout(timeout);
+        let fetched_at = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                self.count(Endpoint::OAuthToken, None);
+                return Err(TokenOrTransport::Transport(format!(
+                    "requesting an OAuth token: {e}"
+                )));
+            }
+        };
+        let status = response.status();
+        self.count(Endpoint::OAuthToken, Some(status));
+        let bytes = response.bytes().await.unwrap_or_default();
+        if !status.is_success() {
+            let detail = ErrorBody::parse(&bytes)
+                .and_then(|e| e.error_code.or(e.detail))
+                .or_else(|| {
+                    // The token endpoint speaks OAuth: {"error": "invalid_client", ...}.
+                    serde_json::from_slice::<serde_json::Value>(&bytes)
+                        .ok()
+                        .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+                })
+                .unwrap_or_else(|| "no error details".into());
+            return Err(TokenOrTransport::Token(AtlasError::Token(format!(
+                "HTTP {}: {detail}",
+                status.as_u16()
+            ))));
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
+            TokenOrTransport::Token(AtlasError::Token(format!("unexpected token response: {e}")))
+        })?;
+        let lifetime = Duration::from_secs(parsed.expires_in);
+        let early = if lifetime > 2 * TOKEN_RENEW_MARGIN {
+            lifetime - TOKEN_RENEW_MARGIN
+        } else {
+            lifetime / 2
+        };
+        tracing::debug!(expires_in = parsed.expires_in, "fetched an OAuth token");
+        Ok(Token {
+            value: Arc::new(SecretString::from(parsed.access_token)),
+            renew_at: fetched_at + early,
+        })
+    }
+
+    fn count(&self, endpoint: Endpoint, status: Option<StatusCode>) {
+        let code = status.map(|s| s.as_u16().to_string());
+        self.inner
+            .requests
+            .with_label_values(&[endpoint.label(), code.as_deref().unwrap_or("error")])
+            .inc();
+    }
+}
+
+enum TokenOrTransport {
+    Token(AtlasError),
+    Transport(String),
+}
+
+impl From<TokenOrTransport> for AtlasError {
+    fn from(value: TokenOrTransport) -> Self {
+        match value {
+            TokenOrTransport::Token(error) => error,
+            TokenOrTransport::Transport(message) => AtlasError::Token(message),
+        }
+    }
+}
+
+async fn read_response(response: reqwest::Response, what: &str) -> Attempt {
+    let status = response.status();
+    let content_type = header_text(response.headers(), CONTENT_TYPE);
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Attempt::Failed {
+                error: AtlasError::Transport {
+                    what: what.into(),
+                    message: format!("reading the body: {e}"),
+                },
+                retry: true,
+                retry_after: None,
+            };
+        }
+    };
+    if status == StatusCode::OK {
+        return Attempt::Ok(Body {
+            bytes,
+            content_type: content_type.unwrap_or_default(),
+        });
+    }
+    let body = ErrorBody::parse(&bytes).unwrap_or_default();
+    Attempt::Failed {
+        error: AtlasError::Status {
+            what: what.into(),
+            status: status.as_u16(),
+            error_code: body.error_code,
+            detail: body.detail.or(body.reason),
+            content_type,
+        },
+        retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+        retry_after,
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Exponential backoff with full jitter over the upper half, never shorter than `Retry-After`.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let ceiling = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
+    let jittered = ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0);
+    retry_after.map_or(jittered, |after| after.max(jittered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_respects_retry_after() {
+        for attempt in 1..=3 {
+            let wait = backoff(attempt, None);
+            let ceiling = BACKOFF_BASE * 2u32.pow(attempt - 1);
+            assert!(
+                wait >= ceiling / 2 && wait <= ceiling,
+                "{wait:?} for {attempt}"
+            );
+        }
+        assert!(backoff(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn endpoint_labels_are_the_documented_ones() {
+        let labels: Vec<_> = [
+            Endpoint::ListExportJobs,
+            Endpoint::GetExportJob,
+            Endpoint::ListClusters,
+            Endpoint::ListAllClusters,
+            Endpoint::OAuthToken,
+        ]
+        .into_iter()
+        .map(Endpoint::label)
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "list_export_jobs",
+                "get_export_job",
+                "list_clusters",
+                "list_all_clusters",
+                "oauth_token"
+            ]
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! Everything that can go wrong talking to Atlas, in the user's terms.
+
+use super::model::BodyError;
+
+/// A failed Atlas call. The message names what was asked and what came back; it never holds a
+/// credential.
+#[derive(Debug, thiserror::Error)]
+pub enum AtlasError {
+    /// Atlas answered with an error status.
+    #[error("{what}: HTTP {status}{}", describe_error_body(.error_code, .detail, .content_type))]
+    Status {
+        what: String,
+        status: u16,
+        error_code: Option<String>,
+        detail: Option<String>,
+        content_type: Option<String>,
+    },
+    /// The request never got an answer (connection refused, reset, TLS, timeout).
+    #[error("{what}: {message}")]
+    Transport { what: String, message: String },
+    /// The scrape's deadline ran out before the call could finish.
+    #[error("{what}: the scrape's deadline ran out")]
+    Deadline { what: String },
+    /// Atlas answered 200 with a body that is not what it promises.
+    #[error("{what}: {source} (HTTP 200, content type {content_type})")]
+    Body {
+        what: String,
+        content_type: String,
+        #[source]
+        source: BodyError,
+    },
+    /// A configured job id Atlas does not know.
+    #[error("{what}: export job {job_id} does not exist (HTTP 404{})", .error_code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    UnknownJob {
+        what: String,
+        job_id: String,
+        error_code: Option<String>,
+    },
+    /// Paging did not end within `export_jobs.max_pages`.
+    #[error("{what}: still full after {max_pages} pages (export_jobs.max_pages); giving up")]
+    TooManyPages { what: String, max_pages: u32 },
+    /// The OAuth token request failed.
+    #[error("requesting an OAuth token: {0}")]
+    Token(String),
+}
+
+fn describe_error_body(
+    error_code: &Option<String>,
+    detail: &Option<String>,
+    content_type: &Option<String>,
+) -> String {
+    match (error_code, detail) {
+        (Some(code), Some(detail)) => format!(" {code}: {detail}"),
+        (Some(code), None) => format!(" {code}"),
+        (None, Some(detail)) => format!(": {detail}"),
+        (None, None) => format!(
+            " with a body that is not an Atlas error (content type {})",
+            content_type.as_deref().unwrap_or("none")
+        ),
+    }
+}
+
+impl AtlasError {
+    /// A short name of the error's kind, for log fields.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AtlasError::Status { .. } => "status",
+            AtlasError::Transport { .. } => "transport",
+            AtlasError::Deadline { .. } => "deadline",
+            AtlasError::Body { .. } => "body",
+            AtlasError::UnknownJob { .. } => "unknown_job",
+            AtlasError::TooManyPages { .. } => "too_many_pages",
+            AtlasError::Token(_) => "token",
+        }
+    }
+}

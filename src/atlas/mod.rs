@@ -1,0 +1,233 @@
+//! The Atlas Administration API client: authentication (digest or OAuth), the calls the exporter
+//! makes, paging, and the models of what comes back.
+
+mod client;
+mod error;
+pub mod model;
+
+pub use client::{AtlasClient, Body, Deadline, Endpoint, V2_MEDIA_TYPE};
+pub use error::AtlasError;
+use futures_util::future::join_all;
+use model::{BodyError, ExportJob, InvalidJob, Page, ProjectClusters};
+
+/// Items per page on every list call: Atlas's maximum, so a listing costs as few calls as it can.
+pub const ITEMS_PER_PAGE: usize = 500;
+
+/// Every export job of a cluster, as one listing found them.
+#[derive(Debug, Default)]
+pub struct JobListing {
+    pub jobs: Vec<ExportJob>,
+    pub invalid: Vec<InvalidJob>,
+    /// Pages requested, for the logs.
+    pub pages: u32,
+}
+
+impl AtlasClient {
+    /// Lists every export job of a cluster, all pages, within `max_pages`.
+    pub async fn list_export_jobs(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        max_pages: u32,
+        deadline: Deadline,
+    ) -> Result<JobListing, AtlasError> {
+        let path = format!(
+            "/groups/{}/clusters/{}/backup/exports",
+            encode(group_id),
+            encode(cluster)
+        );
+        let what = format!("listing export jobs of {group_id}/{cluster}");
+        let pages = self
+            .pages(
+                Endpoint::ListExportJobs,
+                &path,
+                &what,
+                max_pages,
+                deadline,
+                model::parse_job_page,
+            )
+            .await?;
+        let mut listing = JobListing {
+            pages: pages.len() as u32,
+            ..JobListing::default()
+        };
+        for page in pages {
+            for job in page.results {
+                match job {
+                    Ok(job) => listing.jobs.push(job),
+                    Err(invalid) => listing.invalid.push(invalid),
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Fetches one export job by id (the get-one endpoint). A job Atlas does not know is
+    /// [`AtlasError::UnknownJob`]; a malformed one is `Ok(Err(..))`.
+    pub async fn get_export_job(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        job_id: &str,
+        deadline: Deadline,
+    ) -> Result<Result<ExportJob, InvalidJob>, AtlasError> {
+        let path = format!(
+            "/groups/{}/clusters/{}/backup/exports/{}",
+            encode(group_id),
+            encode(cluster),
+            encode(job_id)
+        );
+        let what = format!("getting export job {job_id} of {group_id}/{cluster}");
+        let body = match self
+            .get(Endpoint::GetExportJob, &path, &what, deadline)
+            .await
+        {
+            Ok(body) => body,
+            Err(AtlasError::Status {
+                status: 404,
+                error_code,
+                ..
+            }) if error_code.as_deref() != Some("CLUSTER_NOT_FOUND")
+                && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
+            {
+                return Err(AtlasError::UnknownJob {
+                    what,
+                    job_id: job_id.into(),
+                    error_code,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        model::parse_job(&body.bytes).map_err(|source| AtlasError::Body {
+            what,
+            content_type: body.content_type,
+            source,
+        })
+    }
+
+    /// Names of every cluster of a project, all pages.
+    pub async fn list_clusters(
+        &self,
+        group_id: &str,
+        max_pages: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<String>, AtlasError> {
+        let path = format!("/groups/{}/clusters", encode(group_id));
+        let what = format!("listing the clusters of project {group_id}");
+        let pages = self
+            .pages(
+                Endpoint::ListClusters,
+                &path,
+                &what,
+                max_pages,
+                deadline,
+                model::parse_page::<model::ClusterItem>,
+            )
+            .await?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.results)
+            .map(|c| c.name)
+            .collect())
+    }
+
+    /// Every cluster of every project the credential can see (`GET /clusters`).
+    pub async fn list_all_clusters(
+        &self,
+        max_pages: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<ProjectClusters>, AtlasError> {
+        let pages = self
+            .pages(
+                Endpoint::ListAllClusters,
+                "/clusters",
+                "listing the clusters of every project",
+                max_pages,
+                deadline,
+                model::parse_page::<ProjectClusters>,
+            )
+            .await?;
+        Ok(pages.into_iter().flat_map(|p| p.results).collect())
+    }
+
+    /// Fetches a listing page by page. The first page says how many there are (`totalCount`);
+    /// the rest of those are fetched at once, and paging goes on while the last page is full,
+    /// since `totalCount` is only an estimate.
+    async fn pages<T>(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        what: &str,
+        max_pages: u32,
+        deadline: Deadline,
+        parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
+    ) -> Result<Vec<Page<T>>, AtlasError> {
+        let fetch = |page_num: u32| async move {
+            let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
+            let what = format!("{what} (page {page_num})");
+            let body = self.get(endpoint, &url, &what, deadline).await?;
+            parse(&body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
+                what,
+                content_type: body.content_type,
+                source,
+            })
+        };
+        let first = fetch(1).await?;
+        let expected = first
+            .total_count
+            .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64).max(1));
+        let mut pages = vec![first];
+        if is_full(&pages) && expected > 1 {
+            let last = expected.min(max_pages as u64) as u32;
+            for page in join_all((2..=last).map(fetch)).await {
+                pages.push(page?);
+            }
+        }
+        while is_full(&pages) {
+            if pages.len() as u32 >= max_pages {
+                return Err(AtlasError::TooManyPages {
+                    what: what.into(),
+                    max_pages,
+                });
+            }
+            pages.push(fetch(pages.len() as u32 + 1).await?);
+        }
+        Ok(pages)
+    }
+}
+
+fn is_full<T>(pages: &[Page<T>]) -> bool {
+    pages
+        .last()
+        .is_some_and(|p| p.results.len() >= ITEMS_PER_PAGE)
+}
+
+/// Percent-encodes one path segment. Project ids and cluster names never need it; job ids are
+/// opaque strings from the config, so they might.
+fn encode(segment: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    if segment.bytes().all(plain) {
+        return segment.into();
+    }
+    let mut out = String::with_capacity(segment.len() * 3);
+    for b in segment.bytes() {
+        if plain(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_encoded_only_when_needed() {
+        assert_eq!(encode("Cluster-0"), "Cluster-0");
+        assert_eq!(encode("{BUCKET-ID}"), "%7BBUCKET-ID%7D");
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+    }
+}

@@ -1,0 +1,406 @@
+//! What Atlas sends back, parsed leniently: a page is accepted if it is a page, and each job in it
+//! stands or falls on its own, so one malformed job never hides the others.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The states Atlas documents, in the order the exporter reports them. A state Atlas adds later is
+/// kept as its own value rather than rejected.
+pub const KNOWN_STATES: [&str; 5] = ["Queued", "InProgress", "Successful", "Failed", "Cancelled"];
+
+/// States after which a job never changes again.
+pub const TERMINAL_STATES: [&str; 3] = ["Successful", "Failed", "Cancelled"];
+
+/// One snapshot export job, reduced to what the metrics need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportJob {
+    pub id: String,
+    pub state: String,
+    /// `createdAt` as Unix seconds (fractional seconds kept).
+    pub created_at: f64,
+    /// `finishedAt` as Unix seconds, absent while the job runs.
+    pub finished_at: Option<f64>,
+    pub snapshot_id: Option<String>,
+    pub export_bucket_id: Option<String>,
+    /// One component per shard; 0 for a replica set.
+    pub components: usize,
+    /// Present when Atlas explains a failure.
+    pub state_reason: Option<StateReason>,
+}
+
+/// Atlas's explanation of a failed job.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct StateReason {
+    pub error_code: String,
+    pub message: String,
+}
+
+impl ExportJob {
+    /// Whether the job can still change state.
+    pub fn is_terminal(&self) -> bool {
+        TERMINAL_STATES.contains(&self.state.as_str())
+    }
+
+    /// Seconds from creation to finish, when the job has finished.
+    pub fn duration(&self) -> Option<f64> {
+        self.finished_at.map(|finished| finished - self.created_at)
+    }
+}
+
+/// A job that could not be used, with whatever id it had, so the log can point at it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvalidJob {
+    pub id: Option<String>,
+    pub reason: String,
+}
+
+/// One page of a list endpoint.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub total_count: Option<u64>,
+}
+
+/// Why a response body is not a page (or not a job) at all.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BodyError {
+    #[error("the body is not JSON ({0})")]
+    NotJson(String),
+    #[error("the body is JSON but not a page: {0}")]
+    NotAPage(String),
+    #[error("the page holds {got} items but at most {asked} were asked for")]
+    TooManyItems { got: usize, asked: usize },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPage<'a> {
+    #[serde(borrow)]
+    results: Vec<&'a RawValue>,
+    #[serde(default)]
+    total_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawJob<'a> {
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    state: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    created_at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    finished_at: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    snapshot_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    export_bucket_id: Option<std::borrow::Cow<'a, str>>,
+    components: Option<Vec<serde::de::IgnoredAny>>,
+    state_reason: Option<RawStateReason>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStateReason {
+    error_code: Option<String>,
+    message: Option<String>,
+}
+
+/// Parses a page of export jobs. The page must be a page; a job in it that is malformed is
+/// returned as an [`InvalidJob`] instead of failing the page.
+pub fn parse_job_page(
+    body: &[u8],
+    items_per_page: usize,
+) -> Result<Page<Result<ExportJob, InvalidJob>>, BodyError> {
+    let page = parse_raw_page(body, items_per_page)?;
+    let results = page
+        .results
+        .iter()
+        .map(|raw| parse_job_raw(raw.get()))
+        .collect();
+    Ok(Page {
+        results,
+        total_count: page.total_count,
+    })
+}
+
+/// Parses the body of the get-one endpoint.
+pub fn parse_job(body: &[u8]) -> Result<Result<ExportJob, InvalidJob>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let value: &RawValue =
+        serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    if !value.get().trim_start().starts_with('{') {
+        return Err(BodyError::NotAPage("expected a JSON object".into()));
+    }
+    Ok(parse_job_raw(value.get()))
+}
+
+fn parse_raw_page(body: &[u8], items_per_page: usize) -> Result<RawPage<'_>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    // First make sure it is JSON at all, so a proxy's HTML page and a page without `results`
+    // get different messages.
+    let page: RawPage = serde_json::from_str(text).map_err(|e| {
+        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_err() {
+            BodyError::NotJson(e.to_string())
+        } else {
+            BodyError::NotAPage(e.to_string())
+        }
+    })?;
+    if page.results.len() > items_per_page {
+        return Err(BodyError::TooManyItems {
+            got: page.results.len(),
+            asked: items_per_page,
+        });
+    }
+    Ok(page)
+}
+
+fn parse_job_raw(text: &str) -> Result<ExportJob, InvalidJob> {
+    let raw: RawJob = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            return Err(InvalidJob {
+                id: id_of(text),
+                reason: e.to_string(),
+            });
+        }
+    };
+    let id = raw.id.map(|s| s.into_owned());
+    let invalid = |reason: String| InvalidJob {
+        id: id.clone(),
+        reason,
+    };
+    let (Some(state), Some(created)) = (&raw.state, &raw.created_at) else {
+        let missing = [
+            ("id", id.is_none()),
+            ("state", raw.state.is_none()),
+            ("createdAt", raw.created_at.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, missing)| *missing)
+        .map(|(name, _)| name)
+        .collect::<Vec<_>>()
+        .join(", ");
+        return Err(invalid(format!("missing required field(s): {missing}")));
+    };
+    let Some(job_id) = id.clone() else {
+        return Err(invalid("missing required field(s): id".into()));
+    };
+    let created_at = parse_timestamp(created).ok_or_else(|| {
+        invalid(format!(
+            "createdAt {created:?} is not an RFC 3339 timestamp"
+        ))
+    })?;
+    let finished_at =
+        match &raw.finished_at {
+            Some(text) => Some(parse_timestamp(text).ok_or_else(|| {
+                invalid(format!("finishedAt {text:?} is not an RFC 3339 timestamp"))
+            })?),
+            None => None,
+        };
+    Ok(ExportJob {
+        id: job_id,
+        state: state.clone().into_owned(),
+        created_at,
+        finished_at,
+        snapshot_id: raw.snapshot_id.map(|s| s.into_owned()),
+        export_bucket_id: raw.export_bucket_id.map(|s| s.into_owned()),
+        components: raw.components.map_or(0, |c| c.len()),
+        state_reason: raw.state_reason.map(|reason| StateReason {
+            error_code: reason.error_code.unwrap_or_default(),
+            message: reason.message.unwrap_or_default(),
+        }),
+    })
+}
+
+/// The `id` of a job that failed to parse, if it has a string one.
+fn id_of(text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct OnlyId {
+        id: Option<serde_json::Value>,
+    }
+    let only: OnlyId = serde_json::from_str(text).ok()?;
+    match only.id? {
+        serde_json::Value::String(id) => Some(id),
+        other => Some(other.to_string()),
+    }
+}
+
+/// RFC 3339 to Unix seconds, keeping fractional seconds.
+pub fn parse_timestamp(text: &str) -> Option<f64> {
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some(parsed.unix_timestamp() as f64 + f64::from(parsed.nanosecond()) / 1e9)
+}
+
+/// One cluster of a project, as `GET /groups/{id}/clusters` lists it.
+#[derive(Debug, Deserialize)]
+pub struct ClusterItem {
+    pub name: String,
+}
+
+/// A project with its clusters, as `GET /clusters` lists it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectClusters {
+    pub group_id: String,
+    #[serde(default)]
+    pub clusters: Vec<ClusterItem>,
+}
+
+/// Parses a page of a list endpoint whose items must all be well-formed (clusters, projects).
+pub fn parse_page<T: for<'de> Deserialize<'de>>(
+    body: &[u8],
+    items_per_page: usize,
+) -> Result<Page<T>, BodyError> {
+    let page = parse_raw_page(body, items_per_page)?;
+    let results = page
+        .results
+        .iter()
+        .map(|raw| serde_json::from_str(raw.get()))
+        .collect::<Result<Vec<T>, _>>()
+        .map_err(|e| BodyError::NotAPage(format!("an item is malformed: {e}")))?;
+    Ok(Page {
+        results,
+        total_count: page.total_count,
+    })
+}
+
+/// Atlas's error body: `{"error": 404, "errorCode": "CLUSTER_NOT_FOUND", "detail": "..."}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl ErrorBody {
+    /// Parses an Atlas error body, or `None` if the body is something else.
+    pub fn parse(body: &[u8]) -> Option<ErrorBody> {
+        serde_json::from_slice::<ErrorBody>(body)
+            .ok()
+            .filter(|e| e.error_code.is_some() || e.detail.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPLICA_SET: &str = r#"{
+        "createdAt": "2021-03-25T16:49:23Z",
+        "exportBucketId": "{BUCKET-ID}",
+        "finishedAt": "2021-03-25T17:48:20Z",
+        "id": "605ccba3c1c7613f423e1585",
+        "prefix": "/exported_snapshots/{ORG-NAME}/{PROJECT-NAME}/{CLUSTER-NAME}/2021-03-25T1649+0000/1616694179",
+        "snapshotId": "605cbac9b498841007af7d9f",
+        "state": "Successful"
+    }"#;
+
+    #[test]
+    fn seed_replica_set_example_parses_to_exact_values() {
+        let job = parse_job(REPLICA_SET.as_bytes()).unwrap().unwrap();
+        assert_eq!(job.id, "605ccba3c1c7613f423e1585");
+        assert_eq!(job.state, "Successful");
+        assert_eq!(job.created_at, 1616690963.0);
+        assert_eq!(job.finished_at, Some(1616694500.0));
+        assert_eq!(job.duration(), Some(3537.0));
+        assert_eq!(job.components, 0);
+        assert_eq!(job.export_bucket_id.as_deref(), Some("{BUCKET-ID}"));
+        assert_eq!(job.snapshot_id.as_deref(), Some("605cbac9b498841007af7d9f"));
+        assert!(job.is_terminal());
+    }
+
+    #[test]
+    fn fractional_seconds_and_offsets_are_accepted() {
+        assert_eq!(
+            parse_timestamp("2021-03-25T16:49:23.250Z"),
+            Some(1616690963.25)
+        );
+        assert_eq!(
+            parse_timestamp("2021-03-25T17:49:23+01:00"),
+            Some(1616690963.0)
+        );
+        assert_eq!(parse_timestamp("2021-03-25 16:49:23"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn a_malformed_job_is_reported_with_its_id_and_the_page_survives() {
+        let body = br#"{"results":[
+            {"id":"a1","state":"Queued","createdAt":"2026-08-10T03:28:25Z"},
+            {"id":"b2","state":"Queued","createdAt":"not a time"},
+            {"id":"c3","createdAt":"2026-08-10T03:28:25Z"},
+            {"id":4,"state":"Queued","createdAt":"2026-08-10T03:28:25Z"},
+            {"id":"e5","state":"Failed","createdAt":"2026-08-10T03:28:25Z","components":"x"}
+        ],"totalCount":5}"#;
+        let page = parse_job_page(body, 500).unwrap();
+        assert_eq!(page.total_count, Some(5));
+        assert_eq!(page.results[0].as_ref().unwrap().id, "a1");
+        let errors: Vec<_> = page.results[1..]
+            .iter()
+            .map(|r| r.as_ref().unwrap_err().clone())
+            .collect();
+        assert_eq!(errors[0].id.as_deref(), Some("b2"));
+        assert!(
+            errors[0].reason.contains("createdAt"),
+            "{}",
+            errors[0].reason
+        );
+        assert_eq!(errors[1].id.as_deref(), Some("c3"));
+        assert_eq!(errors[1].reason, "missing required field(s): state");
+        assert_eq!(errors[2].id.as_deref(), Some("4"));
+        assert_eq!(errors[3].id.as_deref(), Some("e5"));
+    }
+
+    #[test]
+    fn bodies_that_are_not_pages_are_told_apart() {
+        assert!(matches!(
+            parse_job_page(b"<html>502 Bad Gateway</html>", 500),
+            Err(BodyError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_job_page(br#"{"results":[{"id":"a"#, 500),
+            Err(BodyError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_job_page(br#"{"totalCount":3}"#, 500),
+            Err(BodyError::NotAPage(_))
+        ));
+        assert_eq!(
+            parse_job_page(br#"{"results":[{},{},{}]}"#, 2).unwrap_err(),
+            BodyError::TooManyItems { got: 3, asked: 2 }
+        );
+    }
+
+    #[test]
+    fn state_reason_keeps_its_code_and_message() {
+        let job = parse_job(
+            br#"{"id":"x","state":"Failed","createdAt":"2026-08-10T03:28:25Z",
+                 "stateReason":{"errorCode":"EXPORT_FAILED","message":"bucket gone"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            job.state_reason,
+            Some(StateReason {
+                error_code: "EXPORT_FAILED".into(),
+                message: "bucket gone".into()
+            })
+        );
+    }
+
+    #[test]
+    fn error_bodies_are_recognised() {
+        let body = br#"{"detail":"No cluster named cluster-712 exists in group 6a799efbc0eb9e7a177d7e0e.","error":404,"errorCode":"CLUSTER_NOT_FOUND","parameters":["cluster-712","6a799efbc0eb9e7a177d7e0e"],"reason":"Not Found"}"#;
+        let error = ErrorBody::parse(body).unwrap();
+        assert_eq!(error.error_code.as_deref(), Some("CLUSTER_NOT_FOUND"));
+        assert!(ErrorBody::parse(b"<html></html>").is_none());
+    }
+}

@@ -1,0 +1,629 @@
+//! One collection: plan the Atlas calls from the config, run them concurrently, and reduce each
+//! cluster's export jobs to what the metrics show. Nothing here outlives a collection except the
+//! discovered cluster lists (reused for `discovery.interval`) and the set of failures already
+//! logged.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+
+use crate::atlas::model::{ExportJob, KNOWN_STATES};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing};
+use crate::config::{Config, Target};
+
+/// Static labels of a target, shared by all its series.
+pub type Labels = Arc<[(String, String)]>;
+
+/// What one collection found.
+#[derive(Debug, Default)]
+pub struct Collection {
+    /// One report per cluster, sorted by project and cluster name.
+    pub clusters: Vec<ClusterReport>,
+    /// One report per discovery listing made or reused in this collection.
+    pub discoveries: Vec<DiscoveryReport>,
+}
+
+/// Whether listing the clusters of a project (or of every project, `group_id` None) worked.
+#[derive(Debug)]
+pub struct DiscoveryReport {
+    pub group_id: Option<String>,
+    pub labels: Labels,
+    pub up: bool,
+}
+
+/// One cluster's outcome.
+#[derive(Debug)]
+pub struct ClusterReport {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
+    /// Seconds spent fetching this cluster.
+    pub duration: f64,
+    /// When the cluster was collected, as Unix seconds.
+    pub collected_at: f64,
+    /// `None` when the cluster failed (`up 0`).
+    pub jobs: Option<ClusterJobs>,
+}
+
+/// A cluster's jobs, reduced to what the metrics show.
+#[derive(Debug, Default, PartialEq)]
+pub struct ClusterJobs {
+    /// Jobs that get per-job series, newest first.
+    pub shown: Vec<ExportJob>,
+    /// Jobs per state over every job fetched: the five known states first, then any new ones.
+    pub counts: Vec<(String, u64)>,
+    /// The largest `finishedAt` among successful jobs.
+    pub last_success: Option<f64>,
+    /// Jobs skipped because they were malformed.
+    pub invalid: u64,
+}
+
+/// Which jobs keep per-job series besides the ones that always do.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Jobs created within this keep their series; zero means no age limit.
+    pub max_age: Duration,
+    /// At most this many of those, newest first; zero means no cap.
+    pub max_per_cluster: usize,
+}
+
+/// Runs collections. Shared by every scrape.
+pub struct Collector {
+    client: AtlasClient,
+    targets: Vec<TargetPlan>,
+    retention: Retention,
+    max_pages: u32,
+    discovery_interval: Duration,
+    all_projects: bool,
+    discovered: Mutex<HashMap<Option<String>, Discovered>>,
+    failures_logged: Mutex<HashSet<String>>,
+}
+
+struct TargetPlan {
+    group_id: String,
+    labels: Labels,
+    clusters: Option<Vec<ClusterPlan>>,
+}
+
+#[derive(Clone)]
+struct ClusterPlan {
+    name: String,
+    job_ids: Option<Vec<String>>,
+}
+
+#[derive(Clone)]
+struct Discovered {
+    at: Instant,
+    clusters: Vec<(String, String)>,
+}
+
+/// A cluster to fetch in this collection.
+struct Planned {
+    group_id: String,
+    labels: Labels,
+    cluster: ClusterPlan,
+}
+
+impl Collector {
+    /// Plans the collections the config asks for.
+    pub fn new(config: &Config, client: AtlasClient) -> Collector {
+        Collector {
+            client,
+            targets: config.targets.iter().map(TargetPlan::from).collect(),
+            retention: Retention {
+                max_age: config.export_jobs.max_age,
+                max_per_cluster: config.export_jobs.max_per_cluster,
+            },
+            max_pages: config.export_jobs.max_pages,
+            discovery_interval: config.discovery.interval,
+            all_projects: config.discovery.all_projects,
+            discovered: Mutex::default(),
+            failures_logged: Mutex::default(),
+        }
+    }
+
+    /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
+    pub async fn collect(&self, deadline: Deadline) -> Collection {
+        let mut collection = Collection::default();
+        let mut planned = Vec::new();
+        let mut discoveries = Vec::new();
+        for target in &self.targets {
+            match &target.clusters {
+                Some(clusters) => planned.extend(clusters.iter().map(|c| Planned {
+                    group_id: target.group_id.clone(),
+                    labels: target.labels.clone(),
+                    cluster: c.clone(),
+                })),
+                None => discoveries.push(target),
+            }
+        }
+        let discovery = async {
+            let mut found = join_all(
+                discoveries
+                    .iter()
+                    .map(|t| self.discover(Some(&t.group_id), t.labels.clone(), deadline)),
+            )
+            .await;
+            if self.all_projects {
+                found.push(self.discover(None, Labels::from([]), deadline).await);
+            }
+            found
+        };
+        // Configured clusters are fetched while discovery runs; discovered ones right after.
+        let (configured, found) = tokio::join!(self.fetch_all(planned, deadline), async {
+            let found = discovery.await;
+            let mut seen: HashSet<(String, String)> = self
+                .targets
+                .iter()
+                .flat_map(|t| {
+                    t.clusters
+                        .iter()
+                        .flatten()
+                        .map(|c| (t.group_id.clone(), c.name.clone()))
+                })
+                .collect();
+            let mut planned = Vec::new();
+            let mut reports = Vec::new();
+            for (report, clusters) in found {
+                for (group_id, name) in clusters {
+                    if seen.insert((group_id.clone(), name.clone())) {
+                        planned.push(Planned {
+                            group_id,
+                            labels: report.labels.clone(),
+                            cluster: ClusterPlan {
+                                name,
+                                job_ids: None,
+                            },
+                        });
+                    }
+                }
+                reports.push(report);
+            }
+            (reports, self.fetch_all(planned, deadline).await)
+        });
+        let (discovery_reports, discovered) = found;
+        collection.clusters = configured;
+        collection.clusters.extend(discovered);
+        collection
+            .clusters
+            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        collection.discoveries = discovery_reports;
+        collection
+    }
+
+    /// Lists the clusters of one project (or of every project when `group_id` is None), reusing
+    /// a list younger than `discovery.interval`, and falling back to the last list that worked.
+    async fn discover(
+        &self,
+        group_id: Option<&str>,
+        labels: Labels,
+        deadline: Deadline,
+    ) -> (DiscoveryReport, Vec<(String, String)>) {
+        let key = group_id.map(str::to_owned);
+        let cached = self.lock_discovered().get(&key).cloned();
+        if let Some(cached) = &cached
+            && !self.discovery_interval.is_zero()
+            && cached.at.elapsed() < self.discovery_interval
+        {
+            let report = DiscoveryReport {
+                group_id: key,
+                labels,
+                up: true,
+            };
+            return (report, cached.clusters.clone());
+        }
+        let listed = match group_id {
+            Some(group_id) => self
+                .client
+                .list_clusters(group_id, self.max_pages, deadline)
+                .await
+                .map(|names| {
+                    names
+                        .into_iter()
+                        .map(|name| (group_id.to_owned(), name))
+                        .collect::<Vec<_>>()
+                }),
+            None => self
+                .client
+                .list_all_clusters(self.max_pages, deadline)
+                .await
+                .map(|projects| {
+                    projects
+                        .into_iter()
+                        .flat_map(|p| {
+                            let group_id = p.group_id;
+                            p.clusters
+                                .into_iter()
+                                .map(move |c| (group_id.clone(), c.name))
+                        })
+                        .collect()
+                }),
+        };
+        let up = listed.is_ok();
+        let clusters = match listed {
+            Ok(clusters) => {
+                self.lock_discovered().insert(
+                    key.clone(),
+                    Discovered {
+                        at: Instant::now(),
+                        clusters: clusters.clone(),
+                    },
+                );
+                clusters
+            }
+            Err(error) => {
+                let reused = cached.map(|c| c.clusters).unwrap_or_default();
+                tracing::warn!(
+                    group_id = key.as_deref().unwrap_or("*"),
+                    %error,
+                    reused_clusters = reused.len(),
+                    "cluster discovery failed; using the last list that worked"
+                );
+                reused
+            }
+        };
+        let report = DiscoveryReport {
+            group_id: key,
+            labels,
+            up,
+        };
+        (report, clusters)
+    }
+
+    fn lock_discovered(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Discovered>> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn fetch_all(&self, planned: Vec<Planned>, deadline: Deadline) -> Vec<ClusterReport> {
+        join_all(planned.into_iter().map(|p| self.fetch_cluster(p, deadline))).await
+    }
+
+    async fn fetch_cluster(&self, planned: Planned, deadline: Deadline) -> ClusterReport {
+        let started = Instant::now();
+        let Planned {
+            group_id,
+            labels,
+            cluster,
+        } = planned;
+        let fetched = match &cluster.job_ids {
+            None => {
+                self.client
+                    .list_export_jobs(&group_id, &cluster.name, self.max_pages, deadline)
+                    .await
+            }
+            Some(ids) => self.get_jobs(&group_id, &cluster.name, ids, deadline).await,
+        };
+        let jobs = match fetched {
+            Ok(listing) => {
+                self.log_listing(&group_id, &cluster.name, &listing);
+                let pinned = cluster.job_ids.as_deref().unwrap_or_default();
+                Some(summarize(listing, pinned, unix_now(), self.retention))
+            }
+            Err(error) => {
+                log_failure(&group_id, &cluster.name, &error);
+                None
+            }
+        };
+        ClusterReport {
+            group_id,
+            cluster_name: cluster.name,
+            labels,
+            duration: started.elapsed().as_secs_f64(),
+            collected_at: unix_now(),
+            jobs,
+        }
+    }
+
+    /// The get-one endpoint for each configured job id, concurrently. Any unknown id fails the
+    /// cluster.
+    async fn get_jobs(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> Result<JobListing, AtlasError> {
+        let results = join_all(
+            ids.iter()
+                .map(|id| self.client.get_export_job(group_id, cluster, id, deadline)),
+        )
+        .await;
+        let mut listing = JobListing::default();
+        for result in results {
+            match result? {
+                Ok(job) => listing.jobs.push(job),
+                Err(invalid) => listing.invalid.push(invalid),
+            }
+        }
+        Ok(listing)
+    }
+
+    fn log_listing(&self, group_id: &str, cluster: &str, listing: &JobListing) {
+        for invalid in &listing.invalid {
+            tracing::warn!(
+                group_id,
+                cluster_name = cluster,
+                export_job_id = invalid.id.as_deref().unwrap_or("(none)"),
+                reason = %invalid.reason,
+                "skipping a malformed export job"
+            );
+        }
+        let mut logged = self
+            .failures_logged
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for job in &listing.jobs {
+            let Some(reason) = &job.state_reason else {
+                continue;
+            };
+            // Each failure is worth one line, not one per scrape.
+            if logged.insert(format!("{group_id}/{cluster}/{}", job.id)) {
+                tracing::warn!(
+                    group_id,
+                    cluster_name = cluster,
+                    export_job_id = %job.id,
+                    state = %job.state,
+                    error_code = %reason.error_code,
+                    message = %reason.message,
+                    "export job reports a failure"
+                );
+            }
+        }
+    }
+}
+
+impl From<&Target> for TargetPlan {
+    fn from(target: &Target) -> TargetPlan {
+        TargetPlan {
+            group_id: target.group_id.clone(),
+            labels: target.labels.clone().into(),
+            clusters: target.clusters.as_ref().map(|clusters| {
+                clusters
+                    .iter()
+                    .map(|c| ClusterPlan {
+                        name: c.name.clone(),
+                        job_ids: c.export_job_ids.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+fn log_failure(group_id: &str, cluster: &str, error: &AtlasError) {
+    tracing::warn!(
+        group_id,
+        cluster_name = cluster,
+        kind = error.kind(),
+        %error,
+        "collecting export jobs failed"
+    );
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Reduces a cluster's listing to counts, the last success, and the jobs that keep per-job
+/// series: every job still running (so a stuck job never drops out), the newest job, the jobs
+/// named in the config (`pinned`), and the newest `max_per_cluster` of those created within
+/// `max_age`.
+pub fn summarize(
+    listing: JobListing,
+    pinned: &[String],
+    now: f64,
+    retention: Retention,
+) -> ClusterJobs {
+    let mut seen = HashSet::with_capacity(listing.jobs.len());
+    let mut jobs: Vec<ExportJob> = listing
+        .jobs
+        .into_iter()
+        // Paging while Atlas adds jobs can show a job twice, at the end of one page and the
+        // start of the next.
+        .filter(|job| seen.insert(job.id.clone()))
+        .collect();
+    jobs.sort_by(|a, b| {
+        b.created_at
+            .total_cmp(&a.created_at)
+            .then_with(|| b.id.cmp(&a.id))
+    });
+
+    let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut last_success: Option<f64> = None;
+    for job in &jobs {
+        match counts.iter_mut().find(|(state, _)| *state == job.state) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((job.state.clone(), 1)),
+        }
+        if job.state == "Successful"
+            && let Some(finished) = job.finished_at
+        {
+            last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
+        }
+    }
+
+    let oldest_recent = now - retention.max_age.as_secs_f64();
+    let mut recent_left = match retention.max_per_cluster {
+        0 => usize::MAX,
+        cap => cap,
+    };
+    let shown = jobs
+        .into_iter()
+        .enumerate()
+        .filter(|(index, job)| {
+            let always = *index == 0 || !job.is_terminal() || pinned.contains(&job.id);
+            if always {
+                return true;
+            }
+            let recent = retention.max_age.is_zero() || job.created_at >= oldest_recent;
+            if recent && recent_left > 0 {
+                recent_left -= 1;
+                return true;
+            }
+            false
+        })
+        .map(|(_, job)| job)
+        .collect();
+
+    ClusterJobs {
+        shown,
+        counts,
+        last_success,
+        invalid: listing.invalid.len() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::atlas::model::InvalidJob;
+
+    fn job(id: &str, state: &str, created: f64, finished: Option<f64>) -> ExportJob {
+        ExportJob {
+            id: id.into(),
+            state: state.into(),
+            created_at: created,
+            finished_at: finished,
+            snapshot_id: None,
+            export_bucket_id: None,
+            components: 0,
+            state_reason: None,
+        }
+    }
+
+    const DAY: f64 = 86_400.0;
+    const NOW: f64 = 1_800_000_000.0;
+
+    fn ids(jobs: &ClusterJobs) -> Vec<&str> {
+        jobs.shown.iter().map(|j| j.id.as_str()).collect()
+    }
+
+    #[test]
+    fn max_age_drops_old_terminal_jobs_but_keeps_running_newest_and_pinned_ones() {
+        let listing = JobListing {
+            jobs: vec![
+                job(
+                    "old-ok",
+                    "Successful",
+                    NOW - 30.0 * DAY,
+                    Some(NOW - 30.0 * DAY + 60.0),
+                ),
+                job("old-running", "InProgress", NOW - 20.0 * DAY, None),
+                job(
+                    "old-pinned",
+                    "Failed",
+                    NOW - 40.0 * DAY,
+                    Some(NOW - 40.0 * DAY + 5.0),
+                ),
+                job("recent", "Successful", NOW - DAY, Some(NOW - DAY + 100.0)),
+                job("newest", "Cancelled", NOW - 60.0, Some(NOW - 30.0)),
+            ],
+            invalid: vec![InvalidJob {
+                id: None,
+                reason: "x".into(),
+            }],
+            pages: 1,
+        };
+        let retention = Retention {
+            max_age: Duration::from_secs(7 * 86_400),
+            max_per_cluster: 0,
+        };
+        let jobs = summarize(listing, &["old-pinned".into()], NOW, retention);
+        assert_eq!(
+            ids(&jobs),
+            ["newest", "recent", "old-running", "old-pinned"]
+        );
+        let counts: Vec<_> = jobs.counts.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+        assert_eq!(
+            counts,
+            [
+                ("Queued", 0),
+                ("InProgress", 1),
+                ("Successful", 2),
+                ("Failed", 1),
+                ("Cancelled", 1)
+            ]
+        );
+        assert_eq!(jobs.last_success, Some(NOW - DAY + 100.0));
+        assert_eq!(jobs.invalid, 1);
+    }
+
+    #[test]
+    fn the_newest_job_wins_ties_by_the_larger_id_and_is_always_shown() {
+        let listing = JobListing {
+            jobs: vec![
+                job("a", "Successful", NOW - 90.0 * DAY, None),
+                job("b", "Successful", NOW - 90.0 * DAY, None),
+            ],
+            ..JobListing::default()
+        };
+        let retention = Retention {
+            max_age: Duration::from_secs(86_400),
+            max_per_cluster: 0,
+        };
+        let jobs = summarize(listing, &[], NOW, retention);
+        assert_eq!(ids(&jobs), ["b"]);
+        // A successful job without finishedAt does not count as a success time.
+        assert_eq!(jobs.last_success, None);
+    }
+
+    #[test]
+    fn max_per_cluster_caps_only_the_jobs_kept_for_their_age() {
+        let mut jobs: Vec<_> = (0..10)
+            .map(|i| {
+                job(
+                    &format!("j{i}"),
+                    "Successful",
+                    NOW - f64::from(i) * 60.0,
+                    Some(NOW),
+                )
+            })
+            .collect();
+        jobs.push(job("running", "Queued", NOW - 3600.0, None));
+        let retention = Retention {
+            max_age: Duration::ZERO,
+            max_per_cluster: 3,
+        };
+        let summary = summarize(
+            JobListing {
+                jobs,
+                ..JobListing::default()
+            },
+            &["j9".into()],
+            NOW,
+            retention,
+        );
+        assert_eq!(ids(&summary), ["j0", "j1", "j2", "j3", "j9", "running"]);
+    }
+
+    #[test]
+    fn unknown_states_are_counted_as_their_own_value_and_duplicates_once() {
+        let listing = JobListing {
+            jobs: vec![
+                job("a", "Paused", NOW, None),
+                job("a", "Paused", NOW, None),
+                job("b", "Queued", NOW - 1.0, None),
+            ],
+            ..JobListing::default()
+        };
+        let jobs = summarize(
+            listing,
+            &[],
+            NOW,
+            Retention {
+                max_age: Duration::ZERO,
+                max_per_cluster: 0,
+            },
+        );
+        assert_eq!(jobs.counts.last(), Some(&("Paused".to_string(), 1)));
+        assert_eq!(jobs.counts[0], ("Queued".to_string(), 1));
+        assert_eq!(ids(&jobs), ["a", "b"]);
+    }
+}

@@ -1,0 +1,140 @@
+//! A scrape's answer: one collection shared by every scrape that arrives while it runs, reused for
+//! `collection.cache_ttl`, rendered once and handed to each of them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::Mutex;
+
+use crate::atlas::Deadline;
+use crate::collect::{Collection, Collector};
+use crate::config::Config;
+use crate::metrics::OwnMetrics;
+use crate::render::render;
+
+/// The shortest deadline a collection gets, however small Prometheus's timeout.
+const MIN_DEADLINE: Duration = Duration::from_millis(100);
+
+/// Answers scrapes.
+pub struct Exporter {
+    collector: Arc<Collector>,
+    metrics: Arc<OwnMetrics>,
+    last: Mutex<Option<Snapshot>>,
+    timeout: Duration,
+    timeout_offset: Duration,
+    cache_ttl: Duration,
+    on_metrics: bool,
+}
+
+/// A finished collection, rendered.
+#[derive(Clone)]
+struct Snapshot {
+    finished: Instant,
+    text: Bytes,
+}
+
+/// The body of a scrape: the collection's text, shared, then the exporter's own metrics.
+pub struct ScrapeText {
+    pub collection: Bytes,
+    pub own: Bytes,
+}
+
+impl ScrapeText {
+    /// Both parts as one string (for tests and small answers).
+    pub fn to_text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.collection).into_owned();
+        text.push_str(&String::from_utf8_lossy(&self.own));
+        text
+    }
+}
+
+impl Exporter {
+    /// An exporter for `config`, collecting with `collector`.
+    pub fn new(config: &Config, collector: Collector, metrics: Arc<OwnMetrics>) -> Exporter {
+        Exporter {
+            collector: Arc::new(collector),
+            metrics,
+            last: Mutex::new(None),
+            timeout: config.collection.timeout,
+            timeout_offset: config.collection.timeout_offset,
+            cache_ttl: config.collection.cache_ttl,
+            on_metrics: config.collection.on_metrics,
+        }
+    }
+
+    /// The answer to a `/metrics` scrape. `scrape_timeout` is Prometheus's
+    /// `X-Prometheus-Scrape-Timeout-Seconds`, if it sent one.
+    pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> ScrapeText {
+        let collection = if self.on_metrics {
+            self.collection_text(scrape_timeout).await
+        } else {
+            Bytes::new()
+        };
+        ScrapeText {
+            collection,
+            own: Bytes::from(self.metrics.encode()),
+        }
+    }
+
+    /// The deadline of a collection started now.
+    pub fn deadline(&self, scrape_timeout: Option<Duration>) -> Deadline {
+        let budget = match scrape_timeout {
+            Some(timeout) if timeout > self.timeout_offset => timeout - self.timeout_offset,
+            Some(timeout) => timeout / 2,
+            None => self.timeout,
+        };
+        Deadline::after(budget.max(MIN_DEADLINE))
+    }
+
+    async fn collection_text(&self, scrape_timeout: Option<Duration>) -> Bytes {
+        let arrived = Instant::now();
+        // Scrapes queue here while a collection runs; when they get the lock, the collection
+        // that finished after they arrived is theirs too.
+        let mut last = self.last.lock().await;
+        if let Some(snapshot) = last.as_ref()
+            && (snapshot.finished >= arrived || snapshot.finished.elapsed() < self.cache_ttl)
+        {
+            return snapshot.text.clone();
+        }
+        let deadline = self.deadline(scrape_timeout);
+        let collector = self.collector.clone();
+        // A task of its own, so a scraper that hangs up does not cancel the collection the
+        // queued scrapes are waiting for.
+        let collection = tokio::spawn(async move { collector.collect(deadline).await })
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "a collection panicked; answering without Atlas data");
+                Collection::default()
+            });
+        let mut text = String::with_capacity(estimate(&collection));
+        render(&collection, &mut text);
+        let snapshot = Snapshot {
+            finished: Instant::now(),
+            text: Bytes::from(text),
+        };
+        *last = Some(snapshot.clone());
+        snapshot.text
+    }
+
+    /// The collector, for `/probe` and the landing page.
+    pub fn collector(&self) -> &Arc<Collector> {
+        &self.collector
+    }
+
+    /// The exporter's own metrics.
+    pub fn metrics(&self) -> &Arc<OwnMetrics> {
+        &self.metrics
+    }
+}
+
+/// About how many bytes a collection's text takes, so the buffer grows once.
+fn estimate(collection: &Collection) -> usize {
+    let jobs: usize = collection
+        .clusters
+        .iter()
+        .filter_map(|c| c.jobs.as_ref())
+        .map(|j| j.shown.len())
+        .sum();
+    8192 + collection.clusters.len() * 1500 + jobs * 1600
+}

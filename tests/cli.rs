@@ -1,0 +1,256 @@
+//! The binary as a user runs it: flags, `--config.check`, start-up failures, serving.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+
+/// A fresh directory for one test's files.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "atlas-backup-exporter-test-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(BIN);
+    command.args(args).stdin(Stdio::null());
+    for var in [
+        "MONGODB_ATLAS_PUBLIC_API_KEY",
+        "MONGODB_ATLAS_PRIVATE_API_KEY",
+        "MONGODB_ATLAS_CLIENT_ID",
+        "MONGODB_ATLAS_CLIENT_SECRET",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const VALID: &str = "\
+atlas:
+  auth:
+    api_key:
+      public_key: abcdefgh
+      private_key: 0000-1111-2222
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - Cluster0
+      - name: Cluster1
+        export_job_ids: [605ccba3c1c7613f423e1585]
+    labels: {env: prod}
+";
+
+#[test]
+fn version_and_help_work() {
+    let version = run(&["--version"], &[]);
+    assert!(version.status.success());
+    assert_eq!(
+        text(&version.stdout).trim(),
+        format!("atlas-backup-exporter {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = run(&["--help"], &[]);
+    assert!(help.status.success());
+    let help = text(&help.stdout);
+    for flag in [
+        "--config.file",
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--log.level",
+        "--log.format",
+        "--config.check",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
+    }
+}
+
+#[test]
+fn config_check_prints_the_plan_and_exits_zero() {
+    let dir = temp_dir("check-ok");
+    let path = dir.join("exporter.yml");
+    std::fs::write(&path, VALID).unwrap();
+    let output = run(
+        &["--config.check", "--config.file", path.to_str().unwrap()],
+        &[],
+    );
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("5f1a2b3c4d5e6f7a8b9c0d1e"), "{stdout}");
+    assert!(
+        stdout.contains("Cluster0") && stdout.contains("Cluster1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("605ccba3c1c7613f423e1585"), "{stdout}");
+    assert!(
+        !stdout.contains("0000-1111-2222") && !stdout.contains("abcdefgh"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_check_reports_errors_with_file_line_and_key_and_exits_one() {
+    let dir = temp_dir("check-bad");
+    let path = dir.join("bad.yml");
+    std::fs::write(
+        &path,
+        VALID.replace("5f1a2b3c4d5e6f7a8b9c0d1e", "5f1a-not-hex"),
+    )
+    .unwrap();
+    let output = run(
+        &["--config.check", "--config.file", path.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("bad.yml"), "{stderr}");
+    assert!(stderr.contains("line 7"), "{stderr}");
+    assert!(stderr.contains("group_id"), "{stderr}");
+}
+
+#[test]
+fn start_up_fails_before_serving_on_a_bad_config() {
+    let dir = temp_dir("start-bad");
+    let path = dir.join("unknown-key.yml");
+    std::fs::write(
+        &path,
+        VALID.replace("    labels: {env: prod}", "    lables: {env: prod}"),
+    )
+    .unwrap();
+    let output = run(
+        &[
+            "--config.file",
+            path.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("unknown-key.yml") && stderr.contains("line 12"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("lables"), "{stderr}");
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let output = run(&["--config.file", "/nonexistent/exporter.yml"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("/nonexistent/exporter.yml"));
+}
+
+#[test]
+fn without_auth_the_environment_is_required_and_named() {
+    let dir = temp_dir("env");
+    let path = dir.join("noauth.yml");
+    let no_auth = "targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n";
+    std::fs::write(&path, no_auth).unwrap();
+    let args = ["--config.check", "--config.file", path.to_str().unwrap()];
+    let output = run(&args, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    for var in [
+        "MONGODB_ATLAS_CLIENT_ID",
+        "MONGODB_ATLAS_CLIENT_SECRET",
+        "MONGODB_ATLAS_PUBLIC_API_KEY",
+        "MONGODB_ATLAS_PRIVATE_API_KEY",
+    ] {
+        assert!(stderr.contains(var), "{var}: {stderr}");
+    }
+    let output = run(
+        &args,
+        &[
+            ("MONGODB_ATLAS_PUBLIC_API_KEY", "pub"),
+            ("MONGODB_ATLAS_PRIVATE_API_KEY", "priv-secret-value"),
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!text(&output.stdout).contains("priv-secret-value"));
+}
+
+#[test]
+fn the_binary_serves_and_stops_cleanly_on_sigterm() {
+    let dir = temp_dir("serve");
+    let path = dir.join("exporter.yml");
+    // An Atlas that is not there: the exporter still serves, with up 0.
+    std::fs::write(
+        &path,
+        VALID.replace(
+            "atlas:\n",
+            "atlas:\n  base_url: http://127.0.0.1:9\n  request_timeout: 1s\n",
+        ),
+    )
+    .unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let address = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "--config.file",
+            path.to_str().unwrap(),
+            "--web.listen-address",
+            &address,
+        ])
+        .args(["--log.format", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let body = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if let Ok(response) = client
+                .get(format!("http://{address}/metrics"))
+                .header("X-Prometheus-Scrape-Timeout-Seconds", "3")
+                .send()
+                .await
+            {
+                return response.text().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the exporter did not start");
+    });
+    assert!(body.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"prod\"} 0"), "{body}");
+    assert!(body.contains("atlas_backup_exporter_build_info{"), "{body}");
+    // SIGTERM: exits 0.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let first = stderr.lines().next().unwrap_or_default();
+    let parsed: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert!(parsed.get("level").is_some(), "{first}");
+    assert!(!stderr.contains("0000-1111-2222"), "{stderr}");
+}

@@ -1,0 +1,5 @@
+//! The integration tests, in one binary to keep link times down.
+
+mod cli;
+mod exporter;
+mod support;

@@ -1,0 +1,203 @@
+//! Test support: the stand-in Atlas and the exporter's real router, both on loopback, and a
+//! small reader of the text format.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use atlas_backup_exporter::config::{self, Credentials};
+use atlas_backup_exporter::fake_atlas::FakeAtlas;
+use secrecy::SecretString;
+
+pub const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
+pub const GROUP2: &str = "6a799efbc0eb9e7a177d7e0e";
+pub const PUBLIC_KEY: &str = "testpublickey";
+pub const PRIVATE_KEY: &str = "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab";
+pub const CLIENT_ID: &str = "mdb_sa_id_0123456789abcdef01234567";
+pub const CLIENT_SECRET: &str = "mdb_sa_sk_secretsecretsecretsecret";
+
+/// A stand-in Atlas that knows the test credentials.
+pub fn fake() -> FakeAtlas {
+    FakeAtlas::new()
+        .with_api_key(PUBLIC_KEY, PRIVATE_KEY)
+        .with_service_account(CLIENT_ID, CLIENT_SECRET)
+}
+
+pub fn api_key() -> Credentials {
+    Credentials::ApiKey {
+        public_key: SecretString::from(PUBLIC_KEY),
+        private_key: SecretString::from(PRIVATE_KEY),
+    }
+}
+
+pub fn service_account() -> Credentials {
+    Credentials::ServiceAccount {
+        client_id: SecretString::from(CLIENT_ID),
+        client_secret: SecretString::from(CLIENT_SECRET),
+    }
+}
+
+/// The exporter's router serving on loopback, in front of a running stand-in Atlas.
+pub struct Exporter {
+    pub fake: FakeAtlas,
+    pub addr: SocketAddr,
+    pub app: atlas_backup_exporter::App,
+    http: reqwest::Client,
+}
+
+impl Exporter {
+    /// Starts the stand-in and the exporter with `yaml` as its config, where
+    /// `BASE_URL` stands for the stand-in's address.
+    pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
+        fake.start().await.expect("stand-in Atlas starts");
+        let base_url = fake.base_url();
+        let yaml = yaml.replace("BASE_URL", &base_url);
+        let config = config::parse(&yaml, "test.yml").expect("test config is valid");
+        let app = atlas_backup_exporter::build(&config, credentials, "/metrics")
+            .expect("exporter builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = app.router.clone();
+        tokio::spawn(atlas_backup_exporter::server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        Exporter {
+            fake,
+            addr,
+            app,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Scrapes `/metrics` and parses the answer.
+    pub async fn scrape(&self) -> Scrape {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        Scrape::parse(&response.text().await.unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+/// One sample of the text format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// A parsed scrape.
+#[derive(Debug)]
+pub struct Scrape {
+    pub text: String,
+    pub samples: Vec<Sample>,
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Scrape {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(parse_line)
+            .collect();
+        Scrape {
+            text: text.to_owned(),
+            samples,
+        }
+    }
+
+    /// Every sample of `name` whose labels include all of `labels`.
+    pub fn find(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.name == name)
+            .filter(|s| {
+                labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+            })
+            .collect()
+    }
+
+    /// The value of the one sample of `name` with `labels`; `None` if there is none. Panics if
+    /// there are several.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found = self.find(name, labels);
+        assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
+        found.first().map(|s| s.value)
+    }
+
+    /// Export job ids that have per-job series on a cluster.
+    pub fn job_ids(&self, cluster: &str) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .find(
+                "atlas_backup_export_job_created_timestamp_seconds",
+                &[("cluster_name", cluster)],
+            )
+            .iter()
+            .map(|s| s.labels["export_job_id"].clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn parse_line(line: &str) -> Sample {
+    let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().unwrap_or_else(|_| panic!("bad value in {line}")),
+    };
+    let (name, labels) = match series.split_once('{') {
+        None => (series.to_owned(), BTreeMap::new()),
+        Some((name, rest)) => (
+            name.to_owned(),
+            parse_labels(rest.strip_suffix('}').unwrap()),
+        ),
+    };
+    Sample {
+        name,
+        labels,
+        value,
+    }
+}
+
+fn parse_labels(mut rest: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"").expect("label=\"value\"");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => break,
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(name.trim_start_matches(',').to_owned(), value);
+        rest = &after[end..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+    labels
+}
