@@ -368,7 +368,7 @@ impl Collector {
                     export_job_id = %job.id,
                     state = %job.state,
                     error_code = %reason.error_code,
-                    message = %reason.message,
+                    detail = %reason.message,
                     "export job reports a failure"
                 );
             }
