@@ -188,6 +188,11 @@ struct Wall {
     wall: Duration,
     requests_per_call: f64,
     saved: f64,
+    /// CPU time per scrape (mean) of the exporter, and of this process (the stand-in Atlas
+    /// and the scraping client): with two cores, their sum close to twice the wall time means
+    /// the scrape waited for CPU, not for Atlas.
+    exporter_cpu: Duration,
+    stand_in_cpu: Duration,
 }
 
 impl Wall {
@@ -331,6 +336,8 @@ async fn wall(
     let mut walls = Vec::new();
     let mut calls = Vec::new();
     let (mut requests, mut answered) = (0, 0);
+    let exporter_started = exporter.cpu_time()?;
+    let own_started = process::cpu_time("self")?;
     for _ in 0..options.scrapes {
         let before = fake.requests();
         let scraped = exporter.scrape(false).await?;
@@ -349,6 +356,8 @@ async fn wall(
             );
         }
     }
+    let exporter_cpu = (exporter.cpu_time()? - exporter_started) / options.scrapes as u32;
+    let stand_in_cpu = (process::cpu_time("self")? - own_started) / options.scrapes as u32;
     calls.sort_unstable();
     let calls = calls[calls.len() / 2];
     let full_calls = fleet.full_listing_calls();
@@ -363,6 +372,8 @@ async fn wall(
         wall: median(&mut walls),
         requests_per_call: requests as f64 / answered.max(1) as f64,
         saved: (full_calls as f64 - calls as f64) / full_calls as f64,
+        exporter_cpu,
+        stand_in_cpu,
     })
 }
 
@@ -581,7 +592,7 @@ fn report(
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.0} ms | {:.0} ms | {} | {:.0} ms | {} | {:.3} | {:.0} % |",
+                "| {} | {} | {} | {} | {:.0} ms | {:.0} ms | {} | {:.0} ms | {} | {:.3} | {:.0} % | {:.0} ms | {:.0} ms |",
                 w.label,
                 w.max_concurrent_requests,
                 count(w.full_calls),
@@ -592,7 +603,9 @@ fn report(
                 ms(w.schedule),
                 to_schedule,
                 w.requests_per_call,
-                w.saved * 100.0
+                w.saved * 100.0,
+                ms(w.exporter_cpu),
+                ms(w.stand_in_cpu)
             );
         }
         let _ = writeln!(out);

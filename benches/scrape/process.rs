@@ -16,7 +16,6 @@ pub struct ExporterProcess {
     addr: SocketAddr,
     config: PathBuf,
     http: reqwest::Client,
-    ticks_per_second: f64,
 }
 
 /// What one scrape returned.
@@ -55,7 +54,6 @@ impl ExporterProcess {
             addr,
             config,
             http,
-            ticks_per_second: ticks_per_second(),
         };
         let started = Instant::now();
         loop {
@@ -127,27 +125,9 @@ impl ExporterProcess {
         })
     }
 
-    /// User plus system CPU time the exporter has used so far (`/proc/PID/stat`, whole process,
-    /// exited threads included; the kernel counts in ticks of usually 10 ms).
+    /// User plus system CPU time the exporter has used so far.
     pub fn cpu_time(&self) -> io::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // The command name may hold spaces; the fields after it are fixed.
-        let after = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))?;
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // Fields 14 (utime) and 15 (stime); `fields[0]` is field 3.
-        let ticks = |i: usize| -> io::Result<u64> {
-            fields
-                .get(i)
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
-        };
-        let total = ticks(11)? + ticks(12)?;
-        Ok(Duration::from_secs_f64(
-            total as f64 / self.ticks_per_second,
-        ))
+        cpu_time(&self.child.id().to_string())
     }
 
     /// Peak resident set size in bytes (`VmHWM` of `/proc/PID/status`).
@@ -196,14 +176,38 @@ fn unique() -> String {
     )
 }
 
+/// User plus system CPU time process `pid` (or `self`) has used so far (`/proc/PID/stat`: the
+/// whole process, exited threads included; the kernel counts in ticks of usually 10 ms).
+pub fn cpu_time(pid: &str) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name may hold spaces; the fields after it are fixed.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 (utime) and 15 (stime); `fields[0]` is field 3.
+    let ticks = |i: usize| -> io::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| io::Error::other("unexpected /proc/PID/stat"))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_secs_f64(total as f64 / ticks_per_second()))
+}
+
 /// `CLK_TCK`, the unit of the CPU times in `/proc/PID/stat` (100 on every common Linux).
 fn ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|t| *t > 0.0)
-        .unwrap_or(100.0)
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .filter(|t| *t > 0.0)
+            .unwrap_or(100.0)
+    })
 }
