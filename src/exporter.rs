@@ -97,6 +97,10 @@ impl Exporter {
         {
             return snapshot.text.clone();
         }
+        // No scrape queued behind this one can use the old text either, so free it before
+        // building the next: holding both doubled the peak, and the allocator then kept the
+        // freed buffers resident (peak RSS about twice as high: BENCHMARKS.md).
+        *last = None;
         let deadline = self.deadline(scrape_timeout);
         let collector = self.collector.clone();
         // A task of its own, so a scraper that hangs up does not cancel the collection the
