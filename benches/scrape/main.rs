@@ -3,7 +3,7 @@
 //! "Scale and speed" issue, pass or fail.
 //!
 //! ```text
-//! cargo bench --bench scrape                       # everything, about three minutes
+//! cargo bench --bench scrape                       # everything, about two minutes
 //! cargo bench --bench scrape -- --quick            # without the 1,000-cluster scenarios
 //! cargo bench --bench scrape -- --latency-ms 100   # or ATLAS_BENCH_LATENCY_MS=100
 //! cargo bench --bench scrape -- --help
@@ -577,11 +577,11 @@ fn report(
         );
         let _ = writeln!(
             out,
-            "| Clusters × jobs | max_concurrent_requests | Calls (full listing) | Calls made | Ideal | Wall | Ratio | Paging rule | Wall / paging rule | HTTP requests per call | Calls saved |"
+            "| Clusters × jobs | max_concurrent_requests | Calls (full listing) | Calls made | Ideal | Wall | Ratio | Paging rule | Wall / paging rule | HTTP requests per call | Calls saved | Exporter CPU per scrape | Stand-in CPU per scrape |"
         );
         let _ = writeln!(
             out,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for w in walls {
             let ratio = w.ratio().map_or("n/a".to_owned(), |r| format!("{r:.2}"));
