@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::future::join_all;
 
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs};
 use crate::config::{Config, Target};
 
 /// Static labels of a target, shared by all its series.
@@ -78,6 +78,8 @@ pub struct Collector {
     discovery_interval: Duration,
     all_projects: bool,
     discovered: Mutex<HashMap<Option<String>, Discovered>>,
+    /// Per cluster, the finished jobs of its last listing, for incremental listing.
+    known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
     failures_logged: Mutex<HashSet<String>>,
 }
 
@@ -120,6 +122,7 @@ impl Collector {
             discovery_interval: config.discovery.interval,
             all_projects: config.discovery.all_projects,
             discovered: Mutex::default(),
+            known: Mutex::default(),
             failures_logged: Mutex::default(),
         }
     }
@@ -202,7 +205,7 @@ impl Collector {
         deadline: Deadline,
     ) -> (DiscoveryReport, Vec<(String, String)>) {
         let key = group_id.map(str::to_owned);
-        let cached = self.lock_discovered().get(&key).cloned();
+        let cached = lock(&self.discovered).get(&key).cloned();
         if let Some(cached) = &cached
             && !self.discovery_interval.is_zero()
             && cached.at.elapsed() < self.discovery_interval
@@ -244,7 +247,7 @@ impl Collector {
         let up = listed.is_ok();
         let clusters = match listed {
             Ok(clusters) => {
-                self.lock_discovered().insert(
+                lock(&self.discovered).insert(
                     key.clone(),
                     Discovered {
                         at: Instant::now(),
@@ -272,12 +275,6 @@ impl Collector {
         (report, clusters)
     }
 
-    fn lock_discovered(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Discovered>> {
-        self.discovered
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     async fn fetch_all(&self, planned: Vec<Planned>, deadline: Deadline) -> Vec<ClusterReport> {
         join_all(planned.into_iter().map(|p| self.fetch_cluster(p, deadline))).await
     }
@@ -290,11 +287,7 @@ impl Collector {
             cluster,
         } = planned;
         let fetched = match &cluster.job_ids {
-            None => {
-                self.client
-                    .list_export_jobs(&group_id, &cluster.name, self.max_pages, deadline)
-                    .await
-            }
+            None => self.list_jobs(&group_id, &cluster.name, deadline).await,
             Some(ids) => self.get_jobs(&group_id, &cluster.name, ids, deadline).await,
         };
         let jobs = match fetched {
@@ -315,6 +308,44 @@ impl Collector {
             duration: started.elapsed().as_secs_f64(),
             collected_at: unix_now(),
             jobs,
+        }
+    }
+
+    /// Lists a cluster's jobs, incrementally when its last listing allows, and keeps what the
+    /// next listing can reuse.
+    async fn list_jobs(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        deadline: Deadline,
+    ) -> Result<JobListing, AtlasError> {
+        let key = (group_id.to_owned(), cluster.to_owned());
+        let known = lock(&self.known).get(&key).cloned();
+        let result = self
+            .client
+            .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
+            .await;
+        let mut kept = lock(&self.known);
+        match result {
+            Ok((listing, keep)) => {
+                tracing::debug!(
+                    group_id,
+                    cluster_name = cluster,
+                    jobs = listing.jobs.len(),
+                    pages = listing.pages,
+                    pages_saved = listing.pages_saved,
+                    "listed export jobs"
+                );
+                match keep {
+                    Some(keep) => kept.insert(key, keep),
+                    None => kept.remove(&key),
+                };
+                Ok(listing)
+            }
+            Err(error) => {
+                kept.remove(&key);
+                Err(error)
+            }
         }
     }
 
@@ -352,10 +383,7 @@ impl Collector {
                 "skipping a malformed export job"
             );
         }
-        let mut logged = self
-            .failures_logged
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut logged = lock(&self.failures_logged);
         for job in &listing.jobs {
             let Some(reason) = &job.state_reason else {
                 continue;
@@ -392,6 +420,13 @@ impl From<&Target> for TargetPlan {
             }),
         }
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn log_failure(group_id: &str, cluster: &str, error: &AtlasError) {
@@ -529,7 +564,7 @@ mod tests {
                 id: None,
                 reason: "x".into(),
             }],
-            pages: 1,
+            ..JobListing::default()
         };
         let retention = Retention {
             max_age: Duration::from_secs(7 * 86_400),
