@@ -33,6 +33,14 @@ pub struct DiscoveryReport {
     pub up: bool,
 }
 
+/// A cluster the exporter watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedCluster {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
+}
+
 /// One cluster's outcome.
 #[derive(Debug)]
 pub struct ClusterReport {
@@ -129,71 +137,110 @@ impl Collector {
 
     /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
     pub async fn collect(&self, deadline: Deadline) -> Collection {
-        let mut collection = Collection::default();
-        let mut planned = Vec::new();
-        let mut discoveries = Vec::new();
-        for target in &self.targets {
-            match &target.clusters {
-                Some(clusters) => planned.extend(clusters.iter().map(|c| Planned {
+        // Configured clusters are fetched while discovery runs; discovered ones right after.
+        let (mut clusters, (discoveries, discovered)) =
+            tokio::join!(self.fetch_all(self.configured(), deadline), async {
+                let (reports, planned) = self.discovered(deadline).await;
+                (reports, self.fetch_all(planned, deadline).await)
+            });
+        clusters.extend(discovered);
+        clusters
+            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        Collection {
+            clusters,
+            discoveries,
+        }
+    }
+
+    /// Every cluster the exporter watches, configured or discovered (discovering if the lists
+    /// are older than `discovery.interval`), sorted by project and name.
+    pub async fn clusters(&self, deadline: Deadline) -> Vec<WatchedCluster> {
+        let mut planned = self.configured();
+        planned.extend(self.discovered(deadline).await.1);
+        let mut clusters: Vec<WatchedCluster> = planned
+            .into_iter()
+            .map(|p| WatchedCluster {
+                group_id: p.group_id,
+                cluster_name: p.cluster.name,
+                labels: p.labels,
+            })
+            .collect();
+        clusters
+            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        clusters
+    }
+
+    /// Collects one cluster, if the exporter watches it (for `/probe`).
+    pub async fn collect_cluster(
+        &self,
+        group_id: &str,
+        cluster_name: &str,
+        deadline: Deadline,
+    ) -> Option<Collection> {
+        let is_it = |p: &Planned| p.group_id == group_id && p.cluster.name == cluster_name;
+        let planned = match self.configured().into_iter().find(is_it) {
+            Some(planned) => planned,
+            None => self.discovered(deadline).await.1.into_iter().find(is_it)?,
+        };
+        Some(Collection {
+            clusters: vec![self.fetch_cluster(planned, deadline).await],
+            discoveries: Vec::new(),
+        })
+    }
+
+    /// The clusters named in the config.
+    fn configured(&self) -> Vec<Planned> {
+        self.targets
+            .iter()
+            .flat_map(|target| {
+                target.clusters.iter().flatten().map(|cluster| Planned {
                     group_id: target.group_id.clone(),
                     labels: target.labels.clone(),
-                    cluster: c.clone(),
-                })),
-                None => discoveries.push(target),
-            }
-        }
-        let discovery = async {
-            let mut found = join_all(
-                discoveries
-                    .iter()
-                    .map(|t| self.discover(Some(&t.group_id), t.labels.clone(), deadline)),
-            )
-            .await;
-            if self.all_projects {
-                found.push(self.discover(None, Labels::from([]), deadline).await);
-            }
-            found
-        };
-        // Configured clusters are fetched while discovery runs; discovered ones right after.
-        let (configured, found) = tokio::join!(self.fetch_all(planned, deadline), async {
-            let found = discovery.await;
-            let mut seen: HashSet<(String, String)> = self
-                .targets
-                .iter()
-                .flat_map(|t| {
-                    t.clusters
-                        .iter()
-                        .flatten()
-                        .map(|c| (t.group_id.clone(), c.name.clone()))
+                    cluster: cluster.clone(),
                 })
-                .collect();
-            let mut planned = Vec::new();
-            let mut reports = Vec::new();
-            for (report, clusters) in found {
-                for (group_id, name) in clusters {
-                    if seen.insert((group_id.clone(), name.clone())) {
-                        planned.push(Planned {
-                            group_id,
-                            labels: report.labels.clone(),
-                            cluster: ClusterPlan {
-                                name,
-                                job_ids: None,
-                            },
-                        });
-                    }
+            })
+            .collect()
+    }
+
+    /// The clusters found by discovery that the config does not name, with a report per listing.
+    async fn discovered(&self, deadline: Deadline) -> (Vec<DiscoveryReport>, Vec<Planned>) {
+        let projects = self.targets.iter().filter(|t| t.clusters.is_none());
+        let mut found = join_all(
+            projects.map(|t| self.discover(Some(&t.group_id), t.labels.clone(), deadline)),
+        )
+        .await;
+        if self.all_projects {
+            found.push(self.discover(None, Labels::from([]), deadline).await);
+        }
+        let mut seen: HashSet<(String, String)> = self
+            .configured()
+            .into_iter()
+            .map(|p| (p.group_id, p.cluster.name))
+            .collect();
+        let mut planned = Vec::new();
+        let mut reports = Vec::new();
+        for (report, clusters) in found {
+            for (group_id, name) in clusters {
+                if seen.insert((group_id.clone(), name.clone())) {
+                    // A project that is also a target keeps that target's labels.
+                    let labels = self
+                        .targets
+                        .iter()
+                        .find(|t| t.group_id == group_id)
+                        .map_or_else(|| report.labels.clone(), |t| t.labels.clone());
+                    planned.push(Planned {
+                        group_id,
+                        labels,
+                        cluster: ClusterPlan {
+                            name,
+                            job_ids: None,
+                        },
+                    });
                 }
-                reports.push(report);
             }
-            (reports, self.fetch_all(planned, deadline).await)
-        });
-        let (discovery_reports, discovered) = found;
-        collection.clusters = configured;
-        collection.clusters.extend(discovered);
-        collection
-            .clusters
-            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
-        collection.discoveries = discovery_reports;
-        collection
+            reports.push(report);
+        }
+        (reports, planned)
     }
 
     /// Lists the clusters of one project (or of every project when `group_id` is None), reusing

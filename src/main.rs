@@ -37,6 +37,10 @@ struct Args {
     )]
     telemetry_path: String,
 
+    /// The URL Prometheus reaches the exporter at (for /sd targets); default: the request's Host.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    external_url: Option<String>,
+
     /// Only log messages with at least this severity.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     log_level: LogLevel,
@@ -69,7 +73,7 @@ fn main() -> ExitCode {
     };
     if args.config_check {
         println!(
-            "{}: OK\n{}Credentials: {}",
+            "{}: OK\n{}Using credentials from {}",
             args.config_file.display(),
             config.describe(),
             credentials.source
@@ -108,7 +112,11 @@ async fn run(
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
     }
-    let app = atlas_backup_exporter::build(&config, credentials.credentials, &args.telemetry_path)
+    let options = server::WebOptions {
+        telemetry_path: args.telemetry_path.clone(),
+        external_url: args.external_url.clone(),
+    };
+    let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
         .context("building the Atlas client")?;
     let listener = server::bind(&args.listen_address)
         .await

@@ -3,4 +3,7 @@
 mod cli;
 mod exporter;
 mod incremental;
+mod ops_files;
+mod scale;
 mod support;
+mod tools;
