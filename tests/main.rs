@@ -4,6 +4,7 @@ mod cli;
 mod exporter;
 mod incremental;
 mod ops_files;
+mod readme;
 mod scale;
 mod support;
 mod tools;
