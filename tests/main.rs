@@ -2,4 +2,5 @@
 
 mod cli;
 mod exporter;
+mod faults;
 mod support;
