@@ -3,4 +3,5 @@
 mod cli;
 mod exporter;
 mod faults;
+mod load;
 mod support;
