@@ -2,7 +2,9 @@
 
 mod cli;
 mod exporter;
+mod faults;
 mod incremental;
+mod load;
 mod ops_files;
 mod readme;
 mod scale;
