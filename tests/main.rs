@@ -1,9 +1,11 @@
 //! The integration tests, in one binary to keep link times down.
 
 mod cli;
+mod e2e_prometheus;
 mod exporter;
 mod incremental;
 mod ops_files;
 mod scale;
+mod servers;
 mod support;
 mod tools;
