@@ -2,6 +2,7 @@
 
 mod cli;
 mod e2e_prometheus;
+mod e2e_sharded;
 mod exporter;
 mod incremental;
 mod ops_files;

@@ -2,6 +2,7 @@
 //! its data in a temporary directory, asked through its HTTP API, and killed when dropped.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
+use tokio::net::{TcpListener, TcpStream};
 
 /// The bound on every wait: generous for two shared cores, short enough to fail a hung test.
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -289,6 +291,42 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A Kubernetes Service in miniature: one loopback address that hands each new connection to the
+/// next of several backends in turn.
+pub struct RoundRobin {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RoundRobin {
+    pub async fn start(backends: Vec<SocketAddr>) -> RoundRobin {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the bound address");
+        let task = tokio::spawn(async move {
+            for next in (0..backends.len()).cycle() {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let backend = backends[next];
+                tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        RoundRobin { addr, task }
+    }
+}
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
