@@ -86,6 +86,9 @@ pub struct Collector {
     discovery_interval: Duration,
     all_projects: bool,
     discovered: Mutex<HashMap<Option<String>, Discovered>>,
+    /// Whether each project's last cluster listing worked (`None`: every project), for
+    /// `/metrics` in `/probe` set-ups.
+    discovery_up: Mutex<HashMap<Option<String>, bool>>,
     /// Per cluster, the finished jobs of its last listing, for incremental listing.
     known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
     failures_logged: Mutex<HashSet<String>>,
@@ -130,6 +133,7 @@ impl Collector {
             discovery_interval: config.discovery.interval,
             all_projects: config.discovery.all_projects,
             discovered: Mutex::default(),
+            discovery_up: Mutex::default(),
             known: Mutex::default(),
             failures_logged: Mutex::default(),
         }
@@ -314,12 +318,36 @@ impl Collector {
                 reused
             }
         };
+        lock(&self.discovery_up).insert(key.clone(), up);
         let report = DiscoveryReport {
             group_id: key,
             labels,
             up,
         };
         (report, clusters)
+    }
+
+    /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it
+    /// when the clusters are scraped through `/probe` (whose `/sd` and probes discover).
+    pub fn last_discoveries(&self) -> Vec<DiscoveryReport> {
+        let up = lock(&self.discovery_up);
+        let projects = self
+            .targets
+            .iter()
+            .filter(|t| t.clusters.is_none())
+            .map(|t| (Some(t.group_id.clone()), t.labels.clone()));
+        let every = self.all_projects.then(|| (None, Labels::from([])));
+        projects
+            .chain(every)
+            .filter_map(|(group_id, labels)| {
+                let up = *up.get(&group_id)?;
+                Some(DiscoveryReport {
+                    group_id,
+                    labels,
+                    up,
+                })
+            })
+            .collect()
     }
 
     async fn fetch_all(&self, planned: Vec<Planned>, deadline: Deadline) -> Vec<ClusterReport> {

@@ -70,7 +70,14 @@ impl Exporter {
         let collection = if self.on_metrics {
             self.collection_text(scrape_timeout).await
         } else {
-            Bytes::new()
+            // The clusters are probed one by one; the discoveries behind `/sd` still belong here.
+            let discoveries = Collection {
+                clusters: Vec::new(),
+                discoveries: self.collector.last_discoveries(),
+            };
+            let mut text = String::new();
+            render(&discoveries, &mut text);
+            Bytes::from(text)
         };
         ScrapeText {
             collection,

@@ -176,11 +176,31 @@ async fn on_metrics_false_leaves_only_the_exporters_own_metrics() {
             .find("atlas_backup_exporter_build_info", &[])
             .is_empty()
     );
+    assert!(
+        scrape
+            .find("atlas_backup_export_discovery_up", &[])
+            .is_empty(),
+        "nothing discovered yet"
+    );
     assert_eq!(fake.requests().total, 0, "no Atlas call for /metrics");
     let (status, _) = exporter
         .get(&format!("/probe?group_id={GROUP}&cluster_name=Cluster0"))
         .await;
     assert_eq!(status, 200);
+    // /sd discovered GROUP2's clusters; /metrics reports how that went, without calling Atlas.
+    assert_eq!(exporter.get("/sd").await.0, 200);
+    let calls = fake.requests().total;
+    let scrape = exporter.scrape().await;
+    assert_eq!(
+        scrape.value("atlas_backup_export_discovery_up", &[("group_id", GROUP2)]),
+        Some(1.0)
+    );
+    assert!(
+        scrape
+            .find("atlas_backup_export_discovery_up", &[("group_id", GROUP)])
+            .is_empty()
+    );
+    assert_eq!(fake.requests().total, calls);
 }
 
 #[tokio::test]
