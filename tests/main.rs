@@ -4,4 +4,5 @@ mod cli;
 mod exporter;
 mod faults;
 mod load;
+mod secrets;
 mod support;
