@@ -4,5 +4,6 @@ mod cli;
 mod exporter;
 mod faults;
 mod load;
+mod properties;
 mod secrets;
 mod support;
