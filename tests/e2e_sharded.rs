@@ -196,8 +196,16 @@ async fn two_prometheus_servers_split_the_clusters_between_them() {
     for (server, share) in servers.iter().zip(&shares) {
         // Every exporter series came through /probe at the Service's address, under the labels
         // the exporter gave it: none renamed to exported_*, none of another server's clusters.
-        let series = server.query("{__name__=~\"atlas_backup_export_.+\"}").await;
+        let series = server
+            .query("{__name__=~\"atlas_backup_export_.+\", cluster_name!=\"\"}")
+            .await;
         assert!(!series.is_empty());
+        // The replicas' /metrics report the cluster listings their /sd made.
+        let discovery = server.query("atlas_backup_export_discovery_up").await;
+        assert!(!discovery.is_empty(), "{}: no discovery_up", server.url);
+        for s in &discovery {
+            assert_eq!(s["value"][1], "1", "{s}");
+        }
         for s in &series {
             let labels = s["metric"].as_object().expect("labels");
             assert!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, job};
+use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
 use futures_util::future::join_all;
 
 use crate::support::{self, Exporter, GROUP, Scrape};
@@ -112,9 +112,10 @@ fn collected_at(scrape: &Scrape) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_scrapes_share_one_collection() {
     let fake = fake();
-    // Slow enough (a token, then a listing: 3 s) that every scrape arrives while it runs, even
-    // on a loaded machine where opening 200 connections takes a while.
-    fake.set_latency(Duration::from_millis(1500));
+    // A slow Atlas: a token, then listings, 2 s in all, so that all 200 scrapes arrive while
+    // the first collection runs even on a busy machine.
+    fake.set_latency(Duration::from_millis(300));
+    fake.inject(Fault::delay("/backup/exports", Duration::from_millis(1400)));
     let exporter = Exporter::start(fake.clone(), &config(""), support::service_account()).await;
     let http = reqwest::Client::new();
     let url = exporter.url("/metrics");
@@ -129,9 +130,13 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
     .await;
 
     let counts = fake.requests();
-    assert_eq!(counts.endpoint("oauth_token"), 1);
-    assert_eq!(counts.endpoint("list_export_jobs"), CLUSTERS.len() as u64);
-    assert_eq!(counts.total, 1 + CLUSTERS.len() as u64);
+    assert_eq!(counts.endpoint("oauth_token"), 1, "{counts:?}");
+    assert_eq!(
+        counts.endpoint("list_export_jobs"),
+        CLUSTERS.len() as u64,
+        "{counts:?}"
+    );
+    assert_eq!(counts.total, 1 + CLUSTERS.len() as u64, "{counts:?}");
     let first = Scrape::parse(answers[0].as_ref().unwrap());
     let stamps = collected_at(&first);
     assert_eq!(answers.len(), 200);
@@ -161,12 +166,12 @@ async fn within_cache_ttl_a_scrape_reuses_the_last_collection() {
 #[tokio::test]
 async fn a_cached_collection_expires_after_cache_ttl() {
     let fake = fake();
-    let yaml = config("collection:\n  cache_ttl: 300ms\n");
+    let yaml = config("collection:\n  cache_ttl: 1s\n");
     let exporter = Exporter::start(fake.clone(), &yaml, support::api_key()).await;
     let first = exporter.scrape().await;
     let listed = fake.requests().endpoint("list_export_jobs");
     assert_eq!(collected_at(&exporter.scrape().await), collected_at(&first));
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let later = exporter.scrape().await;
     assert_right_values(&later);
     assert_eq!(
@@ -202,9 +207,10 @@ async fn without_cache_every_scrape_collects_again() {
 async fn a_scraper_that_hangs_up_does_not_cost_a_second_collection() {
     let fake = fake();
     fake.set_latency(Duration::from_millis(400));
+    fake.inject(Fault::delay("/backup/exports", Duration::from_millis(600)));
     let exporter = Exporter::start(fake.clone(), &config(""), support::service_account()).await;
     let url = exporter.url("/metrics");
-    // The first scraper gives up after 200 ms, while its collection runs (800 ms).
+    // The first scraper gives up after 200 ms, while its collection runs (1.4 s).
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
