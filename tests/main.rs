@@ -3,3 +3,4 @@
 mod cli;
 mod exporter;
 mod support;
+mod web;
