@@ -3,7 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 
 use crate::cli::temp_dir;
 use crate::support::{self, GROUP, Scrape};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 
 /// One cluster with one successful export job.
 fn fake_with_a_job() -> FakeAtlas {
@@ -668,4 +671,189 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     // The request in flight is dropped with its connection: an error, not an answer.
     assert!(request.await.unwrap().is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The binary with --web.config.file
+// ---------------------------------------------------------------------------------------------------------
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An exporter config with its own credential, for a stand-in at `base_url`.
+fn write_exporter_config(dir: &Path, base_url: &str) -> PathBuf {
+    let path = dir.join("exporter.yml");
+    let yaml = exporter_yaml(base_url).replace(
+        "atlas:\n",
+        &format!(
+            "atlas:\n  auth:\n    api_key:\n      public_key: {}\n      private_key: {}\n",
+            support::PUBLIC_KEY,
+            support::PRIVATE_KEY
+        ),
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn config_check_validates_the_web_config_file() {
+    let pki = Pki::new("web-check");
+    let config = write_exporter_config(&pki.dir, "http://127.0.0.1:9");
+    let config = config.to_str().unwrap();
+    let web = pki.dir.join("web.yml");
+    std::fs::write(&web, format!("{TLS}{}", users_yaml())).unwrap();
+    let web = web.to_str().unwrap();
+
+    let output = run(&[
+        "--config.check",
+        "--config.file",
+        config,
+        "--web.config.file",
+        web,
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains(&format!("{web}: OK")), "{stdout}");
+    assert!(stdout.contains("TLS with"), "{stdout}");
+    assert!(stdout.contains("basic authentication: 2 users"), "{stdout}");
+
+    std::fs::write(web, format!("{TLS}  min_version: TLS10\n")).unwrap();
+    for check in [true, false] {
+        let mut args = vec!["--config.file", config, "--web.config.file", web];
+        if check {
+            args.push("--config.check");
+        } else {
+            args.extend(["--web.listen-address", "127.0.0.1:0"]);
+        }
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(1), "--config.check {check}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{web}: line 4: tls_server_config.min_version: TLS10 is not supported"
+            )),
+            "{stderr}"
+        );
+    }
+
+    std::fs::write(
+        web,
+        format!("{TLS}  cipher_suites: [TLS_AES_128_GCM_SHA256]\n"),
+    )
+    .unwrap();
+    let output = run(&[
+        "--config.check",
+        "--config.file",
+        config,
+        "--web.config.file",
+        web,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{web}: line 4: tls_server_config: cipher_suites is not supported"
+        )),
+        "{stderr}"
+    );
+
+    let output = run(&[
+        "--config.check",
+        "--config.file",
+        config,
+        "--web.config.file",
+        "/nonexistent/web.yml",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("/nonexistent/web.yml"));
+}
+
+#[test]
+fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigterm() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pki = Pki::new("web-binary");
+    let fake = fake_with_a_job();
+    runtime.block_on(fake.start()).unwrap();
+    let config = write_exporter_config(&pki.dir, &fake.base_url());
+    let web = pki.dir.join("web.yml");
+    std::fs::write(&web, format!("{TLS}{}", users_yaml())).unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(BIN)
+        .args(["--config.file", config.to_str().unwrap()])
+        .args(["--web.config.file", web.to_str().unwrap()])
+        .args(["--web.listen-address", &address])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = pki.client(None);
+    let url = |path: &str| format!("https://{address}{path}");
+
+    runtime.block_on(async {
+        let mut healthy = false;
+        for _ in 0..100 {
+            if let Ok(response) = client
+                .get(url("/-/healthy"))
+                .basic_auth("alice", Some("wonderland"))
+                .send()
+                .await
+            {
+                assert_eq!(response.status(), 200);
+                healthy = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(healthy, "the exporter did not start");
+        let refused = client.get(url("/metrics")).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+
+        // A slow Atlas keeps the scrape in flight while SIGTERM arrives.
+        fake.set_latency(Duration::from_millis(500));
+        let scrape = tokio::spawn(
+            client
+                .get(url("/metrics"))
+                .basic_auth("alice", Some("wonderland"))
+                .send(),
+        );
+        while fake.requests().total == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let pid = child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        let response = scrape
+            .await
+            .unwrap()
+            .expect("the scrape in flight is answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(up(&response.text().await.unwrap()), Some(1.0));
+    });
+
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(!stderr.contains(support::PRIVATE_KEY), "{stderr}");
 }
