@@ -673,6 +673,26 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
     assert!(request.await.unwrap().is_err());
 }
 
+#[test]
+fn the_shipped_example_web_config_loads() {
+    let pki = Pki::new("web-example");
+    // The example's names; server.key is already there.
+    for (from, to) in [("server.pem", "server.crt"), ("ca.pem", "clients-ca.crt")] {
+        std::fs::copy(pki.dir.join(from), pki.dir.join(to)).unwrap();
+    }
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/web-config.yml");
+    let path = pki.dir.join("web-config.yml");
+    std::fs::copy(example, &path).unwrap();
+    let web = web_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(web.tls().is_some());
+    assert_eq!(web.users().map(|users| users.len()), Some(1));
+    assert!(
+        web.describe().contains("client certificates required"),
+        "{}",
+        web.describe()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The binary with --web.config.file
 // ---------------------------------------------------------------------------------------------------------
