@@ -361,8 +361,8 @@ impl Rule for ClientAuthRule {
             "NoClientCert" => Ok(ClientAuth::NoClientCert),
             "VerifyClientCertIfGiven" => Ok(ClientAuth::VerifyClientCertIfGiven),
             "RequireAndVerifyClientCert" => Ok(ClientAuth::RequireAndVerifyClientCert),
-            // Go accepts these certificates without checking who signed them; rustls always checks,
-            // so honouring them would mean a verifier that trusts anything: no protection at all.
+            // Go accepts these certificates without checking who signed them. rustls's verifiers
+            // always check; honouring them would take one that trusts anything: no protection.
             "RequestClientCert" | "RequireAnyClientCert" => Err(format!(
                 "{text} is not supported: it accepts client certificates nobody has verified; \
                  use RequireAndVerifyClientCert (or VerifyClientCertIfGiven) with client_ca_file"
