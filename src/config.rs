@@ -1171,7 +1171,7 @@ fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
         });
     Ok(Config {
         atlas,
-        targets: build_targets(raw.targets, at)?,
+        targets: build_targets(raw.targets, discovery.all_projects, at)?,
         export_jobs,
         collection,
         discovery,
@@ -1276,15 +1276,20 @@ fn read_secret_file(path: &Path) -> Result<SecretString, String> {
     secret.ok_or_else(|| format!("{:?} is empty", path.display().to_string()))
 }
 
+/// The targets; none are needed when `discovery.all_projects` finds the clusters.
 fn build_targets(
     raw: Option<Vec<Section<RawTarget>>>,
+    all_projects: bool,
     at: &Locator,
 ) -> Result<Vec<Target>, ConfigError> {
     let path = KeyPath::root().key("targets");
+    if all_projects && raw.as_ref().is_none_or(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
     let raw = raw.ok_or_else(|| {
         at.error(
             &path,
-            "is missing: list the Atlas projects to watch, each with its group_id",
+            "is missing: list the Atlas projects to watch, each with its group_id (or set discovery.all_projects: true)",
         )
     })?;
     if raw.is_empty() {
@@ -2089,12 +2094,15 @@ targets: [
         assert_eq!(
             error("atlas:\n  api_version: v2\n"),
             "atlas-backup-exporter.yml: line 1: targets: is missing: list the Atlas projects to watch, each \
-             with its group_id"
+             with its group_id (or set discovery.all_projects: true)"
         );
         assert_eq!(
             error("atlas: {}\ntargets: []\n"),
             "atlas-backup-exporter.yml: line 2: targets: is empty: list at least one Atlas project (group_id)"
         );
+        // Unless every project is discovered.
+        let config = parse("discovery:\n  all_projects: true\n", "x.yml").unwrap();
+        assert!(config.targets.is_empty() && config.discovery.all_projects);
     }
 
     // --- unknown keys and wrong types --------------------------------------------------------------------

@@ -42,10 +42,23 @@ pub fn build(
     credentials: Credentials,
     telemetry_path: &str,
 ) -> Result<App, AtlasError> {
+    let options = server::WebOptions {
+        telemetry_path: telemetry_path.to_owned(),
+        external_url: None,
+    };
+    build_with(config, credentials, &options)
+}
+
+/// [`build`] with every web option.
+pub fn build_with(
+    config: &Config,
+    credentials: Credentials,
+    options: &server::WebOptions,
+) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
     let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
     let collector = Collector::new(config, client);
     let exporter = Arc::new(Exporter::new(config, collector, metrics));
-    let router = server::router(exporter.clone(), config, telemetry_path);
+    let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })
 }

@@ -39,6 +39,10 @@ struct Args {
     )]
     telemetry_path: String,
 
+    /// The URL Prometheus reaches the exporter at (for /sd targets); default: the request's Host.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    external_url: Option<String>,
+
     /// Path to a web config file (Prometheus exporter-toolkit format) for TLS and basic
     /// authentication on the exporter's endpoint.
     #[arg(long = "web.config.file", value_name = "PATH")]
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
     };
     if args.config_check {
         println!(
-            "{}: OK\n{}Credentials: {}",
+            "{}: OK\n{}Using credentials from {}",
             args.config_file.display(),
             config.describe(),
             credentials.source
@@ -127,7 +131,11 @@ async fn run(
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
     }
-    let app = atlas_backup_exporter::build(&config, credentials.credentials, &args.telemetry_path)
+    let options = server::WebOptions {
+        telemetry_path: args.telemetry_path.clone(),
+        external_url: args.external_url.clone(),
+    };
+    let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
         .context("building the Atlas client")?;
     let listener = server::bind(&args.listen_address)
         .await

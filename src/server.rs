@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
@@ -26,26 +26,53 @@ use tower_http::limit::RequestBodyLimitLayer;
 
 use crate::config::{Config, format_duration};
 use crate::exporter::Exporter;
+use crate::render::render;
 use crate::web_config::WebConfig;
 
 /// The content type of the Prometheus text format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How the exporter is reached, from the command line.
+#[derive(Clone, Debug)]
+pub struct WebOptions {
+    /// `--web.telemetry-path`.
+    pub telemetry_path: String,
+    /// `--web.external-url`: the URL Prometheus reaches the exporter at, for `/sd`.
+    pub external_url: Option<String>,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        WebOptions {
+            telemetry_path: "/metrics".into(),
+            external_url: None,
+        }
+    }
+}
 
 /// What the routes share.
 #[derive(Clone)]
 struct AppState {
     exporter: Arc<Exporter>,
     landing: Arc<str>,
+    external: Option<Arc<ExternalUrl>>,
 }
 
-/// The router: `telemetry_path` (the scrape), `/` and `/-/healthy`; anything else is 404.
-pub fn router(exporter: Arc<Exporter>, config: &Config, telemetry_path: &str) -> Router {
+/// The router: the telemetry path (the scrape), `/probe`, `/sd`, `/` and `/-/healthy`; anything
+/// else is 404.
+pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) -> Router {
     let state = AppState {
         exporter,
-        landing: landing_page(config, telemetry_path).into(),
+        landing: landing_page(config, &options.telemetry_path).into(),
+        external: options
+            .external_url
+            .as_deref()
+            .map(|url| Arc::new(ExternalUrl::parse(url))),
     };
     Router::new()
-        .route(telemetry_path, get(metrics))
+        .route(&options.telemetry_path, get(metrics))
+        .route("/probe", get(probe))
+        .route("/sd", get(service_discovery))
         .route("/", get(landing))
         .route("/-/healthy", get(healthy))
         .fallback(not_found)
@@ -63,7 +90,7 @@ pub async fn serve(
     serve_with(listener, router, ServeOptions::default(), shutdown).await
 }
 
-/// Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`, when it sent a usable one (at most a day).
+/// Prometheus's scrape timeout, from the header it sends with every scrape (at most a day).
 fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get("x-prometheus-scrape-timeout-seconds")
@@ -84,6 +111,119 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Body::from_stream(futures_util::stream::iter(chunks)),
     )
         .into_response()
+}
+
+/// `/probe`'s query: one cluster.
+#[derive(serde::Deserialize)]
+struct ProbeQuery {
+    group_id: Option<String>,
+    cluster_name: Option<String>,
+}
+
+/// One cluster's series and its `up`, nothing process-wide (the blackbox exporter pattern).
+async fn probe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ProbeQuery>,
+) -> Response {
+    let (Some(group_id), Some(cluster_name)) = (query.group_id, query.cluster_name) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "/probe needs the query parameters group_id and cluster_name\n",
+        )
+            .into_response();
+    };
+    let deadline = state.exporter.deadline(scrape_timeout(&headers));
+    let collector = state.exporter.collector();
+    let Some(collection) = collector
+        .collect_cluster(&group_id, &cluster_name, deadline)
+        .await
+    else {
+        let message = format!(
+            "cluster {cluster_name:?} of project {group_id:?} is neither configured nor discovered\n"
+        );
+        return (StatusCode::NOT_FOUND, message).into_response();
+    };
+    let mut text = String::with_capacity(16 * 1024);
+    render(&collection, &mut text);
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
+        text,
+    )
+        .into_response()
+}
+
+/// Prometheus HTTP service discovery: every watched cluster as a `/probe` target.
+async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let external = match &state.external {
+        Some(external) => external.as_ref().clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            ExternalUrl::parse(host)
+        }
+    };
+    let deadline = state.exporter.deadline(None);
+    let clusters = state.exporter.collector().clusters(deadline).await;
+    let groups: Vec<serde_json::Value> = clusters
+        .into_iter()
+        .map(|cluster| {
+            let mut labels = serde_json::Map::new();
+            labels.insert("__param_group_id".into(), cluster.group_id.clone().into());
+            labels.insert(
+                "__param_cluster_name".into(),
+                cluster.cluster_name.clone().into(),
+            );
+            labels.insert(
+                "__metrics_path__".into(),
+                format!("{}/probe", external.path).into(),
+            );
+            labels.insert("__scheme__".into(), external.scheme.clone().into());
+            labels.insert("group_id".into(), cluster.group_id.into());
+            labels.insert("cluster_name".into(), cluster.cluster_name.into());
+            for (name, value) in cluster.labels.iter() {
+                labels.insert(name.clone(), value.clone().into());
+            }
+            serde_json::json!({"targets": [external.host], "labels": labels})
+        })
+        .collect();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        serde_json::Value::Array(groups).to_string(),
+    )
+        .into_response()
+}
+
+/// The parts of `--web.external-url` that `/sd` hands to Prometheus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ExternalUrl {
+    scheme: String,
+    host: String,
+    /// The path prefix, without a trailing slash ("" at the root).
+    path: String,
+}
+
+impl ExternalUrl {
+    /// Parses `scheme://host:port/prefix`, or a bare `host:port` (a `Host` header).
+    fn parse(url: &str) -> ExternalUrl {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.trim_end_matches('/');
+        ExternalUrl {
+            scheme: scheme.to_ascii_lowercase(),
+            host: host.to_owned(),
+            path: if path.is_empty() {
+                String::new()
+            } else {
+                format!("/{path}")
+            },
+        }
+    }
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {

@@ -193,7 +193,11 @@ fn bearer_refused() -> Response {
 /// Applies the first matching fault; `None` means answer normally (possibly after a delay).
 async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Response> {
     let action = faults::take_match(&mut lock(&fake.inner.faults), path, query)?;
-    match action {
+    let (action, retry_after) = match action {
+        FaultAction::WithRetryAfter(inner, secs) => (*inner, Some(secs)),
+        action => (action, None),
+    };
+    let mut resp = match action {
         FaultAction::Status(status) => Some(status_fault(status, path)),
         FaultAction::RateLimited(retry_after) => {
             let mut resp = atlas_error(
@@ -239,7 +243,14 @@ async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Respon
             tokio::time::sleep(d).await;
             None
         }
+        // Unwrapped above, and `Fault::with_retry_after` never nests them.
+        FaultAction::WithRetryAfter(..) => None,
+    };
+    if let (Some(resp), Some(secs)) = (&mut resp, retry_after) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    resp
 }
 
 /// An Atlas error body with the `errorCode` Atlas uses for that status.
