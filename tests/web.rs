@@ -390,7 +390,13 @@ async fn basic_auth_lets_in_the_right_password_only() {
         assert!(!response.text().await.unwrap().contains("atlas_backup"));
     }
     // The health check and unknown paths are behind the same door.
-    for path in ["/-/healthy", "/", "/nope"] {
+    for path in [
+        "/-/healthy",
+        "/",
+        "/sd",
+        "/probe?group_id=5f1a2b3c4d5e6f7a8b9c0d1e&cluster_name=Cluster0",
+        "/nope",
+    ] {
         let response = client.get(served.url("https", path)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{path}");
     }
