@@ -1,6 +1,8 @@
 //! The integration tests, in one binary to keep link times down.
 
 mod cli;
+mod e2e_prometheus;
+mod e2e_sharded;
 mod exporter;
 mod faults;
 mod incremental;
@@ -8,6 +10,7 @@ mod load;
 mod ops_files;
 mod readme;
 mod scale;
+mod servers;
 mod support;
 mod tools;
 mod web;

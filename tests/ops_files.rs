@@ -637,6 +637,69 @@ fn example_config_uses_only_documented_keys() {
     );
 }
 
+/// Every exporter config that ships (a YAML file under `examples/` with `targets`, or one embedded in a
+/// Kubernetes ConfigMap there) passes the exporter's own parser, which refuses unknown keys.
+#[test]
+fn shipped_exporter_configs_pass_the_exporters_parser() {
+    let mut configs = Vec::new();
+    let mut dirs = vec![repo_path("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("listing examples/") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                continue;
+            }
+            let name = path
+                .strip_prefix(repo_path(""))
+                .expect("under the repository")
+                .display()
+                .to_string();
+            let text = read(&name);
+            let document: Yaml = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            if is_exporter_config(&document) {
+                configs.push((name.clone(), text.clone()));
+            }
+            if document["kind"].as_str() == Some("ConfigMap") {
+                for (key, value) in document["data"].as_mapping().into_iter().flatten() {
+                    let Some(embedded) = value.as_str() else {
+                        continue;
+                    };
+                    let parsed: Option<Yaml> = serde_yaml::from_str(embedded).ok();
+                    if parsed.as_ref().is_some_and(is_exporter_config) {
+                        let key = key.as_str().unwrap_or_default();
+                        configs.push((format!("{name} (data.{key})"), embedded.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    let names: BTreeSet<&str> = configs.iter().map(|(n, _)| n.as_str()).collect();
+    for wanted in [
+        "examples/atlas-backup-exporter.yml",
+        "examples/kubernetes/configmap.yaml (data.atlas-backup-exporter.yml)",
+    ] {
+        assert!(names.contains(wanted), "{wanted} not found among {names:?}");
+    }
+    for (name, text) in &configs {
+        if let Err(error) = atlas_backup_exporter::config::parse(text, name) {
+            panic!("the shipped exporter config {name} is refused by the exporter: {error}");
+        }
+    }
+}
+
+/// An exporter config has a list of `targets` at the top (Prometheus's files have them deeper).
+fn is_exporter_config(document: &Yaml) -> bool {
+    document.get("targets").is_some_and(Yaml::is_sequence)
+}
+
 // ------------------------------------------------------------------------------------------------
 // Kubernetes
 
