@@ -446,6 +446,73 @@ async fn basic_auth_works_without_tls_too() {
     served.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_scrapes_over_mtls_with_basic_auth() {
+    let Some(prometheus) = crate::tools::tool("prometheus") else {
+        return;
+    };
+    let pki = Pki::new("web-prometheus");
+    let fake = fake_with_a_job();
+    let web = pki.web(&format!(
+        "{TLS}  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n{}",
+        users_yaml()
+    ));
+    let served = Served::exporter(&fake, with_web(web)).await;
+    // Go reads the certificate and the key from the same file as well as from two.
+    std::fs::write(pki.dir.join("client.pem"), &pki.client).unwrap();
+    let job = |name: &str, auth: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: ca.pem\n      \
+             cert_file: client.pem\n      key_file: client.pem\n{auth}    static_configs:\n      \
+             - targets: ['{}']\n",
+            served.addr
+        )
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+        job(
+            "with-password",
+            "    basic_auth:\n      username: alice\n      password: wonderland\n"
+        ),
+        job("without-password", ""),
+    );
+    let config_path = pki.dir.join("prometheus.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let server = crate::servers::Server::prometheus(&prometheus, &config_path, &pki.dir).await;
+
+    crate::servers::wait_until("both jobs scraped over TLS", || async {
+        let targets = server.api("/api/v1/targets", &[]).await;
+        let active = targets["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let health = |job: &str| {
+            active
+                .iter()
+                .find(|t| t["labels"]["job"] == job)
+                .map(|t| (t["health"].clone(), t["lastError"].clone()))
+        };
+        match (health("with-password"), health("without-password")) {
+            (Some((up, _)), Some((down, error)))
+                if up == "up"
+                    && down == "down"
+                    && error.as_str().is_some_and(|e| e.contains("401")) =>
+            {
+                Ok(())
+            }
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let series = server
+        .query("atlas_backup_export_up{job=\"with-password\",cluster_name=\"Cluster0\"}")
+        .await;
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["value"][1], "1", "{series:?}");
+    drop(server);
+    served.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Bounds on requests
 // ---------------------------------------------------------------------------------------------------------
