@@ -630,7 +630,7 @@ pub fn format_duration(duration: Duration) -> String {
 // ---------------------------------------------------------------------------------------------------------
 
 /// A rule for one scalar value of the file.
-trait Rule {
+pub(crate) trait Rule {
     type Output;
     /// What the value should be, for "invalid type" messages.
     const EXPECTING: &'static str;
@@ -638,7 +638,7 @@ trait Rule {
 }
 
 /// A scalar that passed its [`Rule`].
-struct Checked<R: Rule>(R::Output);
+pub(crate) struct Checked<R: Rule>(pub(crate) R::Output);
 
 impl<'de, R: Rule> Deserialize<'de> for Checked<R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -914,7 +914,7 @@ impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
 
 /// A mapping read into the derived struct `T`. Without this wrapper a scalar in its place would be quoted
 /// in the message ("invalid type: string ...": unwelcome where it may be a secret) next to a Rust type name.
-struct Section<T>(T);
+pub(crate) struct Section<T>(pub(crate) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -1517,7 +1517,7 @@ impl<'de> Deserialize<'de> for Shape {
 }
 
 /// Rewrites a yaml_serde error as `FILE: line N: KEY: what is wrong`.
-fn yaml_error(error: serde_yaml::Error, origin: &str) -> ConfigError {
+pub(crate) fn yaml_error(error: serde_yaml::Error, origin: &str) -> ConfigError {
     let (line, message) = split_yaml_error(&error);
     ConfigError::Invalid {
         origin: origin.to_owned(),
@@ -1575,15 +1575,15 @@ fn humanize_serde_message(text: &str) -> String {
 }
 
 /// Makes located errors for checks that run after deserializing.
-struct Locator<'a> {
-    text: &'a str,
-    origin: &'a str,
+pub(crate) struct Locator<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) origin: &'a str,
 }
 
 impl Locator<'_> {
     /// An error blamed on `path`, at its line, or at the line of its nearest ancestor present in the file
     /// (a missing key is blamed on the mapping that lacks it).
-    fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
+    pub(crate) fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
         let line = (0..=path.0.len())
             .rev()
             .find_map(|len| line_of(self.text, &path.0[..len]));
@@ -1609,7 +1609,7 @@ impl Locator<'_> {
 
 /// A key path in yaml_serde's notation: `targets[0].clusters[1].name`.
 #[derive(Clone)]
-struct KeyPath(Vec<Segment>);
+pub(crate) struct KeyPath(Vec<Segment>);
 
 #[derive(Clone)]
 enum Segment {
@@ -1618,11 +1618,11 @@ enum Segment {
 }
 
 impl KeyPath {
-    fn root() -> Self {
+    pub(crate) fn root() -> Self {
         KeyPath(Vec::new())
     }
 
-    fn key(&self, key: &str) -> Self {
+    pub(crate) fn key(&self, key: &str) -> Self {
         let mut path = self.clone();
         path.0.push(Segment::Key(key.to_owned()));
         path

@@ -5,9 +5,12 @@
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
 //! validates the YAML file, [`logging`] sets up `tracing`, and [`fake_atlas`] is the stand-in
-//! Atlas that the tests, the demo and the benchmark run against.
+//! Atlas that the tests, the demo and the benchmark run against. [`web_config`] reads the
+//! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
+//! passwords through [`basic_auth`].
 
 pub mod atlas;
+pub mod basic_auth;
 pub mod collect;
 pub mod config;
 pub mod exporter;
@@ -16,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod render;
 pub mod server;
+pub mod web_config;
 
 use std::sync::Arc;
 

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use atlas_backup_exporter::config::{self, Config};
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::server;
+use atlas_backup_exporter::web_config::{self, WebConfig};
 use clap::Parser;
 
 /// Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
@@ -41,6 +43,11 @@ struct Args {
     #[arg(long = "web.external-url", value_name = "URL")]
     external_url: Option<String>,
 
+    /// Path to a web config file (Prometheus exporter-toolkit format) for TLS and basic
+    /// authentication on the exporter's endpoint.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<PathBuf>,
+
     /// Only log messages with at least this severity.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     log_level: LogLevel,
@@ -71,6 +78,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let web = match args.web_config_file.as_deref().map(web_config::load) {
+        None => None,
+        Some(Ok(web)) => Some(web),
+        Some(Err(error)) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.config_check {
         println!(
             "{}: OK\n{}Using credentials from {}",
@@ -78,6 +93,9 @@ fn main() -> ExitCode {
             config.describe(),
             credentials.source
         );
+        if let (Some(path), Some(web)) = (&args.web_config_file, &web) {
+            println!("{}: OK\nWeb: {}", path.display(), web.describe());
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -87,7 +105,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, config, credentials)) {
+    match runtime.block_on(run(args, config, credentials, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -108,6 +126,7 @@ async fn run(
     args: Args,
     config: Config,
     credentials: config::ResolvedCredentials,
+    web: Option<WebConfig>,
 ) -> anyhow::Result<()> {
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
@@ -133,7 +152,12 @@ async fn run(
         version = atlas_backup_exporter::metrics::VERSION,
         "listening"
     );
-    server::serve(listener, app.router, server::shutdown_signal())
+    let options = server::ServeOptions {
+        web: web.map(Arc::new),
+        scrape_timeout: config.collection.timeout,
+        ..server::ServeOptions::default()
+    };
+    server::serve_with(listener, app.router, options, server::shutdown_signal())
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");
