@@ -13,6 +13,10 @@ use crate::atlas::model::{ExportJob, KNOWN_STATES};
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs};
 use crate::config::{Config, Target};
 
+/// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
+/// memory starts over (and a few lines repeat).
+const MAX_FAILURES_REMEMBERED: usize = 10_000;
+
 /// Static labels of a target, shared by all its series.
 pub type Labels = Arc<[(String, String)]>;
 
@@ -150,6 +154,12 @@ impl Collector {
         clusters.extend(discovered);
         clusters
             .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        // Forget what was kept for clusters no longer watched (deleted, or gone from discovery).
+        lock(&self.known).retain(|(group_id, cluster), _| {
+            clusters
+                .iter()
+                .any(|c| c.group_id == *group_id && c.cluster_name == *cluster)
+        });
         Collection {
             clusters,
             discoveries,
@@ -463,7 +473,10 @@ impl Collector {
             let Some(reason) = &job.state_reason else {
                 continue;
             };
-            // Each failure is worth one line, not one per scrape.
+            // Each failure is worth one line, not one per scrape; the memory of them is bounded.
+            if logged.len() >= MAX_FAILURES_REMEMBERED {
+                logged.clear();
+            }
             if logged.insert(format!("{group_id}/{cluster}/{}", job.id)) {
                 tracing::warn!(
                     group_id,

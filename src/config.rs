@@ -148,7 +148,7 @@ impl fmt::Debug for Credentials {
 /// One Atlas project (a "group" in the API) to watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// 24 lowercase hexadecimal digits.
+    /// 24 hexadecimal digits, lowercase as Atlas writes them.
     pub group_id: String,
     /// `None` means every cluster of the project, found by listing them.
     pub clusters: Option<Vec<ClusterSpec>>,
@@ -663,19 +663,13 @@ impl Rule for GroupIdRule {
     const EXPECTING: &'static str = "a project id (24 hexadecimal digits)";
     fn check(text: &str) -> Result<String, String> {
         let hex = text.len() == 24 && text.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex && text.bytes().any(|b| b.is_ascii_uppercase()) {
-            // Atlas ids are lowercase; a project id with capitals is a copy-paste accident Atlas would 404.
-            return Err(format!(
-                "{text:?} is not a project id: Atlas writes them in lowercase ({:?})",
-                text.to_ascii_lowercase()
-            ));
-        }
         if !hex {
             return Err(format!(
                 "{text:?} is not a project id (24 hexadecimal digits)"
             ));
         }
-        Ok(text.to_owned())
+        // Atlas writes ids in lowercase; capitals from a copy-paste are still the same id.
+        Ok(text.to_ascii_lowercase())
     }
 }
 
@@ -701,14 +695,17 @@ impl Rule for JobIdRule {
     type Output = String;
     const EXPECTING: &'static str = "an export job id";
     fn check(text: &str) -> Result<String, String> {
-        // The id goes into a URL path, so only characters that need no escaping.
+        // Ids are opaque strings; they go into a URL path percent-encoded, but `.` and `..`
+        // would be read as path steps, and blanks or control characters are typing accidents.
         let valid = !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && text.len() <= 256
+            && text != "."
+            && text != ".."
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
         if !valid {
             return Err(format!(
-                "{text:?} is not an export job id (ASCII letters, digits, '-' and '_')"
+                "{text:?} is not an export job id (up to 256 characters, no blanks or control \
+                 characters, not . or ..)"
             ));
         }
         Ok(text.to_owned())
@@ -2458,7 +2455,7 @@ atlas:
     // --- targets -------------------------------------------------------------------------------------------
 
     #[test]
-    fn group_id_must_be_24_lowercase_hex_digits() {
+    fn group_id_must_be_24_hex_digits() {
         assert_eq!(
             error(
                 r"
@@ -2477,15 +2474,12 @@ targets:
             ),
             r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5f1a2b3c4d5e6f7a8b9c0d1g" is not a project id (24 hexadecimal digits)"#
         );
-        assert_eq!(
-            error(
-                r"
-targets:
-  - group_id: 5F1A2B3C4D5E6F7A8B9C0D1E
-"
-            ),
-            r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5F1A2B3C4D5E6F7A8B9C0D1E" is not a project id: Atlas writes them in lowercase ("5f1a2b3c4d5e6f7a8b9c0d1e")"#
-        );
+        let config = parse(
+            "targets:\n  - group_id: 5F1A2B3C4D5E6F7A8B9C0D1E\n",
+            "x.yml",
+        )
+        .unwrap();
+        assert_eq!(config.targets[0].group_id, "5f1a2b3c4d5e6f7a8b9c0d1e");
         assert_eq!(
             error(
                 r"
@@ -2644,10 +2638,10 @@ targets:
   - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
     clusters:
       - name: Cluster1
-        export_job_ids: [../admin]
+        export_job_ids: [..]
 "
             ),
-            r#"atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids[0]: "../admin" is not an export job id (ASCII letters, digits, '-' and '_')"#
+            r#"atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids[0]: ".." is not an export job id (up to 256 characters, no blanks or control characters, not . or ..)"#
         );
     }
 

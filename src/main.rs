@@ -64,11 +64,8 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_level, args.log_format);
-    if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
-        eprintln!(
-            "--web.telemetry-path must start with '/' and name a path other than '/', got {:?}",
-            args.telemetry_path
-        );
+    if let Err(problem) = server::check_telemetry_path(&args.telemetry_path) {
+        eprintln!("--web.telemetry-path {:?}: {problem}", args.telemetry_path);
         return ExitCode::FAILURE;
     }
     let (config, credentials) = match load(&args) {

@@ -50,6 +50,28 @@ impl Default for WebOptions {
     }
 }
 
+/// Paths the exporter serves itself, which the telemetry path cannot take.
+const OWN_PATHS: [&str; 4] = ["/", "/probe", "/sd", "/-/healthy"];
+
+/// Whether `path` can be the telemetry path: absolute, not one of the exporter's other paths,
+/// and plain (no `{capture}` or `*wildcard` the router would read as a pattern).
+pub fn check_telemetry_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("must start with '/'".into());
+    }
+    if OWN_PATHS.contains(&path) {
+        return Err(format!(
+            "is taken: the exporter serves {} itself",
+            OWN_PATHS.join(", ")
+        ));
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/-._~".contains(c);
+    if !path.chars().all(plain) || path.contains("//") {
+        return Err("may hold only letters, digits, '-', '.', '_', '~' and single '/'".into());
+    }
+    Ok(())
+}
+
 /// What the routes share.
 #[derive(Clone)]
 struct AppState {
@@ -314,15 +336,28 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
                     format!("{address:?} is not :PORT, HOST:PORT or [V6]:PORT"),
                 )
             })?;
-            // On Linux an IPv6 wildcard socket also accepts IPv4; a host without IPv6 gets
-            // the IPv4 wildcard instead.
-            match TcpListener::bind(("::", port)).await {
+            // One IPv6 wildcard socket that takes IPv4 too (whatever the host's bindv6only
+            // default); a host without IPv6 gets the IPv4 wildcard instead.
+            match dual_stack(port) {
                 Ok(listener) => Ok(listener),
                 Err(_) => TcpListener::bind(("0.0.0.0", port)).await,
             }
         }
         None => TcpListener::bind(address).await,
     }
+}
+
+/// Listens on `[::]:port` for IPv6 and IPv4 alike.
+fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    let address = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

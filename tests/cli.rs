@@ -266,6 +266,24 @@ async fn listen_addresses_follow_the_exporter_conventions() {
     if let Ok(v6) = bind("[::1]:0").await {
         assert_eq!(v6.local_addr().unwrap().ip().to_string(), "::1");
     }
+    // The wildcard takes IPv4 as well.
+    let listener = bind(":0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    accept.await.unwrap().unwrap();
     let error = bind(":port").await.unwrap_err().to_string();
     assert!(error.contains(":port"), "{error}");
+}
+
+#[test]
+fn a_telemetry_path_the_exporter_cannot_serve_is_refused() {
+    for path in ["metrics", "/probe", "/sd", "/", "/{x}", "/*rest", "/a//b"] {
+        let output = run(&["--web.telemetry-path", path, "--config.check"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{path}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("--web.telemetry-path"), "{path}: {stderr}");
+    }
 }

@@ -22,6 +22,8 @@ pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
 const MAX_ATTEMPTS: u32 = 4;
 /// The first backoff; it doubles with every retry, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// The longest token lifetime believed, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
@@ -120,6 +122,7 @@ struct TokenFailure {
 #[derive(Clone)]
 struct Token {
     value: Arc<SecretString>,
+    fetched_at: Instant,
     renew_at: Instant,
 }
 
@@ -321,6 +324,7 @@ impl AtlasClient {
         endpoint: Endpoint,
         deadline: Deadline,
     ) -> Result<reqwest::Response, TokenOrTransport> {
+        let asked = Instant::now();
         let token = self.token(tokens, None, deadline).await?;
         let retry = request.try_clone();
         let response = request
@@ -328,7 +332,11 @@ impl AtlasClient {
             .send()
             .await
             .map_err(|e| TokenOrTransport::Transport(e.to_string()))?;
-        let (Some(retry), StatusCode::UNAUTHORIZED) = (retry, response.status()) else {
+        // Only a token from the cache gets a second chance: a brand-new one refused means the
+        // credential itself is refused.
+        let cached = token.fetched_at < asked;
+        let (Some(retry), StatusCode::UNAUTHORIZED, true) = (retry, response.status(), cached)
+        else {
             return Ok(response);
         };
         self.count(endpoint, Some(response.status()));
@@ -472,7 +480,8 @@ impl AtlasClient {
             retry: false,
             retry_after: None,
         })?;
-        let lifetime = Duration::from_secs(parsed.expires_in);
+        // Atlas's tokens live an hour; a day bounds what a broken answer could make us trust.
+        let lifetime = Duration::from_secs(parsed.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
         let early = if lifetime > 2 * TOKEN_RENEW_MARGIN {
             lifetime - TOKEN_RENEW_MARGIN
         } else {
@@ -481,6 +490,7 @@ impl AtlasClient {
         tracing::debug!(expires_in = parsed.expires_in, "fetched an OAuth token");
         Ok(Token {
             value: Arc::new(SecretString::from(parsed.access_token)),
+            fetched_at,
             renew_at: fetched_at + early,
         })
     }

@@ -416,6 +416,9 @@ fn atlas(
     if version == Version::V2 && !accepts_v2(req.headers()) {
         return invalid_version();
     }
+    if version == Version::V1 && !accepts_json(req.headers()) {
+        return invalid_version();
+    }
     let content_type = match version {
         Version::V2 => V2_CONTENT_TYPE,
         Version::V1 => JSON,
@@ -489,6 +492,25 @@ fn atlas(
         }
         Route::OAuthToken | Route::Unknown => resource_not_found(path),
     }
+}
+
+/// Whether a v1 request takes plain JSON (no `Accept` header takes anything).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let mut accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| {
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .peekable();
+    accepts.peek().is_none()
+        || accepts.any(|m| m == "application/json" || m == "application/*" || m == "*/*")
 }
 
 /// Whether the `Accept` header names v2's versioned media type (among others, possibly).
