@@ -450,10 +450,7 @@ impl Collector {
         .await;
         let mut listing = JobListing::default();
         for result in results {
-            match result? {
-                Ok(job) => listing.jobs.push(job),
-                Err(invalid) => listing.invalid.push(invalid),
-            }
+            listing.push(result?);
         }
         Ok(listing)
     }

@@ -12,7 +12,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::model::{self, ExportJob, InvalidJob, Page};
-use super::{AtlasClient, AtlasError, Deadline, Endpoint, ITEMS_PER_PAGE, encode, is_full};
+use super::{
+    AtlasClient, AtlasError, Deadline, Endpoint, ITEMS_PER_PAGE, encode, expected_pages, is_full,
+    page_through,
+};
 
 /// Every export job of a cluster, as one listing found them.
 #[derive(Debug, Default)]
@@ -125,22 +128,7 @@ impl AtlasClient {
             }
         }
 
-        // The whole listing: the pages `totalCount` announces at once, then on while the last
-        // page is full, since `totalCount` is only an estimate.
-        let expected = expected_pages(&pages);
-        if is_full(&pages) && expected > pages.len() as u64 {
-            let next = pages.len() as u32 + 1;
-            let last = expected.min(u64::from(max_pages)) as u32;
-            for page in futures_util::future::join_all((next..=last).map(fetch)).await {
-                pages.push(page?);
-            }
-        }
-        while is_full(&pages) {
-            if pages.len() as u32 >= max_pages {
-                return Err(AtlasError::TooManyPages { what, max_pages });
-            }
-            pages.push(fetch(pages.len() as u32 + 1).await?);
-        }
+        let pages = page_through(pages, max_pages, &what, fetch).await?;
         let listing = flatten(pages);
         let keep = KnownJobs::from_listing(&listing).map(Arc::new);
         Ok((listing, keep))
@@ -197,15 +185,6 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
     Some(listing)
 }
 
-/// Pages the listing has according to `totalCount` (at least the ones fetched).
-fn expected_pages(pages: &[JobPage]) -> u64 {
-    pages
-        .first()
-        .and_then(|p| p.total_count)
-        .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64))
-        .max(pages.len() as u64)
-}
-
 /// Whether `createdAt` never increases along `jobs`.
 fn newest_first<'a>(jobs: impl IntoIterator<Item = &'a ExportJob>) -> bool {
     let mut previous = f64::INFINITY;
@@ -221,13 +200,8 @@ fn flatten(pages: Vec<JobPage>) -> JobListing {
         pages: pages.len() as u32,
         ..JobListing::default()
     };
-    for page in pages {
-        for job in page.results {
-            match job {
-                Ok(job) => listing.jobs.push(job),
-                Err(invalid) => listing.invalid.push(invalid),
-            }
-        }
+    for job in pages.into_iter().flat_map(|page| page.results) {
+        listing.push(job);
     }
     listing
 }
@@ -237,13 +211,18 @@ fn flatten_refs(pages: &[JobPage]) -> JobListing {
         pages: pages.len() as u32,
         ..JobListing::default()
     };
-    for page in pages {
-        for job in &page.results {
-            match job {
-                Ok(job) => listing.jobs.push(job.clone()),
-                Err(invalid) => listing.invalid.push(invalid.clone()),
-            }
-        }
+    for job in pages.iter().flat_map(|page| &page.results) {
+        listing.push(job.clone());
     }
     listing
+}
+
+impl JobListing {
+    /// Adds a job, or a malformed one to the skipped.
+    pub fn push(&mut self, job: Result<ExportJob, InvalidJob>) {
+        match job {
+            Ok(job) => self.jobs.push(job),
+            Err(invalid) => self.invalid.push(invalid),
+        }
+    }
 }

@@ -118,27 +118,50 @@ impl AtlasClient {
     ) -> Result<Vec<Page<T>>, AtlasError> {
         let fetch = |page_num| self.page(endpoint, path, what, page_num, deadline, parse);
         let first = fetch(1).await?;
-        let expected = first
-            .total_count
-            .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64).max(1));
-        let mut pages = vec![first];
-        if is_full(&pages) && expected > 1 {
-            let last = expected.min(max_pages as u64) as u32;
-            for page in join_all((2..=last).map(fetch)).await {
-                pages.push(page?);
-            }
-        }
-        while is_full(&pages) {
-            if pages.len() as u32 >= max_pages {
-                return Err(AtlasError::TooManyPages {
-                    what: what.into(),
-                    max_pages,
-                });
-            }
-            pages.push(fetch(pages.len() as u32 + 1).await?);
-        }
-        Ok(pages)
+        page_through(vec![first], max_pages, what, fetch).await
     }
+}
+
+/// Completes a listing from the pages fetched so far: the pages the first page's `totalCount`
+/// announces at once, then on while the last page is full, since `totalCount` is only an
+/// estimate; never past `max_pages`.
+async fn page_through<T, F, Fut>(
+    mut pages: Vec<Page<T>>,
+    max_pages: u32,
+    what: &str,
+    fetch: F,
+) -> Result<Vec<Page<T>>, AtlasError>
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, AtlasError>>,
+{
+    let expected = expected_pages(&pages);
+    if is_full(&pages) && expected > pages.len() as u64 {
+        let next = pages.len() as u32 + 1;
+        let last = expected.min(u64::from(max_pages)) as u32;
+        for page in join_all((next..=last).map(&fetch)).await {
+            pages.push(page?);
+        }
+    }
+    while is_full(&pages) {
+        if pages.len() as u32 >= max_pages {
+            return Err(AtlasError::TooManyPages {
+                what: what.into(),
+                max_pages,
+            });
+        }
+        pages.push(fetch(pages.len() as u32 + 1).await?);
+    }
+    Ok(pages)
+}
+
+/// Pages the listing has according to `totalCount` (at least the ones fetched).
+fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
+    pages
+        .first()
+        .and_then(|p| p.total_count)
+        .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64))
+        .max(pages.len() as u64)
 }
 
 impl AtlasClient {
