@@ -10,8 +10,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::future::join_all;
 
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs};
 use crate::config::{Config, Target};
+
+/// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
+/// memory starts over (and a few lines repeat).
+const MAX_FAILURES_REMEMBERED: usize = 10_000;
 
 /// Static labels of a target, shared by all its series.
 pub type Labels = Arc<[(String, String)]>;
@@ -31,6 +35,14 @@ pub struct DiscoveryReport {
     pub group_id: Option<String>,
     pub labels: Labels,
     pub up: bool,
+}
+
+/// A cluster the exporter watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedCluster {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
 }
 
 /// One cluster's outcome.
@@ -78,6 +90,11 @@ pub struct Collector {
     discovery_interval: Duration,
     all_projects: bool,
     discovered: Mutex<HashMap<Option<String>, Discovered>>,
+    /// Whether each project's last cluster listing worked (`None`: every project), for
+    /// `/metrics` in `/probe` set-ups.
+    discovery_up: Mutex<HashMap<Option<String>, bool>>,
+    /// Per cluster, the finished jobs of its last listing, for incremental listing.
+    known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
     failures_logged: Mutex<HashSet<String>>,
 }
 
@@ -120,77 +137,124 @@ impl Collector {
             discovery_interval: config.discovery.interval,
             all_projects: config.discovery.all_projects,
             discovered: Mutex::default(),
+            discovery_up: Mutex::default(),
+            known: Mutex::default(),
             failures_logged: Mutex::default(),
         }
     }
 
     /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
     pub async fn collect(&self, deadline: Deadline) -> Collection {
-        let mut collection = Collection::default();
-        let mut planned = Vec::new();
-        let mut discoveries = Vec::new();
-        for target in &self.targets {
-            match &target.clusters {
-                Some(clusters) => planned.extend(clusters.iter().map(|c| Planned {
+        // Configured clusters are fetched while discovery runs; discovered ones right after.
+        let (mut clusters, (discoveries, discovered)) =
+            tokio::join!(self.fetch_all(self.configured(), deadline), async {
+                let (reports, planned) = self.discovered(deadline).await;
+                (reports, self.fetch_all(planned, deadline).await)
+            });
+        clusters.extend(discovered);
+        clusters
+            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        // Forget what was kept for clusters no longer watched (deleted, or gone from discovery).
+        lock(&self.known).retain(|(group_id, cluster), _| {
+            clusters
+                .iter()
+                .any(|c| c.group_id == *group_id && c.cluster_name == *cluster)
+        });
+        Collection {
+            clusters,
+            discoveries,
+        }
+    }
+
+    /// Every cluster the exporter watches, configured or discovered (discovering if the lists
+    /// are older than `discovery.interval`), sorted by project and name.
+    pub async fn clusters(&self, deadline: Deadline) -> Vec<WatchedCluster> {
+        let mut planned = self.configured();
+        planned.extend(self.discovered(deadline).await.1);
+        let mut clusters: Vec<WatchedCluster> = planned
+            .into_iter()
+            .map(|p| WatchedCluster {
+                group_id: p.group_id,
+                cluster_name: p.cluster.name,
+                labels: p.labels,
+            })
+            .collect();
+        clusters
+            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        clusters
+    }
+
+    /// Collects one cluster, if the exporter watches it (for `/probe`).
+    pub async fn collect_cluster(
+        &self,
+        group_id: &str,
+        cluster_name: &str,
+        deadline: Deadline,
+    ) -> Option<Collection> {
+        let is_it = |p: &Planned| p.group_id == group_id && p.cluster.name == cluster_name;
+        let planned = match self.configured().into_iter().find(is_it) {
+            Some(planned) => planned,
+            None => self.discovered(deadline).await.1.into_iter().find(is_it)?,
+        };
+        Some(Collection {
+            clusters: vec![self.fetch_cluster(planned, deadline).await],
+            discoveries: Vec::new(),
+        })
+    }
+
+    /// The clusters named in the config.
+    fn configured(&self) -> Vec<Planned> {
+        self.targets
+            .iter()
+            .flat_map(|target| {
+                target.clusters.iter().flatten().map(|cluster| Planned {
                     group_id: target.group_id.clone(),
                     labels: target.labels.clone(),
-                    cluster: c.clone(),
-                })),
-                None => discoveries.push(target),
-            }
-        }
-        let discovery = async {
-            let mut found = join_all(
-                discoveries
-                    .iter()
-                    .map(|t| self.discover(Some(&t.group_id), t.labels.clone(), deadline)),
-            )
-            .await;
-            if self.all_projects {
-                found.push(self.discover(None, Labels::from([]), deadline).await);
-            }
-            found
-        };
-        // Configured clusters are fetched while discovery runs; discovered ones right after.
-        let (configured, found) = tokio::join!(self.fetch_all(planned, deadline), async {
-            let found = discovery.await;
-            let mut seen: HashSet<(String, String)> = self
-                .targets
-                .iter()
-                .flat_map(|t| {
-                    t.clusters
-                        .iter()
-                        .flatten()
-                        .map(|c| (t.group_id.clone(), c.name.clone()))
+                    cluster: cluster.clone(),
                 })
-                .collect();
-            let mut planned = Vec::new();
-            let mut reports = Vec::new();
-            for (report, clusters) in found {
-                for (group_id, name) in clusters {
-                    if seen.insert((group_id.clone(), name.clone())) {
-                        planned.push(Planned {
-                            group_id,
-                            labels: report.labels.clone(),
-                            cluster: ClusterPlan {
-                                name,
-                                job_ids: None,
-                            },
-                        });
-                    }
+            })
+            .collect()
+    }
+
+    /// The clusters found by discovery that the config does not name, with a report per listing.
+    async fn discovered(&self, deadline: Deadline) -> (Vec<DiscoveryReport>, Vec<Planned>) {
+        let projects = self.targets.iter().filter(|t| t.clusters.is_none());
+        let mut found = join_all(
+            projects.map(|t| self.discover(Some(&t.group_id), t.labels.clone(), deadline)),
+        )
+        .await;
+        if self.all_projects {
+            found.push(self.discover(None, Labels::from([]), deadline).await);
+        }
+        let mut seen: HashSet<(String, String)> = self
+            .configured()
+            .into_iter()
+            .map(|p| (p.group_id, p.cluster.name))
+            .collect();
+        let mut planned = Vec::new();
+        let mut reports = Vec::new();
+        for (report, clusters) in found {
+            for (group_id, name) in clusters {
+                if seen.insert((group_id.clone(), name.clone())) {
+                    // A project that is also a target keeps that target's labels.
+                    let labels = self
+                        .targets
+                        .iter()
+                        .find(|t| t.group_id == group_id)
+                        .map_or_else(|| report.labels.clone(), |t| t.labels.clone());
+                    planned.push(Planned {
+                        group_id,
+                        labels,
+                        cluster: ClusterPlan {
+                            name,
+                            job_ids: None,
+                        },
+                    });
                 }
-                reports.push(report);
             }
-            (reports, self.fetch_all(planned, deadline).await)
-        });
-        let (discovery_reports, discovered) = found;
-        collection.clusters = configured;
-        collection.clusters.extend(discovered);
-        collection
-            .clusters
-            .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
-        collection.discoveries = discovery_reports;
-        collection
+            reports.push(report);
+        }
+        (reports, planned)
     }
 
     /// Lists the clusters of one project (or of every project when `group_id` is None), reusing
@@ -202,7 +266,7 @@ impl Collector {
         deadline: Deadline,
     ) -> (DiscoveryReport, Vec<(String, String)>) {
         let key = group_id.map(str::to_owned);
-        let cached = self.lock_discovered().get(&key).cloned();
+        let cached = lock(&self.discovered).get(&key).cloned();
         if let Some(cached) = &cached
             && !self.discovery_interval.is_zero()
             && cached.at.elapsed() < self.discovery_interval
@@ -244,7 +308,7 @@ impl Collector {
         let up = listed.is_ok();
         let clusters = match listed {
             Ok(clusters) => {
-                self.lock_discovered().insert(
+                lock(&self.discovered).insert(
                     key.clone(),
                     Discovered {
                         at: Instant::now(),
@@ -264,6 +328,7 @@ impl Collector {
                 reused
             }
         };
+        lock(&self.discovery_up).insert(key.clone(), up);
         let report = DiscoveryReport {
             group_id: key,
             labels,
@@ -272,10 +337,27 @@ impl Collector {
         (report, clusters)
     }
 
-    fn lock_discovered(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, Discovered>> {
-        self.discovered
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it
+    /// when the clusters are scraped through `/probe` (whose `/sd` and probes discover).
+    pub fn last_discoveries(&self) -> Vec<DiscoveryReport> {
+        let up = lock(&self.discovery_up);
+        let projects = self
+            .targets
+            .iter()
+            .filter(|t| t.clusters.is_none())
+            .map(|t| (Some(t.group_id.clone()), t.labels.clone()));
+        let every = self.all_projects.then(|| (None, Labels::from([])));
+        projects
+            .chain(every)
+            .filter_map(|(group_id, labels)| {
+                let up = *up.get(&group_id)?;
+                Some(DiscoveryReport {
+                    group_id,
+                    labels,
+                    up,
+                })
+            })
+            .collect()
     }
 
     async fn fetch_all(&self, planned: Vec<Planned>, deadline: Deadline) -> Vec<ClusterReport> {
@@ -290,11 +372,7 @@ impl Collector {
             cluster,
         } = planned;
         let fetched = match &cluster.job_ids {
-            None => {
-                self.client
-                    .list_export_jobs(&group_id, &cluster.name, self.max_pages, deadline)
-                    .await
-            }
+            None => self.list_jobs(&group_id, &cluster.name, deadline).await,
             Some(ids) => self.get_jobs(&group_id, &cluster.name, ids, deadline).await,
         };
         let jobs = match fetched {
@@ -318,6 +396,44 @@ impl Collector {
         }
     }
 
+    /// Lists a cluster's jobs, incrementally when its last listing allows, and keeps what the
+    /// next listing can reuse.
+    async fn list_jobs(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        deadline: Deadline,
+    ) -> Result<JobListing, AtlasError> {
+        let key = (group_id.to_owned(), cluster.to_owned());
+        let known = lock(&self.known).get(&key).cloned();
+        let result = self
+            .client
+            .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
+            .await;
+        let mut kept = lock(&self.known);
+        match result {
+            Ok((listing, keep)) => {
+                tracing::debug!(
+                    group_id,
+                    cluster_name = cluster,
+                    jobs = listing.jobs.len(),
+                    pages = listing.pages,
+                    pages_saved = listing.pages_saved,
+                    "listed export jobs"
+                );
+                match keep {
+                    Some(keep) => kept.insert(key, keep),
+                    None => kept.remove(&key),
+                };
+                Ok(listing)
+            }
+            Err(error) => {
+                kept.remove(&key);
+                Err(error)
+            }
+        }
+    }
+
     /// The get-one endpoint for each configured job id, concurrently. Any unknown id fails the
     /// cluster.
     async fn get_jobs(
@@ -334,10 +450,7 @@ impl Collector {
         .await;
         let mut listing = JobListing::default();
         for result in results {
-            match result? {
-                Ok(job) => listing.jobs.push(job),
-                Err(invalid) => listing.invalid.push(invalid),
-            }
+            listing.push(result?);
         }
         Ok(listing)
     }
@@ -352,15 +465,15 @@ impl Collector {
                 "skipping a malformed export job"
             );
         }
-        let mut logged = self
-            .failures_logged
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut logged = lock(&self.failures_logged);
         for job in &listing.jobs {
             let Some(reason) = &job.state_reason else {
                 continue;
             };
-            // Each failure is worth one line, not one per scrape.
+            // Each failure is worth one line, not one per scrape; the memory of them is bounded.
+            if logged.len() >= MAX_FAILURES_REMEMBERED {
+                logged.clear();
+            }
             if logged.insert(format!("{group_id}/{cluster}/{}", job.id)) {
                 tracing::warn!(
                     group_id,
@@ -392,6 +505,13 @@ impl From<&Target> for TargetPlan {
             }),
         }
     }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn log_failure(group_id: &str, cluster: &str, error: &AtlasError) {
@@ -529,7 +649,7 @@ mod tests {
                 id: None,
                 reason: "x".into(),
             }],
-            pages: 1,
+            ..JobListing::default()
         };
         let retention = Retention {
             max_age: Duration::from_secs(7 * 86_400),

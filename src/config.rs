@@ -148,7 +148,7 @@ impl fmt::Debug for Credentials {
 /// One Atlas project (a "group" in the API) to watch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// 24 lowercase hexadecimal digits.
+    /// 24 hexadecimal digits, lowercase as Atlas writes them.
     pub group_id: String,
     /// `None` means every cluster of the project, found by listing them.
     pub clusters: Option<Vec<ClusterSpec>>,
@@ -630,7 +630,7 @@ pub fn format_duration(duration: Duration) -> String {
 // ---------------------------------------------------------------------------------------------------------
 
 /// A rule for one scalar value of the file.
-trait Rule {
+pub(crate) trait Rule {
     type Output;
     /// What the value should be, for "invalid type" messages.
     const EXPECTING: &'static str;
@@ -638,7 +638,7 @@ trait Rule {
 }
 
 /// A scalar that passed its [`Rule`].
-struct Checked<R: Rule>(R::Output);
+pub(crate) struct Checked<R: Rule>(pub(crate) R::Output);
 
 impl<'de, R: Rule> Deserialize<'de> for Checked<R> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -663,19 +663,13 @@ impl Rule for GroupIdRule {
     const EXPECTING: &'static str = "a project id (24 hexadecimal digits)";
     fn check(text: &str) -> Result<String, String> {
         let hex = text.len() == 24 && text.bytes().all(|b| b.is_ascii_hexdigit());
-        if hex && text.bytes().any(|b| b.is_ascii_uppercase()) {
-            // Atlas ids are lowercase; a project id with capitals is a copy-paste accident Atlas would 404.
-            return Err(format!(
-                "{text:?} is not a project id: Atlas writes them in lowercase ({:?})",
-                text.to_ascii_lowercase()
-            ));
-        }
         if !hex {
             return Err(format!(
                 "{text:?} is not a project id (24 hexadecimal digits)"
             ));
         }
-        Ok(text.to_owned())
+        // Atlas writes ids in lowercase; capitals from a copy-paste are still the same id.
+        Ok(text.to_ascii_lowercase())
     }
 }
 
@@ -701,14 +695,17 @@ impl Rule for JobIdRule {
     type Output = String;
     const EXPECTING: &'static str = "an export job id";
     fn check(text: &str) -> Result<String, String> {
-        // The id goes into a URL path, so only characters that need no escaping.
+        // Ids are opaque strings; they go into a URL path percent-encoded, but `.` and `..`
+        // would be read as path steps, and blanks or control characters are typing accidents.
         let valid = !text.is_empty()
-            && text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            && text.len() <= 256
+            && text != "."
+            && text != ".."
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
         if !valid {
             return Err(format!(
-                "{text:?} is not an export job id (ASCII letters, digits, '-' and '_')"
+                "{text:?} is not an export job id (up to 256 characters, no blanks or control \
+                 characters, not . or ..)"
             ));
         }
         Ok(text.to_owned())
@@ -914,7 +911,7 @@ impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
 
 /// A mapping read into the derived struct `T`. Without this wrapper a scalar in its place would be quoted
 /// in the message ("invalid type: string ...": unwelcome where it may be a secret) next to a Rust type name.
-struct Section<T>(T);
+pub(crate) struct Section<T>(pub(crate) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -1171,7 +1168,7 @@ fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
         });
     Ok(Config {
         atlas,
-        targets: build_targets(raw.targets, at)?,
+        targets: build_targets(raw.targets, discovery.all_projects, at)?,
         export_jobs,
         collection,
         discovery,
@@ -1276,15 +1273,20 @@ fn read_secret_file(path: &Path) -> Result<SecretString, String> {
     secret.ok_or_else(|| format!("{:?} is empty", path.display().to_string()))
 }
 
+/// The targets; none are needed when `discovery.all_projects` finds the clusters.
 fn build_targets(
     raw: Option<Vec<Section<RawTarget>>>,
+    all_projects: bool,
     at: &Locator,
 ) -> Result<Vec<Target>, ConfigError> {
     let path = KeyPath::root().key("targets");
+    if all_projects && raw.as_ref().is_none_or(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
     let raw = raw.ok_or_else(|| {
         at.error(
             &path,
-            "is missing: list the Atlas projects to watch, each with its group_id",
+            "is missing: list the Atlas projects to watch, each with its group_id (or set discovery.all_projects: true)",
         )
     })?;
     if raw.is_empty() {
@@ -1512,7 +1514,7 @@ impl<'de> Deserialize<'de> for Shape {
 }
 
 /// Rewrites a yaml_serde error as `FILE: line N: KEY: what is wrong`.
-fn yaml_error(error: serde_yaml::Error, origin: &str) -> ConfigError {
+pub(crate) fn yaml_error(error: serde_yaml::Error, origin: &str) -> ConfigError {
     let (line, message) = split_yaml_error(&error);
     ConfigError::Invalid {
         origin: origin.to_owned(),
@@ -1570,15 +1572,15 @@ fn humanize_serde_message(text: &str) -> String {
 }
 
 /// Makes located errors for checks that run after deserializing.
-struct Locator<'a> {
-    text: &'a str,
-    origin: &'a str,
+pub(crate) struct Locator<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) origin: &'a str,
 }
 
 impl Locator<'_> {
     /// An error blamed on `path`, at its line, or at the line of its nearest ancestor present in the file
     /// (a missing key is blamed on the mapping that lacks it).
-    fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
+    pub(crate) fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
         let line = (0..=path.0.len())
             .rev()
             .find_map(|len| line_of(self.text, &path.0[..len]));
@@ -1604,7 +1606,7 @@ impl Locator<'_> {
 
 /// A key path in yaml_serde's notation: `targets[0].clusters[1].name`.
 #[derive(Clone)]
-struct KeyPath(Vec<Segment>);
+pub(crate) struct KeyPath(Vec<Segment>);
 
 #[derive(Clone)]
 enum Segment {
@@ -1613,11 +1615,11 @@ enum Segment {
 }
 
 impl KeyPath {
-    fn root() -> Self {
+    pub(crate) fn root() -> Self {
         KeyPath(Vec::new())
     }
 
-    fn key(&self, key: &str) -> Self {
+    pub(crate) fn key(&self, key: &str) -> Self {
         let mut path = self.clone();
         path.0.push(Segment::Key(key.to_owned()));
         path
@@ -2089,12 +2091,15 @@ targets: [
         assert_eq!(
             error("atlas:\n  api_version: v2\n"),
             "atlas-backup-exporter.yml: line 1: targets: is missing: list the Atlas projects to watch, each \
-             with its group_id"
+             with its group_id (or set discovery.all_projects: true)"
         );
         assert_eq!(
             error("atlas: {}\ntargets: []\n"),
             "atlas-backup-exporter.yml: line 2: targets: is empty: list at least one Atlas project (group_id)"
         );
+        // Unless every project is discovered.
+        let config = parse("discovery:\n  all_projects: true\n", "x.yml").unwrap();
+        assert!(config.targets.is_empty() && config.discovery.all_projects);
     }
 
     // --- unknown keys and wrong types --------------------------------------------------------------------
@@ -2450,7 +2455,7 @@ atlas:
     // --- targets -------------------------------------------------------------------------------------------
 
     #[test]
-    fn group_id_must_be_24_lowercase_hex_digits() {
+    fn group_id_must_be_24_hex_digits() {
         assert_eq!(
             error(
                 r"
@@ -2469,15 +2474,12 @@ targets:
             ),
             r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5f1a2b3c4d5e6f7a8b9c0d1g" is not a project id (24 hexadecimal digits)"#
         );
-        assert_eq!(
-            error(
-                r"
-targets:
-  - group_id: 5F1A2B3C4D5E6F7A8B9C0D1E
-"
-            ),
-            r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5F1A2B3C4D5E6F7A8B9C0D1E" is not a project id: Atlas writes them in lowercase ("5f1a2b3c4d5e6f7a8b9c0d1e")"#
-        );
+        let config = parse(
+            "targets:\n  - group_id: 5F1A2B3C4D5E6F7A8B9C0D1E\n",
+            "x.yml",
+        )
+        .unwrap();
+        assert_eq!(config.targets[0].group_id, "5f1a2b3c4d5e6f7a8b9c0d1e");
         assert_eq!(
             error(
                 r"
@@ -2636,10 +2638,10 @@ targets:
   - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
     clusters:
       - name: Cluster1
-        export_job_ids: [../admin]
+        export_job_ids: [..]
 "
             ),
-            r#"atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids[0]: "../admin" is not an export job id (ASCII letters, digits, '-' and '_')"#
+            r#"atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids[0]: ".." is not an export job id (up to 256 characters, no blanks or control characters, not . or ..)"#
         );
     }
 

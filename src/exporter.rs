@@ -20,7 +20,8 @@ const MIN_DEADLINE: Duration = Duration::from_millis(100);
 pub struct Exporter {
     collector: Arc<Collector>,
     metrics: Arc<OwnMetrics>,
-    last: Mutex<Option<Snapshot>>,
+    /// The last collection; its lock is held while a collection runs, so scrapes queue on it.
+    last: Arc<Mutex<Option<Snapshot>>>,
     timeout: Duration,
     timeout_offset: Duration,
     cache_ttl: Duration,
@@ -55,7 +56,7 @@ impl Exporter {
         Exporter {
             collector: Arc::new(collector),
             metrics,
-            last: Mutex::new(None),
+            last: Arc::new(Mutex::new(None)),
             timeout: config.collection.timeout,
             timeout_offset: config.collection.timeout_offset,
             cache_ttl: config.collection.cache_ttl,
@@ -69,7 +70,14 @@ impl Exporter {
         let collection = if self.on_metrics {
             self.collection_text(scrape_timeout).await
         } else {
-            Bytes::new()
+            // The clusters are probed one by one; the discoveries behind `/sd` still belong here.
+            let discoveries = Collection {
+                clusters: Vec::new(),
+                discoveries: self.collector.last_discoveries(),
+            };
+            let mut text = String::new();
+            render(&discoveries, &mut text);
+            Bytes::from(text)
         };
         ScrapeText {
             collection,
@@ -91,7 +99,7 @@ impl Exporter {
         let arrived = Instant::now();
         // Scrapes queue here while a collection runs; when they get the lock, the collection
         // that finished after they arrived is theirs too.
-        let mut last = self.last.lock().await;
+        let mut last = self.last.clone().lock_owned().await;
         if let Some(snapshot) = last.as_ref()
             && (snapshot.finished >= arrived || snapshot.finished.elapsed() < self.cache_ttl)
         {
@@ -103,22 +111,29 @@ impl Exporter {
         *last = None;
         let deadline = self.deadline(scrape_timeout);
         let collector = self.collector.clone();
-        // A task of its own, so a scraper that hangs up does not cancel the collection the
-        // queued scrapes are waiting for.
-        let collection = tokio::spawn(async move { collector.collect(deadline).await })
-            .await
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "a collection panicked; answering without Atlas data");
-                Collection::default()
-            });
-        let mut text = String::with_capacity(estimate(&collection));
-        render(&collection, &mut text);
-        let snapshot = Snapshot {
-            finished: Instant::now(),
-            text: Bytes::from(text),
-        };
-        *last = Some(snapshot.clone());
-        snapshot.text
+        // A task of its own that keeps the lock until the snapshot is stored: a scraper that
+        // hangs up (its handler is dropped) cancels neither the collection nor the answer the
+        // queued scrapes are waiting for, which would make the next of them collect again.
+        let collecting = tokio::spawn(async move {
+            let collection = tokio::spawn(async move { collector.collect(deadline).await })
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::error!(%error, "a collection panicked; answering without Atlas data");
+                    Collection::default()
+                });
+            let mut text = String::with_capacity(estimate(&collection));
+            render(&collection, &mut text);
+            let snapshot = Snapshot {
+                finished: Instant::now(),
+                text: Bytes::from(text),
+            };
+            *last = Some(snapshot.clone());
+            snapshot.text
+        });
+        collecting.await.unwrap_or_else(|error| {
+            tracing::error!(%error, "rendering a collection failed; answering without Atlas data");
+            Bytes::new()
+        })
     }
 
     /// The collector, for `/probe` and the landing page.

@@ -5,9 +5,12 @@
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
 //! validates the YAML file, [`logging`] sets up `tracing`, and [`fake_atlas`] is the stand-in
-//! Atlas that the tests, the demo and the benchmark run against.
+//! Atlas that the tests, the demo and the benchmark run against. [`web_config`] reads the
+//! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
+//! passwords through [`basic_auth`].
 
 pub mod atlas;
+pub mod basic_auth;
 pub mod collect;
 pub mod config;
 pub mod exporter;
@@ -16,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod render;
 pub mod server;
+pub mod web_config;
 
 use std::sync::Arc;
 
@@ -38,10 +42,23 @@ pub fn build(
     credentials: Credentials,
     telemetry_path: &str,
 ) -> Result<App, AtlasError> {
+    let options = server::WebOptions {
+        telemetry_path: telemetry_path.to_owned(),
+        external_url: None,
+    };
+    build_with(config, credentials, &options)
+}
+
+/// [`build`] with every web option.
+pub fn build_with(
+    config: &Config,
+    credentials: Credentials,
+    options: &server::WebOptions,
+) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
     let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
     let collector = Collector::new(config, client);
     let exporter = Arc::new(Exporter::new(config, collector, metrics));
-    let router = server::router(exporter.clone(), config, telemetry_path);
+    let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })
 }

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use atlas_backup_exporter::config::{self, Config};
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::server;
+use atlas_backup_exporter::web_config::{self, WebConfig};
 use clap::Parser;
 
 /// Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
@@ -37,6 +39,15 @@ struct Args {
     )]
     telemetry_path: String,
 
+    /// The URL Prometheus reaches the exporter at (for /sd targets); default: the request's Host.
+    #[arg(long = "web.external-url", value_name = "URL")]
+    external_url: Option<String>,
+
+    /// Path to a web config file (Prometheus exporter-toolkit format) for TLS and basic
+    /// authentication on the exporter's endpoint.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<PathBuf>,
+
     /// Only log messages with at least this severity.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     log_level: LogLevel,
@@ -53,11 +64,8 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_level, args.log_format);
-    if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
-        eprintln!(
-            "--web.telemetry-path must start with '/' and name a path other than '/', got {:?}",
-            args.telemetry_path
-        );
+    if let Err(problem) = server::check_telemetry_path(&args.telemetry_path) {
+        eprintln!("--web.telemetry-path {:?}: {problem}", args.telemetry_path);
         return ExitCode::FAILURE;
     }
     let (config, credentials) = match load(&args) {
@@ -67,13 +75,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let web = match args.web_config_file.as_deref().map(web_config::load) {
+        None => None,
+        Some(Ok(web)) => Some(web),
+        Some(Err(error)) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.config_check {
         println!(
-            "{}: OK\n{}Credentials: {}",
+            "{}: OK\n{}Using credentials from {}",
             args.config_file.display(),
             config.describe(),
             credentials.source
         );
+        if let (Some(path), Some(web)) = (&args.web_config_file, &web) {
+            println!("{}: OK\nWeb: {}", path.display(), web.describe());
+        }
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -83,7 +102,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, config, credentials)) {
+    match runtime.block_on(run(args, config, credentials, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -104,11 +123,16 @@ async fn run(
     args: Args,
     config: Config,
     credentials: config::ResolvedCredentials,
+    web: Option<WebConfig>,
 ) -> anyhow::Result<()> {
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
     }
-    let app = atlas_backup_exporter::build(&config, credentials.credentials, &args.telemetry_path)
+    let options = server::WebOptions {
+        telemetry_path: args.telemetry_path.clone(),
+        external_url: args.external_url.clone(),
+    };
+    let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
         .context("building the Atlas client")?;
     let listener = server::bind(&args.listen_address)
         .await
@@ -125,7 +149,12 @@ async fn run(
         version = atlas_backup_exporter::metrics::VERSION,
         "listening"
     );
-    server::serve(listener, app.router, server::shutdown_signal())
+    let options = server::ServeOptions {
+        web: web.map(Arc::new),
+        scrape_timeout: config.collection.timeout,
+        ..server::ServeOptions::default()
+    };
+    server::serve_with(listener, app.router, options, server::shutdown_signal())
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");

@@ -238,14 +238,7 @@ fn cluster_sample(
     value: impl Value,
     out: &mut String,
 ) {
-    out.push_str(name);
-    out.push('{');
-    out.push_str(&cluster.base);
-    labels(extra, out);
-    out.push_str(&cluster.statics);
-    out.push_str("} ");
-    value.write(out);
-    out.push('\n');
+    sample(name, cluster, None, extra, value, out);
 }
 
 fn job_sample(
@@ -256,12 +249,26 @@ fn job_sample(
     value: impl Value,
     out: &mut String,
 ) {
+    sample(name, cluster, Some(&job.id), extra, value, out);
+}
+
+/// One line: `name{group_id=…,cluster_name=…[,export_job_id=…][,extra…][,static…]} value`.
+fn sample(
+    name: &str,
+    cluster: &ClusterLabels,
+    job_id: Option<&str>,
+    extra: &[(&str, &str)],
+    value: impl Value,
+    out: &mut String,
+) {
     out.push_str(name);
     out.push('{');
     out.push_str(&cluster.base);
-    out.push_str(",export_job_id=\"");
-    escape(&job.id, out);
-    out.push('"');
+    if let Some(id) = job_id {
+        out.push_str(",export_job_id=\"");
+        escape(id, out);
+        out.push('"');
+    }
     labels(extra, out);
     out.push_str(&cluster.statics);
     out.push_str("} ");

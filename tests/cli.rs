@@ -254,3 +254,36 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     assert!(parsed.get("level").is_some(), "{first}");
     assert!(!stderr.contains("0000-1111-2222"), "{stderr}");
 }
+
+#[tokio::test]
+async fn listen_addresses_follow_the_exporter_conventions() {
+    use atlas_backup_exporter::server::bind;
+    // :PORT is every interface: the IPv6 wildcard (which takes IPv4 too) or, without IPv6, IPv4's.
+    let every = bind(":0").await.unwrap().local_addr().unwrap();
+    assert!(every.ip().is_unspecified(), "{every}");
+    let v4 = bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    assert_eq!(v4.ip().to_string(), "127.0.0.1");
+    if let Ok(v6) = bind("[::1]:0").await {
+        assert_eq!(v6.local_addr().unwrap().ip().to_string(), "::1");
+    }
+    // The wildcard takes IPv4 as well.
+    let listener = bind(":0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accept = tokio::spawn(async move { listener.accept().await.map(|(_, peer)| peer) });
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    accept.await.unwrap().unwrap();
+    let error = bind(":port").await.unwrap_err().to_string();
+    assert!(error.contains(":port"), "{error}");
+}
+
+#[test]
+fn a_telemetry_path_the_exporter_cannot_serve_is_refused() {
+    for path in ["metrics", "/probe", "/sd", "/", "/{x}", "/*rest", "/a//b"] {
+        let output = run(&["--web.telemetry-path", path, "--config.check"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{path}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("--web.telemetry-path"), "{path}: {stderr}");
+    }
+}

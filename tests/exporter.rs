@@ -481,13 +481,32 @@ async fn v1_uses_its_own_paths_and_media_type() {
         "base_url: BASE_URL",
         "base_url: BASE_URL\n  api_version: v1",
     );
+    // Every v2 path fails: only v1 paths can give the answer.
+    fake.inject(Fault::status("/api/atlas/v2/", 500));
     let exporter = Exporter::start(fake.clone(), &yaml, support::api_key()).await;
     let scrape = exporter.scrape().await;
     assert_eq!(scrape.value("atlas_backup_export_up", &[]), Some(1.0));
     assert_eq!(scrape.job_ids("Cluster0"), ["abababababababababab0001"]);
-    // The stand-in refuses v2 calls without the versioned media type and serves v1 with plain
-    // JSON; a v1 request that reached it counts as the v1 endpoint.
-    assert!(fake.requests().endpoint("list_export_jobs") >= 1);
+    // And the stand-in answers v1 only to `Accept: application/json` (406 to v2's media type).
+    assert_eq!(
+        scrape.value(
+            "atlas_backup_exporter_api_requests_total",
+            &[("endpoint", "list_export_jobs"), ("code", "200")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn v2_uses_the_versioned_media_type() {
+    let fake = support::fake();
+    fake.add_cluster(GROUP, "Cluster0");
+    fake.inject(Fault::status("/api/atlas/v1.0/", 500));
+    let exporter = Exporter::start(fake, &one_cluster("Cluster0", ""), support::api_key()).await;
+    let scrape = exporter.scrape().await;
+    assert_eq!(scrape.value("atlas_backup_export_up", &[]), Some(1.0));
+    // The stand-in answers v2 only to its versioned media type (its own tests show the 406
+    // otherwise), so this up 1 also proves the header.
 }
 
 #[tokio::test]

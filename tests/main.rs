@@ -2,5 +2,18 @@
 
 mod bench_smoke;
 mod cli;
+mod e2e_prometheus;
+mod e2e_sharded;
 mod exporter;
+mod faults;
+mod incremental;
+mod load;
+mod ops_files;
+mod properties;
+mod readme;
+mod scale;
+mod secrets;
+mod servers;
 mod support;
+mod tools;
+mod web;

@@ -22,6 +22,8 @@ pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
 const MAX_ATTEMPTS: u32 = 4;
 /// The first backoff; it doubles with every retry, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// The longest token lifetime believed, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
@@ -98,12 +100,29 @@ enum Auth {
 struct TokenSource {
     client_id: SecretString,
     client_secret: SecretString,
-    current: Mutex<Option<Token>>,
+    slot: Mutex<TokenSlot>,
+}
+
+#[derive(Default)]
+struct TokenSlot {
+    current: Option<Token>,
+    /// When the last fetch gave up, and why. Callers that were waiting for that fetch share
+    /// its failure rather than each asking Atlas again: Atlas allows about ten token requests
+    /// a minute, and a refused service account would otherwise cost one per cluster.
+    failed: Option<(Instant, String)>,
+}
+
+/// Why a token request failed, and whether asking again may help (429, 5xx, no answer).
+struct TokenFailure {
+    message: String,
+    retry: bool,
+    retry_after: Option<Duration>,
 }
 
 #[derive(Clone)]
 struct Token {
     value: Arc<SecretString>,
+    fetched_at: Instant,
     renew_at: Instant,
 }
 
@@ -159,7 +178,7 @@ impl AtlasClient {
             } => Auth::OAuth(TokenSource {
                 client_id,
                 client_secret,
-                current: Mutex::new(None),
+                slot: Mutex::new(TokenSlot::default()),
             }),
         };
         Ok(AtlasClient {
@@ -305,6 +324,7 @@ impl AtlasClient {
         endpoint: Endpoint,
         deadline: Deadline,
     ) -> Result<reqwest::Response, TokenOrTransport> {
+        let asked = Instant::now();
         let token = self.token(tokens, None, deadline).await?;
         let retry = request.try_clone();
         let response = request
@@ -312,7 +332,11 @@ impl AtlasClient {
             .send()
             .await
             .map_err(|e| TokenOrTransport::Transport(e.to_string()))?;
-        let (Some(retry), StatusCode::UNAUTHORIZED) = (retry, response.status()) else {
+        // Only a token from the cache gets a second chance: a brand-new one refused means the
+        // credential itself is refused.
+        let cached = token.fetched_at < asked;
+        let (Some(retry), StatusCode::UNAUTHORIZED, true) = (retry, response.status(), cached)
+        else {
             return Ok(response);
         };
         self.count(endpoint, Some(response.status()));
@@ -326,40 +350,87 @@ impl AtlasClient {
     }
 
     /// The current token, fetching a new one if there is none, it is due for renewal, or it is
-    /// the one Atlas just refused (`refused`). Concurrent callers wait for one fetch.
+    /// the one Atlas just refused (`refused`). Concurrent callers wait for one fetch, retries
+    /// included, and share its token or its failure.
     async fn token(
         &self,
         tokens: &TokenSource,
         refused: Option<&Token>,
         deadline: Deadline,
     ) -> Result<Token, TokenOrTransport> {
-        let mut current = tokens.current.lock().await;
-        if let Some(token) = current.as_ref() {
+        let asked = Instant::now();
+        let mut slot = tokens.slot.lock().await;
+        if let Some(token) = slot.current.as_ref() {
             let is_refused = refused.is_some_and(|r| Arc::ptr_eq(&r.value, &token.value));
             if !is_refused && Instant::now() < token.renew_at {
                 return Ok(token.clone());
             }
         }
-        let token = self.fetch_token(tokens, deadline).await?;
-        *current = Some(token.clone());
-        Ok(token)
+        if let Some((failed_at, message)) = &slot.failed
+            && *failed_at >= asked
+        {
+            return Err(TokenOrTransport::Token(AtlasError::Token(message.clone())));
+        }
+        match self.fetch_token_retrying(tokens, deadline).await {
+            Ok(token) => {
+                slot.current = Some(token.clone());
+                slot.failed = None;
+                Ok(token)
+            }
+            Err(message) => {
+                slot.failed = Some((Instant::now(), message.clone()));
+                Err(TokenOrTransport::Token(AtlasError::Token(message)))
+            }
+        }
+    }
+
+    /// Asks for a token, retrying as [`AtlasClient::get`] does (429, 5xx, no answer) within
+    /// the deadline.
+    async fn fetch_token_retrying(
+        &self,
+        tokens: &TokenSource,
+        deadline: Deadline,
+    ) -> Result<Token, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match self.fetch_token(tokens, deadline).await {
+                Ok(token) => return Ok(token),
+                Err(failure) => failure,
+            };
+            if !failure.retry || attempt >= MAX_ATTEMPTS {
+                return Err(failure.message);
+            }
+            let wait = backoff(attempt, failure.retry_after);
+            match deadline.remaining() {
+                Some(left) if left > wait => {
+                    tracing::debug!(error = %failure.message, attempt, wait_ms = wait.as_millis() as u64, "retrying the OAuth token request");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(failure.message),
+            }
+        }
     }
 
     async fn fetch_token(
         &self,
         tokens: &TokenSource,
         deadline: Deadline,
-    ) -> Result<Token, TokenOrTransport> {
+    ) -> Result<Token, TokenFailure> {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             access_token: String,
             expires_in: u64,
         }
         let url = format!("{}/api/oauth/token", self.inner.base_url);
-        let timeout = deadline
-            .remaining()
-            .unwrap_or_default()
-            .min(self.inner.request_timeout);
+        let Some(left) = deadline.remaining() else {
+            return Err(TokenFailure {
+                message: "the scrape's deadline ran out".into(),
+                retry: false,
+                retry_after: None,
+            });
+        };
+        let timeout = left.min(self.inner.request_timeout);
         let request = self
             .inner
             .http
@@ -377,13 +448,16 @@ impl AtlasClient {
             Ok(response) => response,
             Err(e) => {
                 self.count(Endpoint::OAuthToken, None);
-                return Err(TokenOrTransport::Transport(format!(
-                    "requesting an OAuth token: {e}"
-                )));
+                return Err(TokenFailure {
+                    message: e.to_string(),
+                    retry: true,
+                    retry_after: None,
+                });
             }
         };
         let status = response.status();
         self.count(Endpoint::OAuthToken, Some(status));
+        let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
             let detail = ErrorBody::parse(&bytes)
@@ -395,15 +469,19 @@ impl AtlasClient {
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                 })
                 .unwrap_or_else(|| "no error details".into());
-            return Err(TokenOrTransport::Token(AtlasError::Token(format!(
-                "HTTP {}: {detail}",
-                status.as_u16()
-            ))));
+            return Err(TokenFailure {
+                message: format!("HTTP {}: {detail}", status.as_u16()),
+                retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+                retry_after,
+            });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            TokenOrTransport::Token(AtlasError::Token(format!("unexpected token response: {e}")))
+        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| TokenFailure {
+            message: format!("unexpected token response: {e}"),
+            retry: false,
+            retry_after: None,
         })?;
-        let lifetime = Duration::from_secs(parsed.expires_in);
+        // Atlas's tokens live an hour; a day bounds what a broken answer could make us trust.
+        let lifetime = Duration::from_secs(parsed.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
         let early = if lifetime > 2 * TOKEN_RENEW_MARGIN {
             lifetime - TOKEN_RENEW_MARGIN
         } else {
@@ -412,6 +490,7 @@ impl AtlasClient {
         tracing::debug!(expires_in = parsed.expires_in, "fetched an OAuth token");
         Ok(Token {
             value: Arc::new(SecretString::from(parsed.access_token)),
+            fetched_at,
             renew_at: fetched_at + early,
         })
     }
@@ -442,12 +521,7 @@ impl From<TokenOrTransport> for AtlasError {
 async fn read_response(response: reqwest::Response, what: &str) -> Attempt {
     let status = response.status();
     let content_type = header_text(response.headers(), CONTENT_TYPE);
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(response.headers());
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
         Err(e) => {
@@ -479,6 +553,15 @@ async fn read_response(response: reqwest::Response, what: &str) -> Attempt {
         retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
         retry_after,
     }
+}
+
+/// `Retry-After` in seconds, the form Atlas sends.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

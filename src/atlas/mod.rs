@@ -3,65 +3,19 @@
 
 mod client;
 mod error;
+mod listing;
 pub mod model;
 
 pub use client::{AtlasClient, Body, Deadline, Endpoint, V2_MEDIA_TYPE};
 pub use error::AtlasError;
 use futures_util::future::join_all;
+pub use listing::{JobListing, KnownJobs};
 use model::{BodyError, ExportJob, InvalidJob, Page, ProjectClusters};
 
 /// Items per page on every list call: Atlas's maximum, so a listing costs as few calls as it can.
 pub const ITEMS_PER_PAGE: usize = 500;
 
-/// Every export job of a cluster, as one listing found them.
-#[derive(Debug, Default)]
-pub struct JobListing {
-    pub jobs: Vec<ExportJob>,
-    pub invalid: Vec<InvalidJob>,
-    /// Pages requested, for the logs.
-    pub pages: u32,
-}
-
 impl AtlasClient {
-    /// Lists every export job of a cluster, all pages, within `max_pages`.
-    pub async fn list_export_jobs(
-        &self,
-        group_id: &str,
-        cluster: &str,
-        max_pages: u32,
-        deadline: Deadline,
-    ) -> Result<JobListing, AtlasError> {
-        let path = format!(
-            "/groups/{}/clusters/{}/backup/exports",
-            encode(group_id),
-            encode(cluster)
-        );
-        let what = format!("listing export jobs of {group_id}/{cluster}");
-        let pages = self
-            .pages(
-                Endpoint::ListExportJobs,
-                &path,
-                &what,
-                max_pages,
-                deadline,
-                model::parse_job_page,
-            )
-            .await?;
-        let mut listing = JobListing {
-            pages: pages.len() as u32,
-            ..JobListing::default()
-        };
-        for page in pages {
-            for job in page.results {
-                match job {
-                    Ok(job) => listing.jobs.push(job),
-                    Err(invalid) => listing.invalid.push(invalid),
-                }
-            }
-        }
-        Ok(listing)
-    }
-
     /// Fetches one export job by id (the get-one endpoint). A job Atlas does not know is
     /// [`AtlasError::UnknownJob`]; a malformed one is `Ok(Err(..))`.
     pub async fn get_export_job(
@@ -162,37 +116,73 @@ impl AtlasClient {
         deadline: Deadline,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Vec<Page<T>>, AtlasError> {
-        let fetch = |page_num: u32| async move {
-            let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
-            let what = format!("{what} (page {page_num})");
-            let body = self.get(endpoint, &url, &what, deadline).await?;
-            parse(&body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
-                what,
-                content_type: body.content_type,
-                source,
-            })
-        };
+        let fetch = |page_num| self.page(endpoint, path, what, page_num, deadline, parse);
         let first = fetch(1).await?;
-        let expected = first
-            .total_count
-            .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64).max(1));
-        let mut pages = vec![first];
-        if is_full(&pages) && expected > 1 {
-            let last = expected.min(max_pages as u64) as u32;
-            for page in join_all((2..=last).map(fetch)).await {
-                pages.push(page?);
-            }
+        page_through(vec![first], max_pages, what, fetch).await
+    }
+}
+
+/// Completes a listing from the pages fetched so far: the pages the first page's `totalCount`
+/// announces at once, then on while the last page is full, since `totalCount` is only an
+/// estimate; never past `max_pages`.
+async fn page_through<T, F, Fut>(
+    mut pages: Vec<Page<T>>,
+    max_pages: u32,
+    what: &str,
+    fetch: F,
+) -> Result<Vec<Page<T>>, AtlasError>
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, AtlasError>>,
+{
+    let expected = expected_pages(&pages);
+    if is_full(&pages) && expected > pages.len() as u64 {
+        let next = pages.len() as u32 + 1;
+        let last = expected.min(u64::from(max_pages)) as u32;
+        for page in join_all((next..=last).map(&fetch)).await {
+            pages.push(page?);
         }
-        while is_full(&pages) {
-            if pages.len() as u32 >= max_pages {
-                return Err(AtlasError::TooManyPages {
-                    what: what.into(),
-                    max_pages,
-                });
-            }
-            pages.push(fetch(pages.len() as u32 + 1).await?);
+    }
+    while is_full(&pages) {
+        if pages.len() as u32 >= max_pages {
+            return Err(AtlasError::TooManyPages {
+                what: what.into(),
+                max_pages,
+            });
         }
-        Ok(pages)
+        pages.push(fetch(pages.len() as u32 + 1).await?);
+    }
+    Ok(pages)
+}
+
+/// Pages the listing has according to `totalCount` (at least the ones fetched).
+fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
+    pages
+        .first()
+        .and_then(|p| p.total_count)
+        .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64))
+        .max(pages.len() as u64)
+}
+
+impl AtlasClient {
+    /// Fetches and parses page `page_num` of a listing.
+    async fn page<T>(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        what: &str,
+        page_num: u32,
+        deadline: Deadline,
+        parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
+    ) -> Result<Page<T>, AtlasError> {
+        let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
+        let what = format!("{what} (page {page_num})");
+        let body = self.get(endpoint, &url, &what, deadline).await?;
+        parse(&body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
+            what,
+            content_type: body.content_type,
+            source,
+        })
     }
 }
 

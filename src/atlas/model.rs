@@ -132,10 +132,18 @@ pub fn parse_job(body: &[u8]) -> Result<Result<ExportJob, InvalidJob>, BodyError
     let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
     let value: &RawValue =
         serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
-    if !value.get().trim_start().starts_with('{') {
+    if !is_object(value.get()) {
         return Err(BodyError::NotAPage("expected a JSON object".into()));
     }
     Ok(parse_job_raw(value.get()))
+}
+
+/// Whether a JSON text (known to be valid) is an object. serde's derived structs also accept
+/// a list of field values in order, so `[[]]` would pass for an empty page and
+/// `["id", "Queued", "2026-..."]` for a job: everything Atlas sends is an object, and nothing
+/// else is taken for one.
+fn is_object(json: &str) -> bool {
+    json.trim_start().starts_with('{')
 }
 
 fn parse_raw_page(body: &[u8], items_per_page: usize) -> Result<RawPage<'_>, BodyError> {
@@ -149,6 +157,11 @@ fn parse_raw_page(body: &[u8], items_per_page: usize) -> Result<RawPage<'_>, Bod
             BodyError::NotAPage(e.to_string())
         }
     })?;
+    if !is_object(text) {
+        return Err(BodyError::NotAPage(
+            "expected a JSON object with `results`".into(),
+        ));
+    }
     if page.results.len() > items_per_page {
         return Err(BodyError::TooManyItems {
             got: page.results.len(),
@@ -159,6 +172,12 @@ fn parse_raw_page(body: &[u8], items_per_page: usize) -> Result<RawPage<'_>, Bod
 }
 
 fn parse_job_raw(text: &str) -> Result<ExportJob, InvalidJob> {
+    if !is_object(text) {
+        return Err(InvalidJob {
+            id: None,
+            reason: "not a JSON object".into(),
+        });
+    }
     let raw: RawJob = match serde_json::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -259,8 +278,14 @@ pub fn parse_page<T: for<'de> Deserialize<'de>>(
     let results = page
         .results
         .iter()
-        .map(|raw| serde_json::from_str(raw.get()))
-        .collect::<Result<Vec<T>, _>>()
+        .map(|raw| {
+            if is_object(raw.get()) {
+                serde_json::from_str(raw.get())
+            } else {
+                Err(serde::de::Error::custom("not a JSON object"))
+            }
+        })
+        .collect::<Result<Vec<T>, serde_json::Error>>()
         .map_err(|e| BodyError::NotAPage(format!("an item is malformed: {e}")))?;
     Ok(Page {
         results,
@@ -283,7 +308,11 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Parses an Atlas error body, or `None` if the body is something else.
     pub fn parse(body: &[u8]) -> Option<ErrorBody> {
-        serde_json::from_slice::<ErrorBody>(body)
+        let text = std::str::from_utf8(body).ok()?;
+        if !is_object(text) {
+            return None;
+        }
+        serde_json::from_str::<ErrorBody>(text)
             .ok()
             .filter(|e| e.error_code.is_some() || e.detail.is_some())
     }
@@ -377,6 +406,32 @@ mod tests {
             parse_job_page(br#"{"results":[{},{},{}]}"#, 2).unwrap_err(),
             BodyError::TooManyItems { got: 3, asked: 2 }
         );
+    }
+
+    #[test]
+    fn lists_are_not_taken_for_objects() {
+        // serde's derived structs accept a list of field values; Atlas never sends one.
+        for body in [&b"[[]]"[..], b"[[], 3]", b" [[{}]]"] {
+            assert!(
+                matches!(parse_job_page(body, 500), Err(BodyError::NotAPage(_))),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let page = parse_job_page(
+            br#"{"results":[["605ccba3c1c7613f423e1585","Queued","2026-08-10T03:28:25Z"]]}"#,
+            500,
+        )
+        .unwrap();
+        assert_eq!(
+            page.results[0],
+            Err(InvalidJob {
+                id: None,
+                reason: "not a JSON object".into()
+            })
+        );
+        assert!(parse_page::<ClusterItem>(br#"{"results":[["Cluster0"]]}"#, 500).is_err());
+        assert!(ErrorBody::parse(br#"["CLUSTER_NOT_FOUND", "gone"]"#).is_none());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub(super) struct AuthState {
     stale_below: u64,
     /// Live tokens and when they expire.
     pub(super) tokens: HashMap<String, Instant>,
+    /// Every token issued, live or not, so tests can look for them where they must not be.
+    pub(super) issued: Vec<String>,
 }
 
 impl Default for AuthState {
@@ -48,6 +50,7 @@ impl Default for AuthState {
             generation: 0,
             stale_below: 0,
             tokens: HashMap::new(),
+            issued: Vec::new(),
         }
     }
 }
@@ -165,6 +168,7 @@ impl AuthState {
         );
         let lifetime = self.token_lifetime;
         self.tokens.insert(token.clone(), now + lifetime);
+        self.issued.push(token.clone());
         Some((token, lifetime.as_secs()))
     }
 

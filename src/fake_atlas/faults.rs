@@ -30,6 +30,8 @@ pub(super) enum FaultAction {
     Hang,
     /// Wait, then answer normally.
     Delay(Duration),
+    /// Another action's answer with a `Retry-After` header of this many seconds.
+    WithRetryAfter(Box<FaultAction>, u64),
 }
 
 impl Fault {
@@ -81,6 +83,16 @@ impl Fault {
     /// Waits `d`, then answers normally.
     pub fn delay(path_contains: &str, d: Duration) -> Fault {
         Self::new(path_contains, FaultAction::Delay(d))
+    }
+
+    /// Adds `Retry-After: secs` to the answer, e.g. to a [`Fault::raw`] 429 with Atlas's
+    /// other code, `RATE_LIMITED`.
+    pub fn with_retry_after(mut self, secs: u64) -> Fault {
+        self.action = match self.action {
+            FaultAction::WithRetryAfter(inner, _) => FaultAction::WithRetryAfter(inner, secs),
+            other => FaultAction::WithRetryAfter(Box::new(other), secs),
+        };
+        self
     }
 
     /// Applies to the next `n` matching requests only, then disappears.

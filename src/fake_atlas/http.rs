@@ -193,7 +193,11 @@ fn bearer_refused() -> Response {
 /// Applies the first matching fault; `None` means answer normally (possibly after a delay).
 async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Response> {
     let action = faults::take_match(&mut lock(&fake.inner.faults), path, query)?;
-    match action {
+    let (action, retry_after) = match action {
+        FaultAction::WithRetryAfter(inner, secs) => (*inner, Some(secs)),
+        action => (action, None),
+    };
+    let mut resp = match action {
         FaultAction::Status(status) => Some(status_fault(status, path)),
         FaultAction::RateLimited(retry_after) => {
             let mut resp = atlas_error(
@@ -239,7 +243,14 @@ async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Respon
             tokio::time::sleep(d).await;
             None
         }
+        // Unwrapped above, and `Fault::with_retry_after` never nests them.
+        FaultAction::WithRetryAfter(..) => None,
+    };
+    if let (Some(resp), Some(secs)) = (&mut resp, retry_after) {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    resp
 }
 
 /// An Atlas error body with the `errorCode` Atlas uses for that status.
@@ -405,6 +416,9 @@ fn atlas(
     if version == Version::V2 && !accepts_v2(req.headers()) {
         return invalid_version();
     }
+    if version == Version::V1 && !accepts_json(req.headers()) {
+        return invalid_version();
+    }
     let content_type = match version {
         Version::V2 => V2_CONTENT_TYPE,
         Version::V1 => JSON,
@@ -478,6 +492,25 @@ fn atlas(
         }
         Route::OAuthToken | Route::Unknown => resource_not_found(path),
     }
+}
+
+/// Whether a v1 request takes plain JSON (no `Accept` header takes anything).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let mut accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| {
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .peekable();
+    accepts.peek().is_none()
+        || accepts.any(|m| m == "application/json" || m == "application/*" || m == "*/*")
 }
 
 /// Whether the `Accept` header names v2's versioned media type (among others, possibly).

@@ -311,6 +311,12 @@ impl FakeAtlas {
         lock(&self.inner.auth).tokens.clear();
     }
 
+    /// Every OAuth access token issued so far, revoked and expired ones included, oldest
+    /// first: what a test looks for in logs and answers, where no token may appear.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.inner.auth).issued.clone()
+    }
+
     /// The request counters as they are now.
     pub fn requests(&self) -> RequestCounts {
         lock(&self.inner.counts).clone()

@@ -955,7 +955,18 @@ async fn serve_shuts_down_and_releases_hung_requests() {
         let session = DigestAuthSession::new(PUBLIC, PRIVATE);
         digest_get(&session, &url).await.status()
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Stop only once the answer to the challenge has arrived: a fixed sleep lost the race on a
+    // busy machine, and the second leg of the digest exchange then found the server gone.
+    let arrived = async {
+        while fake.requests().endpoint("list_export_jobs") < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), arrived)
+            .await
+            .is_ok()
+    );
     let _ = stop.send(());
     let released = tokio::time::timeout(Duration::from_secs(5), hung).await;
     assert_eq!(

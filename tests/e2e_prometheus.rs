@@ -1,0 +1,640 @@
+//! The shipped Prometheus, Alertmanager and Grafana files proven against the real servers: the
+//! stand-in Atlas with the demo's data, the exporter, a real Prometheus with a config derived from
+//! `examples/prometheus.yml` (scraping and evaluating every second) and `examples/alerts.yml`, and
+//! a real Alertmanager with `examples/alertmanager.yml`. Every dashboard query must return data,
+//! every rule must evaluate cleanly, and a new failed job must raise the failure alert.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use atlas_backup_exporter::fake_atlas::{DEMO_GROUP_ID, job};
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use time::{Duration, OffsetDateTime};
+
+use crate::servers::{Server, TempDir, label, repo_path, repo_yaml, run_tool, set, wait_until};
+use crate::support::{self, Exporter};
+use crate::tools::tool;
+
+/// The scrape job the alerts and the dashboard select.
+const JOB: &str = "atlas-backup-exporter";
+/// The demo's failed job (it has a `stateReason`).
+const DEMO_FAILED_JOB: &str = "6a7945592c88faeba59d5e90";
+/// Added to the demo: cancelled 10 minutes ago without a `stateReason`, so that the failures panel
+/// (one-hour steps) has a bar and the alert shows its `error_code="none"` branch.
+const CANCELLED_JOB: &str = "6a7945592c88faeba59d5ea1";
+/// The job the stand-in starts reporting as failed halfway through the test.
+const NEW_FAILED_JOB: &str = "6a7945592c88faeba59d5eb2";
+const NEW_ERROR_CODE: &str = "EXPORT_BUCKET_NOT_ACCESSIBLE";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_shows_every_panel_and_alerts_on_a_failed_export() {
+    let (Some(prometheus), Some(promtool), Some(alertmanager)) =
+        (tool("prometheus"), tool("promtool"), tool("alertmanager"))
+    else {
+        return;
+    };
+
+    // The demo's data plus a recently cancelled job.
+    let fake = support::fake();
+    let now = OffsetDateTime::now_utc();
+    let _demo = fake.seed_demo(now);
+    fake.put_job(
+        DEMO_GROUP_ID,
+        "Cluster1",
+        job(CANCELLED_JOB)
+            .state("Cancelled")
+            .created(now - Duration::minutes(30))
+            .finished(now - Duration::minutes(10))
+            .components(2)
+            .build(),
+    );
+    // The project's clusters are discovered, so `discovery_up` exists; the static label must reach
+    // the alerts.
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n"
+    );
+    let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
+
+    // promtool on real scrapes: the whole /metrics and one /probe.
+    let (status, metrics) = exporter.get("/metrics").await;
+    assert_eq!(status, 200);
+    let (status, probe) = exporter
+        .get(&format!(
+            "/probe?group_id={DEMO_GROUP_ID}&cluster_name=Cluster1"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    for (what, text) in [("/metrics", metrics), ("/probe", probe)] {
+        let out = run_tool(&promtool, &["check", "metrics"], Some(text.into_bytes())).await;
+        assert!(
+            out.success && out.text().trim().is_empty(),
+            "promtool check metrics on a scrape of {what} complained:\n{}",
+            out.text()
+        );
+    }
+
+    let dir = TempDir::new("prometheus");
+    std::fs::copy(
+        repo_path("examples/alertmanager.yml"),
+        dir.path().join("alertmanager.yml"),
+    )
+    .expect("copying alertmanager.yml");
+    let alertmanager = Server::alertmanager(
+        &alertmanager,
+        &dir.path().join("alertmanager.yml"),
+        dir.path(),
+    )
+    .await;
+
+    let config = prometheus_config(exporter.addr, &alertmanager.url);
+    let config_path = dir.write(
+        "prometheus.yml",
+        &serde_yaml::to_string(&config).expect("YAML"),
+    );
+    std::fs::copy(
+        repo_path("examples/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .expect("copying alerts.yml");
+    let out = run_tool(
+        &promtool,
+        &["check", "config", &config_path.to_string_lossy()],
+        None,
+    )
+    .await;
+    assert!(
+        out.success && out.text().contains("SUCCESS") && !out.text().contains("WARNING"),
+        "promtool check config on the derived config:\n{}",
+        out.text()
+    );
+    let prometheus = Server::prometheus(&prometheus, &config_path, dir.path()).await;
+    let prometheus = &prometheus;
+
+    // Scraped, and often enough for rate() over the panels' windows.
+    wait_until(
+        "Prometheus to scrape the exporter three times",
+        || async move {
+            let targets = prometheus.api("/api/v1/targets", &[]).await;
+            let target = targets["activeTargets"]
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["labels"]["job"] == JOB))
+                .cloned()
+                .ok_or_else(|| format!("no active target of job {JOB}: {targets}"))?;
+            if target["health"] != "up" {
+                return Err(format!("the target is not up: {target}"));
+            }
+            let scrapes = prometheus
+                .query(&format!(
+                    "count_over_time(atlas_backup_exporter_build_info{{job=\"{JOB}\"}}[1m])"
+                ))
+                .await;
+            match scrapes.first().map(value) {
+                Some(n) if n >= 3.0 => Ok(()),
+                other => Err(format!("{other:?} scrapes so far")),
+            }
+        },
+    )
+    .await;
+
+    check_template_variables(prometheus).await;
+    check_panels(prometheus, &exporter).await;
+    check_rules(prometheus).await;
+
+    // On the demo data the failure alert fires, for the demo's failed job and the cancelled one,
+    // and nothing else is even pending.
+    let demo_alerts = wait_until(
+        "only AtlasBackupExportFailed, for the two demo jobs",
+        || async move {
+            let alerts = alerts(prometheus).await;
+            let seen: BTreeSet<(String, String)> = alerts
+                .iter()
+                .map(|a| {
+                    (
+                        json_label(a, "alertname").to_owned(),
+                        json_label(a, "export_job_id").to_owned(),
+                    )
+                })
+                .collect();
+            let wanted = BTreeSet::from([
+                (
+                    "AtlasBackupExportFailed".to_owned(),
+                    DEMO_FAILED_JOB.to_owned(),
+                ),
+                (
+                    "AtlasBackupExportFailed".to_owned(),
+                    CANCELLED_JOB.to_owned(),
+                ),
+            ]);
+            if seen == wanted {
+                Ok(alerts)
+            } else {
+                let states: Vec<String> = alerts
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{} {} ({})",
+                            json_label(a, "alertname"),
+                            json_label(a, "export_job_id"),
+                            a["state"]
+                        )
+                    })
+                    .collect();
+                Err(states.join(", "))
+            }
+        },
+    )
+    .await;
+    let failed = find_alert(&demo_alerts, DEMO_FAILED_JOB);
+    assert_labels(
+        failed,
+        &[
+            ("group_id", DEMO_GROUP_ID),
+            ("cluster_name", "Cluster0"),
+            ("state", "Failed"),
+            ("error_code", "EXPORT_FAILED"),
+            ("severity", "warning"),
+            ("env", "demo"),
+            ("job", JOB),
+        ],
+    );
+    let cancelled = find_alert(&demo_alerts, CANCELLED_JOB);
+    assert_labels(
+        cancelled,
+        &[
+            ("cluster_name", "Cluster1"),
+            ("state", "Cancelled"),
+            ("error_code", "none"),
+        ],
+    );
+
+    // Atlas now reports a new failed job: the alert follows within a scrape and an evaluation.
+    exporter.fake.put_job(
+        DEMO_GROUP_ID,
+        "Cluster0",
+        job(NEW_FAILED_JOB)
+            .state("Failed")
+            .created(now - Duration::minutes(20))
+            .finished(now - Duration::minutes(1))
+            .state_reason(NEW_ERROR_CODE, "Access denied to bucket")
+            .build(),
+    );
+    let alert = wait_until(
+        "AtlasBackupExportFailed for the new failed job",
+        || async move {
+            alerts(prometheus)
+                .await
+                .into_iter()
+                .find(|a| {
+                    json_label(a, "alertname") == "AtlasBackupExportFailed"
+                        && json_label(a, "export_job_id") == NEW_FAILED_JOB
+                })
+                .ok_or_else(|| "not yet".to_owned())
+        },
+    )
+    .await;
+    assert!(
+        ["pending", "firing"].contains(&alert["state"].as_str().unwrap_or_default()),
+        "{alert}"
+    );
+    assert_labels(
+        &alert,
+        &[
+            ("group_id", DEMO_GROUP_ID),
+            ("cluster_name", "Cluster0"),
+            ("export_job_id", NEW_FAILED_JOB),
+            ("state", "Failed"),
+            ("error_code", NEW_ERROR_CODE),
+            ("severity", "warning"),
+            ("env", "demo"),
+        ],
+    );
+    let description = alert["annotations"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    for part in [NEW_FAILED_JOB, "Cluster0", DEMO_GROUP_ID, NEW_ERROR_CODE] {
+        assert!(description.contains(part), "{part} not in {description:?}");
+    }
+
+    // And Alertmanager got it, routed by examples/alertmanager.yml to the atlas-backups receiver.
+    let filter = format!("export_job_id=\"{NEW_FAILED_JOB}\"");
+    let (filter, alertmanager) = (filter.as_str(), &alertmanager);
+    let received = wait_until("Alertmanager to receive the new alert", || async move {
+        let alerts = alertmanager
+            .get_json("/api/v2/alerts", &[("filter", filter)])
+            .await?;
+        alerts
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .ok_or_else(|| format!("{alerts}"))
+    })
+    .await;
+    let receivers: Vec<&str> = received["receivers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(receivers, ["atlas-backups"], "{received}");
+    assert_eq!(received["labels"]["error_code"], NEW_ERROR_CODE);
+}
+
+/// examples/prometheus.yml with the exporter and Alertmanager on loopback, scraping and evaluating
+/// every second; everything else (job name, rule file, timeouts' relation) as shipped.
+fn prometheus_config(exporter: SocketAddr, alertmanager_url: &str) -> Yaml {
+    let mut config = repo_yaml("examples/prometheus.yml");
+    set(&mut config["global"], "scrape_interval", "1s");
+    set(&mut config["global"], "evaluation_interval", "1s");
+
+    let jobs = config["scrape_configs"]
+        .as_sequence_mut()
+        .expect("scrape_configs in examples/prometheus.yml");
+    let job = jobs
+        .iter_mut()
+        .find(|j| j["job_name"].as_str() == Some(JOB))
+        .expect("examples/prometheus.yml has the scrape job atlas-backup-exporter");
+    set(job, "scrape_interval", "1s");
+    set(job, "scrape_timeout", "1s");
+    let statics = job["static_configs"]
+        .as_sequence_mut()
+        .expect("the job's static_configs");
+    assert_eq!(
+        statics.len(),
+        1,
+        "one static config in examples/prometheus.yml"
+    );
+    set(
+        &mut statics[0],
+        "targets",
+        Yaml::Sequence(vec![exporter.to_string().into()]),
+    );
+
+    let alertmanagers = config["alerting"]["alertmanagers"]
+        .as_sequence_mut()
+        .expect("alerting.alertmanagers in examples/prometheus.yml");
+    assert_eq!(alertmanagers.len(), 1);
+    let host = alertmanager_url.trim_start_matches("http://");
+    set(
+        &mut alertmanagers[0]["static_configs"][0],
+        "targets",
+        Yaml::Sequence(vec![host.into()]),
+    );
+    config
+}
+
+// ------------------------------------------------------------------------------------------------
+// The dashboard
+
+fn dashboard() -> Json {
+    let text = std::fs::read_to_string(repo_path("dashboards/atlas-backup-exports.json"))
+        .expect("reading the dashboard");
+    serde_json::from_str(&text).expect("the dashboard is JSON")
+}
+
+/// Every panel, those inside rows included.
+fn panels(dashboard: &Json) -> Vec<Json> {
+    fn walk(panels: &Json, out: &mut Vec<Json>) {
+        for panel in panels.as_array().into_iter().flatten() {
+            out.push(panel.clone());
+            walk(&panel["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dashboard["panels"], &mut out);
+    out
+}
+
+/// A Grafana expression with its variables replaced: `selection` gives `$group_id` and
+/// `$cluster_name`; the time variables follow the target's minimum interval as Grafana would
+/// (`$__rate_interval` is the interval plus the data source's default 15 s scrape interval, at
+/// least four of those).
+fn substitute(expr: &str, selection: &[(&str, String)], min_interval: Option<&str>) -> String {
+    let interval = min_interval.map_or(60, duration_secs).max(60);
+    let rate_interval = (interval + 15).max(60);
+    let mut variables: Vec<(String, String)> = vec![
+        ("job".into(), JOB.into()),
+        ("__interval_ms".into(), (interval * 1000).to_string()),
+        ("__interval".into(), format!("{interval}s")),
+        ("__rate_interval".into(), format!("{rate_interval}s")),
+        ("__range_s".into(), (7 * 86_400).to_string()),
+        ("__range".into(), "7d".into()),
+    ];
+    variables.extend(selection.iter().map(|(n, v)| ((*n).to_owned(), v.clone())));
+    // Longest names first, so that `$__interval` does not eat the start of `$__interval_ms`.
+    variables.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    let mut out = expr.to_owned();
+    for (name, value) in &variables {
+        out = out.replace(&format!("${{{name}}}"), value);
+        out = out.replace(&format!("${name}"), value);
+    }
+    assert!(
+        !out.contains('$'),
+        "a dashboard variable this test does not know in {out}"
+    );
+    out
+}
+
+fn duration_secs(text: &str) -> u64 {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(0));
+    let n: u64 = number.parse().unwrap_or_else(|_| panic!("interval {text}"));
+    n * match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => panic!("interval unit {other} in {text}"),
+    }
+}
+
+/// The template variables' `label_values(...)` queries, asked of the live Prometheus the way
+/// Grafana asks them, list the seeded values.
+async fn check_template_variables(prometheus: &Server) {
+    let dashboard = dashboard();
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("job", vec![JOB]),
+        ("group_id", vec![DEMO_GROUP_ID]),
+        ("cluster_name", vec!["Cluster0", "Cluster1"]),
+    ]);
+    let all = [
+        ("group_id", ".*".to_owned()),
+        ("cluster_name", ".*".to_owned()),
+    ];
+    let mut checked = BTreeSet::new();
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+    {
+        if variable["type"] != "query" {
+            continue;
+        }
+        let name = variable["name"].as_str().expect("a variable's name");
+        let query = match &variable["query"] {
+            Json::String(query) => query.as_str(),
+            other => other["query"].as_str().unwrap_or_default(),
+        };
+        let inner = query
+            .trim()
+            .strip_prefix("label_values(")
+            .and_then(|q| q.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("variable {name}: not a label_values() query: {query}"));
+        let (selector, label_name) = inner
+            .rsplit_once(',')
+            .expect("label_values(selector, label)");
+        let selector = substitute(selector.trim(), &all, None);
+        let data = prometheus
+            .api(
+                &format!("/api/v1/label/{}/values", label_name.trim()),
+                &[("match[]", &selector)],
+            )
+            .await;
+        let values: Vec<&str> = data
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .collect();
+        let wanted = expected
+            .get(name)
+            .unwrap_or_else(|| panic!("variable {name}: add its expected values to this test"));
+        assert_eq!(&values, wanted, "variable {name}: {query} as {selector}");
+        checked.insert(name);
+    }
+    assert_eq!(
+        checked,
+        expected.keys().copied().collect(),
+        "the dashboard's query variables"
+    );
+}
+
+/// Every expression of every panel returns data, with every project and cluster selected both as
+/// Grafana's "All" and as the list of seeded values; a few panels are checked for their values.
+async fn check_panels(prometheus: &Server, exporter: &Exporter) {
+    let dashboard = dashboard();
+    let selections = [
+        (
+            "All",
+            [
+                ("group_id", ".*".to_owned()),
+                ("cluster_name", ".*".to_owned()),
+            ],
+        ),
+        (
+            "every seeded value",
+            [
+                ("group_id", DEMO_GROUP_ID.to_owned()),
+                ("cluster_name", "(Cluster0|Cluster1)".to_owned()),
+            ],
+        ),
+    ];
+    let mut empty = Vec::new();
+    let mut results: BTreeMap<(String, String), Vec<Json>> = BTreeMap::new();
+    let mut count = 0;
+    for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default().to_owned();
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let ref_id = target["refId"].as_str().unwrap_or_default().to_owned();
+            let raw = target["expr"].as_str().unwrap_or_default();
+            for (selection_name, selection) in &selections {
+                let expr = substitute(raw, selection, target["interval"].as_str());
+                let series = prometheus.query(&expr).await;
+                count += 1;
+                if series.is_empty() {
+                    empty.push(format!(
+                        "panel {title:?} query {ref_id} ({selection_name}): {expr}"
+                    ));
+                }
+                results
+                    .entry((title.clone(), ref_id.clone()))
+                    .or_insert(series);
+            }
+        }
+    }
+    assert!(count >= 40, "only {count} panel queries");
+    assert!(
+        empty.is_empty(),
+        "dashboard queries that return no data:\n{}",
+        empty.join("\n")
+    );
+
+    let panel = |title: &str, ref_id: &str| -> &Vec<Json> {
+        results
+            .get(&(title.to_owned(), ref_id.to_owned()))
+            .unwrap_or_else(|| panic!("no panel {title:?} with a query {ref_id}"))
+    };
+    let single = |title: &str| -> f64 {
+        let series = panel(title, "A");
+        assert_eq!(series.len(), 1, "{title}: {series:?}");
+        value(&series[0])
+    };
+    assert_eq!(single("Clusters watched"), 2.0);
+    assert_eq!(single("Clusters not readable"), 0.0);
+    assert_eq!(single("Failed or cancelled, last 24h"), 2.0);
+    assert_eq!(single("Exports queued or running"), 2.0);
+    assert_eq!(single("Exporters up"), 1.0);
+
+    // The table lists every job the exporter has per-job series for, with its state.
+    let scrape = exporter.scrape().await;
+    let mut exposed: BTreeSet<String> = BTreeSet::new();
+    for cluster in ["Cluster0", "Cluster1"] {
+        exposed.extend(scrape.job_ids(cluster));
+    }
+    assert!(
+        exposed.contains(CANCELLED_JOB) && exposed.len() >= 7,
+        "{exposed:?}"
+    );
+    let rows = panel("Newest export jobs", "A");
+    let listed: BTreeSet<String> = rows
+        .iter()
+        .map(|r| label(r, "export_job_id").to_owned())
+        .collect();
+    assert_eq!(listed, exposed, "the newest-jobs table");
+    assert!(rows.iter().all(|r| !label(r, "state").is_empty()));
+
+    let reasons = panel("Failure reasons", "A");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| label(r, "export_job_id") == DEMO_FAILED_JOB
+                && label(r, "error_code") == "EXPORT_FAILED"),
+        "{reasons:?}"
+    );
+    let components = panel("Components per export job (sharded clusters)", "A");
+    assert!(
+        components
+            .iter()
+            .all(|r| label(r, "cluster_name") == "Cluster1" && value(r) == 2.0),
+        "{components:?}"
+    );
+}
+
+/// Every rule of alerts.yml loaded and evaluated without an error.
+async fn check_rules(prometheus: &Server) {
+    let mut wanted = BTreeSet::new();
+    for group in repo_yaml("examples/alerts.yml")["groups"]
+        .as_sequence()
+        .expect("groups")
+    {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = rule
+                .get("alert")
+                .or_else(|| rule.get("record"))
+                .and_then(Yaml::as_str)
+                .expect("a rule's name");
+            wanted.insert(name.to_owned());
+        }
+    }
+    let rules = wait_until("every rule to be evaluated", || async move {
+        let data = prometheus.api("/api/v1/rules", &[]).await;
+        let rules: Vec<Json> = data["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let unevaluated: Vec<&str> = rules
+            .iter()
+            .filter(|r| r["health"] == "unknown")
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        if rules.is_empty() || !unevaluated.is_empty() {
+            Err(format!(
+                "not evaluated yet: {unevaluated:?} of {} rules",
+                rules.len()
+            ))
+        } else {
+            Ok(rules)
+        }
+    })
+    .await;
+    let loaded: BTreeSet<String> = rules
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(loaded, wanted, "rules Prometheus loaded");
+    assert_eq!(rules.len(), wanted.len(), "a rule name twice");
+    for rule in &rules {
+        assert!(
+            rule["health"] == "ok" && rule["lastError"].as_str().unwrap_or_default().is_empty(),
+            "rule {} does not evaluate cleanly: health {}, error {}",
+            rule["name"],
+            rule["health"],
+            rule["lastError"]
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+async fn alerts(prometheus: &Server) -> Vec<Json> {
+    prometheus.api("/api/v1/alerts", &[]).await["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn json_label<'a>(alert: &'a Json, name: &str) -> &'a str {
+    alert["labels"][name].as_str().unwrap_or_default()
+}
+
+fn find_alert<'a>(alerts: &'a [Json], export_job_id: &str) -> &'a Json {
+    alerts
+        .iter()
+        .find(|a| json_label(a, "export_job_id") == export_job_id)
+        .unwrap_or_else(|| panic!("no alert for {export_job_id}: {alerts:?}"))
+}
+
+fn assert_labels(alert: &Json, labels: &[(&str, &str)]) {
+    for (name, wanted) in labels {
+        assert_eq!(json_label(alert, name), *wanted, "label {name} of {alert}");
+    }
+}
+
+/// The value of an instant-query series.
+fn value(series: &Json) -> f64 {
+    series["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no value in {series}"))
+}

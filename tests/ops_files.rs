@@ -1,0 +1,1364 @@
+//! The operations files users load as they are (`examples/`, `dashboards/`): checked with the real tools
+//! where they run here (promtool, amtool, systemd-analyze) and structurally where they cannot (Grafana,
+//! Kubernetes, Docker).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+use crate::tools::{optional_tool, tool};
+
+/// Every metric the exporter documents; rules and panels may use no other `atlas_backup_export*` name.
+const EXPORTER_METRICS: &[&str] = &[
+    "atlas_backup_export_job_state",
+    "atlas_backup_export_job_duration_seconds",
+    "atlas_backup_export_job_components",
+    "atlas_backup_export_job_created_timestamp_seconds",
+    "atlas_backup_export_job_finished_timestamp_seconds",
+    "atlas_backup_export_job_info",
+    "atlas_backup_export_job_failure_info",
+    "atlas_backup_export_jobs",
+    "atlas_backup_export_last_success_timestamp_seconds",
+    "atlas_backup_export_invalid_jobs",
+    "atlas_backup_export_up",
+    "atlas_backup_export_scrape_duration_seconds",
+    "atlas_backup_export_collection_timestamp_seconds",
+    "atlas_backup_export_discovery_up",
+    "atlas_backup_exporter_api_requests_total",
+    "atlas_backup_exporter_build_info",
+];
+
+/// The scrape job name the alerts and the dashboard expect.
+const SCRAPE_JOB: &str = "atlas-backup-exporter";
+
+/// Values for Grafana's variables when checking panel queries as PromQL.
+const GRAFANA_VARIABLES: &[(&str, &str)] = &[
+    ("$__rate_interval", "8m"),
+    ("$__interval_ms", "3600000"),
+    ("$__interval", "1h"),
+    ("$__range", "7d"),
+    ("$job", SCRAPE_JOB),
+    ("$group_id", ".*"),
+    ("$cluster_name", ".*"),
+];
+
+// ------------------------------------------------------------------------------------------------
+// Prometheus
+
+#[test]
+fn prometheus_config_passes_promtool_and_loads_the_rules() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    // Run from the repository's root: the relative `rule_files` entry must resolve against the
+    // config file's directory, as Prometheus resolves it, not against the working directory.
+    let out = run(
+        &promtool,
+        &["check", "config", "examples/prometheus.yml"],
+        &repo_path(""),
+    );
+    assert!(out.success, "promtool check config failed:\n{}", out.text);
+    assert!(
+        out.text.contains("SUCCESS: 1 rule files found"),
+        "the rule file was not loaded:\n{}",
+        out.text
+    );
+    let rules = format!("SUCCESS: {} rules found", all_rules().len());
+    assert!(
+        out.text.contains(&rules),
+        "expected `{rules}` in:\n{}",
+        out.text
+    );
+    assert!(
+        !out.text.contains("WARNING"),
+        "promtool warned:\n{}",
+        out.text
+    );
+}
+
+#[test]
+fn prometheus_config_scrapes_the_exporter_within_atlas_limits() {
+    let config = yaml("examples/prometheus.yml");
+    let job = seq(&config, "scrape_configs")
+        .iter()
+        .find(|j| string(j, "job_name") == SCRAPE_JOB)
+        .expect("a scrape job named atlas-backup-exporter");
+    let interval = duration_secs(string(job, "scrape_interval"));
+    let timeout = duration_secs(string(job, "scrape_timeout"));
+    // Above 2m, a series is not refreshed within Prometheus's 5-minute staleness window if one
+    // scrape fails; far below 1m costs Atlas calls for nothing.
+    assert!(
+        (60.0..=120.0).contains(&interval),
+        "scrape_interval {interval}s"
+    );
+    assert!(
+        timeout >= 10.0 && timeout <= interval,
+        "scrape_timeout {timeout}s with interval {interval}s"
+    );
+    let targets: Vec<&str> = seq(job, "static_configs")
+        .iter()
+        .flat_map(|c| seq(c, "targets"))
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert!(
+        !targets.is_empty() && targets.iter().all(|t| t.ends_with(":9947")),
+        "exporter targets {targets:?}"
+    );
+    let rule_files: Vec<&str> = seq(&config, "rule_files")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(rule_files, ["alerts.yml"]);
+    let alertmanagers: Vec<&str> = seq(&config["alerting"], "alertmanagers")
+        .iter()
+        .flat_map(|a| seq(a, "static_configs"))
+        .flat_map(|c| seq(c, "targets"))
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert!(
+        !alertmanagers.is_empty() && alertmanagers.iter().all(|t| t.ends_with(":9093")),
+        "alertmanagers {alertmanagers:?}"
+    );
+}
+
+#[test]
+fn alert_rules_pass_promtool_check() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let out = run(
+        &promtool,
+        &["check", "rules", "examples/alerts.yml"],
+        &repo_path(""),
+    );
+    assert!(out.success, "promtool check rules failed:\n{}", out.text);
+    let rules = format!("SUCCESS: {} rules found", all_rules().len());
+    assert!(
+        out.text.contains(&rules),
+        "expected `{rules}` in:\n{}",
+        out.text
+    );
+    assert!(
+        !out.text.contains("WARNING"),
+        "promtool warned:\n{}",
+        out.text
+    );
+}
+
+#[test]
+fn alert_rules_pass_their_unit_tests() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let out = run(
+        &promtool,
+        &["test", "rules", "alerts.test.yml"],
+        &repo_path("examples"),
+    );
+    assert!(out.success, "promtool test rules failed:\n{}", out.text);
+    assert!(out.text.contains("SUCCESS"), "{}", out.text);
+}
+
+#[test]
+fn every_alert_is_tested_firing_and_quiet_on_healthy_data() {
+    let alerts: BTreeMap<String, f64> = alert_rules()
+        .iter()
+        .map(|r| {
+            let for_secs = r
+                .get("for")
+                .and_then(Yaml::as_str)
+                .map_or(0.0, duration_secs);
+            (string(r, "alert").to_owned(), for_secs)
+        })
+        .collect();
+    let tests = yaml("examples/alerts.test.yml");
+    let rule_files: Vec<&str> = seq(&tests, "rule_files")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(rule_files, ["alerts.yml"]);
+
+    let mut fired = BTreeSet::new();
+    let mut healthy_quiet = BTreeSet::new();
+    for test in seq(&tests, "tests") {
+        let healthy = string(test, "name").starts_with("healthy");
+        for case in test
+            .get("alert_rule_test")
+            .and_then(Yaml::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let name = string(case, "alertname");
+            assert!(alerts.contains_key(name), "test for unknown alert {name}");
+            let expected = seq(case, "exp_alerts");
+            for alert in expected {
+                // Exact labels and all three annotations, not just "something fired".
+                let labels = &alert["exp_labels"];
+                assert!(
+                    labels.get("severity").is_some(),
+                    "{name}: no severity in {alert:?}"
+                );
+                for key in ["summary", "description", "runbook"] {
+                    let text = alert["exp_annotations"].get(key).and_then(Yaml::as_str);
+                    assert!(
+                        text.is_some_and(|t| !t.is_empty()),
+                        "{name}: annotation {key} not checked"
+                    );
+                }
+            }
+            if !expected.is_empty() {
+                fired.insert(name.to_owned());
+            }
+            // Quiet on healthy data only counts once the alert's `for:` has passed.
+            if healthy
+                && expected.is_empty()
+                && duration_secs(string(case, "eval_time")) > alerts[name]
+            {
+                healthy_quiet.insert(name.to_owned());
+            }
+        }
+    }
+    let names: BTreeSet<String> = alerts.keys().cloned().collect();
+    assert_eq!(fired, names, "alerts never shown firing");
+    assert_eq!(
+        healthy_quiet, names,
+        "alerts not shown quiet on healthy data"
+    );
+}
+
+#[test]
+fn alert_rules_carry_severity_and_actionable_annotations() {
+    let rules = alert_rules();
+    let mut names = BTreeSet::new();
+    for rule in &rules {
+        let name = string(rule, "alert");
+        assert!(names.insert(name), "{name} defined twice");
+        assert!(
+            name.starts_with("AtlasBackupExport"),
+            "{name}: routes match the prefix"
+        );
+        let severity = string(&rule["labels"], "severity");
+        assert!(
+            ["critical", "warning", "info"].contains(&severity),
+            "{name}: severity {severity}"
+        );
+        for key in ["summary", "description", "runbook"] {
+            assert!(
+                !string(&rule["annotations"], key).trim().is_empty(),
+                "{name}: empty {key}"
+            );
+        }
+        let expr = string(rule, "expr");
+        let description = string(&rule["annotations"], "description");
+        let mut wanted = Vec::new();
+        if expr.contains("atlas_backup_export_job_") {
+            wanted.extend([
+                "$labels.group_id",
+                "$labels.cluster_name",
+                "$labels.export_job_id",
+            ]);
+        } else if expr.contains("atlas_backup_export_discovery_up") {
+            wanted.push("$labels.group_id");
+        } else if expr.contains("atlas_backup_export_") {
+            wanted.extend(["$labels.group_id", "$labels.cluster_name"]);
+        }
+        if expr.contains("atlas_backup_export_job_failure_info") {
+            wanted.push("$labels.error_code");
+        }
+        for label in wanted {
+            assert!(
+                description.contains(label),
+                "{name}: description lacks {label}"
+            );
+        }
+    }
+}
+
+#[test]
+fn thresholds_are_recorded_once_and_used() {
+    let thresholds = thresholds();
+    let rules = alert_rules();
+    let names: BTreeSet<&str> = thresholds.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "atlas_backup_export:failure_lookback_seconds",
+            "atlas_backup_export:no_success_threshold_seconds",
+            "atlas_backup_export:stuck_threshold_seconds",
+        ])
+    );
+    for threshold in &names {
+        let users: Vec<&Yaml> = rules
+            .iter()
+            .filter(|r| string(r, "expr").contains(threshold))
+            .collect();
+        assert!(!users.is_empty(), "{threshold} is used by no alert");
+        for user in users {
+            assert!(
+                string(user, "expr").contains("on() group_left()"),
+                "{} must join {threshold} with `on() group_left()`",
+                string(user, "alert")
+            );
+        }
+    }
+    // The never-succeeded alert can only wait with `for:`: it must wait as long as the threshold.
+    let never = rules
+        .iter()
+        .find(|r| r["alert"].as_str() == Some("AtlasBackupExportNeverSucceeded"))
+        .expect("the alert AtlasBackupExportNeverSucceeded");
+    assert_eq!(
+        duration_secs(string(never, "for")),
+        thresholds["atlas_backup_export:no_success_threshold_seconds"],
+        "AtlasBackupExportNeverSucceeded's `for:` differs from no_success_threshold_seconds"
+    );
+}
+
+#[test]
+fn rules_and_dashboard_use_only_documented_metrics() {
+    let recorded: BTreeSet<String> = thresholds().into_keys().collect();
+    let exprs = all_rules()
+        .into_iter()
+        .map(|r| ("alerts.yml".to_owned(), string(&r, "expr").to_owned()))
+        .chain(
+            dashboard_exprs()
+                .into_iter()
+                .map(|(id, expr)| (format!("dashboard {id}"), expr)),
+        );
+    for (place, expr) in exprs {
+        for name in metric_names(&expr) {
+            assert!(
+                EXPORTER_METRICS.contains(&name.as_str()) || recorded.contains(&name),
+                "{place}: undocumented metric {name} in {expr}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Alertmanager
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let Some(amtool) = tool("amtool") else {
+        return;
+    };
+    let out = run(
+        &amtool,
+        &["check-config", "examples/alertmanager.yml"],
+        &repo_path(""),
+    );
+    assert!(out.success, "amtool check-config failed:\n{}", out.text);
+    assert!(out.text.contains("SUCCESS"), "{}", out.text);
+}
+
+#[test]
+fn alertmanager_routes_every_alert_grouped_by_project_and_cluster() {
+    let config = yaml("examples/alertmanager.yml");
+    let atlas_route = seq(&config["route"], "routes")
+        .iter()
+        .find(|r| {
+            seq(r, "matchers")
+                .iter()
+                .any(|m| m.as_str() == Some(r#"alertname=~"AtlasBackupExport.*""#))
+        })
+        .expect("a route for the AtlasBackupExport* alerts");
+    let group_by: Vec<&str> = seq(atlas_route, "group_by")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(group_by, ["group_id", "cluster_name"]);
+
+    let Some(amtool) = tool("amtool") else {
+        return;
+    };
+    for rule in &alert_rules() {
+        let name = string(rule, "alert");
+        let severity = string(&rule["labels"], "severity");
+        let receiver = if severity == "critical" {
+            "atlas-backups-page"
+        } else {
+            "atlas-backups"
+        };
+        let out = run(
+            &amtool,
+            &[
+                "config",
+                "routes",
+                "test",
+                "--config.file=examples/alertmanager.yml",
+                &format!("--verify.receivers={receiver}"),
+                &format!("alertname={name}"),
+                &format!("severity={severity}"),
+                "group_id=5f1a2b3c4d5e6f7a8b9c0d1e",
+                "cluster_name=Cluster0",
+            ],
+            &repo_path(""),
+        );
+        assert!(
+            out.success,
+            "{name} ({severity}) is not routed to {receiver}:\n{}",
+            out.text
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Grafana
+
+#[test]
+fn dashboard_is_importable_grafana_json() {
+    let text = read("dashboards/atlas-backup-exports.json");
+    let dashboard: Json = serde_json::from_str(&text).expect("the dashboard is valid JSON");
+    assert_eq!(
+        dashboard["uid"], "atlas-backup-exports",
+        "the uid must stay stable"
+    );
+    assert!(
+        dashboard["id"].is_null(),
+        "an exported dashboard has no database id"
+    );
+    assert!(dashboard["title"].as_str().is_some_and(|t| !t.is_empty()));
+    let schema = dashboard["schemaVersion"].as_u64().expect("schemaVersion");
+    assert!((36..=41).contains(&schema), "schemaVersion {schema}");
+
+    let inputs = dashboard["__inputs"].as_array().expect("__inputs");
+    assert!(
+        inputs.iter().any(|i| i["name"] == "DS_PROMETHEUS"
+            && i["type"] == "datasource"
+            && i["pluginId"] == "prometheus"),
+        "__inputs needs the DS_PROMETHEUS data source"
+    );
+    let requires: BTreeSet<(String, String)> = dashboard["__requires"]
+        .as_array()
+        .expect("__requires")
+        .iter()
+        .map(|r| {
+            (
+                json_str(&r["type"]).to_owned(),
+                json_str(&r["id"]).to_owned(),
+            )
+        })
+        .collect();
+    assert!(requires.contains(&("grafana".into(), "grafana".into())));
+    assert!(requires.contains(&("datasource".into(), "prometheus".into())));
+
+    // Template variables: the data source, then queries that take it.
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating.list");
+    let variable = |name: &str| {
+        variables
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no template variable {name}"))
+    };
+    let datasource = variable("datasource");
+    assert_eq!(datasource["type"], "datasource");
+    assert_eq!(datasource["query"], "prometheus");
+    for name in ["group_id", "cluster_name"] {
+        let v = variable(name);
+        assert_eq!(v["type"], "query", "{name}");
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}");
+        let (_, label) = label_values(variable_query(v));
+        assert_eq!(
+            label, name,
+            "{name} must list the values of the label {name}"
+        );
+    }
+
+    // Panels: a type, a place, the data source variable, and queries with expressions.
+    let panels = all_panels(&dashboard);
+    assert!(panels.len() >= 10, "only {} panels", panels.len());
+    let mut ids = BTreeSet::new();
+    let mut boxes = Vec::new();
+    let mut types = BTreeSet::new();
+    for panel in &panels {
+        let title = json_str(&panel["title"]);
+        let id = panel["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{title}: no id"));
+        assert!(ids.insert(id), "{title}: duplicate id {id}");
+        let kind = json_str(&panel["type"]);
+        assert!(!kind.is_empty(), "{title}: no type");
+        types.insert(kind.to_owned());
+        assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+        assert_eq!(panel["datasource"]["type"], "prometheus", "{title}");
+        let grid = &panel["gridPos"];
+        let [h, w, x, y] = ["h", "w", "x", "y"].map(|k| {
+            grid[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{title}: gridPos.{k}"))
+        });
+        assert!(h > 0 && w > 0 && x + w <= 24, "{title}: gridPos {grid}");
+        boxes.push((title.to_owned(), x, y, w, h));
+        if kind == "row" {
+            continue;
+        }
+        assert!(
+            !json_str(&panel["description"]).is_empty(),
+            "{title}: describe the panel"
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{title}: no query");
+        for target in targets {
+            assert!(
+                !json_str(&target["expr"]).trim().is_empty(),
+                "{title}: empty expr"
+            );
+            assert_eq!(target["datasource"]["uid"], "${datasource}", "{title}");
+        }
+    }
+    for (i, a) in boxes.iter().enumerate() {
+        for b in &boxes[i + 1..] {
+            let apart =
+                a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1 || a.2 + a.4 <= b.2 || b.2 + b.4 <= a.2;
+            assert!(apart, "panels {} and {} overlap", a.0, b.0);
+        }
+    }
+    for kind in types.iter().filter(|t| *t != "row") {
+        assert!(
+            requires.contains(&("panel".to_owned(), kind.clone())),
+            "__requires lacks the panel type {kind}"
+        );
+    }
+
+    // The table of newest jobs colours the state.
+    let table = panels
+        .iter()
+        .find(|p| p["type"] == "table" && p["title"] == "Newest export jobs")
+        .expect("the newest-jobs table");
+    let text = table.to_string();
+    for state in ["Queued", "InProgress", "Successful", "Failed", "Cancelled"] {
+        assert!(
+            text.contains(&format!("\"{state}\":{{\"color\"")),
+            "no colour for {state}"
+        );
+    }
+}
+
+#[test]
+fn dashboard_queries_are_valid_promql() {
+    let Some(promtool) = tool("promtool") else {
+        return;
+    };
+    let dashboard: Json =
+        serde_json::from_str(&read("dashboards/atlas-backup-exports.json")).expect("JSON");
+    let mut exprs = dashboard_exprs();
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+    {
+        if variable["type"] == "query" {
+            let (selector, _) = label_values(variable_query(variable));
+            exprs.push((
+                format!("variable_{}", json_str(&variable["name"])),
+                substitute_variables(selector),
+            ));
+        }
+    }
+    // promtool parses and checks every expression of a rule file: make each query a recording rule.
+    let rules: Vec<Json> = exprs
+        .iter()
+        .map(|(id, expr)| serde_json::json!({"record": format!("dashboard:{id}"), "expr": expr}))
+        .collect();
+    let count = rules.len();
+    let file = serde_json::json!({"groups": [{"name": "dashboard", "rules": rules}]});
+    let dir = TempDir::new("dashboard-promql");
+    let path = dir.path().join("dashboard-rules.yml");
+    std::fs::write(&path, file.to_string()).expect("writing the rules file");
+    let out = run(
+        &promtool,
+        &["check", "rules", &path.to_string_lossy()],
+        dir.path(),
+    );
+    assert!(
+        out.success,
+        "dashboard queries that are not valid PromQL:\n{}\n{exprs:#?}",
+        out.text
+    );
+    assert!(
+        out.text.contains(&format!("SUCCESS: {count} rules found")),
+        "{}",
+        out.text
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The exporter's config
+
+#[test]
+fn example_config_uses_only_documented_keys() {
+    let text = read("examples/atlas-backup-exporter.yml");
+    let config: Yaml = serde_yaml::from_str(&text).expect("valid YAML");
+    check_exporter_config(&config, "examples/atlas-backup-exporter.yml");
+
+    // What the example must show: one credential kind set, the other commented out, the
+    // environment alternative, discovery, export_job_ids and static labels.
+    let auth = &config["atlas"]["auth"];
+    assert!(auth.get("service_account").is_some(), "a service account");
+    assert!(
+        text.contains("# api_key:"),
+        "the API key alternative, commented out"
+    );
+    for variable in [
+        "MONGODB_ATLAS_CLIENT_ID",
+        "MONGODB_ATLAS_CLIENT_SECRET",
+        "MONGODB_ATLAS_PUBLIC_API_KEY",
+        "MONGODB_ATLAS_PRIVATE_API_KEY",
+    ] {
+        assert!(
+            text.contains(variable),
+            "the comments should name {variable}"
+        );
+    }
+    let targets = seq(&config, "targets");
+    assert!(
+        targets.iter().any(|t| t.get("clusters").is_none()),
+        "a target with discovered clusters"
+    );
+    assert!(
+        targets
+            .iter()
+            .flat_map(|t| t
+                .get("clusters")
+                .and_then(Yaml::as_sequence)
+                .into_iter()
+                .flatten())
+            .any(|c| c.get("export_job_ids").is_some()),
+        "a cluster with export_job_ids"
+    );
+    assert!(
+        targets.iter().any(|t| t.get("labels").is_some()),
+        "static labels"
+    );
+}
+
+/// Every exporter config that ships (a YAML file under `examples/` with `targets`, or one embedded in a
+/// Kubernetes ConfigMap there) passes the exporter's own parser, which refuses unknown keys.
+#[test]
+fn shipped_exporter_configs_pass_the_exporters_parser() {
+    let mut configs = Vec::new();
+    let mut dirs = vec![repo_path("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("listing examples/") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                continue;
+            }
+            let name = path
+                .strip_prefix(repo_path(""))
+                .expect("under the repository")
+                .display()
+                .to_string();
+            let text = read(&name);
+            let document: Yaml = serde_yaml::from_str(&text)
+                .unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            if is_exporter_config(&document) {
+                configs.push((name.clone(), text.clone()));
+            }
+            if document["kind"].as_str() == Some("ConfigMap") {
+                for (key, value) in document["data"].as_mapping().into_iter().flatten() {
+                    let Some(embedded) = value.as_str() else {
+                        continue;
+                    };
+                    let parsed: Option<Yaml> = serde_yaml::from_str(embedded).ok();
+                    if parsed.as_ref().is_some_and(is_exporter_config) {
+                        let key = key.as_str().unwrap_or_default();
+                        configs.push((format!("{name} (data.{key})"), embedded.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+    let names: BTreeSet<&str> = configs.iter().map(|(n, _)| n.as_str()).collect();
+    for wanted in [
+        "examples/atlas-backup-exporter.yml",
+        "examples/kubernetes/configmap.yaml (data.atlas-backup-exporter.yml)",
+    ] {
+        assert!(names.contains(wanted), "{wanted} not found among {names:?}");
+    }
+    for (name, text) in &configs {
+        if let Err(error) = atlas_backup_exporter::config::parse(text, name) {
+            panic!("the shipped exporter config {name} is refused by the exporter: {error}");
+        }
+    }
+}
+
+/// An exporter config has a list of `targets` at the top (Prometheus's files have them deeper).
+fn is_exporter_config(document: &Yaml) -> bool {
+    document.get("targets").is_some_and(Yaml::is_sequence)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Kubernetes
+
+#[test]
+fn prometheus_rule_holds_the_same_groups_as_alerts_yml() {
+    let rule = yaml("examples/kubernetes/prometheusrule.yaml");
+    assert_eq!(string(&rule, "apiVersion"), "monitoring.coreos.com/v1");
+    assert_eq!(string(&rule, "kind"), "PrometheusRule");
+    let alerts = yaml("examples/alerts.yml");
+    assert_eq!(
+        rule["spec"]["groups"], alerts["groups"],
+        "examples/kubernetes/prometheusrule.yaml differs from examples/alerts.yml: regenerate it \
+         (the command is in its header)"
+    );
+}
+
+#[test]
+fn kubernetes_manifests_fit_together() {
+    let kustomization = yaml("examples/kubernetes/kustomization.yaml");
+    let mut by_kind = BTreeMap::new();
+    for file in seq(&kustomization, "resources")
+        .iter()
+        .filter_map(Yaml::as_str)
+    {
+        let manifest = yaml(&format!("examples/kubernetes/{file}"));
+        let kind = string(&manifest, "kind").to_owned();
+        assert!(
+            by_kind.insert(kind, manifest).is_none(),
+            "two manifests of one kind"
+        );
+    }
+    let kinds: BTreeSet<&str> = by_kind.keys().map(String::as_str).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from([
+            "ConfigMap",
+            "Deployment",
+            "PrometheusRule",
+            "Service",
+            "ServiceMonitor"
+        ])
+    );
+    // The Secret is referred to, never shipped with values.
+    for entry in std::fs::read_dir(repo_path("examples/kubernetes")).expect("the directory") {
+        let text = std::fs::read_to_string(entry.expect("an entry").path()).expect("a file");
+        assert!(
+            !text.contains("kind: Secret"),
+            "a Secret with values is shipped"
+        );
+    }
+
+    let deployment = &by_kind["Deployment"];
+    let pod = &deployment["spec"]["template"];
+    let pod_labels = pod["metadata"]["labels"].as_mapping().expect("pod labels");
+    let selector = deployment["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("selector");
+    assert!(
+        is_subset(selector, pod_labels),
+        "the Deployment does not select its pods"
+    );
+    assert_eq!(
+        pod["spec"]["securityContext"]["runAsNonRoot"],
+        Yaml::Bool(true)
+    );
+    let container = &seq(&pod["spec"], "containers")[0];
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], Yaml::Bool(false));
+    assert_eq!(security["readOnlyRootFilesystem"], Yaml::Bool(true));
+    let secret_refs: Vec<&str> = seq(container, "envFrom")
+        .iter()
+        .filter_map(|e| e["secretRef"]["name"].as_str())
+        .collect();
+    assert_eq!(secret_refs.len(), 1, "credentials from one Secret");
+    assert!(
+        container.get("env").is_none(),
+        "no literal environment values in the Deployment"
+    );
+    let port = seq(container, "ports")
+        .iter()
+        .find(|p| p["name"].as_str() == Some("metrics"))
+        .expect("a port named metrics");
+    assert_eq!(port["containerPort"].as_u64(), Some(9947));
+
+    // The config: the ConfigMap, mounted where --config.file points.
+    let configmap = &by_kind["ConfigMap"];
+    let config_name = string(&configmap["metadata"], "name");
+    let volume = seq(&pod["spec"], "volumes")
+        .iter()
+        .find(|v| v["configMap"]["name"].as_str() == Some(config_name))
+        .expect("a volume from the ConfigMap");
+    let mount = seq(container, "volumeMounts")
+        .iter()
+        .find(|m| m["name"] == volume["name"])
+        .expect("the config volume mounted");
+    let config_file = seq(container, "args")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .find_map(|a| a.strip_prefix("--config.file="))
+        .expect("--config.file");
+    let (dir, key) = config_file.rsplit_once('/').expect("a path");
+    assert_eq!(dir, string(mount, "mountPath"));
+    let embedded = string(&configmap["data"], key);
+    let config: Yaml = serde_yaml::from_str(embedded).expect("the ConfigMap's config is YAML");
+    check_exporter_config(&config, "the ConfigMap");
+    assert!(
+        config["atlas"].get("auth").is_none(),
+        "the ConfigMap must take credentials from the Secret, not hold them"
+    );
+
+    // Service and ServiceMonitor: the job label is the Service's name.
+    let service = &by_kind["Service"];
+    assert_eq!(string(&service["metadata"], "name"), SCRAPE_JOB);
+    let service_selector = service["spec"]["selector"].as_mapping().expect("selector");
+    assert!(
+        is_subset(service_selector, pod_labels),
+        "the Service selects no pod"
+    );
+    let service_port = &seq(&service["spec"], "ports")[0];
+    assert_eq!(service_port["targetPort"].as_str(), Some("metrics"));
+    let monitor = &by_kind["ServiceMonitor"];
+    let monitor_selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("ServiceMonitor selector");
+    let service_labels = service["metadata"]["labels"].as_mapping().expect("labels");
+    assert!(
+        is_subset(monitor_selector, service_labels),
+        "the ServiceMonitor selects no Service"
+    );
+    let endpoint = &seq(&monitor["spec"], "endpoints")[0];
+    assert_eq!(endpoint["port"], service_port["name"]);
+    let prometheus = yaml("examples/prometheus.yml");
+    let job = &seq(&prometheus, "scrape_configs")[0];
+    for (theirs, ours) in [
+        ("interval", "scrape_interval"),
+        ("scrapeTimeout", "scrape_timeout"),
+    ] {
+        assert_eq!(
+            duration_secs(string(endpoint, theirs)),
+            duration_secs(string(job, ours)),
+            "ServiceMonitor {theirs} differs from prometheus.yml's {ours}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// systemd and Docker
+
+#[test]
+fn systemd_unit_keeps_credentials_out_and_is_hardened() {
+    let unit = read("examples/systemd/atlas-backup-exporter.service");
+    let service = unit_section(&unit, "Service");
+    let has = |key: &str| service.iter().any(|(k, _)| k == key);
+    assert!(
+        has("EnvironmentFile") || has("LoadCredential"),
+        "credentials through EnvironmentFile or LoadCredential"
+    );
+    for (key, value) in &service {
+        assert!(
+            !(key == "Environment" && value.contains("MONGODB_ATLAS_")),
+            "a credential in the unit: {key}={value}"
+        );
+    }
+    for (key, value) in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("CapabilityBoundingSet", ""),
+    ] {
+        assert!(
+            service.iter().any(|(k, v)| k == key && v == value),
+            "missing {key}={value}"
+        );
+    }
+    assert!(
+        has("DynamicUser") || has("User"),
+        "runs as an unprivileged user"
+    );
+    let exec = &service
+        .iter()
+        .find(|(k, _)| k == "ExecStart")
+        .expect("ExecStart")
+        .1;
+    assert!(exec.contains("--config.file="), "{exec}");
+
+    // The environment file example holds the Atlas CLI's variables and nothing else.
+    let env = read("examples/systemd/atlas-backup-exporter.env");
+    for line in env
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (key, _) = line.split_once('=').expect("KEY=value");
+        assert!(
+            [
+                "MONGODB_ATLAS_CLIENT_ID",
+                "MONGODB_ATLAS_CLIENT_SECRET",
+                "MONGODB_ATLAS_PUBLIC_API_KEY",
+                "MONGODB_ATLAS_PRIVATE_API_KEY"
+            ]
+            .contains(&key),
+            "unexpected variable {key}"
+        );
+    }
+
+    // systemd's own check, where systemd-analyze exists. It insists that the program exists, so the
+    // copy runs /bin/true instead.
+    let Some(analyze) = optional_tool("systemd-analyze") else {
+        return;
+    };
+    let dir = TempDir::new("systemd");
+    let unit_path = dir.path().join("atlas-backup-exporter.service");
+    std::fs::write(
+        &unit_path,
+        unit.replace(
+            "ExecStart=/usr/local/bin/atlas-backup-exporter",
+            "ExecStart=/bin/true",
+        ),
+    )
+    .expect("writing the unit");
+    let out = run(
+        &analyze,
+        &["verify", &unit_path.to_string_lossy()],
+        dir.path(),
+    );
+    assert!(
+        out.success && out.text.trim().is_empty(),
+        "systemd-analyze verify:\n{}",
+        out.text
+    );
+}
+
+#[test]
+fn dockerfile_is_multi_stage_non_root_with_ca_certificates() {
+    let dockerfile = read("examples/Dockerfile");
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let froms: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("FROM "))
+        .collect();
+    assert!(froms.len() >= 2, "a build stage and a runtime stage");
+    assert!(
+        lines[froms[0]].contains("rust:"),
+        "builds with the Rust image"
+    );
+    let runtime = &lines[*froms.last().expect("a stage")..];
+    assert!(
+        runtime.iter().any(|l| l.contains("ca-certificates")),
+        "the runtime installs the CA certificates"
+    );
+    let user = runtime
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER in the runtime stage");
+    assert!(
+        !["root", "0", "0:0"].contains(&user.trim()),
+        "runs as {user}"
+    );
+    assert!(runtime.contains(&"EXPOSE 9947"));
+    assert!(
+        !dockerfile.to_lowercase().contains("libssl"),
+        "rustls needs no OpenSSL"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Helpers
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(repo_path(relative))
+        .unwrap_or_else(|e| panic!("reading {relative}: {e}"))
+}
+
+fn yaml(relative: &str) -> Yaml {
+    serde_yaml::from_str(&read(relative))
+        .unwrap_or_else(|e| panic!("{relative} is not valid YAML: {e}"))
+}
+
+fn string<'a>(value: &'a Yaml, key: &str) -> &'a str {
+    value
+        .get(key)
+        .and_then(Yaml::as_str)
+        .unwrap_or_else(|| panic!("no string `{key}` in {value:?}"))
+}
+
+fn seq<'a>(value: &'a Yaml, key: &str) -> &'a [Yaml] {
+    value
+        .get(key)
+        .and_then(Yaml::as_sequence)
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("no list `{key}` in {value:?}"))
+}
+
+fn json_str(value: &Json) -> &str {
+    value.as_str().unwrap_or_default()
+}
+
+fn is_subset(small: &serde_yaml::Mapping, big: &serde_yaml::Mapping) -> bool {
+    !small.is_empty() && small.iter().all(|(k, v)| big.get(k) == Some(v))
+}
+
+/// Every rule of examples/alerts.yml, recording and alerting.
+fn all_rules() -> Vec<Yaml> {
+    let alerts = yaml("examples/alerts.yml");
+    seq(&alerts, "groups")
+        .iter()
+        .flat_map(|g| seq(g, "rules").to_vec())
+        .collect()
+}
+
+fn alert_rules() -> Vec<Yaml> {
+    all_rules()
+        .into_iter()
+        .filter(|r| r.get("alert").is_some())
+        .collect()
+}
+
+/// The threshold recording rules: name to value, from their `vector(N)`.
+fn thresholds() -> BTreeMap<String, f64> {
+    all_rules()
+        .iter()
+        .filter_map(|r| {
+            let name = r.get("record")?.as_str()?;
+            let expr = string(r, "expr").trim();
+            let number = expr.strip_prefix("vector(")?.strip_suffix(')')?;
+            let value = number
+                .parse()
+                .unwrap_or_else(|e| panic!("{name}: {number}: {e}"));
+            Some((name.to_owned(), value))
+        })
+        .collect()
+}
+
+/// Seconds in a Prometheus duration such as `90s`, `2m`, `26h` or `1h30m`.
+fn duration_secs(text: &str) -> f64 {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return 0.0;
+    }
+    assert!(!rest.is_empty(), "empty duration");
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or_else(|| panic!("duration `{text}` lacks a unit"));
+        assert!(digits > 0, "duration `{text}`");
+        let number: f64 = rest[..digits].parse().expect("digits");
+        rest = &rest[digits..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            "w" => 604_800.0,
+            "y" => 31_536_000.0,
+            other => panic!("duration `{text}`: unit `{other}`"),
+        };
+        total += number * unit;
+        rest = &rest[unit_end..];
+    }
+    total
+}
+
+/// The `atlas_backup_export*` names (metrics and recorded series) an expression uses.
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("atlas_backup_export") {
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// Every panel, including those inside collapsed rows.
+fn all_panels(dashboard: &Json) -> Vec<Json> {
+    let mut panels = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        panels.push(panel.clone());
+        if let Some(nested) = panel["panels"].as_array() {
+            panels.extend(nested.iter().cloned());
+        }
+    }
+    panels
+}
+
+/// Every panel query, variables substituted, keyed `panel_<id>_<refId>`.
+fn dashboard_exprs() -> Vec<(String, String)> {
+    let dashboard: Json =
+        serde_json::from_str(&read("dashboards/atlas-backup-exports.json")).expect("JSON");
+    all_panels(&dashboard)
+        .iter()
+        .flat_map(|panel| {
+            let id = panel["id"].as_u64().unwrap_or_default();
+            panel["targets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |t| {
+                    (
+                        format!("panel_{id}_{}", json_str(&t["refId"])),
+                        substitute_variables(json_str(&t["expr"])),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn substitute_variables(expr: &str) -> String {
+    let mut out = expr.to_owned();
+    // `${name}` first, then `$name`; the longest names first so `$__interval` does not eat
+    // `$__interval_ms`.
+    for (name, value) in GRAFANA_VARIABLES {
+        out = out.replace(&format!("${{{}}}", &name[1..]), value);
+    }
+    for (name, value) in GRAFANA_VARIABLES {
+        out = out.replace(name, value);
+    }
+    assert!(
+        !out.contains('$'),
+        "a variable the test does not know: {out}"
+    );
+    out
+}
+
+/// A query variable's query, whether Grafana stored it as a string or as an object.
+fn variable_query(variable: &Json) -> &str {
+    match &variable["query"] {
+        Json::String(query) => query,
+        other => json_str(&other["query"]),
+    }
+}
+
+/// `label_values(selector, label)` split into its selector and label.
+fn label_values(query: &str) -> (&str, &str) {
+    let inner = query
+        .trim()
+        .strip_prefix("label_values(")
+        .and_then(|q| q.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a label_values() query: {query}"));
+    let (selector, label) = inner
+        .rsplit_once(',')
+        .expect("label_values(selector, label)");
+    (selector.trim(), label.trim())
+}
+
+/// Checks an exporter config against the documented keys (the exporter issues' config reference):
+/// an unknown key is an error for the exporter, so the examples must not have one.
+fn check_exporter_config(config: &Yaml, source: &str) {
+    const KEYS: &[&str] = &[
+        "atlas",
+        "atlas.base_url",
+        "atlas.api_version",
+        "atlas.request_timeout",
+        "atlas.max_concurrent_requests",
+        "atlas.auth",
+        "atlas.auth.api_key",
+        "atlas.auth.api_key.public_key",
+        "atlas.auth.api_key.public_key_file",
+        "atlas.auth.api_key.private_key",
+        "atlas.auth.api_key.private_key_file",
+        "atlas.auth.service_account",
+        "atlas.auth.service_account.client_id",
+        "atlas.auth.service_account.client_id_file",
+        "atlas.auth.service_account.client_secret",
+        "atlas.auth.service_account.client_secret_file",
+        "targets",
+        "targets[].group_id",
+        "targets[].clusters",
+        "targets[].clusters[].name",
+        "targets[].clusters[].export_job_ids",
+        "targets[].labels",
+        "export_jobs",
+        "export_jobs.max_age",
+        "export_jobs.max_pages",
+        "export_jobs.max_per_cluster",
+        "collection",
+        "collection.timeout",
+        "collection.timeout_offset",
+        "collection.cache_ttl",
+        "collection.on_metrics",
+        "discovery",
+        "discovery.interval",
+        "discovery.all_projects",
+    ];
+    const DURATIONS: &[&str] = &[
+        "atlas.request_timeout",
+        "export_jobs.max_age",
+        "collection.timeout",
+        "collection.timeout_offset",
+        "collection.cache_ttl",
+        "discovery.interval",
+    ];
+    /// Label names the exporter or Prometheus own.
+    const RESERVED_LABELS: &[&str] = &[
+        "group_id",
+        "cluster_name",
+        "export_job_id",
+        "state",
+        "snapshot_id",
+        "export_bucket_id",
+        "error_code",
+        "endpoint",
+        "code",
+        "version",
+        "revision",
+        "job",
+        "instance",
+    ];
+
+    fn walk(value: &Yaml, path: &str, source: &str) {
+        match value {
+            Yaml::Mapping(map) if path == "targets[].labels" => {
+                for (key, label_value) in map {
+                    let key = key.as_str().expect("label names are strings");
+                    let valid = key.chars().enumerate().all(|(i, c)| {
+                        c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+                    });
+                    assert!(
+                        valid && !key.starts_with("__"),
+                        "{source}: bad label name {key}"
+                    );
+                    assert!(
+                        !RESERVED_LABELS.contains(&key),
+                        "{source}: label {key} is taken"
+                    );
+                    assert!(
+                        label_value.as_str().is_some(),
+                        "{source}: label {key} needs a string"
+                    );
+                }
+            }
+            Yaml::Mapping(map) => {
+                for (key, child) in map {
+                    let key = key.as_str().expect("keys are strings");
+                    let child_path = if path.is_empty() {
+                        key.to_owned()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    assert!(
+                        KEYS.contains(&child_path.as_str()),
+                        "{source}: unknown key {child_path}"
+                    );
+                    if DURATIONS.contains(&child_path.as_str()) {
+                        duration_secs(child.as_str().unwrap_or_else(|| {
+                            panic!("{source}: {child_path} must be a duration")
+                        }));
+                    }
+                    walk(child, &child_path, source);
+                }
+            }
+            Yaml::Sequence(items) => {
+                for item in items {
+                    walk(item, &format!("{path}[]"), source);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(config, "", source);
+
+    let mut projects = BTreeSet::new();
+    for target in seq(config, "targets") {
+        let group_id = string(target, "group_id");
+        assert!(
+            group_id.len() == 24 && group_id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+            "{source}: group_id {group_id} is not 24 hex digits"
+        );
+        assert!(
+            projects.insert(group_id),
+            "{source}: group_id {group_id} twice"
+        );
+    }
+}
+
+/// The `key=value` lines of one section of a systemd unit, continuation lines joined.
+fn unit_section(unit: &str, section: &str) -> Vec<(String, String)> {
+    let joined = unit.replace("\\\n", " ");
+    let mut current = "";
+    let mut entries = Vec::new();
+    for line in joined.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name;
+        } else if current == section {
+            let (key, value) = line.split_once('=').expect("key=value");
+            entries.push((key.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    entries
+}
+
+struct Ran {
+    success: bool,
+    /// stdout and stderr together, for messages and searches.
+    text: String,
+}
+
+fn run(program: &Path, args: &[&str], dir: &Path) -> Ran {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    Ran {
+        success: output.status.success(),
+        text: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
+}
+
+/// A directory under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "atlas-backup-exporter-test-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        Self(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -1,0 +1,282 @@
+//! Beyond one exporter: `/probe`, `/sd`, gzip, `collection.on_metrics`, `discovery.all_projects`
+//! and the cap on per-job series.
+
+use std::io::Read;
+
+use atlas_backup_exporter::fake_atlas::job;
+use time::{Duration, OffsetDateTime};
+
+use crate::support::{self, Exporter, GROUP, GROUP2, Scrape};
+
+fn two_projects() -> atlas_backup_exporter::fake_atlas::FakeAtlas {
+    let fake = support::fake();
+    fake.add_cluster(GROUP, "Cluster0");
+    fake.add_cluster(GROUP, "Cluster1");
+    fake.add_cluster(GROUP2, "Other");
+    fake.put_job(
+        GROUP,
+        "Cluster0",
+        job("aaaaaaaaaaaaaaaaaaaaaa01").state("Queued").build(),
+    );
+    fake.put_job(
+        GROUP2,
+        "Other",
+        job("aaaaaaaaaaaaaaaaaaaaaa02").state("InProgress").build(),
+    );
+    fake
+}
+
+fn yaml(extra: &str) -> String {
+    format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    clusters: [Cluster0]\n    labels: {{team: data}}\n  - group_id: {GROUP2}\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn probe_serves_one_cluster_and_nothing_process_wide() {
+    let exporter = Exporter::start(two_projects(), &yaml(""), support::api_key()).await;
+    let (status, body) = exporter
+        .get(&format!("/probe?group_id={GROUP}&cluster_name=Cluster0"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let scrape = Scrape::parse(&body);
+    assert_eq!(
+        scrape.value("atlas_backup_export_up", &[("team", "data")]),
+        Some(1.0)
+    );
+    assert_eq!(scrape.job_ids("Cluster0"), ["aaaaaaaaaaaaaaaaaaaaaa01"]);
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .all(|s| s.labels["cluster_name"] == "Cluster0")
+    );
+    assert!(
+        !body.contains("process_") && !body.contains("atlas_backup_exporter_"),
+        "{body}"
+    );
+    assert!(!body.contains("discovery_up"));
+
+    // A discovered cluster can be probed too.
+    let (status, body) = exporter
+        .get(&format!("/probe?group_id={GROUP2}&cluster_name=Other"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        Scrape::parse(&body).job_ids("Other"),
+        ["aaaaaaaaaaaaaaaaaaaaaa02"]
+    );
+
+    // Only watched clusters: Cluster1 exists in Atlas but is not configured.
+    let (status, _) = exporter
+        .get(&format!("/probe?group_id={GROUP}&cluster_name=Cluster1"))
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(exporter.get("/probe?group_id=x").await.0, 400);
+}
+
+#[tokio::test]
+async fn sd_lists_every_watched_cluster_as_a_probe_target() {
+    let exporter = Exporter::start(two_projects(), &yaml(""), support::api_key()).await;
+    let (status, body) = exporter.get("/sd").await;
+    assert_eq!(status, 200);
+    let groups: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let host = exporter.addr.to_string();
+    assert_eq!(
+        groups,
+        serde_json::json!([
+            {"targets": [host], "labels": {
+                "__param_group_id": GROUP, "__param_cluster_name": "Cluster0",
+                "__metrics_path__": "/probe", "__scheme__": "http",
+                "group_id": GROUP, "cluster_name": "Cluster0", "team": "data"}},
+            {"targets": [host], "labels": {
+                "__param_group_id": GROUP2, "__param_cluster_name": "Other",
+                "__metrics_path__": "/probe", "__scheme__": "http",
+                "group_id": GROUP2, "cluster_name": "Other"}},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn sd_uses_the_external_url_when_given() {
+    let fake = two_projects();
+    fake.start().await.unwrap();
+    let yaml = yaml("").replace("BASE_URL", &fake.base_url());
+    let config = atlas_backup_exporter::config::parse(&yaml, "test.yml").unwrap();
+    let options = atlas_backup_exporter::server::WebOptions {
+        telemetry_path: "/metrics".into(),
+        external_url: Some("https://exporter.example.com:9443/atlas/".into()),
+    };
+    let app = atlas_backup_exporter::build_with(&config, support::api_key(), &options).unwrap();
+    let response = tower_oneshot(app.router, "/sd").await;
+    let groups: serde_json::Value = serde_json::from_str(&response).unwrap();
+    assert_eq!(groups[0]["targets"][0], "exporter.example.com:9443");
+    assert_eq!(groups[0]["labels"]["__scheme__"], "https");
+    assert_eq!(groups[0]["labels"]["__metrics_path__"], "/atlas/probe");
+}
+
+async fn tower_oneshot(router: axum::Router, path: &str) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(atlas_backup_exporter::server::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+    reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scrapes_are_gzipped_when_asked() {
+    let exporter = Exporter::start(two_projects(), &yaml(""), support::api_key()).await;
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let response = client
+        .get(exporter.url("/metrics"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let compressed = response.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    let scrape = Scrape::parse(&text);
+    assert_eq!(scrape.job_ids("Cluster0"), ["aaaaaaaaaaaaaaaaaaaaaa01"]);
+    assert!(
+        compressed.len() * 3 < text.len(),
+        "{} vs {}",
+        compressed.len(),
+        text.len()
+    );
+    // Without asking, plain text.
+    let plain = client.get(exporter.url("/metrics")).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn on_metrics_false_leaves_only_the_exporters_own_metrics() {
+    let fake = two_projects();
+    let exporter = Exporter::start(
+        fake.clone(),
+        &yaml("collection:\n  on_metrics: false\n"),
+        support::api_key(),
+    )
+    .await;
+    let scrape = exporter.scrape().await;
+    assert!(scrape.find("atlas_backup_export_up", &[]).is_empty());
+    assert!(
+        !scrape
+            .find("atlas_backup_exporter_build_info", &[])
+            .is_empty()
+    );
+    assert!(
+        scrape
+            .find("atlas_backup_export_discovery_up", &[])
+            .is_empty(),
+        "nothing discovered yet"
+    );
+    assert_eq!(fake.requests().total, 0, "no Atlas call for /metrics");
+    let (status, _) = exporter
+        .get(&format!("/probe?group_id={GROUP}&cluster_name=Cluster0"))
+        .await;
+    assert_eq!(status, 200);
+    // /sd discovered GROUP2's clusters; /metrics reports how that went, without calling Atlas.
+    assert_eq!(exporter.get("/sd").await.0, 200);
+    let calls = fake.requests().total;
+    let scrape = exporter.scrape().await;
+    assert_eq!(
+        scrape.value("atlas_backup_export_discovery_up", &[("group_id", GROUP2)]),
+        Some(1.0)
+    );
+    assert!(
+        scrape
+            .find("atlas_backup_export_discovery_up", &[("group_id", GROUP)])
+            .is_empty()
+    );
+    assert_eq!(fake.requests().total, calls);
+}
+
+#[tokio::test]
+async fn all_projects_adds_every_visible_cluster() {
+    let fake = two_projects();
+    let only_one = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    clusters: [Cluster0]\n    labels: {{team: data}}\ndiscovery:\n  all_projects: true\n"
+    );
+    let exporter = Exporter::start(fake.clone(), &only_one, support::api_key()).await;
+    let scrape = exporter.scrape().await;
+    let discovery = scrape.find("atlas_backup_export_discovery_up", &[]);
+    assert_eq!(discovery.len(), 1);
+    assert!(discovery[0].labels.is_empty(), "{discovery:?}");
+    assert_eq!(discovery[0].value, 1.0);
+    for (group, cluster) in [(GROUP, "Cluster0"), (GROUP, "Cluster1"), (GROUP2, "Other")] {
+        let up = scrape.value(
+            "atlas_backup_export_up",
+            &[("group_id", group), ("cluster_name", cluster)],
+        );
+        assert_eq!(up, Some(1.0), "{group}/{cluster}");
+    }
+    // A cluster of a configured project keeps that project's labels.
+    assert_eq!(
+        scrape.value(
+            "atlas_backup_export_up",
+            &[("cluster_name", "Cluster1"), ("team", "data")]
+        ),
+        Some(1.0)
+    );
+    let listed = scrape.value(
+        "atlas_backup_exporter_api_requests_total",
+        &[("endpoint", "list_all_clusters"), ("code", "200")],
+    );
+    assert_eq!(listed, Some(1.0));
+}
+
+#[tokio::test]
+async fn max_per_cluster_caps_recent_jobs_but_counts_them_all() {
+    let fake = support::fake();
+    fake.add_cluster(GROUP, "Busy");
+    let now = OffsetDateTime::now_utc();
+    fake.put_jobs(
+        GROUP,
+        "Busy",
+        (0..80).map(|i| {
+            let created = now - Duration::hours(i + 1);
+            job(&format!("{i:024x}"))
+                .state("Successful")
+                .created(created)
+                .finished(created + Duration::minutes(5))
+                .build()
+        }),
+    );
+    fake.put_job(
+        GROUP,
+        "Busy",
+        job("ffffffffffffffffffffff01")
+            .state("InProgress")
+            .created(now - Duration::days(3))
+            .build(),
+    );
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    clusters: [Busy]\nexport_jobs:\n  max_age: 30d\n  max_per_cluster: 10\n"
+    );
+    let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
+    let scrape = exporter.scrape().await;
+    // The newest job keeps its series anyway; ten more for being recent; the running one.
+    let mut expected: Vec<String> = (0..=10).map(|i| format!("{i:024x}")).collect();
+    expected.push("ffffffffffffffffffffff01".into());
+    assert_eq!(scrape.job_ids("Busy"), expected);
+    assert_eq!(
+        scrape.value("atlas_backup_export_jobs", &[("state", "Successful")]),
+        Some(80.0)
+    );
+    assert_eq!(
+        scrape.value("atlas_backup_export_jobs", &[("state", "InProgress")]),
+        Some(1.0)
+    );
+}

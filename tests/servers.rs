@@ -1,0 +1,336 @@
+//! Real Prometheus and Alertmanager servers for the end-to-end tests: each on a loopback port with
+//! its data in a temporary directory, asked through its HTTP API, and killed when dropped.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+use tokio::net::{TcpListener, TcpStream};
+
+/// The bound on every wait: generous for two shared cores, short enough to fail a hung test.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `check` every 250 ms until it returns `Ok`, and fails the test with `what` and the last
+/// complaint once [`WAIT`] has passed.
+pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > WAIT => {
+                panic!("gave up after {WAIT:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// The path of a file of this repository.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A shipped YAML file, parsed.
+pub fn repo_yaml(relative: &str) -> Yaml {
+    let text = std::fs::read_to_string(repo_path(relative))
+        .unwrap_or_else(|e| panic!("reading {relative}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{relative} is not YAML: {e}"))
+}
+
+/// A YAML mapping key.
+pub fn key(name: &str) -> Yaml {
+    Yaml::String(name.to_owned())
+}
+
+/// Sets `map[name] = value`; `map` must be a mapping.
+pub fn set(map: &mut Yaml, name: &str, value: impl Into<Yaml>) {
+    let Some(mapping) = map.as_mapping_mut() else {
+        panic!("setting {name} in a non-mapping {map:?}")
+    };
+    mapping.insert(key(name), value.into());
+}
+
+/// A directory under the system's temporary directory, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "atlas-backup-exporter-e2e-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `text` to `name` in this directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a command-line tool said.
+pub struct Ran {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// Both streams, for messages.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `program` to completion off the async workers (so the servers in this process keep
+/// answering), feeding it `stdin`.
+pub async fn run_tool(program: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Ran {
+    let program = program.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = Command::new(&program)
+            .args(&args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(&input)
+                .unwrap_or_else(|e| panic!("writing to {}: {e}", program.display()));
+        }
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for {}: {e}", program.display()));
+        Ran {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("the tool's thread")
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0")
+}
+
+/// A running Prometheus or Alertmanager.
+pub struct Server {
+    name: &'static str,
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    log: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Prometheus with `config`, its TSDB in `dir`.
+    pub async fn prometheus(binary: &Path, config: &Path, dir: &Path) -> Server {
+        let data = dir.join("prometheus-data");
+        Server::spawn("prometheus", binary, dir, |port| {
+            vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--log.level=info".into(),
+            ]
+        })
+        .await
+    }
+
+    /// Alertmanager with `config`, its state in `dir`, without its cluster port.
+    pub async fn alertmanager(binary: &Path, config: &Path, dir: &Path) -> Server {
+        let data = dir.join("alertmanager-data");
+        Server::spawn("alertmanager", binary, dir, |port| {
+            vec![
+                format!("--config.file={}", config.display()),
+                format!("--storage.path={}", data.display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                // An empty address turns off high-availability gossip, which would bind 0.0.0.0:9094.
+                "--cluster.listen-address=".into(),
+            ]
+        })
+        .await
+    }
+
+    /// Starts `binary` on a free port and waits until it says it is ready. A port taken between
+    /// choosing and binding it gets another try.
+    async fn spawn(
+        name: &'static str,
+        binary: &Path,
+        dir: &Path,
+        args: impl Fn(u16) -> Vec<String>,
+    ) -> Server {
+        let http = reqwest::Client::new();
+        for attempt in 1..=3 {
+            let port = free_port();
+            let log = dir.join(format!("{name}-{port}.log"));
+            let file = std::fs::File::create(&log).expect("creating the log file");
+            let child = Command::new(binary)
+                .args(args(port))
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(file.try_clone().expect("log file handle"))
+                .stderr(file)
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+            let mut server = Server {
+                name,
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                log,
+                http: http.clone(),
+            };
+            let start = Instant::now();
+            loop {
+                if let Ok(Some(status)) = server.child.try_wait() {
+                    let log = server.log();
+                    if log.contains("address already in use") && attempt < 3 {
+                        break;
+                    }
+                    panic!("{name} exited with {status} before it was ready:\n{log}");
+                }
+                let ready = http.get(format!("{}/-/ready", server.url)).send().await;
+                if ready.is_ok_and(|r| r.status().is_success()) {
+                    return server;
+                }
+                assert!(
+                    start.elapsed() < WAIT,
+                    "{name} not ready after {WAIT:?}:\n{}",
+                    server.log()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET path?params` as JSON, or why not.
+    pub async fn get_json(&self, path: &str, params: &[(&str, &str)]) -> Result<Json, String> {
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.url), params)
+            .map_err(|e| format!("bad URL for {path}: {e}"))?;
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("{} {url}: {e}", self.name))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("{} {url}: {e}", self.name))?;
+        if !status.is_success() {
+            return Err(format!("{} {url}: HTTP {status}: {text}", self.name));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{} {url}: {e}: {text}", self.name))
+    }
+
+    /// The `data` of a Prometheus API answer (`/api/v1/...`), failing the test on an error.
+    pub async fn api(&self, path: &str, params: &[(&str, &str)]) -> Json {
+        let answer = self
+            .get_json(path, params)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{} log:\n{}", self.name, self.log()));
+        assert_eq!(answer["status"], "success", "{path} {params:?}: {answer}");
+        answer["data"].clone()
+    }
+
+    /// An instant query's series (`data.result` of a vector).
+    pub async fn query(&self, expr: &str) -> Vec<Json> {
+        let data = self.api("/api/v1/query", &[("query", expr)]).await;
+        assert_eq!(data["resultType"], "vector", "{expr}: {data}");
+        data["result"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Kubernetes Service in miniature: one loopback address that hands each new connection to the
+/// next of several backends in turn.
+pub struct RoundRobin {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RoundRobin {
+    pub async fn start(backends: Vec<SocketAddr>) -> RoundRobin {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding 127.0.0.1:0");
+        let addr = listener.local_addr().expect("the bound address");
+        let task = tokio::spawn(async move {
+            for next in (0..backends.len()).cycle() {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let backend = backends[next];
+                tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(backend).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        RoundRobin { addr, task }
+    }
+}
+
+impl Drop for RoundRobin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The value of a label of a series from the query API.
+pub fn label<'a>(series: &'a Json, name: &str) -> &'a str {
+    series["metric"][name].as_str().unwrap_or_default()
+}
