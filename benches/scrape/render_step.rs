@@ -43,17 +43,28 @@ pub fn run(clusters: usize, jobs_per_cluster: usize, iterations: usize) -> Rende
     );
     let samples = render_lines.len();
 
-    let capacity = rendered.len();
-    let render_time = time(iterations, || {
-        let mut out = String::with_capacity(capacity);
-        render(black_box(&collection), &mut out);
-        black_box(out);
-    });
-    let handwritten_time = time(iterations, || {
-        let mut out = String::with_capacity(capacity);
-        handwritten(black_box(&collection), &mut out);
-        black_box(out);
-    });
+    // One buffer for both writers, cleared between runs, and the runs alternated: what is
+    // compared is the writing, not the allocator's page faults or the machine's drift.
+    let mut out = String::with_capacity(rendered.len() * 2);
+    let (mut render_times, mut handwritten_times) = (Vec::new(), Vec::new());
+    for round in 0..iterations + 2 {
+        for (write, times) in [
+            (render as fn(&Collection, &mut String), &mut render_times),
+            (handwritten, &mut handwritten_times),
+        ] {
+            out.clear();
+            let started = Instant::now();
+            write(black_box(&collection), &mut out);
+            let took = started.elapsed();
+            black_box(&out);
+            // The first two rounds warm the caches.
+            if round >= 2 {
+                times.push(took);
+            }
+        }
+    }
+    let render_time = median(&mut render_times);
+    let handwritten_time = median(&mut handwritten_times);
 
     let slow = (iterations / 4).max(3);
     let (registry, _) = prometheus_families(&collection);
