@@ -541,19 +541,16 @@ pub fn summarize(
     now: f64,
     retention: Retention,
 ) -> ClusterJobs {
-    let mut seen = HashSet::with_capacity(listing.jobs.len());
-    let mut jobs: Vec<ExportJob> = listing
-        .jobs
-        .into_iter()
-        // Paging while Atlas adds jobs can show a job twice, at the end of one page and the
-        // start of the next.
-        .filter(|job| seen.insert(job.id.clone()))
-        .collect();
+    let mut jobs = listing.jobs;
+    // Newest first (Atlas's own order, so usually already sorted and cheap to check).
     jobs.sort_by(|a, b| {
         b.created_at
             .total_cmp(&a.created_at)
             .then_with(|| b.id.cmp(&a.id))
     });
+    // Paging while Atlas adds jobs can show a job twice, at the end of one page and the start
+    // of the next; sorted, the two copies stand side by side.
+    jobs.dedup_by(|a, b| a.id == b.id);
 
     let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
     let mut last_success: Option<f64> = None;

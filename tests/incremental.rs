@@ -90,7 +90,11 @@ async fn newest_first_listings_stop_at_the_first_page_already_known() {
     let last_success = scrape.value("atlas_backup_export_last_success_timestamp_seconds", &[]);
     assert_eq!(last_success, Some(finished.unix_timestamp() as f64));
 
-    // Settled again: one call.
+    // Settled again. The two pages the last listing needed are asked for together once more
+    // (one round trip), then one page is enough.
+    let (scrape, calls) = scrape_counting(&exporter).await;
+    assert_eq!(calls, 2);
+    assert_eq!(count(&scrape, "Successful"), Some(1189.0));
     let (scrape, calls) = scrape_counting(&exporter).await;
     assert_eq!(calls, 1);
     assert_eq!(count(&scrape, "Successful"), Some(1189.0));

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::model::{self, ExportJob, InvalidJob, Page};
 use super::{
@@ -32,25 +33,34 @@ pub struct JobListing {
 /// and the ids of those still running, which the next listing must see again before it may stop.
 #[derive(Debug, Default)]
 pub struct KnownJobs {
-    terminal: HashMap<String, ExportJob>,
+    /// The finished jobs, in listing order (newest first).
+    terminal: Vec<ExportJob>,
+    /// Where each finished job is in `terminal`.
+    by_id: HashMap<String, usize>,
     pending: HashSet<String>,
+    /// Pages the last listing needed before it could stop: the next one asks for them at once.
+    settle_pages: AtomicU32,
 }
 
 impl KnownJobs {
     /// What to keep from a listing, or `None` when the next listing could not use it: a listing
     /// of one page costs one call either way, malformed jobs cannot be counted from memory, and a
     /// listing that is not newest first cannot stop early.
-    fn from_listing(listing: &JobListing) -> Option<KnownJobs> {
+    fn from_listing(listing: &JobListing, settle_pages: u32) -> Option<KnownJobs> {
         if listing.jobs.len() < ITEMS_PER_PAGE
             || !listing.invalid.is_empty()
             || !newest_first(&listing.jobs)
         {
             return None;
         }
-        let mut known = KnownJobs::default();
+        let mut known = KnownJobs {
+            settle_pages: AtomicU32::new(settle_pages.max(1)),
+            ..KnownJobs::default()
+        };
         for job in &listing.jobs {
             if job.is_terminal() {
-                known.terminal.insert(job.id.clone(), job.clone());
+                known.by_id.insert(job.id.clone(), known.terminal.len());
+                known.terminal.push(job.clone());
             } else {
                 known.pending.insert(job.id.clone());
             }
@@ -58,18 +68,25 @@ impl KnownJobs {
         Some(known)
     }
 
-    /// Jobs known, finished or not.
-    fn len(&self) -> usize {
-        self.terminal.len() + self.pending.len()
+    /// Whether the fetched jobs hold anything this knowledge lacks: a job that finished since,
+    /// or one that started.
+    fn is_outdated_by<'a>(&self, fetched: impl IntoIterator<Item = &'a ExportJob>) -> bool {
+        fetched.into_iter().any(|job| {
+            if job.is_terminal() {
+                !self.knows_finished(job)
+            } else {
+                !self.pending.contains(&job.id)
+            }
+        })
     }
 
     /// Whether `job` is finished and this listing saw it finished already.
     fn knows_finished(&self, job: &ExportJob) -> bool {
         job.is_terminal()
             && self
-                .terminal
+                .by_id
                 .get(&job.id)
-                .is_some_and(|known| known.state == job.state)
+                .is_some_and(|&i| self.terminal[i].state == job.state)
     }
 }
 
@@ -103,18 +120,35 @@ impl AtlasClient {
                 model::parse_job_page,
             )
         };
-        let mut pages: Vec<JobPage> = vec![fetch(1).await?];
+        // With knowledge from the last listing, the pages it needed are asked for at once.
+        let first_pages = known.map_or(1, |k| {
+            k.settle_pages.load(Ordering::Relaxed).clamp(1, max_pages)
+        });
+        let mut pages: Vec<JobPage> = Vec::with_capacity(first_pages as usize);
+        for page in futures_util::future::join_all((1..=first_pages).map(&fetch)).await {
+            pages.push(page?);
+        }
         if let Some(known) = known {
-            while is_full(&pages) && (pages.len() as u32) < max_pages {
-                if let Some(listing) = reuse(&pages, known) {
-                    // Steady state: nothing new on the first page, the knowledge stands.
-                    // Otherwise it takes in the jobs that finished since.
-                    let keep = if pages.len() == 1 && listing.jobs.len() == known.len() {
-                        Some(known.clone())
+            loop {
+                // Stop at the first full page that shows nothing new.
+                let reused = (1..=pages.len())
+                    .find_map(|n| reuse(&pages[..n], known).map(|listing| (n, listing)));
+                if let Some((settled, listing)) = reused {
+                    let pages = &pages[..settled];
+                    let fetched = pages
+                        .iter()
+                        .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().ok()));
+                    let keep = if known.is_outdated_by(fetched) {
+                        KnownJobs::from_listing(&listing, settled as u32).map(Arc::new)
                     } else {
-                        KnownJobs::from_listing(&listing).map(Arc::new)
+                        // Steady state: the knowledge stands.
+                        known.settle_pages.store(settled as u32, Ordering::Relaxed);
+                        Some(known.clone())
                     };
                     return Ok((listing, keep));
+                }
+                if !is_full(&pages) || pages.len() as u32 >= max_pages {
+                    break;
                 }
                 let last = pages.last().map_or(&[][..], |p| &p.results[..]);
                 let near_known = last
@@ -130,7 +164,7 @@ impl AtlasClient {
 
         let pages = page_through(pages, max_pages, &what, fetch).await?;
         let listing = flatten(pages);
-        let keep = KnownJobs::from_listing(&listing).map(Arc::new);
+        let keep = KnownJobs::from_listing(&listing, 1).map(Arc::new);
         Ok((listing, keep))
     }
 }
@@ -159,13 +193,12 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
         return None;
     }
     let oldest_fetched = fetched.last()?.created_at;
-    let mut older: Vec<&ExportJob> = known
+    // Already in listing order.
+    let older: Vec<&ExportJob> = known
         .terminal
-        .values()
+        .iter()
         .filter(|job| !seen.contains(job.id.as_str()))
         .collect();
-    // In listing order, so the listing reads as Atlas would have sent it.
-    older.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
     if older.iter().any(|job| job.created_at > oldest_fetched) {
         return None;
     }
