@@ -144,7 +144,7 @@ impl Collector {
     }
 
     /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
-    pub async fn collect(&self, deadline: Deadline) -> Collection {
+    pub async fn collect(self: &Arc<Self>, deadline: Deadline) -> Collection {
         // Configured clusters are fetched while discovery runs; discovered ones right after.
         let (mut clusters, (discoveries, discovered)) =
             tokio::join!(self.fetch_all(self.configured(), deadline), async {
@@ -360,8 +360,36 @@ impl Collector {
             .collect()
     }
 
-    async fn fetch_all(&self, planned: Vec<Planned>, deadline: Deadline) -> Vec<ClusterReport> {
-        join_all(planned.into_iter().map(|p| self.fetch_cluster(p, deadline))).await
+    /// Fetches clusters concurrently, each in a task of its own so that parsing and reducing
+    /// big listings use every core.
+    async fn fetch_all(
+        self: &Arc<Self>,
+        planned: Vec<Planned>,
+        deadline: Deadline,
+    ) -> Vec<ClusterReport> {
+        let tasks = planned.into_iter().map(|planned| {
+            let this = self.clone();
+            let (group_id, cluster_name, labels) = (
+                planned.group_id.clone(),
+                planned.cluster.name.clone(),
+                planned.labels.clone(),
+            );
+            let task = tokio::spawn(async move { this.fetch_cluster(planned, deadline).await });
+            async move {
+                task.await.unwrap_or_else(|error| {
+                    tracing::error!(group_id, cluster_name, %error, "collecting a cluster panicked");
+                    ClusterReport {
+                        group_id,
+                        cluster_name,
+                        labels,
+                        duration: 0.0,
+                        collected_at: unix_now(),
+                        jobs: None,
+                    }
+                })
+            }
+        });
+        join_all(tasks).await
     }
 
     async fn fetch_cluster(&self, planned: Planned, deadline: Deadline) -> ClusterReport {
