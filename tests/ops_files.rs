@@ -1211,22 +1211,6 @@ fn check_exporter_config(config: &Yaml, source: &str) {
         "collection.cache_ttl",
         "discovery.interval",
     ];
-    /// Label names the exporter or Prometheus own.
-    const RESERVED_LABELS: &[&str] = &[
-        "group_id",
-        "cluster_name",
-        "export_job_id",
-        "state",
-        "snapshot_id",
-        "export_bucket_id",
-        "error_code",
-        "endpoint",
-        "code",
-        "version",
-        "revision",
-        "job",
-        "instance",
-    ];
 
     fn walk(value: &Yaml, path: &str, source: &str) {
         match value {
@@ -1241,7 +1225,7 @@ fn check_exporter_config(config: &Yaml, source: &str) {
                         "{source}: bad label name {key}"
                     );
                     assert!(
-                        !RESERVED_LABELS.contains(&key),
+                        !atlas_backup_exporter::config::EXPORTER_LABELS.contains(&key),
                         "{source}: label {key} is taken"
                     );
                     assert!(
