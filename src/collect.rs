@@ -63,7 +63,7 @@ pub struct ClusterReport {
 #[derive(Debug, Default, PartialEq)]
 pub struct ClusterJobs {
     /// Jobs that get per-job series, newest first.
-    pub shown: Vec<ExportJob>,
+    pub shown: Vec<Arc<ExportJob>>,
     /// Jobs per state over every job fetched: the five known states first, then any new ones.
     pub counts: Vec<(String, u64)>,
     /// The largest `finishedAt` among successful jobs.
@@ -630,8 +630,8 @@ mod tests {
     use super::*;
     use crate::atlas::model::InvalidJob;
 
-    fn job(id: &str, state: &str, created: f64, finished: Option<f64>) -> ExportJob {
-        ExportJob {
+    fn job(id: &str, state: &str, created: f64, finished: Option<f64>) -> Arc<ExportJob> {
+        Arc::new(ExportJob {
             id: id.into(),
             state: state.into(),
             created_at: created,
@@ -640,7 +640,7 @@ mod tests {
             export_bucket_id: None,
             components: 0,
             state_reason: None,
-        }
+        })
     }
 
     const DAY: f64 = 86_400.0;

@@ -404,7 +404,7 @@ mod tests {
         };
         let collection = Collection {
             clusters: vec![report(Some(ClusterJobs {
-                shown: vec![job],
+                shown: vec![std::sync::Arc::new(job)],
                 counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
                 last_success: None,
                 invalid: 3,

@@ -164,7 +164,7 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
                 duration: 0.051_234 + c as f64 / 1e4,
                 collected_at: now + 0.25,
                 jobs: Some(ClusterJobs {
-                    shown,
+                    shown: shown.into_iter().map(std::sync::Arc::new).collect(),
                     counts,
                     last_success,
                     invalid: 0,

@@ -21,7 +21,8 @@ use super::{
 /// Every export job of a cluster, as one listing found them.
 #[derive(Debug, Default)]
 pub struct JobListing {
-    pub jobs: Vec<ExportJob>,
+    /// Shared, so that jobs kept from the last listing are not copied into every new one.
+    pub jobs: Vec<Arc<ExportJob>>,
     pub invalid: Vec<InvalidJob>,
     /// Pages requested.
     pub pages: u32,
@@ -34,7 +35,7 @@ pub struct JobListing {
 #[derive(Debug, Default)]
 pub struct KnownJobs {
     /// The finished jobs, in listing order (newest first).
-    terminal: Vec<ExportJob>,
+    terminal: Vec<Arc<ExportJob>>,
     /// Where each finished job is in `terminal`.
     by_id: HashMap<String, usize>,
     pending: HashSet<String>,
@@ -49,7 +50,7 @@ impl KnownJobs {
     fn from_listing(listing: &JobListing, settle_pages: u32) -> Option<KnownJobs> {
         if listing.jobs.len() < ITEMS_PER_PAGE
             || !listing.invalid.is_empty()
-            || !newest_first(&listing.jobs)
+            || !newest_first(listing.jobs.iter().map(|job| &**job))
         {
             return None;
         }
@@ -60,7 +61,7 @@ impl KnownJobs {
         for job in &listing.jobs {
             if job.is_terminal() {
                 known.by_id.insert(job.id.clone(), known.terminal.len());
-                known.terminal.push(job.clone());
+                known.terminal.push(Arc::clone(job));
             } else {
                 known.pending.insert(job.id.clone());
             }
@@ -194,7 +195,7 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
     }
     let oldest_fetched = fetched.last()?.created_at;
     // Already in listing order.
-    let older: Vec<&ExportJob> = known
+    let older: Vec<&Arc<ExportJob>> = known
         .terminal
         .iter()
         .filter(|job| !seen.contains(job.id.as_str()))
@@ -213,7 +214,7 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
     }
     let expected = expected_pages(pages);
     let mut listing = flatten_refs(pages);
-    listing.jobs.extend(older.into_iter().cloned());
+    listing.jobs.extend(older.into_iter().map(Arc::clone));
     listing.pages_saved = expected.saturating_sub(pages.len() as u64) as u32;
     Some(listing)
 }
@@ -254,7 +255,7 @@ impl JobListing {
     /// Adds a job, or a malformed one to the skipped.
     pub fn push(&mut self, job: Result<ExportJob, InvalidJob>) {
         match job {
-            Ok(job) => self.jobs.push(job),
+            Ok(job) => self.jobs.push(Arc::new(job)),
             Err(invalid) => self.invalid.push(invalid),
         }
     }
