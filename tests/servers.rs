@@ -1,11 +1,11 @@
 //! Real Prometheus and Alertmanager servers for the end-to-end tests: each on a loopback port with
 //! its data in a temporary directory, asked through its HTTP API, and killed when dropped.
 
+pub use crate::support::TempDir;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -57,41 +57,6 @@ pub fn set(map: &mut Yaml, name: &str, value: impl Into<Yaml>) {
         panic!("setting {name} in a non-mapping {map:?}")
     };
     mapping.insert(key(name), value.into());
-}
-
-/// A directory under the system's temporary directory, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "atlas-backup-exporter-e2e-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        Self(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `text` to `name` in this directory and returns its path.
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// What a command-line tool said.
