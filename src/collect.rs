@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 
-use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs};
+use crate::atlas::model::ExportJob;
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs, Listed};
 use crate::config::{Config, Target};
 
 /// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
@@ -404,10 +404,18 @@ impl Collector {
             Some(ids) => self.get_jobs(&group_id, &cluster.name, ids, deadline).await,
         };
         let jobs = match fetched {
-            Ok(listing) => {
-                self.log_listing(&group_id, &cluster.name, &listing);
+            Ok(listed) => {
+                // An unchanged listing was logged when it was new.
+                if !listed.unchanged {
+                    self.log_listing(&group_id, &cluster.name, &listed.listing);
+                }
                 let pinned = cluster.job_ids.as_deref().unwrap_or_default();
-                Some(summarize(listing, pinned, unix_now(), self.retention))
+                Some(summarize(
+                    &listed.listing,
+                    pinned,
+                    unix_now(),
+                    self.retention,
+                ))
             }
             Err(error) => {
                 log_failure(&group_id, &cluster.name, &error);
@@ -431,7 +439,7 @@ impl Collector {
         group_id: &str,
         cluster: &str,
         deadline: Deadline,
-    ) -> Result<JobListing, AtlasError> {
+    ) -> Result<Listed, AtlasError> {
         let key = (group_id.to_owned(), cluster.to_owned());
         let known = lock(&self.known).get(&key).cloned();
         let result = self
@@ -439,27 +447,27 @@ impl Collector {
             .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
             .await;
         let mut kept = lock(&self.known);
-        match result {
-            Ok((listing, keep)) => {
+        match &result {
+            Ok(listed) => {
                 tracing::debug!(
                     group_id,
                     cluster_name = cluster,
-                    jobs = listing.jobs.len(),
-                    pages = listing.pages,
-                    pages_saved = listing.pages_saved,
+                    jobs = listed.listing.jobs().len(),
+                    pages = listed.listing.pages,
+                    pages_saved = listed.listing.pages_saved,
+                    unchanged = listed.unchanged,
                     "listed export jobs"
                 );
-                match keep {
-                    Some(keep) => kept.insert(key, keep),
+                match &listed.keep {
+                    Some(keep) => kept.insert(key, Arc::clone(keep)),
                     None => kept.remove(&key),
                 };
-                Ok(listing)
             }
-            Err(error) => {
+            Err(_) => {
                 kept.remove(&key);
-                Err(error)
             }
         }
+        result
     }
 
     /// The get-one endpoint for each configured job id, concurrently. Any unknown id fails the
@@ -470,21 +478,22 @@ impl Collector {
         cluster: &str,
         ids: &[String],
         deadline: Deadline,
-    ) -> Result<JobListing, AtlasError> {
+    ) -> Result<Listed, AtlasError> {
         let results = join_all(
             ids.iter()
                 .map(|id| self.client.get_export_job(group_id, cluster, id, deadline)),
         )
         .await;
-        let mut listing = JobListing::default();
-        for result in results {
-            listing.push(result?);
-        }
-        Ok(listing)
+        let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(Listed {
+            listing: Arc::new(JobListing::from_results(results)),
+            keep: None,
+            unchanged: false,
+        })
     }
 
     fn log_listing(&self, group_id: &str, cluster: &str, listing: &JobListing) {
-        for invalid in &listing.invalid {
+        for invalid in listing.invalid() {
             tracing::warn!(
                 group_id,
                 cluster_name = cluster,
@@ -494,7 +503,7 @@ impl Collector {
             );
         }
         let mut logged = lock(&self.failures_logged);
-        for job in &listing.jobs {
+        for job in listing.jobs() {
             let Some(reason) = &job.state_reason else {
                 continue;
             };
@@ -564,64 +573,38 @@ pub fn unix_now() -> f64 {
 /// named in the config (`pinned`), and the newest `max_per_cluster` of those created within
 /// `max_age`.
 pub fn summarize(
-    listing: JobListing,
+    listing: &JobListing,
     pinned: &[String],
     now: f64,
     retention: Retention,
 ) -> ClusterJobs {
-    let mut jobs = listing.jobs;
-    // Newest first (Atlas's own order, so usually already sorted and cheap to check).
-    jobs.sort_by(|a, b| {
-        b.created_at
-            .total_cmp(&a.created_at)
-            .then_with(|| b.id.cmp(&a.id))
-    });
-    // Paging while Atlas adds jobs can show a job twice, at the end of one page and the start
-    // of the next; sorted, the two copies stand side by side.
-    jobs.dedup_by(|a, b| a.id == b.id);
-
-    let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
-    let mut last_success: Option<f64> = None;
-    for job in &jobs {
-        match counts.iter_mut().find(|(state, _)| *state == job.state) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((job.state.clone(), 1)),
-        }
-        if job.state == "Successful"
-            && let Some(finished) = job.finished_at
-        {
-            last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
-        }
+    let jobs = listing.jobs();
+    let mut shown: Vec<usize> = Vec::new();
+    shown.extend(jobs.first().map(|_| 0));
+    shown.extend(listing.running());
+    let is_pinned = |job: &ExportJob| pinned.contains(&job.id);
+    if !pinned.is_empty() {
+        shown.extend((0..jobs.len()).filter(|&i| is_pinned(&jobs[i])));
     }
-
+    // Newest first, the jobs created within max_age are the first ones.
     let oldest_recent = now - retention.max_age.as_secs_f64();
-    let mut recent_left = match retention.max_per_cluster {
+    let cap = match retention.max_per_cluster {
         0 => usize::MAX,
         cap => cap,
     };
-    let shown = jobs
-        .into_iter()
-        .enumerate()
-        .filter(|(index, job)| {
-            let always = *index == 0 || !job.is_terminal() || pinned.contains(&job.id);
-            if always {
-                return true;
-            }
-            let recent = retention.max_age.is_zero() || job.created_at >= oldest_recent;
-            if recent && recent_left > 0 {
-                recent_left -= 1;
-                return true;
-            }
-            false
-        })
-        .map(|(_, job)| job)
-        .collect();
+    let recent = (1..jobs.len())
+        .take_while(|&i| retention.max_age.is_zero() || jobs[i].created_at >= oldest_recent)
+        .filter(|&i| jobs[i].is_terminal() && !is_pinned(&jobs[i]))
+        .take(cap);
+    shown.extend(recent);
+    shown.sort_unstable();
+    shown.dedup();
 
     ClusterJobs {
-        shown,
-        counts,
-        last_success,
-        invalid: listing.invalid.len() as u64,
+        shown: shown.into_iter().map(|i| Arc::clone(&jobs[i])).collect(),
+        counts: listing.counts().to_vec(),
+        last_success: listing.last_success(),
+        invalid: listing.invalid().len() as u64,
     }
 }
 
@@ -652,8 +635,8 @@ mod tests {
 
     #[test]
     fn max_age_drops_old_terminal_jobs_but_keeps_running_newest_and_pinned_ones() {
-        let listing = JobListing {
-            jobs: vec![
+        let listing = JobListing::new(
+            vec![
                 job(
                     "old-ok",
                     "Successful",
@@ -670,17 +653,16 @@ mod tests {
                 job("recent", "Successful", NOW - DAY, Some(NOW - DAY + 100.0)),
                 job("newest", "Cancelled", NOW - 60.0, Some(NOW - 30.0)),
             ],
-            invalid: vec![InvalidJob {
+            vec![InvalidJob {
                 id: None,
                 reason: "x".into(),
             }],
-            ..JobListing::default()
-        };
+        );
         let retention = Retention {
             max_age: Duration::from_secs(7 * 86_400),
             max_per_cluster: 0,
         };
-        let jobs = summarize(listing, &["old-pinned".into()], NOW, retention);
+        let jobs = summarize(&listing, &["old-pinned".into()], NOW, retention);
         assert_eq!(
             ids(&jobs),
             ["newest", "recent", "old-running", "old-pinned"]
@@ -702,18 +684,18 @@ mod tests {
 
     #[test]
     fn the_newest_job_wins_ties_by_the_larger_id_and_is_always_shown() {
-        let listing = JobListing {
-            jobs: vec![
+        let listing = JobListing::new(
+            vec![
                 job("a", "Successful", NOW - 90.0 * DAY, None),
                 job("b", "Successful", NOW - 90.0 * DAY, None),
             ],
-            ..JobListing::default()
-        };
+            Vec::new(),
+        );
         let retention = Retention {
             max_age: Duration::from_secs(86_400),
             max_per_cluster: 0,
         };
-        let jobs = summarize(listing, &[], NOW, retention);
+        let jobs = summarize(&listing, &[], NOW, retention);
         assert_eq!(ids(&jobs), ["b"]);
         // A successful job without finishedAt does not count as a success time.
         assert_eq!(jobs.last_success, None);
@@ -737,10 +719,7 @@ mod tests {
             max_per_cluster: 3,
         };
         let summary = summarize(
-            JobListing {
-                jobs,
-                ..JobListing::default()
-            },
+            &JobListing::new(jobs, Vec::new()),
             &["j9".into()],
             NOW,
             retention,
@@ -750,16 +729,16 @@ mod tests {
 
     #[test]
     fn unknown_states_are_counted_as_their_own_value_and_duplicates_once() {
-        let listing = JobListing {
-            jobs: vec![
+        let listing = JobListing::new(
+            vec![
                 job("a", "Paused", NOW, None),
                 job("a", "Paused", NOW, None),
                 job("b", "Queued", NOW - 1.0, None),
             ],
-            ..JobListing::default()
-        };
+            Vec::new(),
+        );
         let jobs = summarize(
-            listing,
+            &listing,
             &[],
             NOW,
             Retention {

@@ -9,7 +9,7 @@ pub mod model;
 pub use client::{AtlasClient, Body, Deadline, Endpoint, V2_MEDIA_TYPE};
 pub use error::AtlasError;
 use futures_util::future::join_all;
-pub use listing::{JobListing, KnownJobs};
+pub use listing::{JobListing, KnownJobs, Listed};
 use model::{BodyError, ExportJob, InvalidJob, Page, ProjectClusters};
 
 /// Items per page on every list call: Atlas's maximum, so a listing costs as few calls as it can.
@@ -175,12 +175,47 @@ impl AtlasClient {
         deadline: Deadline,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Page<T>, AtlasError> {
+        self.raw_page(endpoint, path, what, page_num, deadline)
+            .await?
+            .parse(parse)
+    }
+
+    /// Fetches page `page_num` of a listing, leaving it unparsed.
+    async fn raw_page(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        what: &str,
+        page_num: u32,
+        deadline: Deadline,
+    ) -> Result<RawPage, AtlasError> {
         let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
         let what = format!("{what} (page {page_num})");
         let body = self.get(endpoint, &url, &what, deadline).await?;
-        parse(&body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
-            what,
-            content_type: body.content_type,
+        Ok(RawPage { body, what })
+    }
+}
+
+/// A page as Atlas sent it.
+struct RawPage {
+    body: Body,
+    /// The call, for errors.
+    what: String,
+}
+
+impl RawPage {
+    /// A 128-bit digest of the body: two pages with the same digest hold the same bytes.
+    fn digest(&self) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(&self.body.bytes)
+    }
+
+    fn parse<T>(
+        self,
+        parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
+    ) -> Result<Page<T>, AtlasError> {
+        parse(&self.body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
+            what: self.what,
+            content_type: self.body.content_type,
             source,
         })
     }
