@@ -133,10 +133,14 @@ pub struct Listed {
     pub unchanged: bool,
 }
 
-/// What a cluster's last listing leaves for the next one: its finished jobs, which never change,
-/// and the ids of those still running, which the next listing must see again before it may stop.
+/// What a cluster's last listing leaves for the next one: the listing itself with the digests
+/// of its pages, and for a listing that may stop early, its finished jobs, which never change,
+/// and the ids of those still running, which the next listing must see again before it stops.
 #[derive(Debug, Default)]
 pub struct KnownJobs {
+    /// Whether the next listing may stop early. When not, it pages through everything, and the
+    /// jobs below are not kept.
+    incremental: bool,
     /// The finished jobs, newest first.
     terminal: Vec<Arc<ExportJob>>,
     /// Where each finished job is in `terminal`.
@@ -156,17 +160,20 @@ struct LastListing {
 }
 
 impl KnownJobs {
-    /// What to keep from a listing, or `None` when the next listing could not use it: a listing
-    /// of one page costs one call either way, malformed jobs cannot be counted from memory, and a
-    /// listing that is not newest first (`ordered` false) cannot stop early.
-    fn from_listing(listing: &JobListing, ordered: bool, settle_pages: u32) -> Option<KnownJobs> {
-        if listing.jobs.len() < ITEMS_PER_PAGE || !listing.invalid.is_empty() || !ordered {
-            return None;
-        }
+    /// What to keep from a listing. The next listing may stop early unless this one is of one
+    /// page (which costs one call either way), holds malformed jobs (which cannot be counted
+    /// from memory), or is not newest first (`ordered` false).
+    fn from_listing(listing: &JobListing, ordered: bool, settle_pages: u32) -> KnownJobs {
+        let incremental =
+            listing.jobs.len() >= ITEMS_PER_PAGE && listing.invalid.is_empty() && ordered;
         let mut known = KnownJobs {
-            settle_pages: AtomicU32::new(settle_pages.max(1)),
+            incremental,
+            settle_pages: AtomicU32::new(if incremental { settle_pages.max(1) } else { 1 }),
             ..KnownJobs::default()
         };
+        if !incremental {
+            return known;
+        }
         for job in &listing.jobs {
             if job.is_terminal() {
                 known.by_id.insert(job.id.clone(), known.terminal.len());
@@ -175,7 +182,7 @@ impl KnownJobs {
                 known.pending.insert(job.id.clone());
             }
         }
-        Some(known)
+        known
     }
 
     /// Remembers `listing` as made of the pages with these digests.
@@ -195,6 +202,10 @@ impl KnownJobs {
         digests: &[u128],
         listing: &Arc<JobListing>,
     ) -> Arc<Self> {
+        if !self.incremental {
+            // The next listing pages through everything: these pages alone do not make it.
+            return Arc::new(self);
+        }
         let earlier = (1..pages.len()).find_map(|n| reuse(&pages[..n], &self).map(|l| (n, l)));
         let (settled, listing) = match earlier {
             Some((n, listing)) => (n, Arc::new(listing)),
@@ -257,22 +268,18 @@ impl AtlasClient {
             |page_num| self.raw_page(Endpoint::ListExportJobs, &path, &what, page_num, deadline);
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
-        let Some(known) = known else {
-            let pages = page_through(vec![fetch(1).await?], max_pages, &what, fetch).await?;
-            return Ok(full_listing(pages));
-        };
-
         // The pages the last listing needed are asked for at once.
         let first_pages = known
-            .settle_pages
-            .load(Ordering::Relaxed)
+            .map_or(1, |k| k.settle_pages.load(Ordering::Relaxed))
             .clamp(1, max_pages);
         let mut raw = Vec::with_capacity(first_pages as usize);
         for page in join_all((1..=first_pages).map(&fetch_raw)).await {
             raw.push(page?);
         }
         let mut digests: Vec<u128> = raw.iter().map(RawPage::digest).collect();
-        if let Some(listing) = known.same_listing(&digests) {
+        if let Some(known) = known
+            && let Some(listing) = known.same_listing(&digests)
+        {
             return Ok(Listed {
                 listing,
                 keep: Some(Arc::clone(known)),
@@ -283,52 +290,62 @@ impl AtlasClient {
         for page in raw {
             pages.push(page.parse(model::parse_job_page)?);
         }
-        loop {
-            // Stop at the first full page that shows nothing new.
-            let reused = (1..=pages.len())
-                .find_map(|n| reuse(&pages[..n], known).map(|listing| (n, listing)));
-            if let Some((settled, listing)) = reused {
-                let listing = Arc::new(listing);
-                let fetched = pages[..settled]
+        if let Some(known) = known.filter(|known| known.incremental) {
+            loop {
+                // Stop at the first full page that shows nothing new.
+                let reused = (1..=pages.len())
+                    .find_map(|n| reuse(&pages[..n], known).map(|listing| (n, listing)));
+                if let Some((settled, listing)) = reused {
+                    let listing = Arc::new(listing);
+                    let fetched = pages[..settled]
+                        .iter()
+                        .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().ok()));
+                    let keep = if known.is_outdated_by(fetched) {
+                        // Something started or finished: what is known is rebuilt from this
+                        // listing.
+                        KnownJobs::from_listing(&listing, true, settled as u32).settle_early(
+                            &pages[..settled],
+                            &digests,
+                            &listing,
+                        )
+                    } else {
+                        known.settle_pages.store(settled as u32, Ordering::Relaxed);
+                        known.remember(&digests[..settled], &listing);
+                        Arc::clone(known)
+                    };
+                    return Ok(Listed {
+                        listing,
+                        keep: Some(keep),
+                        unchanged: false,
+                    });
+                }
+                if !is_full(&pages) || pages.len() as u32 >= max_pages {
+                    break;
+                }
+                let last = pages.last().map_or(&[][..], |p| &p.results[..]);
+                let near_known = last
                     .iter()
-                    .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().ok()));
-                let keep = if known.is_outdated_by(fetched) {
-                    // Something started or finished: what is known is rebuilt from this listing.
-                    let keep = KnownJobs::from_listing(&listing, true, settled as u32);
-                    keep.map(|keep| keep.settle_early(&pages[..settled], &digests, &listing))
-                } else {
-                    known.settle_pages.store(settled as u32, Ordering::Relaxed);
-                    known.remember(&digests[..settled], &listing);
-                    Some(Arc::clone(known))
-                };
-                return Ok(Listed {
-                    listing,
-                    keep,
-                    unchanged: false,
-                });
+                    .any(|job| job.as_ref().is_ok_and(|job| known.knows_finished(job)));
+                if !near_known {
+                    // Far from what is known: page through the rest at full speed.
+                    break;
+                }
+                let page = fetch_raw(pages.len() as u32 + 1).await?;
+                digests.push(page.digest());
+                pages.push(page.parse(model::parse_job_page)?);
             }
-            if !is_full(&pages) || pages.len() as u32 >= max_pages {
-                break;
-            }
-            let last = pages.last().map_or(&[][..], |p| &p.results[..]);
-            let near_known = last
-                .iter()
-                .any(|job| job.as_ref().is_ok_and(|job| known.knows_finished(job)));
-            if !near_known {
-                // Far from what is known: page through the rest at full speed.
-                break;
-            }
-            let page = fetch_raw(pages.len() as u32 + 1).await?;
-            digests.push(page.digest());
-            pages.push(page.parse(model::parse_job_page)?);
         }
         let pages = page_through(pages, max_pages, &what, fetch).await?;
-        Ok(full_listing(pages))
+        // The next listing asks for page 1 first: only a listing of that page alone can be made
+        // again from it.
+        let only_page = digests.first().copied().filter(|_| pages.len() == 1);
+        Ok(full_listing(pages, only_page))
     }
 }
 
-/// The listing of every page, and what to keep of it.
-fn full_listing(pages: Vec<JobPage>) -> Listed {
+/// The listing of every page, and what to keep of it: for a listing of one page, with the
+/// digest of that page, the listing itself.
+fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> Listed {
     let ordered = newest_first(
         pages
             .iter()
@@ -337,10 +354,14 @@ fn full_listing(pages: Vec<JobPage>) -> Listed {
     let page_count = pages.len() as u32;
     let mut listing = JobListing::from_results(pages.into_iter().flat_map(|page| page.results));
     listing.pages = page_count;
-    let keep = KnownJobs::from_listing(&listing, ordered, 1).map(Arc::new);
+    let listing = Arc::new(listing);
+    let keep = KnownJobs::from_listing(&listing, ordered, 1);
+    if let Some(digest) = only_page {
+        keep.remember(&[digest], &listing);
+    }
     Listed {
-        listing: Arc::new(listing),
-        keep,
+        listing,
+        keep: Some(Arc::new(keep)),
         unchanged: false,
     }
 }
@@ -461,9 +482,17 @@ mod tests {
     }
 
     async fn list(client: &AtlasClient, known: Option<&Arc<KnownJobs>>) -> Listed {
+        list_cluster(client, "Big", known).await
+    }
+
+    async fn list_cluster(
+        client: &AtlasClient,
+        cluster: &str,
+        known: Option<&Arc<KnownJobs>>,
+    ) -> Listed {
         let deadline = Deadline::after(Duration::from_secs(10));
         client
-            .list_export_jobs(GROUP, "Big", 10, deadline, known)
+            .list_export_jobs(GROUP, cluster, 10, deadline, known)
             .await
             .unwrap()
     }
@@ -536,5 +565,31 @@ mod tests {
         assert!(next.unchanged);
         assert_eq!((next.listing.pages, next.listing.pages_saved), (1, 1));
         assert_eq!(states(&next.listing), [("Successful", 701)]);
+    }
+
+    #[tokio::test]
+    async fn a_listing_of_one_page_is_made_again_only_from_the_same_page() {
+        let (fake, client) = big_cluster().await;
+        fake.add_cluster(GROUP, "Small");
+        let now = OffsetDateTime::now_utc();
+        let running = job("aaaaaaaaaaaaaaaaaaaa0001")
+            .state("InProgress")
+            .created(now - time::Duration::minutes(5));
+        fake.put_job(GROUP, "Small", running.clone().build());
+        let first = list_cluster(&client, "Small", None).await;
+        assert_eq!(first.listing.pages, 1);
+        let known = first.keep.expect("kept for its page digest");
+        assert!(!known.incremental);
+
+        let again = list_cluster(&client, "Small", Some(&known)).await;
+        assert!(again.unchanged);
+        assert!(Arc::ptr_eq(&again.listing, &first.listing));
+        assert_eq!(states(&again.listing), [("InProgress", 1)]);
+
+        let done = running.state("Failed").finished(now);
+        fake.put_job(GROUP, "Small", done.build());
+        let changed = list_cluster(&client, "Small", again.keep.as_ref()).await;
+        assert!(!changed.unchanged);
+        assert_eq!(states(&changed.listing), [("Failed", 1)]);
     }
 }
