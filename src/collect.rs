@@ -154,12 +154,7 @@ impl Collector {
         clusters.extend(discovered);
         clusters
             .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
-        // Forget what was kept for clusters no longer watched (deleted, or gone from discovery).
-        lock(&self.known).retain(|(group_id, cluster), _| {
-            clusters
-                .iter()
-                .any(|c| c.group_id == *group_id && c.cluster_name == *cluster)
-        });
+        self.forget_unwatched(clusters.iter().map(|c| (&c.group_id, &c.cluster_name)));
         Collection {
             clusters,
             discoveries,
@@ -181,7 +176,16 @@ impl Collector {
             .collect();
         clusters
             .sort_by(|a, b| (&a.group_id, &a.cluster_name).cmp(&(&b.group_id, &b.cluster_name)));
+        // With `/probe`, this is where clusters are seen to go (from `/sd`).
+        self.forget_unwatched(clusters.iter().map(|c| (&c.group_id, &c.cluster_name)));
         clusters
+    }
+
+    /// Forgets the listings kept for clusters no longer watched (deleted, or gone from
+    /// discovery).
+    fn forget_unwatched<'a>(&self, watched: impl Iterator<Item = (&'a String, &'a String)>) {
+        let watched: HashSet<(&String, &String)> = watched.collect();
+        lock(&self.known).retain(|(group_id, cluster), _| watched.contains(&(group_id, cluster)));
     }
 
     /// Collects one cluster, if the exporter watches it (for `/probe`).
@@ -631,6 +635,48 @@ mod tests {
 
     fn ids(jobs: &ClusterJobs) -> Vec<&str> {
         jobs.shown.iter().map(|j| j.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn listings_kept_for_clusters_gone_from_discovery_are_forgotten_by_sd() {
+        use crate::fake_atlas::{FakeAtlas, job};
+        use secrecy::SecretString;
+
+        const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
+        let fake = FakeAtlas::new().with_api_key("pk", "sk");
+        fake.start().await.unwrap();
+        for cluster in ["A", "B"] {
+            fake.add_cluster(GROUP, cluster);
+            fake.put_job(GROUP, cluster, job("0123456789abcdef01234567").build());
+        }
+        let yaml = format!(
+            "atlas:\n  base_url: {}\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 0\n",
+            fake.base_url()
+        );
+        let config = crate::config::parse(&yaml, "test.yml").unwrap();
+        let credentials = crate::config::Credentials::ApiKey {
+            public_key: SecretString::from("pk"),
+            private_key: SecretString::from("sk"),
+        };
+        let requests = crate::metrics::OwnMetrics::new().api_requests;
+        let client = AtlasClient::new(&config.atlas, credentials, requests).unwrap();
+        let collector = Collector::new(&config, client);
+        let deadline = Deadline::after(Duration::from_secs(10));
+        for cluster in ["A", "B"] {
+            let probed = collector.collect_cluster(GROUP, cluster, deadline).await;
+            assert!(probed.unwrap().clusters[0].jobs.is_some());
+        }
+        let kept = |c: &Collector| {
+            let mut keys: Vec<String> = lock(&c.known).keys().map(|k| k.1.clone()).collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(kept(&collector), ["A", "B"]);
+
+        fake.remove_cluster(GROUP, "B");
+        let watched = collector.clusters(deadline).await;
+        assert_eq!(watched.len(), 1);
+        assert_eq!(kept(&collector), ["A"]);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 //! `totalCount` equal to what is fetched plus what is kept) and pages through everything when it
 //! does not hold.
 //!
-//! In a steady state the pages fetched come back byte for byte as they were in the last listing.
-//! Their digests say so, and the last listing is used again without parsing them.
+//! Every cluster's last listing is kept with the digests of the pages it was made of (its only
+//! page, or the first pages of an incremental listing). In a steady state those pages come back
+//! byte for byte the same, and the last listing is used again without parsing them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
