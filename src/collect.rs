@@ -409,9 +409,10 @@ impl Collector {
         };
         let jobs = match fetched {
             Ok(listed) => {
-                // An unchanged listing was logged when it was new.
+                log_invalid(&group_id, &cluster.name, &listed.listing);
+                // The failures of an unchanged listing were logged when it was new.
                 if !listed.unchanged {
-                    self.log_listing(&group_id, &cluster.name, &listed.listing);
+                    self.log_failures(&group_id, &cluster.name, &listed.listing);
                 }
                 let pinned = cluster.job_ids.as_deref().unwrap_or_default();
                 Some(summarize(
@@ -496,16 +497,8 @@ impl Collector {
         })
     }
 
-    fn log_listing(&self, group_id: &str, cluster: &str, listing: &JobListing) {
-        for invalid in listing.invalid() {
-            tracing::warn!(
-                group_id,
-                cluster_name = cluster,
-                export_job_id = invalid.id.as_deref().unwrap_or("(none)"),
-                reason = %invalid.reason,
-                "skipping a malformed export job"
-            );
-        }
+    /// Logs each failed job once.
+    fn log_failures(&self, group_id: &str, cluster: &str, listing: &JobListing) {
         let mut logged = lock(&self.failures_logged);
         for job in listing.jobs() {
             let Some(reason) = &job.state_reason else {
@@ -553,6 +546,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Logs the malformed jobs of a listing, on every scrape, as long as Atlas sends them.
+fn log_invalid(group_id: &str, cluster: &str, listing: &JobListing) {
+    for invalid in listing.invalid() {
+        tracing::warn!(
+            group_id,
+            cluster_name = cluster,
+            export_job_id = invalid.id.as_deref().unwrap_or("(none)"),
+            reason = %invalid.reason,
+            "skipping a malformed export job"
+        );
+    }
 }
 
 fn log_failure(group_id: &str, cluster: &str, error: &AtlasError) {
@@ -771,6 +777,46 @@ mod tests {
             retention,
         );
         assert_eq!(ids(&summary), ["j0", "j1", "j2", "j3", "j9", "running"]);
+    }
+
+    #[test]
+    fn max_age_and_max_per_cluster_together_keep_the_newest_recent_jobs() {
+        // Newest first: a running job, then finished jobs a day apart.
+        let mut jobs = vec![job("running", "InProgress", NOW - 60.0, None)];
+        jobs.extend((0..6).map(|i| {
+            let created = NOW - f64::from(i) * DAY - 3600.0;
+            job(
+                &format!("j{i}"),
+                "Successful",
+                created,
+                Some(created + 60.0),
+            )
+        }));
+        let retention = Retention {
+            max_age: Duration::from_secs(4 * 86_400),
+            max_per_cluster: 2,
+        };
+        let listing = JobListing::new(jobs.clone(), Vec::new());
+        // The running job is the newest and is shown anyway; the cap takes j0 and j1.
+        assert_eq!(
+            ids(&summarize(&listing, &[], NOW, retention)),
+            ["running", "j0", "j1"]
+        );
+        // A cap above what max_age allows: j0 to j3 were created within 4 days.
+        let wide = Retention {
+            max_per_cluster: 10,
+            ..retention
+        };
+        assert_eq!(
+            ids(&summarize(&listing, &[], NOW, wide)),
+            ["running", "j0", "j1", "j2", "j3"]
+        );
+        // Pinned jobs do not use up the cap.
+        let pinned = ["j0".to_string(), "j5".to_string()];
+        assert_eq!(
+            ids(&summarize(&listing, &pinned, NOW, retention)),
+            ["running", "j0", "j1", "j2", "j5"]
+        );
     }
 
     #[test]
