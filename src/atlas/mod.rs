@@ -116,7 +116,12 @@ impl AtlasClient {
         deadline: Deadline,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Vec<Page<T>>, AtlasError> {
-        let fetch = |page_num| self.page(endpoint, path, what, page_num, deadline, parse);
+        let fetch = |page_num| async move {
+            let page = self
+                .raw_page(endpoint, path, what, page_num, deadline)
+                .await?;
+            page.parse(parse)
+        };
         let first = fetch(1).await?;
         page_through(vec![first], max_pages, what, fetch).await
     }
@@ -165,21 +170,6 @@ fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
 }
 
 impl AtlasClient {
-    /// Fetches and parses page `page_num` of a listing.
-    async fn page<T>(
-        &self,
-        endpoint: Endpoint,
-        path: &str,
-        what: &str,
-        page_num: u32,
-        deadline: Deadline,
-        parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
-    ) -> Result<Page<T>, AtlasError> {
-        self.raw_page(endpoint, path, what, page_num, deadline)
-            .await?
-            .parse(parse)
-    }
-
     /// Fetches page `page_num` of a listing, leaving it unparsed.
     async fn raw_page(
         &self,
