@@ -322,19 +322,12 @@ impl ErrorBody {
 mod tests {
     use super::*;
 
-    const REPLICA_SET: &str = r#"{
-        "createdAt": "2021-03-25T16:49:23Z",
-        "exportBucketId": "{BUCKET-ID}",
-        "finishedAt": "2021-03-25T17:48:20Z",
-        "id": "605ccba3c1c7613f423e1585",
-        "prefix": "/exported_snapshots/{ORG-NAME}/{PROJECT-NAME}/{CLUSTER-NAME}/2021-03-25T1649+0000/1616694179",
-        "snapshotId": "605cbac9b498841007af7d9f",
-        "state": "Successful"
-    }"#;
-
     #[test]
     fn seed_replica_set_example_parses_to_exact_values() {
-        let job = parse_job(REPLICA_SET.as_bytes()).unwrap().unwrap();
+        let (replica_set, _) = crate::fake_atlas::seed_examples();
+        let job = parse_job(replica_set.to_string().as_bytes())
+            .unwrap()
+            .unwrap();
         assert_eq!(job.id, "605ccba3c1c7613f423e1585");
         assert_eq!(job.state, "Successful");
         assert_eq!(job.created_at, 1616690963.0);
