@@ -646,7 +646,6 @@ mod tests {
     #[tokio::test]
     async fn listings_kept_for_clusters_gone_from_discovery_are_forgotten_by_sd() {
         use crate::fake_atlas::{FakeAtlas, job};
-        use secrecy::SecretString;
 
         const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
         let fake = FakeAtlas::new().with_api_key("pk", "sk");
@@ -660,13 +659,7 @@ mod tests {
             fake.base_url()
         );
         let config = crate::config::parse(&yaml, "test.yml").unwrap();
-        let credentials = crate::config::Credentials::ApiKey {
-            public_key: SecretString::from("pk"),
-            private_key: SecretString::from("sk"),
-        };
-        let requests = crate::metrics::OwnMetrics::new().api_requests;
-        let client = AtlasClient::new(&config.atlas, credentials, requests).unwrap();
-        let collector = Collector::new(&config, client);
+        let collector = Collector::new(&config, AtlasClient::for_tests(&config.atlas));
         let deadline = Deadline::after(Duration::from_secs(10));
         for cluster in ["A", "B"] {
             let probed = collector.collect_cluster(GROUP, cluster, deadline).await;

@@ -195,6 +195,17 @@ impl AtlasClient {
         })
     }
 
+    /// A client with the API key `pk` / `sk`, which unit tests give their stand-in Atlas.
+    #[cfg(test)]
+    pub(crate) fn for_tests(config: &AtlasConfig) -> AtlasClient {
+        let credentials = Credentials::ApiKey {
+            public_key: SecretString::from("pk"),
+            private_key: SecretString::from("sk"),
+        };
+        let requests = crate::metrics::OwnMetrics::new().api_requests;
+        AtlasClient::new(config, credentials, requests).expect("a client of the stand-in")
+    }
+
     /// GETs `path` (under the API root, query included), retrying transient failures until the
     /// deadline. `what` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
     pub async fn get(

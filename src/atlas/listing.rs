@@ -440,13 +440,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use std::time::Duration;
 
-    use secrecy::SecretString;
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::config::{self, Credentials};
+    use crate::config;
     use crate::fake_atlas::{FakeAtlas, job};
-    use crate::metrics::OwnMetrics;
 
     const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
 
@@ -473,13 +471,7 @@ mod tests {
             fake.base_url()
         );
         let config = config::parse(&yaml, "test.yml").unwrap();
-        let credentials = Credentials::ApiKey {
-            public_key: SecretString::from("pk"),
-            private_key: SecretString::from("sk"),
-        };
-        let client =
-            AtlasClient::new(&config.atlas, credentials, OwnMetrics::new().api_requests).unwrap();
-        (fake, client)
+        (fake, AtlasClient::for_tests(&config.atlas))
     }
 
     async fn list(client: &AtlasClient, known: Option<&Arc<KnownJobs>>) -> Listed {
