@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support;
+
 const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 
 /// A fresh directory for one test's files.
@@ -230,24 +232,9 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
     assert!(body.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"prod\"} 0"), "{body}");
     assert!(body.contains("atlas_backup_exporter_build_info{"), "{body}");
     // SIGTERM: exits 0.
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    support::sigterm(&child);
+    let (code, stderr) = support::exit_code_and_stderr(&mut child);
+    assert_eq!(code, Some(0));
     let first = stderr.lines().next().unwrap_or_default();
     let parsed: serde_json::Value =
         serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));

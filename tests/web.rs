@@ -927,9 +927,7 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         while fake.requests().total == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let pid = child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
+        support::sigterm(&child);
         let response = scrape
             .await
             .unwrap()
@@ -938,15 +936,8 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         assert_eq!(up(&response.text().await.unwrap()), Some(1.0));
     });
 
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (code, stderr) = support::exit_code_and_stderr(&mut child);
+    assert_eq!(code, Some(0));
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains(support::PRIVATE_KEY), "{stderr}");
 }
