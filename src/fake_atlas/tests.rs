@@ -39,8 +39,13 @@ async fn atlas_with_cluster() -> (FakeAtlas, String) {
     (fake, base)
 }
 
+/// The path of a cluster's export jobs, as a digest answer names it.
+fn exports_path(cluster: &str) -> String {
+    format!("/api/atlas/v2/groups/{GROUP}/clusters/{cluster}/backup/exports")
+}
+
 fn exports_url(base: &str, cluster: &str) -> String {
-    format!("{base}/api/atlas/v2/groups/{GROUP}/clusters/{cluster}/backup/exports")
+    format!("{base}{}", exports_path(cluster))
 }
 
 async fn digest_get(session: &DigestAuthSession, url: &str) -> Response {
@@ -184,7 +189,7 @@ async fn challenge_matches_the_recording() {
 async fn a_nonce_may_be_reused_with_any_nc_but_not_for_another_uri() {
     let (fake, base) = atlas_with_cluster().await;
     let url = exports_url(&base, "Cluster0");
-    let uri = format!("/api/atlas/v2/groups/{GROUP}/clusters/Cluster0/backup/exports");
+    let uri = exports_path("Cluster0");
     let (nonce, _) = challenge_of(&raw_get(&url, None).await);
     for nc in [3, 1, 1, 2] {
         let h = digest_header(PUBLIC, PRIVATE, &uri, &nonce, nc);
@@ -215,7 +220,7 @@ async fn a_nonce_may_be_reused_with_any_nc_but_not_for_another_uri() {
 async fn expired_nonces_get_stale_true_and_diqwest_recovers() {
     let (fake, base) = atlas_with_cluster().await;
     let url = exports_url(&base, "Cluster0");
-    let uri = format!("/api/atlas/v2/groups/{GROUP}/clusters/Cluster0/backup/exports");
+    let uri = exports_path("Cluster0");
 
     // By hand: the same correct answer becomes stale after expire_nonces().
     let (nonce, _) = challenge_of(&raw_get(&url, None).await);
@@ -255,7 +260,7 @@ async fn nonces_go_stale_after_their_lifetime() {
     fake.add_cluster(GROUP, "Cluster0");
     let base = start(&fake).await;
     let url = exports_url(&base, "Cluster0");
-    let uri = format!("/api/atlas/v2/groups/{GROUP}/clusters/Cluster0/backup/exports");
+    let uri = exports_path("Cluster0");
     let (nonce, _) = challenge_of(&raw_get(&url, None).await);
     let h = digest_header(PUBLIC, PRIVATE, &uri, &nonce, 1);
     assert_eq!(raw_get(&url, Some(&h)).await.status(), StatusCode::OK);
