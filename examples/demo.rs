@@ -13,7 +13,6 @@ use atlas_backup_exporter::fake_atlas::{
 };
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::{config, server};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 #[tokio::main]
@@ -30,35 +29,34 @@ async fn main() -> anyhow::Result<()> {
 
     let fake = FakeAtlas::new().with_api_key(DEMO_PUBLIC_KEY, DEMO_PRIVATE_KEY);
     let _demo = fake.seed_demo(time::OffsetDateTime::now_utc());
-    let atlas_listener = TcpListener::bind("127.0.0.1:0").await?;
-    let atlas = tokio::spawn({
-        let fake = fake.clone();
-        let stopped = until_stopped(stopped.clone());
-        async move { fake.serve(atlas_listener, stopped).await }
-    });
+    // The address comes from the bound listener, before anything serves.
+    let atlas = fake.bind("127.0.0.1:0").await?;
+    let base_url = atlas.base_url();
+    let atlas = tokio::spawn(atlas.serve(until_stopped(stopped.clone())));
 
     // The same path a user's config takes: YAML through the real parser.
     let yaml = format!(
         "atlas:\n  base_url: {base_url}\n  auth:\n    api_key:\n      public_key: {DEMO_PUBLIC_KEY}\n      private_key: {DEMO_PRIVATE_KEY}\n\
          targets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n\
-         export_jobs:\n  max_age: 30d\n",
-        base_url = fake.base_url()
+         export_jobs:\n  max_age: 30d\n"
     );
     let config = config::parse(&yaml, "demo config")?;
     let credentials = config::resolve_credentials(config.atlas.auth.as_ref(), |_| None)?;
     let app = atlas_backup_exporter::build(&config, credentials.credentials, "/metrics")?;
     let listener = server::bind(&address)
         .await
-        .with_context(|| format!("listening on {address}"))?;
+        .with_context(|| {
+            format!("listening on {address} (give another address: cargo run --example demo -- 127.0.0.1:9000)")
+        })?;
     let local = listener.local_addr()?;
 
     println!();
-    println!("  Stand-in Atlas:  {}", fake.base_url());
+    println!("  Stand-in Atlas:  {base_url}");
     println!("  Exporter:        http://{local}/");
     println!("  Metrics:         http://{local}/metrics");
     println!();
     println!(
-        "  Try: curl -s http://{local}/metrics | grep -v '^#' | grep atlas_backup_export_job_state"
+        "  Try: curl -s http://{local}/metrics | grep -v '^#' | grep 'atlas_backup_export_job_state.* 1$'"
     );
     println!("  Ctrl-C stops both.");
     println!();

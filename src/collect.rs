@@ -649,14 +649,13 @@ mod tests {
 
         const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
         let fake = FakeAtlas::new().with_api_key("pk", "sk");
-        fake.start().await.unwrap();
+        let base_url = fake.start().await.unwrap();
         for cluster in ["A", "B"] {
             fake.add_cluster(GROUP, cluster);
             fake.put_job(GROUP, cluster, job("0123456789abcdef01234567").build());
         }
         let yaml = format!(
-            "atlas:\n  base_url: {}\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 0\n",
-            fake.base_url()
+            "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 0\n"
         );
         let config = crate::config::parse(&yaml, "test.yml").unwrap();
         let collector = Collector::new(&config, AtlasClient::for_tests(&config.atlas));

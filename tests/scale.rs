@@ -100,8 +100,8 @@ async fn sd_lists_every_watched_cluster_as_a_probe_target() {
 #[tokio::test]
 async fn sd_uses_the_external_url_when_given() {
     let fake = two_projects();
-    fake.start().await.unwrap();
-    let yaml = yaml("").replace("BASE_URL", &fake.base_url());
+    let base_url = fake.start().await.unwrap();
+    let yaml = yaml("").replace("BASE_URL", &base_url);
     let config = atlas_backup_exporter::config::parse(&yaml, "test.yml").unwrap();
     let options = atlas_backup_exporter::server::WebOptions {
         telemetry_path: "/metrics".into(),

@@ -135,12 +135,12 @@ fn write_config(
 /// stops it.
 async fn run_binary(
     dir: &Path,
-    fake: &FakeAtlas,
+    base_url: &str,
     run: &Run<'_>,
     format: &str,
     between: impl FnOnce(),
 ) -> Captured {
-    let (config, env) = write_config(dir, &fake.base_url(), run);
+    let (config, env) = write_config(dir, base_url, run);
     let address = format!("127.0.0.1:{}", free_port());
     let mut command = Command::new(BIN);
     command
@@ -284,14 +284,14 @@ async fn api_key_runs(format: &str) {
     let dir = temp_dir(&format!("secrets-api-key-{format}"));
     // Succeeding, with the digest nonce going stale between the scrapes.
     let fake = fake();
-    fake.start().await.unwrap();
+    let base_url = fake.start().await.unwrap();
     let run = Run {
         kind: Kind::ApiKey,
         source: Source::Inline,
         secret: support::PRIVATE_KEY,
         up: 1.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || fake.expire_nonces()).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || fake.expire_nonces()).await;
     assert_clean(&captured, &all_credentials(), &run, format);
 
     // A wrong private key: every call refused with 401.
@@ -301,7 +301,7 @@ async fn api_key_runs(format: &str) {
         secret: WRONG_PRIVATE_KEY,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || {}).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
     assert_clean(&captured, &all_credentials(), &run, format);
 
     // The right key, and Atlas answering 500 to everything: retried, logged, given up.
@@ -312,7 +312,7 @@ async fn api_key_runs(format: &str) {
         secret: support::PRIVATE_KEY,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || {}).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
     // A debug line, with the error it retries.
     assert_logged(&captured, "retrying Atlas call");
     assert_clean(&captured, &all_credentials(), &run, format);
@@ -323,7 +323,7 @@ async fn api_key_runs(format: &str) {
 async fn service_account_runs(format: &str) {
     let dir = temp_dir(&format!("secrets-service-account-{format}"));
     let fake = fake();
-    fake.start().await.unwrap();
+    let base_url = fake.start().await.unwrap();
     // Succeeding, with the token revoked between the scrapes: a second token is issued.
     let run = Run {
         kind: Kind::ServiceAccount,
@@ -331,7 +331,7 @@ async fn service_account_runs(format: &str) {
         secret: support::CLIENT_SECRET,
         up: 1.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || fake.revoke_tokens()).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || fake.revoke_tokens()).await;
     let tokens = fake.issued_tokens();
     assert_eq!(tokens.len(), 2, "{format}");
     assert_logged(&captured, "fetched an OAuth token");
@@ -347,7 +347,7 @@ async fn service_account_runs(format: &str) {
         secret: WRONG_CLIENT_SECRET,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || {}).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
     assert_logged(&captured, "invalid_client");
     assert_clean(&captured, &secrets, &run, format);
 
@@ -359,7 +359,7 @@ async fn service_account_runs(format: &str) {
         secret: support::CLIENT_SECRET,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &fake, &run, format, || {}).await;
+    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
     assert_logged(&captured, "retrying Atlas call");
     secrets.extend(fake.issued_tokens());
     assert_clean(&captured, &secrets, &run, format);

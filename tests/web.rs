@@ -158,8 +158,8 @@ impl Served {
 
     /// The exporter, in front of a running stand-in Atlas.
     async fn exporter(fake: &FakeAtlas, options: ServeOptions) -> Served {
-        fake.start().await.unwrap();
-        let config = config::parse(&exporter_yaml(&fake.base_url()), "test.yml").unwrap();
+        let base_url = fake.start().await.unwrap();
+        let config = config::parse(&exporter_yaml(&base_url), "test.yml").unwrap();
         let app = atlas_backup_exporter::build(&config, support::api_key(), "/metrics").unwrap();
         Served::start(app.router, options).await
     }
@@ -880,8 +880,8 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pki = Pki::new("web-binary");
     let fake = fake_with_a_job();
-    runtime.block_on(fake.start()).unwrap();
-    let config = write_exporter_config(&pki.dir, &fake.base_url());
+    let base_url = runtime.block_on(fake.start()).unwrap();
+    let config = write_exporter_config(&pki.dir, &base_url);
     let web = pki.dir.join("web.yml");
     std::fs::write(&web, format!("{TLS}{}", users_yaml())).unwrap();
     let address = format!("127.0.0.1:{}", free_port());

@@ -268,7 +268,11 @@ async fn measure(options: &Options, dir: &Path) -> io::Result<Measured> {
     let mut cpus = Vec::new();
     if options.wall || options.cpu {
         let fake = FakeAtlas::new().with_api_key(fleet::PUBLIC_KEY, fleet::PRIVATE_KEY);
-        fake.start().await?;
+        let base_url = fake.start().await?;
+        let atlas = StandIn {
+            fake: fake.clone(),
+            base_url,
+        };
         let widest = if options.quick { 100 } else { 1000 };
         let seeding = Instant::now();
         let now = time::OffsetDateTime::now_utc();
@@ -290,7 +294,7 @@ async fn measure(options: &Options, dir: &Path) -> io::Result<Measured> {
             fleets.push(("10 × 5,000", deep.clone()));
             for (label, fleet) in &fleets {
                 for mcr in [8, 32] {
-                    let w = wall(&fake, options, dir, label, fleet, mcr).await?;
+                    let w = wall(&atlas, options, dir, label, fleet, mcr).await?;
                     eprintln!(
                         "wall {label}, {mcr} concurrent: {:.0} ms (ideal {:.0} ms), {:.2} requests per call",
                         ms(w.wall),
@@ -309,7 +313,7 @@ async fn measure(options: &Options, dir: &Path) -> io::Result<Measured> {
             }
             for (label, fleet, retention) in &cases {
                 for gzip in [false, true] {
-                    let c = cpu(&fake, options, dir, label, fleet, *retention, gzip).await?;
+                    let c = cpu(&atlas, options, dir, label, fleet, *retention, gzip).await?;
                     eprintln!(
                         "cpu {label} {retention:?}{}: {:.1} ms CPU per scrape, peak RSS {:.1} MiB",
                         if gzip { " gzip" } else { "" },
@@ -325,10 +329,16 @@ async fn measure(options: &Options, dir: &Path) -> io::Result<Measured> {
     Ok((walls, cpus, render))
 }
 
+/// The running stand-in Atlas and the base URL it serves at.
+struct StandIn {
+    fake: FakeAtlas,
+    base_url: String,
+}
+
 /// Scrapes once to warm up (digest challenges, connections), then `options.scrapes` times,
 /// counting what the stand-in saw during each.
 async fn wall(
-    fake: &FakeAtlas,
+    atlas: &StandIn,
     options: &Options,
     dir: &Path,
     label: &str,
@@ -336,14 +346,14 @@ async fn wall(
     max_concurrent_requests: usize,
 ) -> io::Result<Wall> {
     let yaml = fleet.config_yaml(
-        &fake.base_url(),
+        &atlas.base_url,
         max_concurrent_requests,
         Retention::Defaults,
     );
     let exporter = ExporterProcess::start(&options.exporter, dir, &yaml).await?;
-    let before = fake.requests();
+    let before = atlas.fake.requests();
     let first = exporter.scrape(false).await?;
-    let after = fake.requests();
+    let after = atlas.fake.requests();
     check_up(&first, fleet)?;
     let first_requests = after.total - before.total;
     let first_calls = first_requests - (after.challenges - before.challenges);
@@ -353,9 +363,9 @@ async fn wall(
     let exporter_started = exporter.cpu_time()?;
     let own_started = process::cpu_time("self")?;
     for _ in 0..options.scrapes {
-        let before = fake.requests();
+        let before = atlas.fake.requests();
         let scraped = exporter.scrape(false).await?;
-        let after = fake.requests();
+        let after = atlas.fake.requests();
         check_up(&scraped, fleet)?;
         let total = after.total - before.total;
         let made = total - (after.challenges - before.challenges);
@@ -442,7 +452,7 @@ fn paging_rounds(fleet: &Fleet, permits: usize) -> u32 {
 /// A fresh exporter (so its peak RSS is this scenario's), one warm-up scrape, then
 /// `options.cpu_scrapes` scrapes with the CPU time each one cost.
 async fn cpu(
-    fake: &FakeAtlas,
+    atlas: &StandIn,
     options: &Options,
     dir: &Path,
     label: &str,
@@ -450,7 +460,7 @@ async fn cpu(
     retention: Retention,
     gzip: bool,
 ) -> io::Result<Cpu> {
-    let yaml = fleet.config_yaml(&fake.base_url(), 8, retention);
+    let yaml = fleet.config_yaml(&atlas.base_url, 8, retention);
     let exporter = ExporterProcess::start(&options.exporter, dir, &yaml).await?;
     let before_first = exporter.cpu_time()?;
     let first = exporter.scrape(gzip).await?;

@@ -451,7 +451,7 @@ mod tests {
     /// A stand-in with 700 finished jobs in cluster "Big" and a client for it.
     async fn big_cluster() -> (FakeAtlas, AtlasClient) {
         let fake = FakeAtlas::new().with_api_key("pk", "sk");
-        fake.start().await.unwrap();
+        let base_url = fake.start().await.unwrap();
         fake.add_cluster(GROUP, "Big");
         let now = OffsetDateTime::now_utc();
         fake.put_jobs(
@@ -466,10 +466,7 @@ mod tests {
                     .build()
             }),
         );
-        let yaml = format!(
-            "atlas:\n  base_url: {}\ntargets:\n  - group_id: {GROUP}\n",
-            fake.base_url()
-        );
+        let yaml = format!("atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n");
         let config = config::parse(&yaml, "test.yml").unwrap();
         (fake, AtlasClient::for_tests(&config.atlas))
     }

@@ -448,7 +448,6 @@ fn atlas(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned)
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .or_else(|| fake.local_addr().map(|a| a.to_string()))
         .unwrap_or_else(|| "localhost".into());
     let links = |total: usize| paging.links(&host, path, total);
     let (start, len) = paging.window();

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 
 pub use faults::Fault;
@@ -69,6 +69,46 @@ impl RequestCounts {
     }
 }
 
+/// A stand-in Atlas bound to its address and not yet serving: what [`FakeAtlas::bind`] returns.
+pub struct BoundAtlas {
+    fake: FakeAtlas,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl BoundAtlas {
+    /// `http://ADDRESS:PORT`, the value for the exporter's `atlas.base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes.
+    ///
+    /// Requests held by a [`Fault::hang`] are released with a 503 when shutting down, so
+    /// the graceful shutdown does not wait for them forever.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let closing = self.fake.inner.closing.clone();
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            // Small answers must not wait for Nagle's algorithm: benchmarks measure latency.
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, self.fake.router())
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                closing.send_replace(true);
+            })
+            .await
+    }
+}
+
 /// The stand-in Atlas: cheap to clone, every clone shares the same data and counters.
 #[derive(Clone)]
 pub struct FakeAtlas {
@@ -81,7 +121,6 @@ struct Inner {
     faults: Mutex<Vec<Fault>>,
     latency: Mutex<Duration>,
     counts: Mutex<RequestCounts>,
-    addr: Mutex<Option<SocketAddr>>,
     /// Flips to true when a server of this stand-in shuts down, releasing hung requests.
     closing: watch::Sender<bool>,
 }
@@ -108,7 +147,6 @@ impl FakeAtlas {
                 faults: Mutex::new(Vec::new()),
                 latency: Mutex::new(Duration::ZERO),
                 counts: Mutex::new(RequestCounts::default()),
-                addr: Mutex::new(None),
                 closing,
             }),
         }
@@ -154,72 +192,45 @@ impl FakeAtlas {
             .insert(client_id.to_owned(), secret.to_owned());
     }
 
-    /// Binds `127.0.0.1:0`, serves in a background task and returns the address.
+    /// Binds `addr` and returns the bound server, which knows its address before it serves.
+    ///
+    /// The address comes from the bound listener, never from state a task fills in later, so
+    /// [`BoundAtlas::base_url`] can be asked for before [`BoundAtlas::serve`] runs.
+    pub async fn bind(&self, addr: impl ToSocketAddrs) -> io::Result<BoundAtlas> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(BoundAtlas {
+            fake: self.clone(),
+            listener,
+            addr,
+        })
+    }
+
+    /// Binds `127.0.0.1:0`, serves in a background task and returns the base URL
+    /// (`http://127.0.0.1:PORT`), the value for the exporter's `atlas.base_url`.
     ///
     /// The server runs until [`FakeAtlas::shutdown`] or the end of the tokio runtime.
-    pub async fn start(&self) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        *lock(&self.inner.addr) = Some(addr);
+    pub async fn start(&self) -> io::Result<String> {
+        let bound = self.bind("127.0.0.1:0").await?;
+        let base_url = bound.base_url();
         self.inner.closing.send_replace(false);
-        let fake = self.clone();
         let mut closing = self.inner.closing.subscribe();
         tokio::spawn(async move {
             let stop = async move {
-                // An error means the sender is gone, which cannot happen while `fake` lives.
+                // An error means the sender is gone, which cannot happen while `bound` lives.
                 let _ = closing.wait_for(|c| *c).await;
             };
-            if let Err(err) = fake.serve(listener, stop).await {
+            if let Err(err) = bound.serve(stop).await {
                 tracing::warn!(%err, "stand-in Atlas stopped");
             }
         });
-        Ok(addr)
-    }
-
-    /// Serves on a bound listener until `shutdown` completes (the demo's entry point).
-    ///
-    /// Requests held by a [`Fault::hang`] are released with a 503 when shutting down, so
-    /// the graceful shutdown does not wait for them forever. [`FakeAtlas::base_url`] works
-    /// once this future has been polled; take the address from the listener before that.
-    pub async fn serve(
-        &self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> io::Result<()> {
-        *lock(&self.inner.addr) = Some(listener.local_addr()?);
-        let closing = self.inner.closing.clone();
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            // Small answers must not wait for Nagle's algorithm: benchmarks measure latency.
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, self.router())
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                closing.send_replace(true);
-            })
-            .await
+        Ok(base_url)
     }
 
     /// Stops servers started by [`FakeAtlas::start`] and releases hung requests (until the
     /// next `start`).
     pub fn shutdown(&self) {
         self.inner.closing.send_replace(true);
-    }
-
-    /// `http://127.0.0.1:PORT`, the value for the exporter's `atlas.base_url`.
-    ///
-    /// # Panics
-    /// Before [`FakeAtlas::start`] or [`FakeAtlas::serve`]: there is no address yet.
-    pub fn base_url(&self) -> String {
-        match *lock(&self.inner.addr) {
-            Some(addr) => format!("http://{addr}"),
-            None => panic!("FakeAtlas::base_url called before start() or serve()"),
-        }
-    }
-
-    /// The address served on, if started.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        *lock(&self.inner.addr)
     }
 
     /// The whole API as an axum router, for serving it some other way.

@@ -27,8 +27,7 @@ fn client() -> Client {
 }
 
 async fn start(fake: &FakeAtlas) -> String {
-    fake.start().await.unwrap_or_else(|e| panic!("start: {e}"));
-    fake.base_url()
+    fake.start().await.unwrap_or_else(|e| panic!("start: {e}"))
 }
 
 /// A stand-in with the test key and one replica-set cluster, already serving.
@@ -940,21 +939,15 @@ async fn a_hang_holds_one_request_and_no_other() {
 async fn serve_shuts_down_and_releases_hung_requests() {
     let fake = FakeAtlas::new().with_api_key(PUBLIC, PRIVATE);
     fake.add_cluster(GROUP, "Cluster0");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let bound = fake
+        .bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let url = exports_url(&bound.base_url(), "Cluster0");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = {
-        let fake = fake.clone();
-        tokio::spawn(async move {
-            fake.serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-        })
-    };
-    let url = exports_url(&format!("http://{addr}"), "Cluster0");
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
     fake.inject(Fault::hang("/exports"));
     let hung = tokio::spawn(async move {
         let session = DigestAuthSession::new(PUBLIC, PRIVATE);

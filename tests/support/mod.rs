@@ -54,8 +54,7 @@ impl Exporter {
     /// Starts the stand-in and the exporter with `yaml` as its config, where
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
-        fake.start().await.expect("stand-in Atlas starts");
-        let base_url = fake.base_url();
+        let base_url = fake.start().await.expect("stand-in Atlas starts");
         let yaml = yaml.replace("BASE_URL", &base_url);
         let config = config::parse(&yaml, "test.yml").expect("test config is valid");
         let app = atlas_backup_exporter::build(&config, credentials, "/metrics")
