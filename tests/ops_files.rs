@@ -583,14 +583,20 @@ fn example_config_uses_only_documented_keys() {
     let config: Yaml = serde_yaml::from_str(&text).expect("valid YAML");
     check_exporter_config(&config, "examples/atlas-backup-exporter.yml");
 
-    // What the example must show: one credential kind set, the other commented out, the
-    // environment alternative, discovery, export_job_ids and static labels.
-    let auth = &config["atlas"]["auth"];
-    assert!(auth.get("service_account").is_some(), "a service account");
+    // What the example must show: credentials from the environment (no `auth` section, so the
+    // README's `export MONGODB_ATLAS_…` is what the exporter uses), both kinds of `auth` commented
+    // out, discovery, export_job_ids and static labels.
     assert!(
-        text.contains("# api_key:"),
-        "the API key alternative, commented out"
+        config["atlas"].get("auth").is_none(),
+        "no auth section: the README's commands put the credentials in the environment"
     );
+    for commented in ["# auth:", "service_account:", "api_key:"] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with('#') && l.contains(commented)),
+            "{commented} shown, commented out"
+        );
+    }
     for variable in [
         "MONGODB_ATLAS_CLIENT_ID",
         "MONGODB_ATLAS_CLIENT_SECRET",

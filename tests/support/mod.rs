@@ -242,9 +242,17 @@ impl Drop for TempDir {
 
 /// Sends SIGTERM to a child process.
 pub fn sigterm(child: &Child) {
+    signal(child, "TERM");
+}
+
+/// Sends a signal (`TERM`, `INT`, …) to a child process, as `kill -NAME` does.
+pub fn signal(child: &Child, name: &str) {
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success(), "kill -TERM {pid}");
+    let killed = Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill -{name} {pid}");
 }
 
 /// Waits for a child process to end; returns its exit code and everything it wrote to stderr.
