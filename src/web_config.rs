@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::basic_auth::Users;
-use crate::config::{Checked, ConfigError, KeyPath, Locator, Rule, Section, yaml_error};
+use crate::config::ConfigError;
+use crate::config::yaml::{Checked, KeyPath, Locator, Rule, Section, yaml_error};
 
 /// The exporter's endpoint protection, ready to serve: what [`crate::server::serve_with`] needs.
 pub struct WebConfig {

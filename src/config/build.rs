@@ -1,0 +1,299 @@
+//! From the file as written to the checked config: the checks that involve several keys, and reading
+//! `*_file` secrets.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use secrecy::SecretString;
+use secrecy::zeroize::Zeroize;
+
+use super::raw::{
+    ClusterEntry, FilePathRule, RawAtlas, RawAuth, RawCollection, RawConfig, RawDiscovery,
+    RawExportJobs, RawTarget, SecretRule,
+};
+use super::yaml::{Checked, KeyPath, Locator, Section};
+use super::{
+    AtlasConfig, ClusterSpec, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
+    ExportJobsConfig, Target,
+};
+
+pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
+    let atlas = match raw.atlas {
+        Some(Section(atlas)) => build_atlas(atlas, at)?,
+        None => AtlasConfig::default(),
+    };
+    let export_jobs = raw
+        .export_jobs
+        .map_or_else(ExportJobsConfig::default, |Section(raw)| {
+            build_export_jobs(raw)
+        });
+    let collection = raw
+        .collection
+        .map_or_else(CollectionConfig::default, |Section(raw)| {
+            build_collection(raw)
+        });
+    let discovery = raw
+        .discovery
+        .map_or_else(DiscoveryConfig::default, |Section(raw)| {
+            build_discovery(raw)
+        });
+    Ok(Config {
+        atlas,
+        targets: build_targets(raw.targets, discovery.all_projects, at)?,
+        export_jobs,
+        collection,
+        discovery,
+    })
+}
+
+fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> {
+    let defaults = AtlasConfig::default();
+    let auth = match raw.auth {
+        Some(Section(auth)) => Some(build_auth(auth, at)?),
+        None => None,
+    };
+    Ok(AtlasConfig {
+        base_url: raw.base_url.map_or(defaults.base_url, |v| v.0),
+        api_version: raw.api_version.map_or(defaults.api_version, |v| v.0),
+        request_timeout: raw
+            .request_timeout
+            .map_or(defaults.request_timeout, |v| v.0),
+        max_concurrent_requests: raw
+            .max_concurrent_requests
+            .map_or(defaults.max_concurrent_requests, |v| v.0 as usize),
+        auth,
+    })
+}
+
+fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
+    let path = KeyPath::root().key("atlas").key("auth");
+    match (raw.api_key, raw.service_account) {
+        (Some(Section(key)), None) => {
+            let path = path.key("api_key");
+            Ok(Credentials::ApiKey {
+                public_key: secret(at, &path, "public_key", key.public_key, key.public_key_file)?,
+                private_key: secret(
+                    at,
+                    &path,
+                    "private_key",
+                    key.private_key,
+                    key.private_key_file,
+                )?,
+            })
+        }
+        (None, Some(Section(account))) => {
+            let path = path.key("service_account");
+            Ok(Credentials::ServiceAccount {
+                client_id: secret(
+                    at,
+                    &path,
+                    "client_id",
+                    account.client_id,
+                    account.client_id_file,
+                )?,
+                client_secret: secret(
+                    at,
+                    &path,
+                    "client_secret",
+                    account.client_secret,
+                    account.client_secret_file,
+                )?,
+            })
+        }
+        (Some(_), Some(_)) => {
+            Err(at.error(&path, "both api_key and service_account are set; keep one"))
+        }
+        (None, None) => Err(at.error(
+            &path,
+            "set api_key or service_account (or remove auth to use the environment)",
+        )),
+    }
+}
+
+/// One secret given either inline (`name`) or by file (`name_file`), exactly one of the two.
+fn secret(
+    at: &Locator,
+    path: &KeyPath,
+    name: &str,
+    value: Option<Checked<SecretRule>>,
+    file: Option<Checked<FilePathRule>>,
+) -> Result<SecretString, ConfigError> {
+    match (value, file) {
+        (Some(value), None) => Ok(value.0),
+        (None, Some(file)) => read_secret_file(&file.0)
+            .map_err(|message| at.error(&path.key(&format!("{name}_file")), message)),
+        (Some(_), Some(_)) => Err(at.error(
+            path,
+            format_args!("both {name} and {name}_file are set; keep one"),
+        )),
+        (None, None) => Err(at.error(
+            path,
+            format_args!("{name} is missing: set {name} or {name}_file"),
+        )),
+    }
+}
+
+/// Reads a secret from a file, trimmed (files usually end with a newline). The path is no secret, so the
+/// message names it; the content never appears.
+fn read_secret_file(path: &Path) -> Result<SecretString, String> {
+    let mut content = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read {:?}: {error}", path.display().to_string()))?;
+    let trimmed = content.trim();
+    let secret = (!trimmed.is_empty()).then(|| SecretString::from(trimmed));
+    content.zeroize();
+    secret.ok_or_else(|| format!("{:?} is empty", path.display().to_string()))
+}
+
+/// The targets; none are needed when `discovery.all_projects` finds the clusters.
+fn build_targets(
+    raw: Option<Vec<Section<RawTarget>>>,
+    all_projects: bool,
+    at: &Locator,
+) -> Result<Vec<Target>, ConfigError> {
+    let path = KeyPath::root().key("targets");
+    if all_projects && raw.as_ref().is_none_or(Vec::is_empty) {
+        return Ok(Vec::new());
+    }
+    let raw = raw.ok_or_else(|| {
+        at.error(
+            &path,
+            "is missing: list the Atlas projects to watch, each with its group_id (or set discovery.all_projects: true)",
+        )
+    })?;
+    if raw.is_empty() {
+        return Err(at.error(
+            &path,
+            "is empty: list at least one Atlas project (group_id)",
+        ));
+    }
+    let mut first_index: HashMap<String, usize> = HashMap::new();
+    let mut targets = Vec::with_capacity(raw.len());
+    for (index, Section(target)) in raw.into_iter().enumerate() {
+        let target_path = path.index(index);
+        let group_id = target.group_id.0;
+        if let Some(&first) = first_index.get(&group_id) {
+            let first_path = path.index(first).key("group_id");
+            return Err(at.error(
+                &target_path.key("group_id"),
+                format_args!(
+                    "project {group_id} is already {first_path}{}; merge the two targets",
+                    at.line_note(&first_path)
+                ),
+            ));
+        }
+        first_index.insert(group_id.clone(), index);
+        targets.push(Target {
+            group_id,
+            clusters: build_clusters(target.clusters, &target_path.key("clusters"), at)?,
+            labels: target
+                .labels
+                .map(|labels| labels.0.into_iter().collect())
+                .unwrap_or_default(),
+        });
+    }
+    Ok(targets)
+}
+
+fn build_clusters(
+    raw: Option<Vec<ClusterEntry>>,
+    path: &KeyPath,
+    at: &Locator,
+) -> Result<Option<Vec<ClusterSpec>>, ConfigError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.is_empty() {
+        return Err(at.error(
+            path,
+            "is empty: list clusters, or remove clusters to watch every cluster of the project",
+        ));
+    }
+    let mut first_index: HashMap<&str, usize> = HashMap::new();
+    for (index, entry) in raw.iter().enumerate() {
+        if let Some(&first) = first_index.get(entry.name()) {
+            let first_path = path.index(first);
+            return Err(at.error(
+                &path.index(index),
+                format_args!(
+                    "cluster {:?} is listed twice: first at {first_path}{}",
+                    entry.name(),
+                    at.line_note(&first_path)
+                ),
+            ));
+        }
+        first_index.insert(entry.name(), index);
+    }
+    let clusters = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| build_cluster(entry, &path.index(index), at))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(clusters))
+}
+
+fn build_cluster(
+    entry: ClusterEntry,
+    path: &KeyPath,
+    at: &Locator,
+) -> Result<ClusterSpec, ConfigError> {
+    let jobs = match entry {
+        ClusterEntry::Name(name) => {
+            return Ok(ClusterSpec {
+                name,
+                export_job_ids: None,
+            });
+        }
+        ClusterEntry::Jobs(jobs) => jobs,
+    };
+    let Some(ids) = jobs.export_job_ids else {
+        return Ok(ClusterSpec {
+            name: jobs.name.0,
+            export_job_ids: None,
+        });
+    };
+    let path = path.key("export_job_ids");
+    if ids.is_empty() {
+        return Err(at.error(
+            &path,
+            "is empty: list job ids, or write the cluster as a plain name to watch all its jobs",
+        ));
+    }
+    let ids: Vec<String> = ids.into_iter().map(|id| id.0).collect();
+    if let Some(index) = (1..ids.len()).find(|&i| ids[..i].contains(&ids[i])) {
+        return Err(at.error(
+            &path.index(index),
+            format_args!("export job {:?} is listed twice", ids[index]),
+        ));
+    }
+    Ok(ClusterSpec {
+        name: jobs.name.0,
+        export_job_ids: Some(ids),
+    })
+}
+
+fn build_export_jobs(raw: RawExportJobs) -> ExportJobsConfig {
+    let defaults = ExportJobsConfig::default();
+    ExportJobsConfig {
+        max_age: raw.max_age.map_or(defaults.max_age, |v| v.0),
+        max_pages: raw.max_pages.map_or(defaults.max_pages, |v| v.0),
+        max_per_cluster: raw
+            .max_per_cluster
+            .map_or(defaults.max_per_cluster, |v| v.0 as usize),
+    }
+}
+
+fn build_collection(raw: RawCollection) -> CollectionConfig {
+    let defaults = CollectionConfig::default();
+    CollectionConfig {
+        timeout: raw.timeout.map_or(defaults.timeout, |v| v.0),
+        timeout_offset: raw.timeout_offset.map_or(defaults.timeout_offset, |v| v.0),
+        cache_ttl: raw.cache_ttl.map_or(defaults.cache_ttl, |v| v.0),
+        on_metrics: raw.on_metrics.unwrap_or(defaults.on_metrics),
+    }
+}
+
+fn build_discovery(raw: RawDiscovery) -> DiscoveryConfig {
+    let defaults = DiscoveryConfig::default();
+    DiscoveryConfig {
+        interval: raw.interval.map_or(defaults.interval, |v| v.0),
+        all_projects: raw.all_projects.unwrap_or(defaults.all_projects),
+    }
+}

@@ -1,0 +1,527 @@
+//! The file as written: the `Raw*` structs serde fills, and the rules each scalar passes on the way in.
+//!
+//! Each rule runs while yaml_serde is on the node, so its error gets the line and key path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::yaml::{Checked, KeyPath, Locator, Rule, Section, split_yaml_error};
+use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration};
+
+pub(super) struct GroupIdRule;
+impl Rule for GroupIdRule {
+    type Output = String;
+    const EXPECTING: &'static str = "a project id (24 hexadecimal digits)";
+    fn check(text: &str) -> Result<String, String> {
+        let hex = text.len() == 24 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex {
+            return Err(format!(
+                "{text:?} is not a project id (24 hexadecimal digits)"
+            ));
+        }
+        // Atlas writes ids in lowercase; capitals from a copy-paste are still the same id.
+        Ok(text.to_ascii_lowercase())
+    }
+}
+
+pub(super) struct ClusterNameRule;
+impl Rule for ClusterNameRule {
+    type Output = String;
+    const EXPECTING: &'static str = "a cluster name";
+    fn check(text: &str) -> Result<String, String> {
+        let mut chars = text.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !valid {
+            return Err(format!(
+                "{text:?} is not a cluster name (ASCII letters, digits and '-', not starting with '-')"
+            ));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+pub(super) struct JobIdRule;
+impl Rule for JobIdRule {
+    type Output = String;
+    const EXPECTING: &'static str = "an export job id";
+    fn check(text: &str) -> Result<String, String> {
+        // Ids are opaque strings; they go into a URL path percent-encoded, but `.` and `..`
+        // would be read as path steps, and blanks or control characters are typing accidents.
+        let valid = !text.is_empty()
+            && text.len() <= 256
+            && text != "."
+            && text != ".."
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(format!(
+                "{text:?} is not an export job id (up to 256 characters, no blanks or control \
+                 characters, not . or ..)"
+            ));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+pub(super) struct LabelNameRule;
+impl Rule for LabelNameRule {
+    type Output = String;
+    const EXPECTING: &'static str = "a label name";
+    fn check(text: &str) -> Result<String, String> {
+        let mut chars = text.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "{text:?} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+            ));
+        }
+        if text.starts_with("__") {
+            return Err(format!(
+                "{text:?}: label names starting with __ are reserved for Prometheus"
+            ));
+        }
+        if EXPORTER_LABELS.contains(&text) {
+            return Err(format!(
+                "{text:?} is a label the exporter or Prometheus sets itself; choose another name"
+            ));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+pub(super) struct LabelValueRule;
+impl Rule for LabelValueRule {
+    type Output = String;
+    const EXPECTING: &'static str = "a label value";
+    fn check(text: &str) -> Result<String, String> {
+        if text.is_empty() {
+            // Prometheus treats an empty value as no label at all: surely not what was meant.
+            return Err("label value is empty".to_owned());
+        }
+        Ok(text.to_owned())
+    }
+}
+
+pub(super) struct DurationRule;
+impl Rule for DurationRule {
+    type Output = Duration;
+    const EXPECTING: &'static str = "a duration such as 30s, 5m or 1h30m";
+    fn check(text: &str) -> Result<Duration, String> {
+        parse_duration(text)
+    }
+}
+
+/// A duration where zero would mean "give up at once".
+pub(super) struct PositiveDurationRule;
+impl Rule for PositiveDurationRule {
+    type Output = Duration;
+    const EXPECTING: &'static str = "a duration greater than 0, such as 30s";
+    fn check(text: &str) -> Result<Duration, String> {
+        match parse_duration(text)? {
+            Duration::ZERO => Err(format!("must be greater than 0, not {text:?}")),
+            duration => Ok(duration),
+        }
+    }
+}
+
+pub(super) struct BaseUrlRule;
+impl Rule for BaseUrlRule {
+    type Output = String;
+    const EXPECTING: &'static str = "an http:// or https:// URL";
+    fn check(text: &str) -> Result<String, String> {
+        check_base_url(text)?;
+        Ok(text.trim_end_matches('/').to_owned())
+    }
+}
+
+fn check_base_url(text: &str) -> Result<(), String> {
+    let lower = text.to_ascii_lowercase();
+    let Some(rest) = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| lower.starts_with(scheme).then(|| &text[scheme.len()..]))
+    else {
+        return Err(format!(
+            "{text:?} is not an http:// or https:// URL (for example https://cloud.mongodb.com)"
+        ));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        // Not echoed: the part before '@' would be a user name and password.
+        return Err("must not hold credentials; put them under atlas.auth".to_owned());
+    }
+    if text.contains(|c: char| c.is_whitespace() || c == '?' || c == '#') {
+        return Err(format!(
+            "{text:?}: a base URL has no spaces, query or fragment"
+        ));
+    }
+    let (host, port) = split_host_port(authority);
+    if host.is_empty() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+        return Err(format!("{text:?} has an invalid port"));
+    }
+    Ok(())
+}
+
+/// `host[:port]` or `[v6]:port`, without checking either part.
+fn split_host_port(authority: &str) -> (&str, Option<&str>) {
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+        return (host, after.strip_prefix(':'));
+    }
+    match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    }
+}
+
+pub(super) struct ApiVersionRule;
+impl Rule for ApiVersionRule {
+    type Output = ApiVersion;
+    const EXPECTING: &'static str = "v2 or v1";
+    fn check(text: &str) -> Result<ApiVersion, String> {
+        match text {
+            "v2" => Ok(ApiVersion::V2),
+            "v1" => Ok(ApiVersion::V1),
+            _ => Err(format!("{text:?} is not an API version (v2 or v1)")),
+        }
+    }
+}
+
+/// A secret written in the file. Its messages never quote it.
+pub(super) struct SecretRule;
+impl Rule for SecretRule {
+    type Output = SecretString;
+    const EXPECTING: &'static str = "a secret string";
+    fn check(text: &str) -> Result<SecretString, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("is empty".to_owned());
+        }
+        Ok(SecretString::from(trimmed))
+    }
+}
+
+pub(super) struct FilePathRule;
+impl Rule for FilePathRule {
+    type Output = PathBuf;
+    const EXPECTING: &'static str = "a file path";
+    fn check(text: &str) -> Result<PathBuf, String> {
+        if text.trim().is_empty() {
+            return Err("is empty: give the path of the file holding the secret".to_owned());
+        }
+        Ok(PathBuf::from(text))
+    }
+}
+
+/// A whole number of at least `MIN`.
+pub(super) struct Count<const MIN: u32>(pub(super) u32);
+
+impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CountVisitor<const MIN: u32>;
+        impl<const MIN: u32> Visitor<'_> for CountVisitor<MIN> {
+            type Value = Count<MIN>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match MIN {
+                    0 => f.write_str("a whole number"),
+                    _ => write!(f, "a whole number of at least {MIN}"),
+                }
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+                let value = u32::try_from(value).map_err(|_| {
+                    E::custom(format_args!("{value} is too large (at most {})", u32::MAX))
+                })?;
+                if value < MIN {
+                    return Err(E::custom(format_args!(
+                        "must be at least {MIN}, not {value}"
+                    )));
+                }
+                Ok(Count(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(format_args!(
+                        "must be at least {MIN}, not {value}"
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_u64(CountVisitor::<MIN>)
+    }
+}
+
+/// One entry of `clusters`: a plain name, or `{name, export_job_ids}`.
+pub(super) enum ClusterEntry {
+    Name(String),
+    Jobs(RawClusterJobs),
+}
+
+impl ClusterEntry {
+    pub(super) fn name(&self) -> &str {
+        match self {
+            ClusterEntry::Name(name) => name,
+            ClusterEntry::Jobs(jobs) => &jobs.name.0,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClusterEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = ClusterEntry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a cluster name, or a mapping with name and export_job_ids")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                ClusterNameRule::check(text)
+                    .map(ClusterEntry::Name)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawClusterJobs::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ClusterEntry::Jobs)
+            }
+            // Plain YAML scalars such as 0123 or 1e3 are numbers; their text may not survive, so ask for quotes.
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    "{value} reads as a number: write a cluster name made of digits in quotes"
+                )))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+                self.visit_i64(i64::try_from(value).unwrap_or(i64::MAX))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+                Err(E::custom(format_args!(
+                    "{value} reads as a number: write a cluster name made of digits in quotes"
+                )))
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+/// Static labels, in name order. Duplicate names are refused (YAML would silently keep the last).
+pub(super) struct Labels(pub(super) BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for Labels {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LabelsVisitor;
+        impl<'de> Visitor<'de> for LabelsVisitor {
+            type Value = Labels;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of label names to values")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut labels = BTreeMap::new();
+                while let Some(name) = map.next_key_seed(LabelName(&labels))? {
+                    let value: Checked<LabelValueRule> = map.next_value()?;
+                    labels.insert(name, value.0);
+                }
+                Ok(Labels(labels))
+            }
+        }
+        deserializer.deserialize_map(LabelsVisitor)
+    }
+}
+
+/// A label name, checked against the names already read so a duplicate is blamed on its own line.
+struct LabelName<'a>(&'a BTreeMap<String, String>);
+
+impl<'de> DeserializeSeed<'de> for LabelName<'_> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for LabelName<'_> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(LabelNameRule::EXPECTING)
+    }
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
+        if self.0.contains_key(text) {
+            return Err(E::custom(format_args!("label {text:?} is set twice")));
+        }
+        LabelNameRule::check(text).map_err(E::custom)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) atlas: Option<Section<RawAtlas>>,
+    pub(super) targets: Option<Vec<Section<RawTarget>>>,
+    pub(super) export_jobs: Option<Section<RawExportJobs>>,
+    pub(super) collection: Option<Section<RawCollection>>,
+    pub(super) discovery: Option<Section<RawDiscovery>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAtlas {
+    pub(super) base_url: Option<Checked<BaseUrlRule>>,
+    pub(super) api_version: Option<Checked<ApiVersionRule>>,
+    pub(super) request_timeout: Option<Checked<PositiveDurationRule>>,
+    pub(super) max_concurrent_requests: Option<Count<1>>,
+    pub(super) auth: Option<Section<RawAuth>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub(super) api_key: Option<Section<RawApiKey>>,
+    pub(super) service_account: Option<Section<RawServiceAccount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApiKey {
+    pub(super) public_key: Option<Checked<SecretRule>>,
+    pub(super) public_key_file: Option<Checked<FilePathRule>>,
+    pub(super) private_key: Option<Checked<SecretRule>>,
+    pub(super) private_key_file: Option<Checked<FilePathRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServiceAccount {
+    pub(super) client_id: Option<Checked<SecretRule>>,
+    pub(super) client_id_file: Option<Checked<FilePathRule>>,
+    pub(super) client_secret: Option<Checked<SecretRule>>,
+    pub(super) client_secret_file: Option<Checked<FilePathRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub(super) group_id: Checked<GroupIdRule>,
+    pub(super) clusters: Option<Vec<ClusterEntry>>,
+    pub(super) labels: Option<Labels>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClusterJobs {
+    pub(super) name: Checked<ClusterNameRule>,
+    pub(super) export_job_ids: Option<Vec<Checked<JobIdRule>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExportJobs {
+    pub(super) max_age: Option<Checked<DurationRule>>,
+    pub(super) max_pages: Option<Count<1>>,
+    pub(super) max_per_cluster: Option<Count<0>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCollection {
+    pub(super) timeout: Option<Checked<PositiveDurationRule>>,
+    pub(super) timeout_offset: Option<Checked<DurationRule>>,
+    pub(super) cache_ttl: Option<Checked<DurationRule>>,
+    pub(super) on_metrics: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDiscovery {
+    pub(super) interval: Option<Checked<DurationRule>>,
+    pub(super) all_projects: Option<bool>,
+}
+
+/// Refuses a document that is not YAML, empty, or not a mapping before the typed pass, whose messages for
+/// those cases ("missing field", "expected struct") would not help.
+pub(super) fn check_document_shape(text: &str, at: &Locator) -> Result<(), ConfigError> {
+    let shape = Shape::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|error| {
+        // This pass accepts any document, so what fails here is the YAML syntax itself.
+        let (line, message) = split_yaml_error(&error);
+        ConfigError::Invalid {
+            origin: at.origin.to_owned(),
+            line,
+            message: format!("not valid YAML: {message}"),
+        }
+    })?;
+    let found = match shape {
+        Shape::Mapping => return Ok(()),
+        Shape::Empty => {
+            return Err(ConfigError::Invalid {
+                origin: at.origin.to_owned(),
+                line: None,
+                message: "the file is empty: it needs at least a targets list".to_owned(),
+            });
+        }
+        Shape::Other(found) => found,
+    };
+    Err(at.error(
+        &KeyPath::root(),
+        format_args!("the file must be a mapping of keys such as atlas: and targets:, not {found}"),
+    ))
+}
+
+/// What the top of the document is. Reading it checks the syntax of the whole document, and nothing else:
+/// duplicate keys are left for the typed pass, which blames them on the right key.
+enum Shape {
+    Mapping,
+    Empty,
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML document")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Shape::Mapping)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Shape::Other("a list"))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
+                Ok(Shape::Empty)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Shape, E> {
+                Ok(Shape::Empty)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
+                Ok(Shape::Other("a single value"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
+                Ok(Shape::Other("a single value"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
+                Ok(Shape::Other("a single value"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
+                Ok(Shape::Other("a single value"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
+                Ok(Shape::Other("a single value"))
+            }
+            fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Shape, A::Error> {
+                Ok(Shape::Other("a tagged value"))
+            }
+        }
+        deserializer.deserialize_any(ShapeVisitor)
+    }
+}
