@@ -71,7 +71,7 @@ pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
 
 /// Checks web config text; `origin` names it in messages, and relative paths are taken from `dir`.
 pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<WebConfig, ConfigError> {
-    let at = Locator { text, origin };
+    let at = Locator::new(text, origin);
     // An empty file asks for nothing, as with exporter-toolkit: plain HTTP, no authentication.
     let raw: Option<Section<RawWebConfig>> =
         serde_yaml::from_str(text).map_err(|error| yaml_error(error, origin))?;

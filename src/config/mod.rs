@@ -227,7 +227,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Checks config text; `origin` names it in messages (usually the file name). Reads `*_file` secrets,
 /// relative to the current directory.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let at = Locator { text, origin };
+    let at = Locator::new(text, origin);
     raw::check_document_shape(text, &at)?;
     let raw: yaml::Section<raw::RawConfig> =
         serde_yaml::from_str(text).map_err(|error| yaml::yaml_error(error, origin))?;

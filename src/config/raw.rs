@@ -451,7 +451,7 @@ pub(super) fn check_document_shape(text: &str, at: &Locator) -> Result<(), Confi
         // This pass accepts any document, so what fails here is the YAML syntax itself.
         let (line, message) = split_yaml_error(&error);
         ConfigError::Invalid {
-            origin: at.origin.to_owned(),
+            origin: at.origin().to_owned(),
             line,
             message: format!("not valid YAML: {message}"),
         }
@@ -460,7 +460,7 @@ pub(super) fn check_document_shape(text: &str, at: &Locator) -> Result<(), Confi
         Shape::Mapping => return Ok(()),
         Shape::Empty => {
             return Err(ConfigError::Invalid {
-                origin: at.origin.to_owned(),
+                origin: at.origin().to_owned(),
                 line: None,
                 message: "the file is empty: it needs at least a targets list".to_owned(),
             });

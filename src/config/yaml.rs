@@ -5,6 +5,8 @@
 //! refuse a scalar in their place without quoting it ([`Section`]); checks that run after deserializing
 //! blame a [`KeyPath`] through a [`Locator`], which finds the line of that key in the document.
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::fmt::{self, Display};
 use std::marker::PhantomData;
 
@@ -148,17 +150,37 @@ fn humanize_serde_message(text: &str) -> String {
 
 /// Makes located errors for checks that run after deserializing.
 pub(crate) struct Locator<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) origin: &'a str,
+    text: &'a str,
+    origin: &'a str,
+    /// Found on the first error that needs a line, then kept for the rest of the document.
+    lines: OnceCell<NodeLines>,
 }
 
-impl Locator<'_> {
+impl<'a> Locator<'a> {
+    /// `origin` names the document in messages (usually its file name).
+    pub(crate) fn new(text: &'a str, origin: &'a str) -> Self {
+        Locator {
+            text,
+            origin,
+            lines: OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn origin(&self) -> &str {
+        self.origin
+    }
+
+    fn lines(&self) -> &NodeLines {
+        self.lines.get_or_init(|| NodeLines::of(self.text))
+    }
+
     /// An error blamed on `path`, at its line, or at the line of its nearest ancestor present in the file
     /// (a missing key is blamed on the mapping that lacks it).
     pub(crate) fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
+        let lines = self.lines();
         let line = (0..=path.0.len())
             .rev()
-            .find_map(|len| line_of(self.text, &path.0[..len]));
+            .find_map(|len| lines.line(&path.0[..len]));
         let message = if path.0.is_empty() {
             message.to_string()
         } else {
@@ -173,7 +195,8 @@ impl Locator<'_> {
 
     /// " (line N)", for naming a second place in a message.
     pub(super) fn line_note(&self, path: &KeyPath) -> String {
-        line_of(self.text, &path.0)
+        self.lines()
+            .line(&path.0)
             .map(|line| format!(" (line {line})"))
             .unwrap_or_default()
     }
@@ -183,7 +206,7 @@ impl Locator<'_> {
 #[derive(Clone)]
 pub(crate) struct KeyPath(Vec<Segment>);
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Segment {
     Key(String),
     Index(usize),
@@ -220,76 +243,207 @@ impl Display for KeyPath {
     }
 }
 
-/// Marks the error [`line_of`] raises on purpose, to tell it from any other.
-const PROBE_MARK: &str = "\u{1}line probe";
-
-/// The line of the node at `path`, or `None` if the file has no such node.
+/// The line of every node of one document, found in a single pass.
 ///
-/// yaml_serde tells positions only in errors, so this deserializes the text again with a seed that walks
-/// down `path`, skipping everything else, and fails on purpose at the node: the error carries its line.
-fn line_of(text: &str, path: &[Segment]) -> Option<usize> {
-    let error = Probe(path)
-        .deserialize(serde_yaml::Deserializer::from_str(text))
-        .err()?;
-    if error.to_string().contains(PROBE_MARK) {
-        error.location().map(|location| location.line())
-    } else {
-        None
+/// yaml_serde tells positions only in errors. So the pass walks the whole document and, at each scalar,
+/// fails on purpose and catches its own error straight away: the error carries the scalar's line, and the
+/// scalar is consumed, so the walk goes on. A mapping or a list is where its first entry is (libyaml
+/// starts a block mapping at its first key); an empty one is where the key that names it is.
+struct NodeLines(HashMap<Vec<Segment>, usize>);
+
+impl NodeLines {
+    fn of(text: &str) -> Self {
+        let mut lines = HashMap::new();
+        let walk = NodeWalk {
+            path: Vec::new(),
+            lines: &mut lines,
+        };
+        // A document the walk cannot read to the end (a mapping used as a key, say) keeps the lines found
+        // before that point; the others go without.
+        let _ = walk.deserialize(serde_yaml::Deserializer::from_str(text));
+        NodeLines(lines)
+    }
+
+    /// The line of the node at `path`, or `None` if the document has no such node.
+    fn line(&self, path: &[Segment]) -> Option<usize> {
+        self.0.get(path).copied()
     }
 }
 
-struct Probe<'p>(&'p [Segment]);
+/// Marks the errors [`NodeLines`] raises on purpose, to tell them from any other.
+const POSITION_MARK: &str = "\u{1}node position";
 
-impl<'de> DeserializeSeed<'de> for Probe<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        match self.0.split_first() {
-            None => deserializer.deserialize_any(Here),
-            Some((Segment::Key(_), _)) => deserializer.deserialize_map(self),
-            Some((Segment::Index(_), _)) => deserializer.deserialize_seq(self),
+/// The line in an error raised with [`POSITION_MARK`]: yaml_serde appends " at line N column M", except
+/// for the very first character of the document (line 1, column 1).
+fn marked_line(error: &impl Display) -> Option<usize> {
+    let text = error.to_string();
+    let after = &text[text.find(POSITION_MARK)? + POSITION_MARK.len()..];
+    if after.is_empty() {
+        return Some(1);
+    }
+    after
+        .strip_prefix(" at line ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Records the line of the node it is handed, and of every node inside, under their key paths. Its value
+/// is the node's line, if the node has one of its own.
+struct NodeWalk<'a> {
+    path: Vec<Segment>,
+    lines: &'a mut HashMap<Vec<Segment>, usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeWalk<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<usize>, D::Error> {
+        let visitor = NodeVisitor {
+            path: &self.path,
+            lines: &mut *self.lines,
+        };
+        let line = match deserializer.deserialize_any(visitor) {
+            Ok(first_entry_line) => first_entry_line,
+            Err(error) => match marked_line(&error) {
+                Some(line) => Some(line),
+                None => return Err(error),
+            },
+        };
+        if let Some(line) = line {
+            // The first of two equal keys keeps its line, as the typed pass blames the second one.
+            self.lines.entry(self.path).or_insert(line);
+        }
+        Ok(line)
+    }
+}
+
+struct NodeVisitor<'a> {
+    path: &'a [Segment],
+    lines: &'a mut HashMap<Vec<Segment>, usize>,
+}
+
+impl NodeVisitor<'_> {
+    fn child(&mut self, segment: Segment) -> NodeWalk<'_> {
+        let mut path = self.path.to_vec();
+        path.push(segment);
+        NodeWalk {
+            path,
+            lines: &mut *self.lines,
         }
     }
 }
 
-impl<'de> Visitor<'de> for Probe<'_> {
+impl<'de> Visitor<'de> for NodeVisitor<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Option<usize>, A::Error> {
+        let mut first_line = None;
+        while let Some((key, key_line)) = map.next_key_seed(KeyWithLine)? {
+            let segment = Segment::Key(key);
+            let value_line = map.next_value_seed(self.child(segment.clone()))?;
+            if value_line.is_none() {
+                let mut path = self.path.to_vec();
+                path.push(segment);
+                self.lines.entry(path).or_insert(key_line);
+            }
+            if first_line.is_none() {
+                // Recorded now, so that a walk that stops further on still knows this mapping.
+                self.lines.entry(self.path.to_vec()).or_insert(key_line);
+                first_line = Some(key_line);
+            }
+        }
+        Ok(first_line)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Option<usize>, A::Error> {
+        let mut first_line = None;
+        let mut index = 0;
+        while let Some(line) = seq.next_element_seed(self.child(Segment::Index(index)))? {
+            if index == 0 {
+                if let Some(line) = line {
+                    self.lines.entry(self.path.to_vec()).or_insert(line);
+                }
+                first_line = line;
+            }
+            index += 1;
+        }
+        Ok(first_line)
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Option<usize>, A::Error> {
+        // A tagged node: read past it, then fail on purpose like a scalar.
+        let (IgnoredAny, variant) = data.variant::<IgnoredAny>()?;
+        de::VariantAccess::newtype_variant::<IgnoredAny>(variant)?;
+        Err(de::Error::custom(POSITION_MARK))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Option<usize>, E> {
+        Err(E::custom(POSITION_MARK))
+    }
+}
+
+/// A mapping key as written, and its line.
+struct KeyWithLine;
+
+impl<'de> DeserializeSeed<'de> for KeyWithLine {
+    type Value = (String, usize);
+    fn deserialize<D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<(String, usize), D::Error> {
+        let mut key = None;
+        // yaml_serde hands any scalar key to visit_str as written, as it does for the typed pass.
+        let error = match deserializer.deserialize_str(KeyText(&mut key)) {
+            Ok(()) => return Err(de::Error::custom("a key without a position")),
+            Err(error) => error,
+        };
+        match (key, marked_line(&error)) {
+            (Some(key), Some(line)) => Ok((key, line)),
+            _ => Err(error),
+        }
+    }
+}
+
+/// Keeps the key's text, then fails on purpose so the error carries the key's line.
+struct KeyText<'a>(&'a mut Option<String>);
+
+impl Visitor<'_> for KeyText<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a mapping or a list")
+        f.write_str("a mapping key")
     }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((Segment::Key(wanted), rest)) = self.0.split_first() else {
-            return Ok(());
-        };
-        while let Some(key) = map.next_key::<String>()? {
-            if key == *wanted {
-                return map.next_value_seed(Probe(rest));
-            }
-            map.next_value::<IgnoredAny>()?;
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let Some((Segment::Index(wanted), rest)) = self.0.split_first() else {
-            return Ok(());
-        };
-        for _ in 0..*wanted {
-            if seq.next_element::<IgnoredAny>()?.is_none() {
-                return Ok(());
-            }
-        }
-        seq.next_element_seed(Probe(rest)).map(|_| ())
-    }
-}
-
-/// Accepts nothing: every `visit_*` keeps serde's default, an error, raised on the probed node.
-struct Here;
-
-impl Visitor<'_> for Here {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(PROBE_MARK)
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        *self.0 = Some(text.to_owned());
+        Err(E::custom(POSITION_MARK))
     }
 }
 
@@ -297,36 +451,55 @@ impl Visitor<'_> for Here {
 mod tests {
     use super::*;
 
+    fn key(name: &str) -> Segment {
+        Segment::Key(name.to_owned())
+    }
+
     #[test]
-    fn line_of_finds_nodes_in_block_and_flow_style() {
+    fn node_lines_finds_nodes_in_block_and_flow_style() {
         let text = "# comment\natlas:\n  auth:\n    api_key: {public_key: a,\n      private_key: b}\ntargets:\n  - group_id: x\n  - {group_id: y}\n";
-        let path = |segments: &[Segment]| segments.to_vec();
-        let key = |k: &str| Segment::Key(k.to_owned());
-        assert_eq!(line_of(text, &[]), Some(2));
-        assert_eq!(line_of(text, &path(&[key("atlas"), key("auth")])), Some(4));
+        let lines = NodeLines::of(text);
+        assert_eq!(lines.line(&[]), Some(2));
+        assert_eq!(lines.line(&[key("atlas"), key("auth")]), Some(4));
         assert_eq!(
-            line_of(
-                text,
-                &path(&[
-                    key("atlas"),
-                    key("auth"),
-                    key("api_key"),
-                    key("private_key")
-                ])
-            ),
+            lines.line(&[
+                key("atlas"),
+                key("auth"),
+                key("api_key"),
+                key("private_key")
+            ]),
             Some(5)
         );
         assert_eq!(
-            line_of(
-                text,
-                &path(&[key("targets"), Segment::Index(1), key("group_id")])
-            ),
+            lines.line(&[key("targets"), Segment::Index(1), key("group_id")]),
             Some(8)
         );
-        assert_eq!(
-            line_of(text, &path(&[key("targets"), Segment::Index(2)])),
-            None
-        );
-        assert_eq!(line_of(text, &path(&[key("discovery")])), None);
+        assert_eq!(lines.line(&[key("targets"), Segment::Index(2)]), None);
+        assert_eq!(lines.line(&[key("discovery")]), None);
+    }
+
+    #[test]
+    fn node_lines_of_empty_values_duplicates_and_the_first_character() {
+        let text = "a: {}\nb:\n  - []\n  -\n    c: 1\nb: 2\nd:\ne: &x 3\nf: *x\n";
+        let lines = NodeLines::of(text);
+        // An empty mapping or list is where its key is; an empty list item has no line of its own.
+        assert_eq!(lines.line(&[key("a")]), Some(1));
+        assert_eq!(lines.line(&[key("b"), Segment::Index(0)]), None);
+        // An item whose mapping starts on the next line is where that mapping starts.
+        assert_eq!(lines.line(&[key("b"), Segment::Index(1)]), Some(5));
+        // A list whose first item is empty is where its key is; of two equal keys, the first keeps its
+        // line.
+        assert_eq!(lines.line(&[key("b")]), Some(2));
+        // A key without a value is on its own line; an alias is where its anchor is.
+        assert_eq!(lines.line(&[key("d")]), Some(7));
+        assert_eq!(lines.line(&[key("f")]), Some(8));
+        assert_eq!(NodeLines::of("targets\n").line(&[]), Some(1));
+    }
+
+    #[test]
+    fn a_walk_that_stops_keeps_the_lines_found_before() {
+        let lines = NodeLines::of("a: 1\n? [x]\n: 2\nc: 3\n");
+        assert_eq!(lines.line(&[key("a")]), Some(1));
+        assert_eq!(lines.line(&[key("c")]), None);
     }
 }
