@@ -8,33 +8,33 @@ use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
 use super::raw::{
-    ClusterEntry, FilePathRule, RawAtlas, RawAuth, RawCollection, RawConfig, RawDiscovery,
+    FilePathRule, RawAtlas, RawAuth, RawCluster, RawCollection, RawConfig, RawDiscovery,
     RawExportJobs, RawTarget, SecretRule,
 };
-use super::yaml::{Checked, KeyPath, Locator, Section};
+use super::yaml::{Checked, KeyPath, Locator, Mapping};
 use super::{
-    AtlasConfig, ClusterSpec, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
-    ExportJobsConfig, Target,
+    AtlasConfig, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
+    ExportJobsConfig, ListedCluster, Target,
 };
 
 pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
     let atlas = match raw.atlas {
-        Some(Section(atlas)) => build_atlas(atlas, at)?,
+        Some(Mapping(atlas)) => build_atlas(atlas, at)?,
         None => AtlasConfig::default(),
     };
     let export_jobs = raw
         .export_jobs
-        .map_or_else(ExportJobsConfig::default, |Section(raw)| {
+        .map_or_else(ExportJobsConfig::default, |Mapping(raw)| {
             build_export_jobs(raw)
         });
     let collection = raw
         .collection
-        .map_or_else(CollectionConfig::default, |Section(raw)| {
+        .map_or_else(CollectionConfig::default, |Mapping(raw)| {
             build_collection(raw)
         });
     let discovery = raw
         .discovery
-        .map_or_else(DiscoveryConfig::default, |Section(raw)| {
+        .map_or_else(DiscoveryConfig::default, |Mapping(raw)| {
             build_discovery(raw)
         });
     Ok(Config {
@@ -49,7 +49,7 @@ pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError>
 fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> {
     let defaults = AtlasConfig::default();
     let auth = match raw.auth {
-        Some(Section(auth)) => Some(build_auth(auth, at)?),
+        Some(Mapping(auth)) => Some(build_auth(auth, at)?),
         None => None,
     };
     Ok(AtlasConfig {
@@ -68,7 +68,7 @@ fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> 
 fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
     let path = KeyPath::root().key("atlas").key("auth");
     match (raw.api_key, raw.service_account) {
-        (Some(Section(key)), None) => {
+        (Some(Mapping(key)), None) => {
             let path = path.key("api_key");
             Ok(Credentials::ApiKey {
                 public_key: secret(at, &path, "public_key", key.public_key, key.public_key_file)?,
@@ -81,7 +81,7 @@ fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
                 )?,
             })
         }
-        (None, Some(Section(account))) => {
+        (None, Some(Mapping(account))) => {
             let path = path.key("service_account");
             Ok(Credentials::ServiceAccount {
                 client_id: secret(
@@ -146,7 +146,7 @@ fn read_secret_file(path: &Path) -> Result<SecretString, String> {
 
 /// The targets; none are needed when `discovery.all_projects` finds the clusters.
 fn build_targets(
-    raw: Option<Vec<Section<RawTarget>>>,
+    raw: Option<Vec<Mapping<RawTarget>>>,
     all_projects: bool,
     at: &Locator,
 ) -> Result<Vec<Target>, ConfigError> {
@@ -168,7 +168,7 @@ fn build_targets(
     }
     let mut first_index: HashMap<String, usize> = HashMap::new();
     let mut targets = Vec::with_capacity(raw.len());
-    for (index, Section(target)) in raw.into_iter().enumerate() {
+    for (index, Mapping(target)) in raw.into_iter().enumerate() {
         let target_path = path.index(index);
         let group_id = target.group_id.0;
         if let Some(&first) = first_index.get(&group_id) {
@@ -195,10 +195,10 @@ fn build_targets(
 }
 
 fn build_clusters(
-    raw: Option<Vec<ClusterEntry>>,
+    raw: Option<Vec<RawCluster>>,
     path: &KeyPath,
     at: &Locator,
-) -> Result<Option<Vec<ClusterSpec>>, ConfigError> {
+) -> Result<Option<Vec<ListedCluster>>, ConfigError> {
     let Some(raw) = raw else { return Ok(None) };
     if raw.is_empty() {
         return Err(at.error(
@@ -208,18 +208,18 @@ fn build_clusters(
     }
     let mut first_index: HashMap<&str, usize> = HashMap::new();
     for (index, entry) in raw.iter().enumerate() {
-        if let Some(&first) = first_index.get(entry.name()) {
+        let name = entry.name.0.as_str();
+        if let Some(&first) = first_index.get(name) {
             let first_path = path.index(first);
             return Err(at.error(
                 &path.index(index),
                 format_args!(
-                    "cluster {:?} is listed twice: first at {first_path}{}",
-                    entry.name(),
+                    "cluster {name:?} is listed twice: first at {first_path}{}",
                     at.line_note(&first_path)
                 ),
             ));
         }
-        first_index.insert(entry.name(), index);
+        first_index.insert(name, index);
     }
     let clusters = raw
         .into_iter()
@@ -230,22 +230,13 @@ fn build_clusters(
 }
 
 fn build_cluster(
-    entry: ClusterEntry,
+    raw: RawCluster,
     path: &KeyPath,
     at: &Locator,
-) -> Result<ClusterSpec, ConfigError> {
-    let jobs = match entry {
-        ClusterEntry::Name(name) => {
-            return Ok(ClusterSpec {
-                name,
-                export_job_ids: None,
-            });
-        }
-        ClusterEntry::Jobs(jobs) => jobs,
-    };
-    let Some(ids) = jobs.export_job_ids else {
-        return Ok(ClusterSpec {
-            name: jobs.name.0,
+) -> Result<ListedCluster, ConfigError> {
+    let Some(ids) = raw.export_job_ids else {
+        return Ok(ListedCluster {
+            name: raw.name.0,
             export_job_ids: None,
         });
     };
@@ -263,8 +254,8 @@ fn build_cluster(
             format_args!("export job {:?} is listed twice", ids[index]),
         ));
     }
-    Ok(ClusterSpec {
-        name: jobs.name.0,
+    Ok(ListedCluster {
+        name: raw.name.0,
         export_job_ids: Some(ids),
     })
 }

@@ -113,14 +113,14 @@ pub struct Target {
     /// 24 hexadecimal digits, lowercase as Atlas writes them.
     pub group_id: String,
     /// `None` means every cluster of the project, found by listing them.
-    pub clusters: Option<Vec<ClusterSpec>>,
+    pub clusters: Option<Vec<ListedCluster>>,
     /// Static labels for every series of this target, sorted by name so output is stable.
     pub labels: Vec<(String, String)>,
 }
 
-/// One cluster of a target.
+/// A cluster listed under a target's `clusters` (as opposed to one found by discovery).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterSpec {
+pub struct ListedCluster {
     pub name: String,
     /// `None`: every export job of the cluster (list endpoint). `Some`: only these jobs (get-one endpoint);
     /// never empty.
@@ -228,8 +228,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// relative to the current directory.
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let at = Locator::new(text, origin);
-    raw::check_document_shape(text, &at)?;
-    let raw: yaml::Section<raw::RawConfig> =
+    raw::check_document_root(text, &at)?;
+    let raw: yaml::Mapping<raw::RawConfig> =
         serde_yaml::from_str(text).map_err(|error| yaml::yaml_error(error, origin))?;
     build::build(raw.0, &at)
 }

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::yaml::{Checked, KeyPath, Locator, Rule, Section, split_yaml_error};
+use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
 use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration};
 
 pub(super) struct GroupIdRule;
@@ -225,13 +225,13 @@ impl Rule for FilePathRule {
 }
 
 /// A whole number of at least `MIN`.
-pub(super) struct Count<const MIN: u32>(pub(super) u32);
+pub(super) struct AtLeast<const MIN: u32>(pub(super) u32);
 
-impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
+impl<'de, const MIN: u32> Deserialize<'de> for AtLeast<MIN> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct CountVisitor<const MIN: u32>;
-        impl<const MIN: u32> Visitor<'_> for CountVisitor<MIN> {
-            type Value = Count<MIN>;
+        struct AtLeastVisitor<const MIN: u32>;
+        impl<const MIN: u32> Visitor<'_> for AtLeastVisitor<MIN> {
+            type Value = AtLeast<MIN>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match MIN {
                     0 => f.write_str("a whole number"),
@@ -247,7 +247,7 @@ impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
                         "must be at least {MIN}, not {value}"
                     )));
                 }
-                Ok(Count(value))
+                Ok(AtLeast(value))
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
                 match u64::try_from(value) {
@@ -258,41 +258,28 @@ impl<'de, const MIN: u32> Deserialize<'de> for Count<MIN> {
                 }
             }
         }
-        deserializer.deserialize_u64(CountVisitor::<MIN>)
+        deserializer.deserialize_u64(AtLeastVisitor::<MIN>)
     }
 }
 
-/// One entry of `clusters`: a plain name, or `{name, export_job_ids}`.
-pub(super) enum ClusterEntry {
-    Name(String),
-    Jobs(RawClusterJobs),
-}
-
-impl ClusterEntry {
-    pub(super) fn name(&self) -> &str {
-        match self {
-            ClusterEntry::Name(name) => name,
-            ClusterEntry::Jobs(jobs) => &jobs.name.0,
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for ClusterEntry {
+impl<'de> Deserialize<'de> for RawCluster {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct EntryVisitor;
-        impl<'de> Visitor<'de> for EntryVisitor {
-            type Value = ClusterEntry;
+        struct RawClusterVisitor;
+        impl<'de> Visitor<'de> for RawClusterVisitor {
+            type Value = RawCluster;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a cluster name, or a mapping with name and export_job_ids")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-                ClusterNameRule::check(text)
-                    .map(ClusterEntry::Name)
-                    .map_err(E::custom)
+                let name = ClusterNameRule::check(text).map_err(E::custom)?;
+                Ok(RawCluster {
+                    name: Checked(name),
+                    export_job_ids: None,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                RawClusterJobs::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(ClusterEntry::Jobs)
+                // The derived (inherent) function, which reads the mapping form.
+                RawCluster::deserialize(de::value::MapAccessDeserializer::new(map))
             }
             // Plain YAML scalars such as 0123 or 1e3 are numbers; their text may not survive, so ask for quotes.
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
@@ -309,7 +296,7 @@ impl<'de> Deserialize<'de> for ClusterEntry {
                 )))
             }
         }
-        deserializer.deserialize_any(EntryVisitor)
+        deserializer.deserialize_any(RawClusterVisitor)
     }
 }
 
@@ -363,11 +350,11 @@ impl Visitor<'_> for LabelName<'_> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
-    pub(super) atlas: Option<Section<RawAtlas>>,
-    pub(super) targets: Option<Vec<Section<RawTarget>>>,
-    pub(super) export_jobs: Option<Section<RawExportJobs>>,
-    pub(super) collection: Option<Section<RawCollection>>,
-    pub(super) discovery: Option<Section<RawDiscovery>>,
+    pub(super) atlas: Option<Mapping<RawAtlas>>,
+    pub(super) targets: Option<Vec<Mapping<RawTarget>>>,
+    pub(super) export_jobs: Option<Mapping<RawExportJobs>>,
+    pub(super) collection: Option<Mapping<RawCollection>>,
+    pub(super) discovery: Option<Mapping<RawDiscovery>>,
 }
 
 #[derive(Deserialize)]
@@ -376,15 +363,15 @@ pub(super) struct RawAtlas {
     pub(super) base_url: Option<Checked<BaseUrlRule>>,
     pub(super) api_version: Option<Checked<ApiVersionRule>>,
     pub(super) request_timeout: Option<Checked<PositiveDurationRule>>,
-    pub(super) max_concurrent_requests: Option<Count<1>>,
-    pub(super) auth: Option<Section<RawAuth>>,
+    pub(super) max_concurrent_requests: Option<AtLeast<1>>,
+    pub(super) auth: Option<Mapping<RawAuth>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
-    pub(super) api_key: Option<Section<RawApiKey>>,
-    pub(super) service_account: Option<Section<RawServiceAccount>>,
+    pub(super) api_key: Option<Mapping<RawApiKey>>,
+    pub(super) service_account: Option<Mapping<RawServiceAccount>>,
 }
 
 #[derive(Deserialize)]
@@ -409,13 +396,17 @@ pub(super) struct RawServiceAccount {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTarget {
     pub(super) group_id: Checked<GroupIdRule>,
-    pub(super) clusters: Option<Vec<ClusterEntry>>,
+    pub(super) clusters: Option<Vec<RawCluster>>,
     pub(super) labels: Option<Labels>,
 }
 
+/// One entry of `clusters`: a plain name (`Cluster0`), or a mapping with `name` and `export_job_ids`.
+///
+/// The derive reads the mapping form; `remote = "Self"` makes it an inherent function rather than the
+/// `Deserialize` impl, which is written by hand above to take the plain name too.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawClusterJobs {
+#[serde(remote = "Self", deny_unknown_fields)]
+pub(super) struct RawCluster {
     pub(super) name: Checked<ClusterNameRule>,
     pub(super) export_job_ids: Option<Vec<Checked<JobIdRule>>>,
 }
@@ -424,8 +415,8 @@ pub(super) struct RawClusterJobs {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExportJobs {
     pub(super) max_age: Option<Checked<DurationRule>>,
-    pub(super) max_pages: Option<Count<1>>,
-    pub(super) max_per_cluster: Option<Count<0>>,
+    pub(super) max_pages: Option<AtLeast<1>>,
+    pub(super) max_per_cluster: Option<AtLeast<0>>,
 }
 
 #[derive(Deserialize)]
@@ -446,26 +437,27 @@ pub(super) struct RawDiscovery {
 
 /// Refuses a document that is not YAML, empty, or not a mapping before the typed pass, whose messages for
 /// those cases ("missing field", "expected struct") would not help.
-pub(super) fn check_document_shape(text: &str, at: &Locator) -> Result<(), ConfigError> {
-    let shape = Shape::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|error| {
-        // This pass accepts any document, so what fails here is the YAML syntax itself.
-        let (line, message) = split_yaml_error(&error);
-        ConfigError::Invalid {
-            origin: at.origin().to_owned(),
-            line,
-            message: format!("not valid YAML: {message}"),
-        }
-    })?;
-    let found = match shape {
-        Shape::Mapping => return Ok(()),
-        Shape::Empty => {
+pub(super) fn check_document_root(text: &str, at: &Locator) -> Result<(), ConfigError> {
+    let root =
+        DocumentRoot::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|error| {
+            // This pass accepts any document, so what fails here is the YAML syntax itself.
+            let (line, message) = split_yaml_error(&error);
+            ConfigError::Invalid {
+                origin: at.origin().to_owned(),
+                line,
+                message: format!("not valid YAML: {message}"),
+            }
+        })?;
+    let found = match root {
+        DocumentRoot::Mapping => return Ok(()),
+        DocumentRoot::Empty => {
             return Err(ConfigError::Invalid {
                 origin: at.origin().to_owned(),
                 line: None,
                 message: "the file is empty: it needs at least a targets list".to_owned(),
             });
         }
-        Shape::Other(found) => found,
+        DocumentRoot::Other(found) => found,
     };
     Err(at.error(
         &KeyPath::root(),
@@ -475,53 +467,53 @@ pub(super) fn check_document_shape(text: &str, at: &Locator) -> Result<(), Confi
 
 /// What the top of the document is. Reading it checks the syntax of the whole document, and nothing else:
 /// duplicate keys are left for the typed pass, which blames them on the right key.
-enum Shape {
+enum DocumentRoot {
     Mapping,
     Empty,
     Other(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Shape {
+impl<'de> Deserialize<'de> for DocumentRoot {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ShapeVisitor;
-        impl<'de> Visitor<'de> for ShapeVisitor {
-            type Value = Shape;
+        struct DocumentRootVisitor;
+        impl<'de> Visitor<'de> for DocumentRootVisitor {
+            type Value = DocumentRoot;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any YAML document")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DocumentRoot, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Shape::Mapping)
+                Ok(DocumentRoot::Mapping)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DocumentRoot, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Shape::Other("a list"))
+                Ok(DocumentRoot::Other("a list"))
             }
-            fn visit_unit<E: de::Error>(self) -> Result<Shape, E> {
-                Ok(Shape::Empty)
+            fn visit_unit<E: de::Error>(self) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Empty)
             }
-            fn visit_none<E: de::Error>(self) -> Result<Shape, E> {
-                Ok(Shape::Empty)
+            fn visit_none<E: de::Error>(self) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Empty)
             }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Shape, E> {
-                Ok(Shape::Other("a single value"))
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Other("a single value"))
             }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Shape, E> {
-                Ok(Shape::Other("a single value"))
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Other("a single value"))
             }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Shape, E> {
-                Ok(Shape::Other("a single value"))
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Other("a single value"))
             }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Shape, E> {
-                Ok(Shape::Other("a single value"))
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Other("a single value"))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Shape, E> {
-                Ok(Shape::Other("a single value"))
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<DocumentRoot, E> {
+                Ok(DocumentRoot::Other("a single value"))
             }
-            fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Shape, A::Error> {
-                Ok(Shape::Other("a tagged value"))
+            fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<DocumentRoot, A::Error> {
+                Ok(DocumentRoot::Other("a tagged value"))
             }
         }
-        deserializer.deserialize_any(ShapeVisitor)
+        deserializer.deserialize_any(DocumentRootVisitor)
     }
 }

@@ -168,18 +168,18 @@ discovery:
             Target {
                 group_id: GROUP.to_owned(),
                 clusters: Some(vec![
-                    ClusterSpec {
+                    ListedCluster {
                         name: "Cluster0".to_owned(),
                         export_job_ids: None,
                     },
-                    ClusterSpec {
+                    ListedCluster {
                         name: "Cluster1".to_owned(),
                         export_job_ids: Some(vec![
                             "605ccba3c1c7613f423e1585".to_owned(),
                             "605ccba3c1c7613f423e1586".to_owned(),
                         ]),
                     },
-                    ClusterSpec {
+                    ListedCluster {
                         name: "analytics-2".to_owned(),
                         export_job_ids: None,
                     },

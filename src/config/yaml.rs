@@ -2,7 +2,7 @@
 //! `--web.config.file`.
 //!
 //! Scalars check themselves through a [`Rule`] while yaml_serde stands on them ([`Checked`]); mappings
-//! refuse a scalar in their place without quoting it ([`Section`]); checks that run after deserializing
+//! refuse a scalar in their place without quoting it ([`Mapping`]); checks that run after deserializing
 //! blame a [`KeyPath`] through a [`Locator`], which finds the line of that key in the document.
 
 use std::cell::OnceCell;
@@ -43,20 +43,20 @@ impl<'de, R: Rule> Deserialize<'de> for Checked<R> {
     }
 }
 
-/// A mapping read into the derived struct `T`. Without this wrapper a scalar in its place would be quoted
-/// in the message ("invalid type: string ...": unwelcome where it may be a secret) next to a Rust type name.
-pub(crate) struct Section<T>(pub(crate) T);
+/// A YAML mapping read into the derived struct `T`, and nothing else. Without this wrapper a scalar in its
+/// place would be quoted in the message ("invalid type: string ...": unwelcome where it may be a secret) next to a Rust type name.
+pub(crate) struct Mapping<T>(pub(crate) T);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Mapping<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct SectionVisitor<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for SectionVisitor<T> {
-            type Value = Section<T>;
+        struct MappingVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for MappingVisitor<T> {
+            type Value = Mapping<T>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Section)
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Mapping)
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
                 Err(not_a_mapping("a string"))
@@ -80,7 +80,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Section<T> {
                 Err(not_a_mapping("a list"))
             }
         }
-        deserializer.deserialize_any(SectionVisitor(PhantomData))
+        deserializer.deserialize_any(MappingVisitor(PhantomData))
     }
 }
 
