@@ -112,14 +112,19 @@ pub(super) fn split_yaml_error(error: &serde_yaml::Error) -> (Option<usize>, Str
     (location.map(|location| location.line()), text)
 }
 
+/// serde's derive messages about keys, and what users read instead. They are found by their English
+/// wording, so `serde_messages_about_keys_are_rewritten` pins every row: if a serde upgrade changes the
+/// wording, that test fails rather than users silently getting serde's text.
+const SERDE_KEY_MESSAGES: [(&str, &str); 3] = [
+    ("unknown field `", "unknown key"),
+    ("missing field `", "required key is missing"),
+    ("duplicate field `", "is set twice"),
+];
+
 /// serde's derive says "unknown field `x`, expected one of `a`, `b`" and "missing field `x`" with the
 /// mapping's path in front; a user thinks in keys, so the key joins the path.
 fn humanize_serde_message(text: &str) -> String {
-    for (pattern, rewrite) in [
-        ("unknown field `", "unknown key"),
-        ("missing field `", "required key is missing"),
-        ("duplicate field `", "is set twice"),
-    ] {
+    for (pattern, rewrite) in SERDE_KEY_MESSAGES {
         let Some(start) = text.find(pattern) else {
             continue;
         };
@@ -450,6 +455,102 @@ impl Visitor<'_> for KeyText<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::de::DeserializeOwned;
+
+    /// serde's own message for `text` read as `T` (without the position), and what the user reads.
+    fn messages<T: DeserializeOwned>(text: &str) -> (String, String) {
+        let error = match serde_yaml::from_str::<T>(text) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(error) => error,
+        };
+        let (_, serde_message) = split_yaml_error(&error);
+        (serde_message, yaml_error(error, "f.yml").to_string())
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only read to get serde's messages")]
+    struct Three {
+        a: Option<u8>,
+        b: Option<u8>,
+        c: Option<u8>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only read to get serde's messages")]
+    struct Two {
+        a: u8,
+        b: Option<u8>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only read to get serde's messages")]
+    struct One {
+        a: Option<u8>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoKeys {}
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only read to get serde's messages")]
+    struct Outer {
+        inner: Option<Vec<Two>>,
+    }
+
+    #[test]
+    fn serde_messages_about_keys_are_rewritten() {
+        let cases = [
+            (
+                messages::<Three>("a: 1\nx: 2\n"),
+                "f.yml: line 2: x: unknown key (allowed keys: a, b, c)",
+            ),
+            (
+                messages::<Two>("a: 1\nx: 2\n"),
+                "f.yml: line 2: x: unknown key (allowed keys: a, b)",
+            ),
+            (
+                messages::<One>("x: 2\n"),
+                "f.yml: line 1: x: unknown key (allowed keys: a)",
+            ),
+            (
+                messages::<NoKeys>("x: 2\n"),
+                "f.yml: line 1: x: unknown key",
+            ),
+            (
+                messages::<Outer>("inner:\n  - a: 1\n    y: 2\n"),
+                "f.yml: line 3: inner[0].y: unknown key (allowed keys: a, b)",
+            ),
+            (
+                messages::<Two>("b: 1\n"),
+                "f.yml: line 1: a: required key is missing",
+            ),
+            (
+                messages::<Outer>("inner:\n  - b: 1\n"),
+                "f.yml: line 2: inner[0].a: required key is missing",
+            ),
+            (
+                messages::<Two>("a: 1\nb: 2\na: 3\n"),
+                "f.yml: line 1: a: is set twice",
+            ),
+        ];
+        for ((_, user_message), expected) in &cases {
+            assert_eq!(user_message, expected);
+        }
+        // Every rewrite is exercised above, so none can stop matching unnoticed.
+        for (pattern, _) in SERDE_KEY_MESSAGES {
+            assert!(
+                cases
+                    .iter()
+                    .any(|((serde_message, _), _)| serde_message.contains(pattern)),
+                "no case for {pattern:?}"
+            );
+        }
+    }
 
     fn key(name: &str) -> Segment {
         Segment::Key(name.to_owned())
