@@ -1,4 +1,5 @@
-//! The file as written: the `Raw*` structs serde fills, and the rules each scalar passes on the way in.
+//! The file as written: the `Raw*` structs serde fills, the rules each scalar passes on the way in, and
+//! the check that the document is a mapping at all.
 //!
 //! Each rule runs while yaml_serde is on the node, so its error gets the line and key path.
 

@@ -3,7 +3,8 @@
 //!
 //! Scalars check themselves through a [`Rule`] while yaml_serde stands on them ([`Checked`]); mappings
 //! refuse a scalar in their place without quoting it ([`Mapping`]); checks that run after deserializing
-//! blame a [`KeyPath`] through a [`Locator`], which finds the line of that key in the document.
+//! blame a [`KeyPath`] through a [`Locator`], which finds the lines of the document's nodes once, on the
+//! first such error.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -171,6 +172,7 @@ impl<'a> Locator<'a> {
         }
     }
 
+    /// The document's name in messages.
     pub(crate) fn origin(&self) -> &str {
         self.origin
     }
