@@ -71,8 +71,14 @@ fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
         (Some(Mapping(key)), None) => {
             let path = path.key("api_key");
             Ok(Credentials::ApiKey {
-                public_key: secret(at, &path, "public_key", key.public_key, key.public_key_file)?,
-                private_key: secret(
+                public_key: inline_or_file_secret(
+                    at,
+                    &path,
+                    "public_key",
+                    key.public_key,
+                    key.public_key_file,
+                )?,
+                private_key: inline_or_file_secret(
                     at,
                     &path,
                     "private_key",
@@ -84,14 +90,14 @@ fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
         (None, Some(Mapping(account))) => {
             let path = path.key("service_account");
             Ok(Credentials::ServiceAccount {
-                client_id: secret(
+                client_id: inline_or_file_secret(
                     at,
                     &path,
                     "client_id",
                     account.client_id,
                     account.client_id_file,
                 )?,
-                client_secret: secret(
+                client_secret: inline_or_file_secret(
                     at,
                     &path,
                     "client_secret",
@@ -111,7 +117,7 @@ fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
 }
 
 /// One secret given either inline (`name`) or by file (`name_file`), exactly one of the two.
-fn secret(
+fn inline_or_file_secret(
     at: &Locator,
     path: &KeyPath,
     name: &str,
