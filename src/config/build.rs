@@ -294,3 +294,302 @@ fn build_discovery(raw: RawDiscovery) -> DiscoveryConfig {
         all_projects: raw.all_projects.unwrap_or(defaults.all_projects),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::credentials::tests::{api_key, service_account};
+    use crate::config::parse;
+    use crate::config::tests::{TempFile, error, ok};
+
+    #[test]
+    fn a_service_account_is_read_from_files_trimmed() {
+        let id = TempFile::new("mdb_sa_id_1234\n");
+        let secret = TempFile::new("  mdb_sa_sk_5678 \n\n");
+        let config = ok(&format!(
+            r"
+atlas:
+  auth:
+    service_account:
+      client_id_file: {}
+      client_secret_file: {}
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+",
+            id.path(),
+            secret.path()
+        ));
+        let auth = config.atlas.auth.as_ref().expect("auth");
+        assert_eq!(service_account(auth), ("mdb_sa_id_1234", "mdb_sa_sk_5678"));
+    }
+
+    #[test]
+    fn an_api_key_may_mix_inline_and_file() {
+        let private = TempFile::new("private-from-file\n");
+        let config = ok(&format!(
+            r"
+atlas:
+  auth:
+    api_key:
+      public_key: public-inline
+      private_key_file: {}
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+",
+            private.path()
+        ));
+        let auth = config.atlas.auth.as_ref().expect("auth");
+        assert_eq!(api_key(auth), ("public-inline", "private-from-file"));
+    }
+
+    #[test]
+    fn targets_must_be_present_and_not_empty() {
+        assert_eq!(
+            error("atlas:\n  api_version: v2\n"),
+            "atlas-backup-exporter.yml: line 1: targets: is missing: list the Atlas projects to watch, each \
+             with its group_id (or set discovery.all_projects: true)"
+        );
+        assert_eq!(
+            error("atlas: {}\ntargets: []\n"),
+            "atlas-backup-exporter.yml: line 2: targets: is empty: list at least one Atlas project (group_id)"
+        );
+        // Unless every project is discovered.
+        let config = parse("discovery:\n  all_projects: true\n", "x.yml").unwrap();
+        assert!(config.targets.is_empty() && config.discovery.all_projects);
+    }
+
+    #[test]
+    fn auth_needs_exactly_one_kind_of_credential() {
+        assert_eq!(
+            error(
+                r"
+atlas:
+  auth:
+    api_key: {public_key: a, private_key: b}
+    service_account: {client_id: c, client_secret: d}
+"
+            ),
+            "atlas-backup-exporter.yml: line 3: atlas.auth: both api_key and service_account are set; keep \
+             one"
+        );
+        assert_eq!(
+            error(
+                r"
+atlas:
+  auth: {}
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: atlas.auth: set api_key or service_account (or remove auth \
+             to use the environment)"
+        );
+    }
+
+    #[test]
+    fn each_secret_is_given_inline_or_by_file_not_both() {
+        assert_eq!(
+            error(
+                r"
+atlas:
+  auth:
+    api_key:
+      public_key: abc
+      private_key: def
+      private_key_file: /run/secrets/atlas
+targets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]
+"
+            ),
+            "atlas-backup-exporter.yml: line 4: atlas.auth.api_key: both private_key and private_key_file \
+             are set; keep one"
+        );
+        assert_eq!(
+            error(
+                r"
+atlas:
+  auth:
+    service_account:
+      client_secret: def
+targets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]
+"
+            ),
+            "atlas-backup-exporter.yml: line 4: atlas.auth.service_account: client_id is missing: set \
+             client_id or client_id_file"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_names_the_path_and_the_os_error() {
+        let missing = std::env::temp_dir().join("atlas-backup-exporter-no-such-secret");
+        let os_error = std::fs::read_to_string(&missing).expect_err("missing file");
+        assert_eq!(
+            error(&format!(
+                r"
+atlas:
+  auth:
+    api_key:
+      public_key: abc
+      private_key_file: {}
+targets: [{{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}}]
+",
+                missing.display()
+            )),
+            format!(
+                "atlas-backup-exporter.yml: line 5: atlas.auth.api_key.private_key_file: cannot read {:?}: \
+                 {os_error}",
+                missing.display().to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        let blank = TempFile::new(" \n\n");
+        assert_eq!(
+            error(&format!(
+                r"
+atlas:
+  auth:
+    service_account:
+      client_id: abc
+      client_secret_file: {}
+targets: [{{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}}]
+",
+                blank.path()
+            )),
+            format!(
+                "atlas-backup-exporter.yml: line 5: atlas.auth.service_account.client_secret_file: {:?} is \
+                 empty",
+                blank.path()
+            )
+        );
+        assert_eq!(
+            error(
+                r#"
+atlas:
+  auth:
+    api_key:
+      public_key: "   "
+      private_key: def
+"#
+            ),
+            "atlas-backup-exporter.yml: line 4: atlas.auth.api_key.public_key: is empty"
+        );
+        assert_eq!(
+            error(
+                r#"
+atlas:
+  auth:
+    api_key:
+      public_key: abc
+      private_key_file: ""
+"#
+            ),
+            "atlas-backup-exporter.yml: line 5: atlas.auth.api_key.private_key_file: is empty: give the path \
+             of the file holding the secret"
+        );
+    }
+
+    #[test]
+    fn the_same_project_twice_names_both_lines() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: [Cluster0]
+  - group_id: 6f1a2b3c4d5e6f7a8b9c0d1e
+  - labels: {env: prod}
+    group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+"
+            ),
+            "atlas-backup-exporter.yml: line 6: targets[2].group_id: project 5f1a2b3c4d5e6f7a8b9c0d1e is \
+             already targets[0].group_id (line 2); merge the two targets"
+        );
+    }
+
+    #[test]
+    fn the_same_cluster_twice_in_a_target_names_both_lines() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - Cluster0
+      - name: Cluster1
+      - name: Cluster0
+        export_job_ids: [605ccba3c1c7613f423e1585]
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 6: targets[0].clusters[2]: cluster "Cluster0" is listed twice: first at targets[0].clusters[0] (line 4)"#
+        );
+    }
+
+    #[test]
+    fn the_same_cluster_in_two_targets_is_fine() {
+        let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: [Cluster0]
+  - group_id: 6f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: [Cluster0]
+");
+        assert_eq!(config.targets.len(), 2);
+    }
+
+    #[test]
+    fn an_empty_cluster_list_is_refused() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: []
+"
+            ),
+            "atlas-backup-exporter.yml: line 3: targets[0].clusters: is empty: list clusters, or remove \
+             clusters to watch every cluster of the project"
+        );
+    }
+
+    #[test]
+    fn export_job_ids_must_be_a_non_empty_list_of_distinct_ids() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - name: Cluster1
+        export_job_ids: []
+"
+            ),
+            "atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids: is empty: list job \
+             ids, or write the cluster as a plain name to watch all its jobs"
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - name: Cluster1
+        export_job_ids:
+          - 605ccba3c1c7613f423e1585
+          - 605ccba3c1c7613f423e1585
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 7: targets[0].clusters[0].export_job_ids[1]: export job "605ccba3c1c7613f423e1585" is listed twice"#
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - name: Cluster1
+        export_job_ids: [..]
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 5: targets[0].clusters[0].export_job_ids[0]: ".." is not an export job id (up to 256 characters, no blanks or control characters, not . or ..)"#
+        );
+    }
+}

@@ -518,3 +518,407 @@ impl<'de> Deserialize<'de> for DocumentRoot {
         deserializer.deserialize_any(DocumentRootVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::EXPORTER_LABELS;
+    use crate::config::parse;
+    use crate::config::tests::{error, ok};
+
+    #[test]
+    fn values_that_look_like_numbers_stay_text() {
+        let config = ok(r"
+targets:
+  - group_id: 123456789012345678901234
+    clusters: [0123]
+    labels: {version_major: 1.50, flag: true}
+");
+        let target = &config.targets[0];
+        assert_eq!(target.group_id, "123456789012345678901234");
+        assert_eq!(target.clusters.as_ref().expect("clusters")[0].name, "0123");
+        assert_eq!(
+            target.labels,
+            vec![
+                ("flag".to_owned(), "true".to_owned()),
+                ("version_major".to_owned(), "1.50".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_refused() {
+        for text in ["", "\n  \n", "# nothing but a comment\n", "---\n"] {
+            assert_eq!(
+                error(text),
+                "atlas-backup-exporter.yml: the file is empty: it needs at least a targets list"
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_mapping_is_refused() {
+        assert_eq!(
+            error("# comment\n- group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n"),
+            "atlas-backup-exporter.yml: line 2: the file must be a mapping of keys such as atlas: and \
+             targets:, not a list"
+        );
+        assert_eq!(
+            error("targets\n"),
+            "atlas-backup-exporter.yml: line 1: the file must be a mapping of keys such as atlas: and \
+             targets:, not a single value"
+        );
+    }
+
+    #[test]
+    fn broken_yaml_is_refused_with_its_line() {
+        assert_eq!(
+            error(
+                r"
+targets: [
+  {group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+"
+            ),
+            "atlas-backup-exporter.yml: line 3: not valid YAML: did not find expected ',' or '}', while \
+             parsing a flow mapping at line 2 column 3"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_the_allowed_ones() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+scrape_interval: 30s
+"
+            ),
+            "atlas-backup-exporter.yml: line 3: scrape_interval: unknown key (allowed keys: atlas, targets, \
+             export_jobs, collection, discovery)"
+        );
+        assert_eq!(
+            error(
+                r"
+atlas:
+  base_url: https://cloud.mongodb.com
+  timeout: 10s
+"
+            ),
+            "atlas-backup-exporter.yml: line 3: atlas.timeout: unknown key (allowed keys: base_url, \
+             api_version, request_timeout, max_concurrent_requests, auth)"
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - name: Cluster1
+        job_ids: [605ccba3c1c7613f423e1585]
+"
+            ),
+            "atlas-backup-exporter.yml: line 5: targets[0].clusters[0].job_ids: unknown key (allowed keys: \
+             name, export_job_ids)"
+        );
+        assert_eq!(
+            error(
+                r"
+atlas:
+  auth:
+    api_key:
+      public_key: abc
+      privat_key: def
+"
+            ),
+            "atlas-backup-exporter.yml: line 5: atlas.auth.api_key.privat_key: unknown key (allowed keys: \
+             public_key, public_key_file, private_key, private_key_file)"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_what_was_expected() {
+        assert_eq!(
+            error(
+                r"
+atlas:
+  max_concurrent_requests: many
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_concurrent_requests: invalid type: string "many", expected a whole number of at least 1"#
+        );
+        assert_eq!(
+            error(
+                r"
+collection:
+  on_metrics: yes
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 2: collection.on_metrics: invalid type: string "yes", expected a boolean"#
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: targets: invalid type: map, expected a sequence"
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - 5f1a2b3c4d5e6f7a8b9c0d1e
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: targets[0]: expected a mapping (indented `key: value` \
+             lines), found a string"
+        );
+        assert_eq!(
+            error("atlas: https://cloud.mongodb.com\n"),
+            "atlas-backup-exporter.yml: line 1: atlas: expected a mapping (indented `key: value` lines), \
+             found a string"
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: [5f1a2b3c4d5e6f7a8b9c0d1e]
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: targets[0].group_id: invalid type: sequence, expected a \
+             project id (24 hexadecimal digits)"
+        );
+    }
+
+    #[test]
+    fn a_key_set_twice_is_refused() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: [Cluster0]
+    group_id: 6f1a2b3c4d5e6f7a8b9c0d1e
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: targets[0].group_id: is set twice"
+        );
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_makes_no_sense() {
+        assert_eq!(
+            error("atlas:\n  request_timeout: 0s\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.request_timeout: must be greater than 0, not "0s""#
+        );
+        assert_eq!(
+            error("atlas:\n  max_concurrent_requests: 0\n"),
+            "atlas-backup-exporter.yml: line 2: atlas.max_concurrent_requests: must be at least 1, not 0"
+        );
+        assert_eq!(
+            error("collection:\n  timeout: 0\n"),
+            r#"atlas-backup-exporter.yml: line 2: collection.timeout: must be greater than 0, not "0""#
+        );
+        assert_eq!(
+            error("export_jobs:\n  max_pages: 0\n"),
+            "atlas-backup-exporter.yml: line 2: export_jobs.max_pages: must be at least 1, not 0"
+        );
+        assert_eq!(
+            error("export_jobs:\n  max_pages: -1\n"),
+            "atlas-backup-exporter.yml: line 2: export_jobs.max_pages: invalid type: integer `-1`, expected \
+             a whole number of at least 1"
+        );
+        assert_eq!(
+            error("export_jobs:\n  max_pages: 4294967296\n"),
+            "atlas-backup-exporter.yml: line 2: export_jobs.max_pages: 4294967296 is too large (at most \
+             4294967295)"
+        );
+    }
+
+    #[test]
+    fn bad_durations_are_refused_with_their_key() {
+        assert_eq!(
+            error("export_jobs:\n  max_age: 7 days\n"),
+            r#"atlas-backup-exporter.yml: line 2: export_jobs.max_age: "7 days" has an unknown unit " days" (use ms, s, m, h, d, w or y)"#
+        );
+        assert_eq!(
+            error("collection:\n  cache_ttl: 30\n"),
+            r#"atlas-backup-exporter.yml: line 2: collection.cache_ttl: "30" has no unit: write for example 30s or 30m"#
+        );
+        assert_eq!(
+            error("discovery:\n  interval: -5m\n"),
+            r#"atlas-backup-exporter.yml: line 2: discovery.interval: "-5m" is negative: a duration must be 0 or more"#
+        );
+    }
+
+    #[test]
+    fn base_url_needs_an_http_scheme_and_a_host() {
+        assert_eq!(
+            error("atlas:\n  base_url: cloud.mongodb.com\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "cloud.mongodb.com" is not an http:// or https:// URL (for example https://cloud.mongodb.com)"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: ftp://cloud.mongodb.com\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "ftp://cloud.mongodb.com" is not an http:// or https:// URL (for example https://cloud.mongodb.com)"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https:///api\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https:///api" has no host"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://:443\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://:443" has no host"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud.mongodb.com:https\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud.mongodb.com:https" has an invalid port"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud.mongodb.com?x=1\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud.mongodb.com?x=1": a base URL has no spaces, query or fragment"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://user:hunter2@cloud.mongodb.com\n"),
+            "atlas-backup-exporter.yml: line 2: atlas.base_url: must not hold credentials; put them under \
+             atlas.auth"
+        );
+        assert_eq!(
+            ok("atlas:\n  base_url: HTTPS://[::1]:8443//\ntargets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]\n")
+                .atlas
+                .base_url,
+            "HTTPS://[::1]:8443"
+        );
+    }
+
+    #[test]
+    fn api_version_is_v1_or_v2() {
+        assert_eq!(
+            error("atlas:\n  api_version: 2\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.api_version: "2" is not an API version (v2 or v1)"#
+        );
+    }
+
+    #[test]
+    fn group_id_must_be_24_hex_digits() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5f1a" is not a project id (24 hexadecimal digits)"#
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1g
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 2: targets[0].group_id: "5f1a2b3c4d5e6f7a8b9c0d1g" is not a project id (24 hexadecimal digits)"#
+        );
+        let config = parse(
+            "targets:\n  - group_id: 5F1A2B3C4D5E6F7A8B9C0D1E\n",
+            "x.yml",
+        )
+        .unwrap();
+        assert_eq!(config.targets[0].group_id, "5f1a2b3c4d5e6f7a8b9c0d1e");
+        assert_eq!(
+            error(
+                r"
+targets:
+  - clusters: [Cluster0]
+"
+            ),
+            "atlas-backup-exporter.yml: line 2: targets[0].group_id: required key is missing"
+        );
+    }
+
+    #[test]
+    fn cluster_names_are_checked() {
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters: [Cluster_0]
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 3: targets[0].clusters[0]: "Cluster_0" is not a cluster name (ASCII letters, digits and '-', not starting with '-')"#
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - name: -analytics
+"
+            ),
+            r#"atlas-backup-exporter.yml: line 4: targets[0].clusters[0].name: "-analytics" is not a cluster name (ASCII letters, digits and '-', not starting with '-')"#
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - 2024
+"
+            ),
+            "atlas-backup-exporter.yml: line 4: targets[0].clusters[0]: 2024 reads as a number: write a \
+             cluster name made of digits in quotes"
+        );
+        assert_eq!(
+            error(
+                r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - export_job_ids: [605ccba3c1c7613f423e1585]
+"
+            ),
+            "atlas-backup-exporter.yml: line 4: targets[0].clusters[0].name: required key is missing"
+        );
+    }
+
+    #[test]
+    fn static_labels_must_be_valid_and_not_the_exporters_own() {
+        let label_error = |name: &str| {
+            error(&format!(
+                "targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n    labels:\n      env: prod\n      {name}: x\n"
+            ))
+        };
+        assert_eq!(
+            label_error("team-name"),
+            r#"atlas-backup-exporter.yml: line 5: targets[0].labels: "team-name" is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"#
+        );
+        assert_eq!(
+            label_error("1st"),
+            r#"atlas-backup-exporter.yml: line 5: targets[0].labels: "1st" is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"#
+        );
+        assert_eq!(
+            label_error("__meta"),
+            r#"atlas-backup-exporter.yml: line 5: targets[0].labels: "__meta": label names starting with __ are reserved for Prometheus"#
+        );
+        assert_eq!(
+            label_error("env"),
+            r#"atlas-backup-exporter.yml: line 5: targets[0].labels: label "env" is set twice"#
+        );
+        for name in EXPORTER_LABELS {
+            assert_eq!(
+                label_error(name),
+                format!(
+                    "atlas-backup-exporter.yml: line 5: targets[0].labels: {name:?} is a label the exporter \
+                     or Prometheus sets itself; choose another name"
+                )
+            );
+        }
+        assert_eq!(
+            error("targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n    labels: {env: \"\"}\n"),
+            "atlas-backup-exporter.yml: line 3: targets[0].labels.env: label value is empty"
+        );
+    }
+}
