@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::basic_auth::Users;
-use crate::config::{Checked, ConfigError, KeyPath, Locator, Rule, Section, yaml_error};
+use crate::config::ConfigError;
+use crate::config::yaml::{Checked, KeyPath, Locator, Mapping, Rule, yaml_error};
 
 /// The exporter's endpoint protection, ready to serve: what [`crate::server::serve_with`] needs.
 pub struct WebConfig {
@@ -70,9 +71,9 @@ pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
 
 /// Checks web config text; `origin` names it in messages, and relative paths are taken from `dir`.
 pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<WebConfig, ConfigError> {
-    let at = Locator { text, origin };
+    let at = Locator::new(text, origin);
     // An empty file asks for nothing, as with exporter-toolkit: plain HTTP, no authentication.
-    let raw: Option<Section<RawWebConfig>> =
+    let raw: Option<Mapping<RawWebConfig>> =
         serde_yaml::from_str(text).map_err(|error| yaml_error(error, origin))?;
     build(raw.map(|raw| raw.0).unwrap_or_default(), &at, dir)
 }
@@ -125,7 +126,7 @@ const TLS_KEYS: &[&str] = &[
 
 /// Keys of exporter-toolkit's format that this exporter does not implement, and why. They are
 /// refused rather than ignored: each one would otherwise weaken or change what the owner asked for.
-fn unsupported(key: &str) -> Option<&'static str> {
+fn unsupported_reason(key: &str) -> Option<&'static str> {
     Some(match key {
         "http_server_config" => {
             "is not supported: the exporter serves HTTP/1.1 only and adds no response headers; remove it"
@@ -152,7 +153,7 @@ fn unsupported(key: &str) -> Option<&'static str> {
 }
 
 fn refuse_key<E: de::Error>(key: &str, allowed: &[&str]) -> E {
-    match unsupported(key) {
+    match unsupported_reason(key) {
         Some(why) => E::custom(format_args!("{key} {why}")),
         None => E::custom(format_args!(
             "{key}: unknown key (allowed keys: {})",
@@ -163,19 +164,19 @@ fn refuse_key<E: de::Error>(key: &str, allowed: &[&str]) -> E {
 
 /// A key of a mapping: one of `allowed`, at most once. Anything else is refused while yaml_serde
 /// stands on the key, so the error carries the key's own line (not the mapping's).
-struct Key<'a> {
+struct AllowedKey<'a> {
     allowed: &'static [&'static str],
     seen: &'a [&'static str],
 }
 
-impl<'de> DeserializeSeed<'de> for Key<'_> {
+impl<'de> DeserializeSeed<'de> for AllowedKey<'_> {
     type Value = &'static str;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for Key<'_> {
+impl Visitor<'_> for AllowedKey<'_> {
     type Value = &'static str;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "one of {}", self.allowed.join(", "))
@@ -199,8 +200,8 @@ struct RawWebConfig {
 
 impl<'de> Deserialize<'de> for RawWebConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TopVisitor;
-        impl<'de> Visitor<'de> for TopVisitor {
+        struct RawWebConfigVisitor;
+        impl<'de> Visitor<'de> for RawWebConfigVisitor {
             type Value = RawWebConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping with tls_server_config and basic_auth_users")
@@ -208,14 +209,14 @@ impl<'de> Deserialize<'de> for RawWebConfig {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawWebConfig, A::Error> {
                 let mut raw = RawWebConfig::default();
                 let mut seen = Vec::new();
-                while let Some(key) = map.next_key_seed(Key {
+                while let Some(key) = map.next_key_seed(AllowedKey {
                     allowed: TOP_KEYS,
                     seen: &seen,
                 })? {
                     seen.push(key);
                     match key {
                         "tls_server_config" => {
-                            raw.tls = Some(map.next_value::<Section<RawTls>>()?.0);
+                            raw.tls = Some(map.next_value::<Mapping<RawTls>>()?.0);
                         }
                         "basic_auth_users" => raw.users = Some(map.next_value::<UsersMap>()?.0),
                         other => return Err(refuse_key(other, TOP_KEYS)),
@@ -224,7 +225,7 @@ impl<'de> Deserialize<'de> for RawWebConfig {
                 Ok(raw)
             }
         }
-        deserializer.deserialize_map(TopVisitor)
+        deserializer.deserialize_map(RawWebConfigVisitor)
     }
 }
 
@@ -248,7 +249,7 @@ impl<'de> Deserialize<'de> for RawTls {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTls, A::Error> {
                 let mut raw = RawTls::default();
                 let mut seen = Vec::new();
-                while let Some(key) = map.next_key_seed(Key {
+                while let Some(key) = map.next_key_seed(AllowedKey {
                     allowed: TLS_KEYS,
                     seen: &seen,
                 })? {
@@ -449,16 +450,16 @@ fn build(raw: RawWebConfig, at: &Locator, dir: &Path) -> Result<WebConfig, Confi
 
 fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, String), ConfigError> {
     let path = KeyPath::root().key("tls_server_config");
-    let here = |key: &str| path.key(key);
+    let tls_key = |key: &str| path.key(key);
     let cert_file = tls.cert_file.ok_or_else(|| {
         at.error(
-            &here("cert_file"),
+            &tls_key("cert_file"),
             "required key is missing: the server's certificate chain (PEM)",
         )
     })?;
     let key_file = tls.key_file.ok_or_else(|| {
         at.error(
-            &here("key_file"),
+            &tls_key("key_file"),
             "required key is missing: the server's private key (PEM)",
         )
     })?;
@@ -466,7 +467,7 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
     match (client_auth.verifies(), &tls.client_ca_file) {
         (true, None) => {
             return Err(at.error(
-                &here("client_ca_file"),
+                &tls_key("client_ca_file"),
                 format_args!(
                     "required key is missing: {client_auth} checks client certificates against it"
                 ),
@@ -474,7 +475,7 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
         }
         (false, Some(_)) => {
             return Err(at.error(
-                &here("client_ca_file"),
+                &tls_key("client_ca_file"),
                 "has no effect with client_auth_type NoClientCert: set client_auth_type to \
                  RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove it",
             ));
@@ -484,8 +485,8 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
 
     let cert_path = dir.join(&cert_file);
     let key_path = dir.join(&key_file);
-    let certs = read_certificates(&cert_path).map_err(|m| at.error(&here("cert_file"), m))?;
-    let key = read_private_key(&key_path).map_err(|m| at.error(&here("key_file"), m))?;
+    let certs = read_certificates(&cert_path).map_err(|m| at.error(&tls_key("cert_file"), m))?;
+    let key = read_private_key(&key_path).map_err(|m| at.error(&tls_key("key_file"), m))?;
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     check_key_pair(&provider, &certs, &key, &cert_path, &key_path).map_err(
@@ -495,7 +496,7 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
             } else {
                 "cert_file"
             };
-            at.error(&here(key), message)
+            at.error(&tls_key(key), message)
         },
     )?;
 
@@ -506,12 +507,13 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
     };
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|error| at.error(&here("min_version"), error))?;
+        .map_err(|error| at.error(&tls_key("min_version"), error))?;
     let builder = match &tls.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let ca_path = dir.join(ca_file);
-            let roots = read_roots(&ca_path).map_err(|m| at.error(&here("client_ca_file"), m))?;
+            let roots =
+                read_roots(&ca_path).map_err(|m| at.error(&tls_key("client_ca_file"), m))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match client_auth {
                 ClientAuth::VerifyClientCertIfGiven => verifier.allow_unauthenticated(),
@@ -519,7 +521,7 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
             };
             let verifier = verifier.build().map_err(|error| {
                 at.error(
-                    &here("client_ca_file"),
+                    &tls_key("client_ca_file"),
                     format_args!("{}: {error}", ca_path.display()),
                 )
             })?;
@@ -528,7 +530,7 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|error| {
         at.error(
-            &here("cert_file"),
+            &tls_key("cert_file"),
             format_args!("{}: {error}", cert_path.display()),
         )
     })?;

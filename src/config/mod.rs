@@ -1,0 +1,235 @@
+//! The YAML config file: read, checked, and turned into plain structs the rest of the exporter trusts.
+//!
+//! Parsing runs in two steps. First the text is deserialized into the `Raw*` structs of `raw`, whose
+//! leaf values check themselves while yaml_serde stands on them (a group id, a duration, a label name),
+//! because only an error raised there gets that node's line and key path. Then `build` runs the checks
+//! that involve several keys (duplicates, one key or the other, reading `*_file` secrets) and blames the
+//! key at fault through `yaml`, which finds the lines of a document's nodes. Every error reads
+//! `FILE: line N: KEY: what is wrong`.
+//!
+//! Beside them: `credentials` (the credential from the file or the environment), `duration`
+//! (Prometheus's duration syntax) and `describe` (the summary `--config.check` prints).
+
+mod build;
+mod credentials;
+mod describe;
+mod duration;
+mod raw;
+pub(crate) mod yaml;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use credentials::{Credentials, ResolvedCredentials, resolve_credentials};
+pub use duration::{format_duration, parse_duration};
+
+use duration::DAY;
+use yaml::Locator;
+
+/// Where Atlas lives unless the config says otherwise (Atlas for Government and test servers differ).
+pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
+
+/// Label names the exporter puts on its own series, plus `job` and `instance`, which Prometheus adds to
+/// every target. A static label with one of these names would clash, so the config refuses it.
+pub const EXPORTER_LABELS: &[&str] = &[
+    "group_id",
+    "cluster_name",
+    "export_job_id",
+    "state",
+    "snapshot_id",
+    "export_bucket_id",
+    "error_code",
+    "endpoint",
+    "code",
+    "version",
+    "revision",
+    "job",
+    "instance",
+];
+
+/// The whole config file, checked: every value here is usable as it is.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// How to reach Atlas and sign in.
+    pub atlas: AtlasConfig,
+    /// The projects to watch, in file order: never empty, each `group_id` once.
+    pub targets: Vec<Target>,
+    pub export_jobs: ExportJobsConfig,
+    pub collection: CollectionConfig,
+    pub discovery: DiscoveryConfig,
+}
+
+/// How to reach the Atlas Administration API, and how hard to lean on it.
+#[derive(Clone, Debug)]
+pub struct AtlasConfig {
+    /// `http://` or `https://` with a host, without a trailing `/`, so paths can be appended as they are.
+    pub base_url: String,
+    pub api_version: ApiVersion,
+    /// Bound on one HTTP request; never zero.
+    pub request_timeout: Duration,
+    /// Bound on requests in flight for the whole process; at least 1.
+    pub max_concurrent_requests: usize,
+    /// `None` when `atlas.auth` is absent: [`resolve_credentials`] then looks at the environment.
+    pub auth: Option<Credentials>,
+}
+
+impl Default for AtlasConfig {
+    fn default() -> Self {
+        AtlasConfig {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_version: ApiVersion::V2,
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 8,
+            auth: None,
+        }
+    }
+}
+
+/// Which generation of the Administration API to call: paths and `Accept` header differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiVersion {
+    /// `/api/atlas/v1.0`, `Accept: application/json`.
+    V1,
+    /// `/api/atlas/v2` with the versioned `Accept` header (the default).
+    V2,
+}
+
+impl ApiVersion {
+    /// The spelling used in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1",
+            ApiVersion::V2 => "v2",
+        }
+    }
+}
+
+/// One Atlas project (a "group" in the API) to watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// 24 hexadecimal digits, lowercase as Atlas writes them.
+    pub group_id: String,
+    /// `None` means every cluster of the project, found by listing them.
+    pub clusters: Option<Vec<ListedCluster>>,
+    /// Static labels for every series of this target, sorted by name so output is stable.
+    pub labels: Vec<(String, String)>,
+}
+
+/// A cluster listed under a target's `clusters` (as opposed to one found by discovery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedCluster {
+    pub name: String,
+    /// `None`: every export job of the cluster (list endpoint). `Some`: only these jobs (get-one endpoint);
+    /// never empty.
+    pub export_job_ids: Option<Vec<String>>,
+}
+
+/// Which export jobs are fetched and which get per-job series.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportJobsConfig {
+    /// Jobs created within this age get per-job series; `Duration::ZERO` means no age limit.
+    pub max_age: Duration,
+    /// Hard bound on pages fetched for one cluster in one collection; at least 1.
+    pub max_pages: u32,
+    /// Cap on jobs that get per-job series only for being within `max_age`; 0 means no cap.
+    pub max_per_cluster: usize,
+}
+
+impl Default for ExportJobsConfig {
+    fn default() -> Self {
+        ExportJobsConfig {
+            max_age: Duration::from_millis(7 * DAY),
+            max_pages: 100,
+            max_per_cluster: 50,
+        }
+    }
+}
+
+/// How one collection (the Atlas calls behind a scrape) is bounded and shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectionConfig {
+    /// Deadline when Prometheus sends no `X-Prometheus-Scrape-Timeout-Seconds`; never zero.
+    pub timeout: Duration,
+    /// Taken off Prometheus's timeout header, to leave time to answer.
+    pub timeout_offset: Duration,
+    /// How long a finished collection is reused; zero turns the cache off.
+    pub cache_ttl: Duration,
+    /// `false`: `/metrics` serves only the exporter's own metrics (for `/probe` set-ups).
+    pub on_metrics: bool,
+}
+
+impl Default for CollectionConfig {
+    fn default() -> Self {
+        CollectionConfig {
+            timeout: Duration::from_secs(30),
+            timeout_offset: Duration::from_millis(500),
+            cache_ttl: Duration::ZERO,
+            on_metrics: true,
+        }
+    }
+}
+
+/// How clusters are found for targets without a `clusters` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryConfig {
+    /// How long a discovered cluster list is reused; zero lists on every scrape.
+    pub interval: Duration,
+    /// Also watch every cluster of every project the credential can see.
+    pub all_projects: bool,
+}
+
+impl Default for DiscoveryConfig {
+    fn default() -> Self {
+        DiscoveryConfig {
+            interval: Duration::from_secs(5 * 60),
+            all_projects: false,
+        }
+    }
+}
+
+/// A config that cannot be used. `Display` is the whole message for the user; it never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file itself could not be read.
+    #[error("cannot read the config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    /// The file says something wrong. `message` starts with the key path when there is one.
+    #[error("{}", located(origin, *line, message))]
+    Invalid {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// Neither the config file nor the environment holds a complete credential.
+    #[error("{message}")]
+    Credentials { message: String },
+}
+
+fn located(origin: &str, line: Option<usize>, message: &str) -> String {
+    match line {
+        Some(line) => format!("{origin}: line {line}: {message}"),
+        None => format!("{origin}: {message}"),
+    }
+}
+
+/// Reads and checks the config file; messages name the file as the user gave it.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.display().to_string(),
+        error,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Checks config text; `origin` names it in messages (usually the file name). Reads `*_file` secrets,
+/// relative to the current directory.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let at = Locator::new(text, origin);
+    raw::check_document_root(text, &at)?;
+    let raw: yaml::Mapping<raw::RawConfig> =
+        serde_yaml::from_str(text).map_err(|error| yaml::yaml_error(error, origin))?;
+    build::build(raw.0, &at)
+}

@@ -1,0 +1,307 @@
+//! Whole config files, read end to end; and the helpers the other modules' tests share.
+
+use super::credentials::tests::{api_key, env};
+use super::*;
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub(super) const FILE: &str = "atlas-backup-exporter.yml";
+pub(super) const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
+
+/// Test YAML is written as raw strings starting on the line after `r"`: the first newline is dropped.
+pub(super) fn yaml(text: &str) -> &str {
+    text.strip_prefix('\n').unwrap_or(text)
+}
+
+pub(super) fn ok(text: &str) -> Config {
+    match parse(yaml(text), FILE) {
+        Ok(config) => config,
+        Err(error) => panic!("refused: {error}\n{text}"),
+    }
+}
+
+pub(super) fn error(text: &str) -> String {
+    match parse(yaml(text), FILE) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// A file in the system's temporary directory, removed when dropped.
+pub(super) struct TempFile(PathBuf);
+
+impl TempFile {
+    pub(super) fn new(content: &str) -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "atlas-backup-exporter-config-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, content).expect("write a temporary file");
+        TempFile(path)
+    }
+
+    pub(super) fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_single_target_gets_every_default() {
+    let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+");
+    assert_eq!(config.atlas.base_url, "https://cloud.mongodb.com");
+    assert_eq!(config.atlas.api_version, ApiVersion::V2);
+    assert_eq!(config.atlas.request_timeout, Duration::from_secs(10));
+    assert_eq!(config.atlas.max_concurrent_requests, 8);
+    assert!(config.atlas.auth.is_none());
+    assert_eq!(
+        config.targets,
+        vec![Target {
+            group_id: GROUP.to_owned(),
+            clusters: None,
+            labels: vec![],
+        }]
+    );
+    assert_eq!(
+        config.export_jobs,
+        ExportJobsConfig {
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            max_pages: 100,
+            max_per_cluster: 50,
+        }
+    );
+    assert_eq!(
+        config.collection,
+        CollectionConfig {
+            timeout: Duration::from_secs(30),
+            timeout_offset: Duration::from_millis(500),
+            cache_ttl: Duration::ZERO,
+            on_metrics: true,
+        }
+    );
+    assert_eq!(
+        config.discovery,
+        DiscoveryConfig {
+            interval: Duration::from_secs(300),
+            all_projects: false,
+        }
+    );
+}
+
+#[test]
+fn empty_sections_mean_defaults() {
+    let config = ok(r"
+atlas:
+export_jobs: {}
+collection:
+discovery: {}
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+");
+    assert_eq!(config.atlas.base_url, DEFAULT_BASE_URL);
+    assert_eq!(config.export_jobs, ExportJobsConfig::default());
+    assert_eq!(config.collection, CollectionConfig::default());
+    assert_eq!(config.discovery, DiscoveryConfig::default());
+}
+
+#[test]
+fn a_full_config_is_read_as_written() {
+    let config = ok(r"
+# Every key, none at its default.
+atlas:
+  base_url: http://127.0.0.1:8080/atlas/
+  api_version: v1
+  request_timeout: 2s
+  max_concurrent_requests: 32
+  auth:
+    api_key:
+      public_key: abcdefgh
+      private_key: 00000000-1111-2222-3333-444444444444
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+    clusters:
+      - Cluster0
+      - name: Cluster1
+        export_job_ids: [605ccba3c1c7613f423e1585, 605ccba3c1c7613f423e1586]
+      - name: analytics-2
+    labels: {team: data, env: prod}
+  - group_id: 0123456789abcdef01234567
+export_jobs:
+  max_age: 36h
+  max_pages: 10
+  max_per_cluster: 0
+collection:
+  timeout: 1m
+  timeout_offset: 250ms
+  cache_ttl: 15s
+  on_metrics: false
+discovery:
+  interval: 0
+  all_projects: true
+");
+    assert_eq!(config.atlas.base_url, "http://127.0.0.1:8080/atlas");
+    assert_eq!(config.atlas.api_version, ApiVersion::V1);
+    assert_eq!(config.atlas.request_timeout, Duration::from_secs(2));
+    assert_eq!(config.atlas.max_concurrent_requests, 32);
+    let auth = config.atlas.auth.as_ref().expect("auth");
+    assert_eq!(
+        api_key(auth),
+        ("abcdefgh", "00000000-1111-2222-3333-444444444444")
+    );
+    assert_eq!(
+        config.targets,
+        vec![
+            Target {
+                group_id: GROUP.to_owned(),
+                clusters: Some(vec![
+                    ListedCluster {
+                        name: "Cluster0".to_owned(),
+                        export_job_ids: None,
+                    },
+                    ListedCluster {
+                        name: "Cluster1".to_owned(),
+                        export_job_ids: Some(vec![
+                            "605ccba3c1c7613f423e1585".to_owned(),
+                            "605ccba3c1c7613f423e1586".to_owned(),
+                        ]),
+                    },
+                    ListedCluster {
+                        name: "analytics-2".to_owned(),
+                        export_job_ids: None,
+                    },
+                ]),
+                labels: vec![
+                    ("env".to_owned(), "prod".to_owned()),
+                    ("team".to_owned(), "data".to_owned()),
+                ],
+            },
+            Target {
+                group_id: "0123456789abcdef01234567".to_owned(),
+                clusters: None,
+                labels: vec![],
+            },
+        ]
+    );
+    assert_eq!(
+        config.export_jobs,
+        ExportJobsConfig {
+            max_age: Duration::from_secs(36 * 3600),
+            max_pages: 10,
+            max_per_cluster: 0,
+        }
+    );
+    assert_eq!(
+        config.collection,
+        CollectionConfig {
+            timeout: Duration::from_secs(60),
+            timeout_offset: Duration::from_millis(250),
+            cache_ttl: Duration::from_secs(15),
+            on_metrics: false,
+        }
+    );
+    assert_eq!(
+        config.discovery,
+        DiscoveryConfig {
+            interval: Duration::ZERO,
+            all_projects: true,
+        }
+    );
+}
+
+#[test]
+fn load_reads_the_file_and_names_it_in_errors() {
+    let file = TempFile::new("targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n");
+    let config = load(&file.0).expect("valid config");
+    assert_eq!(config.targets[0].group_id, GROUP);
+
+    let bad = TempFile::new("targets:\n  - group_id: 5f1a\n");
+    assert_eq!(
+        load(&bad.0).expect_err("bad group id").to_string(),
+        format!(
+            r#"{}: line 2: targets[0].group_id: "5f1a" is not a project id (24 hexadecimal digits)"#,
+            bad.path()
+        )
+    );
+
+    let missing = std::env::temp_dir().join("atlas-backup-exporter-no-such-config.yml");
+    let os_error = std::fs::read_to_string(&missing).expect_err("missing file");
+    assert_eq!(
+        load(&missing).expect_err("missing file").to_string(),
+        format!(
+            "cannot read the config file {}: {os_error}",
+            missing.display()
+        )
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_describe_or_errors() {
+    let secrets = [
+        "PUBLIC-7f3a",
+        "PRIVATE-91bc",
+        "CLIENT-ID-44d2",
+        "CLIENT-SECRET-e5f6",
+    ];
+    let config = ok(r"
+atlas:
+  auth:
+    api_key:
+      public_key: PUBLIC-7f3a
+      private_key: PRIVATE-91bc
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+");
+    let account = Credentials::ServiceAccount {
+        client_id: SecretString::from("CLIENT-ID-44d2"),
+        client_secret: SecretString::from("CLIENT-SECRET-e5f6"),
+    };
+    let resolved = resolve_credentials(
+        None,
+        env(&[
+            ("MONGODB_ATLAS_CLIENT_ID", "CLIENT-ID-44d2"),
+            ("MONGODB_ATLAS_CLIENT_SECRET", "CLIENT-SECRET-e5f6"),
+        ]),
+    )
+    .expect("resolved");
+    let mut texts = vec![
+        format!("{config:?}"),
+        config.describe(),
+        format!("{account:?}"),
+        format!("{resolved:?}"),
+    ];
+    assert_eq!(format!("{account:?}"), "ServiceAccount { .. }");
+    let bad_configs = [
+        // A secret where a mapping belongs.
+        "atlas:\n  auth:\n    api_key: PRIVATE-91bc\n",
+        "atlas:\n  auth: PRIVATE-91bc\n",
+        // Secrets beside a mistake.
+        "atlas:\n  auth:\n    api_key: {public_key: PUBLIC-7f3a, private_key: PRIVATE-91bc, private_key_file: /x}\n",
+        "atlas:\n  auth:\n    service_account: {client_id: CLIENT-ID-44d2}\n",
+        "atlas:\n  auth:\n    api_key: {public_key: PUBLIC-7f3a}\n    service_account: {client_secret: CLIENT-SECRET-e5f6}\n",
+        // Secrets of the wrong type.
+        "atlas:\n  auth:\n    api_key: {public_key: [PUBLIC-7f3a], private_key: x}\n",
+        "atlas:\n  auth:\n    api_key: {public_key: {PUBLIC-7f3a: 1}, private_key: x}\n",
+    ];
+    for text in bad_configs {
+        let error = parse(text, FILE).expect_err(text);
+        texts.push(error.to_string());
+        texts.push(format!("{error:?}"));
+    }
+    for text in &texts {
+        for secret in secrets {
+            assert!(!text.contains(secret), "{secret} shows in: {text}");
+        }
+    }
+}
