@@ -1,6 +1,14 @@
 //! The exporter's HTTP endpoints: the scrape, a landing page, and a health check; and the server
 //! that answers on them, with TLS and basic authentication from the web config and bounds on
 //! every request.
+//!
+//! Connections are axum-server's: its accept loop, its rustls acceptor (with a handshake timeout)
+//! and its graceful shutdown with a grace period, over hyper's HTTP/1.1 with the header-read
+//! timeout and head size bound set here. What the exporter adds are tower layers on the router
+//! (request deadline, body bound, basic authentication), so bounds per route (such as a cap on
+//! concurrent scrapes) are layers too. The acceptor reads its certificate through a
+//! `RustlsConfig`, whose `reload_from_config` swaps it for the handshakes that follow: renewing
+//! the certificate needs no new listener.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,13 +22,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
+use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use futures_util::FutureExt as _;
+use tokio::net::TcpListener;
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -445,57 +451,49 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = guard(router, &options);
-    let tls = options
-        .web
-        .as_ref()
-        .and_then(|web| web.tls())
-        .map(|config| TlsAcceptor::from(config.clone()));
+    let app = guard(router, &options).into_make_service();
     if let Some(web) = &options.web {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
-    let (stop, stopping) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection(
-                        stream,
-                        peer,
-                        tls.clone(),
-                        service.clone(),
-                        options.header_read_timeout,
-                        stopping.clone(),
-                    ));
-                }
-                Err(error) => accept_failed(error).await,
-            },
-            // Reap finished connections as they go, so the set holds only open ones.
-            Some(finished) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(error) = finished {
-                    tracing::error!(%error, "a connection's task failed");
-                }
-            }
+    let handle = Handle::new();
+    let mut server = axum_server::Server::from_listener(listener)
+        .handle(handle.clone())
+        .http1_only()
+        .accept_error_handler(accept_failed());
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .keep_alive(true);
+    // Answers are written in one go: no reason to wait for more (Nagle).
+    let tls = options.web.as_ref().and_then(|web| web.tls());
+    let serving = match tls {
+        None => server.acceptor(NoDelayAcceptor).serve(app).boxed(),
+        Some(config) => {
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config.clone()))
+                .handshake_timeout(options.header_read_timeout)
+                .acceptor(NoDelayAcceptor);
+            server.acceptor(acceptor).serve(app).boxed()
         }
-    }
-    drop(listener);
-    let _ = stop.send(true);
-    let drained = tokio::time::timeout(options.shutdown_grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    };
+    let mut serving = std::pin::pin!(serving);
+    let served = tokio::select! {
+        served = &mut serving => served,
+        () = shutdown => {
+            handle.graceful_shutdown(Some(options.shutdown_grace));
+            serving.await
+        }
+    };
+    let cut_off = handle.connection_count();
+    if cut_off > 0 {
         tracing::warn!(
-            connections = connections.len(),
+            connections = cut_off,
             grace = %format_duration(options.shutdown_grace),
             "requests still running after the shutdown grace period: closing their connections"
         );
-        connections.shutdown().await;
     }
-    Ok(())
+    served
 }
 
 /// Wraps the routes in what every request goes through, outermost first: the whole-request
@@ -545,83 +543,29 @@ async fn bound_request(
     }
 }
 
-/// Accepting fails for a connection that went away (nothing to do) or for want of file
-/// descriptors or memory, where retrying at once would spin.
-async fn accept_failed(error: std::io::Error) {
+/// Logs what went wrong before a connection could serve: a failed or slow TLS handshake (with
+/// the peer's address, at debug: clients do this), or the listener failing to accept. A listener
+/// out of file descriptors fails on every try (axum-server waits 50 ms between them), so that
+/// warning is given at most once a second.
+fn accept_failed() -> impl Fn(Option<&SocketAddr>, &std::io::Error) + Send + Sync + 'static {
     use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted => {
+    let last_warning = std::sync::Mutex::new(None::<std::time::Instant>);
+    move |peer, error| match (peer, error.kind()) {
+        (Some(peer), _) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        (
+            None,
+            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted,
+        ) => {
             tracing::debug!(%error, "accepting a connection");
         }
-        _ => {
-            tracing::warn!(%error, "accepting a connection; retrying in a second");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        (None, _) => {
+            let mut last = last_warning
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                *last = Some(std::time::Instant::now());
+                tracing::warn!(%error, "accepting a connection; retrying");
+            }
         }
-    }
-}
-
-/// One connection: the TLS handshake if any (bounded like a request's headers), then HTTP/1.1
-/// until the client leaves or shutdown begins.
-async fn connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    service: Router,
-    header_read_timeout: Duration,
-    mut stopping: watch::Receiver<bool>,
-) {
-    // Answers are written in one go; no reason to wait for more (Nagle).
-    let _ = stream.set_nodelay(true);
-    let Some(acceptor) = tls else {
-        return http1(stream, peer, service, header_read_timeout, stopping).await;
-    };
-    let handshake = tokio::time::timeout(header_read_timeout, acceptor.accept(stream));
-    let stream = tokio::select! {
-        finished = handshake => match finished {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => {
-                tracing::debug!(%peer, %error, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "TLS handshake timed out");
-                return;
-            }
-        },
-        _ = stopping.wait_for(|stop| *stop) => return,
-    };
-    http1(stream, peer, service, header_read_timeout, stopping).await
-}
-
-async fn http1<I>(
-    io: I,
-    peer: SocketAddr,
-    service: Router,
-    header_read_timeout: Duration,
-    mut stopping: watch::Receiver<bool>,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
-        .max_buf_size(MAX_REQUEST_HEAD)
-        .keep_alive(true);
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        finished = conn.as_mut() => {
-            if let Err(error) = finished {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
-            return;
-        }
-        _ = stopping.wait_for(|stop| *stop) => {}
-    }
-    // Finishes the request in flight, if any, then closes; an idle connection closes at once.
-    conn.as_mut().graceful_shutdown();
-    if let Err(error) = conn.await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
