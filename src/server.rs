@@ -92,10 +92,14 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
     let state = AppState {
         exporter,
         landing: landing_page(config, &options.telemetry_path).into(),
-        external: options
-            .external_url
-            .as_deref()
-            .map(|url| Arc::new(ExternalUrl::parse(url))),
+        external: options.external_url.as_deref().and_then(|url| {
+            ExternalUrl::parse(url)
+                .inspect_err(|problem| {
+                    tracing::warn!(%problem, "--web.external-url ignored: /sd uses the Host header");
+                })
+                .ok()
+                .map(Arc::new)
+        }),
     };
     Router::new()
         .route(&options.telemetry_path, get(metrics))
@@ -196,7 +200,7 @@ async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) ->
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("localhost");
-            ExternalUrl::parse(host)
+            ExternalUrl::from_host(host)
         }
     };
     let deadline = state.exporter.deadline(None);
@@ -243,21 +247,54 @@ struct ExternalUrl {
 }
 
 impl ExternalUrl {
-    /// Parses `scheme://host:port/prefix`, or a bare `host:port` (a `Host` header).
-    fn parse(url: &str) -> ExternalUrl {
-        let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let path = path.trim_end_matches('/');
-        ExternalUrl {
-            scheme: scheme.to_ascii_lowercase(),
-            host: host.to_owned(),
-            path: if path.is_empty() {
-                String::new()
-            } else {
-                format!("/{path}")
+    /// Parses `--web.external-url`: `scheme://host[:port][/prefix]`, or without a scheme for
+    /// plain HTTP. Only what Prometheus can use is taken: an `http` or `https` URL with a host
+    /// and no user, query or fragment.
+    fn parse(text: &str) -> Result<ExternalUrl, String> {
+        let url = if text.contains("://") {
+            url::Url::parse(text)
+        } else {
+            url::Url::parse(&format!("http://{text}"))
+        }
+        .map_err(|e| e.to_string())?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "the scheme must be http or https, not {}",
+                url.scheme()
+            ));
+        }
+        let Some(host) = url.host_str() else {
+            return Err("it has no host".into());
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("it may not carry a user or password".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("it may not have a query or a fragment".into());
+        }
+        Ok(ExternalUrl {
+            scheme: url.scheme().to_owned(),
+            host: match url.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
             },
+            path: url.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The exporter as the request reached it (its `Host` header): plain HTTP at the root.
+    fn from_host(host: &str) -> ExternalUrl {
+        ExternalUrl {
+            scheme: "http".into(),
+            host: host.to_owned(),
+            path: String::new(),
         }
     }
+}
+
+/// Whether `url` can be the `--web.external-url`, and why not.
+pub fn check_external_url(url: &str) -> Result<(), String> {
+    ExternalUrl::parse(url).map(drop)
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
@@ -567,5 +604,58 @@ fn accept_failed() -> impl Fn(Option<&SocketAddr>, &std::io::Error) + Send + Syn
                 tracing::warn!(%error, "accepting a connection; retrying");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(url: &str) -> (String, String, String) {
+        let url = ExternalUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        (url.scheme, url.host, url.path)
+    }
+
+    #[test]
+    fn external_urls_give_scheme_host_and_prefix() {
+        let expect = |scheme: &str, host: &str, path: &str| {
+            (scheme.to_owned(), host.to_owned(), path.to_owned())
+        };
+        assert_eq!(
+            parts("https://exporter.example.com:9443/atlas/"),
+            expect("https", "exporter.example.com:9443", "/atlas")
+        );
+        assert_eq!(
+            parts("HTTP://Exporter.example.com"),
+            expect("http", "exporter.example.com", "")
+        );
+        assert_eq!(
+            parts("exporter:9947/a/b"),
+            expect("http", "exporter:9947", "/a/b")
+        );
+        assert_eq!(
+            parts("http://[::1]:9947/"),
+            expect("http", "[::1]:9947", "")
+        );
+        // The scheme's own port is the one Prometheus uses anyway.
+        assert_eq!(
+            parts("https://exporter:443"),
+            expect("https", "exporter", "")
+        );
+    }
+
+    #[test]
+    fn external_urls_prometheus_cannot_use_are_refused() {
+        for url in [
+            "ftp://exporter/",
+            "http://",
+            "http://exporter:99999/",
+            "https://user:secret@exporter/",
+            "https://exporter/?x=1",
+            "https://exporter/#top",
+        ] {
+            assert!(check_external_url(url).is_err(), "{url}");
+        }
+        assert_eq!(check_external_url("https://exporter/atlas"), Ok(()));
     }
 }
