@@ -83,10 +83,11 @@ pub struct Body {
 /// A shared, cheaply cloned Atlas client.
 #[derive(Clone)]
 pub struct AtlasClient {
-    inner: Arc<Inner>,
+    inner: Arc<ClientState>,
 }
 
-struct Inner {
+/// What every clone of the client shares.
+struct ClientState {
     http: reqwest::Client,
     base_url: String,
     api_root: String,
@@ -203,7 +204,7 @@ impl AtlasClient {
             }),
         };
         Ok(AtlasClient {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientState {
                 http,
                 base_url: config.base_url.clone(),
                 api_root,
@@ -324,7 +325,7 @@ impl AtlasClient {
     ) -> Result<reqwest::Response, TokenOrTransport> {
         let asked = Instant::now();
         let token = self.token(tokens, None, deadline).await?;
-        let retry = request.try_clone();
+        let with_new_token = request.try_clone();
         let response = request
             .bearer_auth(token.value.expose_secret())
             .send()
@@ -333,14 +334,15 @@ impl AtlasClient {
         // Only a token from the cache gets a second chance: a brand-new one refused means the
         // credential itself is refused.
         let cached = token.fetched_at < asked;
-        let (Some(retry), StatusCode::UNAUTHORIZED, true) = (retry, response.status(), cached)
+        let (Some(with_new_token), StatusCode::UNAUTHORIZED, true) =
+            (with_new_token, response.status(), cached)
         else {
             return Ok(response);
         };
         self.count(endpoint, Some(response.status()));
         tracing::debug!("Atlas refused the cached OAuth token; fetching a new one");
         let token = self.token(tokens, Some(&token), deadline).await?;
-        retry
+        with_new_token
             .bearer_auth(token.value.expose_secret())
             .send()
             .await

@@ -158,7 +158,7 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = guard(router, &options).into_make_service();
+    let app = with_request_bounds(router, &options).into_make_service();
     if let Some(web) = &options.web {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
@@ -166,7 +166,7 @@ pub async fn serve_with(
     let mut server = axum_server::Server::from_listener(listener)
         .handle(handle.clone())
         .http1_only()
-        .accept_error_handler(accept_failed());
+        .accept_error_handler(log_accept_error());
     server
         .http_builder()
         .http1()
@@ -205,7 +205,7 @@ pub async fn serve_with(
 
 /// Wraps the routes in what every request goes through, outermost first: the whole-request
 /// timeout, the body size bound, then basic authentication when the web config asks for it.
-fn guard(router: Router, options: &ServeOptions) -> Router {
+fn with_request_bounds(router: Router, options: &ServeOptions) -> Router {
     let router = match options.web.as_ref().and_then(|web| web.users()) {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
             users.clone(),
@@ -254,7 +254,7 @@ async fn bound_request(
 /// the peer's address, at debug: clients do this), or the listener failing to accept. A listener
 /// out of file descriptors fails on every try (axum-server waits 50 ms between them), so that
 /// warning is given at most once a second.
-fn accept_failed() -> impl Fn(Option<&SocketAddr>, &std::io::Error) + Send + Sync + 'static {
+fn log_accept_error() -> impl Fn(Option<&SocketAddr>, &std::io::Error) + Send + Sync + 'static {
     use std::io::ErrorKind;
     let last_warning = std::sync::Mutex::new(None::<std::time::Instant>);
     move |peer, error| match (peer, error.kind()) {
