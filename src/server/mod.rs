@@ -173,9 +173,8 @@ pub async fn serve_with(
         .header_read_timeout(options.header_read_timeout)
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(true);
-    // Answers are written in one go: no reason to wait for more (Nagle).
-    let tls = options.web.as_ref().and_then(|web| web.tls());
-    let serving = match tls {
+    // TCP_NODELAY: answers are written in one go, no reason to wait for more (Nagle).
+    let serving = match options.web.as_ref().and_then(|web| web.tls()) {
         None => server.acceptor(NoDelayAcceptor).serve(app).boxed(),
         Some(config) => {
             let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config.clone()))
