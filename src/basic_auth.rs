@@ -64,7 +64,7 @@ impl Users {
         self.hashes.is_empty()
     }
 
-    /// How many times bcrypt has run: what the cache saves shows here.
+    /// How many times bcrypt has run, which tells what the cache saves.
     pub fn bcrypt_runs(&self) -> u64 {
         self.bcrypt_runs.load(Ordering::Relaxed)
     }

@@ -4,6 +4,12 @@
 //! `ts=2026-11-28T16:39:23.123Z level=info msg="listening" address=[::]:9947`. The exporter's own events pass
 //! at the chosen `--log.level`; its dependencies (hyper, reqwest...) only from `warn` up, so `debug` shows
 //! the exporter's work rather than every socket read.
+//!
+//! JSON is `tracing-subscriber`'s. The logfmt formatter is this module's own, under 170 lines,
+//! because no maintained crate writes that layout: `tracing-logfmt`, the logfmt layer for
+//! `tracing`, names the message `message` rather than `msg`, quotes it only when it must, stamps
+//! nanoseconds rather than go-kit's milliseconds, escapes with Rust's `escape_debug`, and prints an
+//! error without its causes. The tests below hold each of those points.
 
 use std::error::Error;
 use std::fmt::{self, Write as _};
@@ -138,7 +144,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let mut fields = Pairs::default();
+        let mut fields = FieldPairs::default();
         event.record(&mut fields);
         writer.write_str("ts=")?;
         UtcMillis.format_time(&mut writer)?;
@@ -150,8 +156,8 @@ where
         let mut message = String::new();
         write_quoted(&mut message, fields.message.as_deref().unwrap_or_default());
         writer.write_str(&message)?;
-        if !fields.text.is_empty() {
-            write!(writer, " {}", fields.text)?;
+        if !fields.logfmt.is_empty() {
+            write!(writer, " {}", fields.logfmt)?;
         }
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
@@ -186,30 +192,31 @@ impl<'writer> FormatFields<'writer> for LogfmtFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut pairs = Pairs::default();
+        let mut pairs = FieldPairs::default();
         fields.record(&mut pairs);
         if let Some(message) = pairs.message.take() {
             pairs.push("msg", &message);
         }
-        writer.write_str(&pairs.text)
+        writer.write_str(&pairs.logfmt)
     }
 }
 
 /// Collects fields as `key=value` pairs, keeping the event's message apart for `msg=`.
 #[derive(Default)]
-struct Pairs {
+struct FieldPairs {
     message: Option<String>,
-    text: String,
+    /// The fields other than the message, as logfmt.
+    logfmt: String,
 }
 
-impl Pairs {
+impl FieldPairs {
     fn push(&mut self, key: &str, value: &str) {
-        if !self.text.is_empty() {
-            self.text.push(' ');
+        if !self.logfmt.is_empty() {
+            self.logfmt.push(' ');
         }
-        self.text.push_str(key);
-        self.text.push('=');
-        write_value(&mut self.text, value);
+        self.logfmt.push_str(key);
+        self.logfmt.push('=');
+        write_value(&mut self.logfmt, value);
     }
 
     fn record(&mut self, field: &Field, value: &str) {
@@ -222,7 +229,7 @@ impl Pairs {
     }
 }
 
-impl Visit for Pairs {
+impl Visit for FieldPairs {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.record(field, value);
     }

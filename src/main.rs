@@ -68,6 +68,12 @@ fn main() -> ExitCode {
         eprintln!("--web.telemetry-path {:?}: {problem}", args.telemetry_path);
         return ExitCode::FAILURE;
     }
+    if let Some(url) = &args.external_url
+        && let Err(problem) = server::check_external_url(url)
+    {
+        eprintln!("--web.external-url {url:?}: {problem}");
+        return ExitCode::FAILURE;
+    }
     let (config, credentials) = match load(&args) {
         Ok(loaded) => loaded,
         Err(error) => {

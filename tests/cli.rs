@@ -274,3 +274,17 @@ fn a_telemetry_path_the_exporter_cannot_serve_is_refused() {
         assert!(stderr.contains("--web.telemetry-path"), "{path}: {stderr}");
     }
 }
+
+#[test]
+fn an_external_url_prometheus_cannot_use_is_refused() {
+    for url in [
+        "ftp://exporter/",
+        "https://exporter/?x=1",
+        "http://exporter:99999/",
+    ] {
+        let output = run(&["--web.external-url", url, "--config.check"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("--web.external-url"), "{url}: {stderr}");
+    }
+}

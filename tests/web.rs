@@ -654,6 +654,48 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 }
 
 #[tokio::test]
+async fn idle_connections_are_closed_after_the_header_read_timeout() {
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_millis(300),
+        ..ServeOptions::default()
+    };
+    let served = Served::start(Router::new().route("/", get(|| async { "hello" })), options).await;
+    let addr = served.addr;
+    let (silent, idle) = tokio::task::spawn_blocking(move || {
+        // A connection that never sends a byte.
+        let silent = raw_exchange(addr, b"");
+        // A keep-alive connection left idle after one answer.
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let mut buffer = [0u8; 4096];
+        while !answer.contains("hello") {
+            let read = stream.read(&mut buffer).unwrap();
+            assert!(read > 0, "closed after {answer}");
+            answer.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+        let idle_since = Instant::now();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        (silent, (answer, rest, idle_since.elapsed()))
+    })
+    .await
+    .unwrap();
+    assert_eq!(silent.0, "");
+    assert!(silent.1 < Duration::from_secs(3), "{:?}", silent.1);
+    let (answer, rest, elapsed) = idle;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    served.stop().await;
+}
+
+#[tokio::test]
 async fn a_request_that_outlives_its_deadline_gets_503() {
     let router = Router::new().route(
         "/slow",

@@ -1,9 +1,15 @@
 //! The HTTP side of Atlas: authentication, the process-wide bound on requests in flight, retries
 //! within a scrape's deadline, and the request counter.
+//!
+//! Every call, the OAuth token request included, is retried by one policy: `backon`'s exponential
+//! backoff with jitter, stretched to Atlas's `Retry-After`, and cut short by the scrape's deadline.
 
+use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use backon::{ExponentialBuilder, Retryable as _};
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use prometheus::IntCounterVec;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
@@ -18,10 +24,11 @@ use crate::config::{ApiVersion, AtlasConfig, Credentials};
 /// The media type that selects the API version on v2 (the only version date export jobs have).
 pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
 
-/// Attempts per call: the first one and up to three retries, all inside the scrape's deadline.
-const MAX_ATTEMPTS: u32 = 4;
-/// The first backoff; it doubles with every retry, with jitter.
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// Retries per call after the first attempt, all inside the scrape's deadline.
+const MAX_RETRIES: usize = 3;
+/// The shortest first wait; each wait is its step plus up to as much again of jitter, and the
+/// step doubles with every retry: 125–250 ms, 250–500 ms, 500 ms–1 s.
+const FIRST_BACKOFF_STEP: Duration = Duration::from_millis(125);
 /// The longest token lifetime believed, whatever `expires_in` says.
 const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
@@ -76,10 +83,11 @@ pub struct Body {
 /// A shared, cheaply cloned Atlas client.
 #[derive(Clone)]
 pub struct AtlasClient {
-    inner: Arc<Inner>,
+    inner: Arc<ClientState>,
 }
 
-struct Inner {
+/// What every clone of the client shares.
+struct ClientState {
     http: reqwest::Client,
     base_url: String,
     api_root: String,
@@ -112,13 +120,6 @@ struct TokenSlot {
     failed: Option<(Instant, String)>,
 }
 
-/// Why a token request failed, and whether asking again may help (429, 5xx, no answer).
-struct TokenFailure {
-    message: String,
-    retry: bool,
-    retry_after: Option<Duration>,
-}
-
 #[derive(Clone)]
 struct Token {
     value: Arc<SecretString>,
@@ -126,15 +127,36 @@ struct Token {
     renew_at: Instant,
 }
 
-/// One attempt's outcome, before the retry policy looks at it.
-enum Attempt {
-    Ok(Body),
-    Failed {
-        error: AtlasError,
-        retry: bool,
-        retry_after: Option<Duration>,
-    },
+/// Why one attempt failed, and whether another may help (429, 5xx, no answer).
+struct Failure<E> {
+    error: E,
+    retry: bool,
+    /// Atlas's `Retry-After`: the next attempt waits at least this long.
+    retry_after: Option<Duration>,
 }
+
+impl<E> Failure<E> {
+    /// A failure that asking again would only repeat.
+    fn permanent(error: E) -> Self {
+        Failure {
+            error,
+            retry: false,
+            retry_after: None,
+        }
+    }
+
+    /// A failure where no answer came: worth another attempt.
+    fn transient(error: E) -> Self {
+        Failure {
+            error,
+            retry: true,
+            retry_after: None,
+        }
+    }
+}
+
+/// What one attempt of a call gives.
+type Attempt<T, E> = Result<T, Failure<E>>;
 
 impl AtlasClient {
     /// Builds the client. `requests` is the process-wide request counter, labelled
@@ -182,7 +204,7 @@ impl AtlasClient {
             }),
         };
         Ok(AtlasClient {
-            inner: Arc::new(Inner {
+            inner: Arc::new(ClientState {
                 http,
                 base_url: config.base_url.clone(),
                 api_root,
@@ -207,41 +229,19 @@ impl AtlasClient {
     }
 
     /// GETs `path` (under the API root, query included), retrying transient failures until the
-    /// deadline. `what` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
+    /// deadline. `call` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
     pub async fn get(
         &self,
         endpoint: Endpoint,
         path: &str,
-        what: &str,
+        call: &str,
         deadline: Deadline,
     ) -> Result<Body, AtlasError> {
         let url = format!("{}{}", self.inner.api_root, path);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (error, retry_after) = match self.attempt(endpoint, &url, what, deadline).await {
-                Attempt::Ok(body) => return Ok(body),
-                Attempt::Failed {
-                    error,
-                    retry: false,
-                    ..
-                } => return Err(error),
-                Attempt::Failed {
-                    error, retry_after, ..
-                } => (error, retry_after),
-            };
-            if attempt >= MAX_ATTEMPTS {
-                return Err(error);
-            }
-            let wait = backoff(attempt, retry_after);
-            match deadline.remaining() {
-                Some(left) if left > wait => {
-                    tracing::debug!(%error, attempt, wait_ms = wait.as_millis() as u64, "retrying Atlas call");
-                    tokio::time::sleep(wait).await;
-                }
-                _ => return Err(error),
-            }
-        }
+        retrying(deadline, call, || {
+            self.attempt(endpoint, &url, call, deadline)
+        })
+        .await
     }
 
     /// One HTTP attempt (a digest exchange counts as one), holding a permit while it runs.
@@ -249,41 +249,39 @@ impl AtlasClient {
         &self,
         endpoint: Endpoint,
         url: &str,
-        what: &str,
+        call: &str,
         deadline: Deadline,
-    ) -> Attempt {
-        let deadline_error = || Attempt::Failed {
-            error: AtlasError::Deadline { what: what.into() },
-            retry: false,
-            retry_after: None,
-        };
+    ) -> Attempt<Body, AtlasError> {
+        let deadline_error = || Failure::permanent(AtlasError::Deadline { what: call.into() });
         let Some(left) = deadline.remaining() else {
-            return deadline_error();
+            return Err(deadline_error());
         };
         let Ok(Ok(_permit)) = tokio::time::timeout(left, self.inner.permits.acquire()).await else {
-            return deadline_error();
+            return Err(deadline_error());
         };
         let Some(left) = deadline.remaining() else {
-            return deadline_error();
+            return Err(deadline_error());
         };
         let timeout = left.min(self.inner.request_timeout);
-        match tokio::time::timeout(timeout, self.send(endpoint, url, what, deadline)).await {
+        match tokio::time::timeout(timeout, self.send(endpoint, url, call, deadline)).await {
             Ok(attempt) => attempt,
             Err(_) => {
                 self.count(endpoint, None);
-                Attempt::Failed {
-                    error: AtlasError::Transport {
-                        what: what.into(),
-                        message: format!("no answer within {} ms", timeout.as_millis()),
-                    },
-                    retry: true,
-                    retry_after: None,
-                }
+                Err(Failure::transient(AtlasError::Transport {
+                    what: call.into(),
+                    message: format!("no answer within {} ms", timeout.as_millis()),
+                }))
             }
         }
     }
 
-    async fn send(&self, endpoint: Endpoint, url: &str, what: &str, deadline: Deadline) -> Attempt {
+    async fn send(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        call: &str,
+        deadline: Deadline,
+    ) -> Attempt<Body, AtlasError> {
         let request = self.inner.http.get(url).header(ACCEPT, self.inner.accept);
         let response = match &self.inner.auth {
             Auth::Digest(session) => request
@@ -296,13 +294,7 @@ impl AtlasClient {
                     .await
                 {
                     Ok(response) => Ok(response),
-                    Err(TokenOrTransport::Token(error)) => {
-                        return Attempt::Failed {
-                            error,
-                            retry: false,
-                            retry_after: None,
-                        };
-                    }
+                    Err(TokenOrTransport::Token(error)) => return Err(Failure::permanent(error)),
                     Err(TokenOrTransport::Transport(message)) => Err(message),
                 }
             }
@@ -310,18 +302,14 @@ impl AtlasClient {
         match response {
             Ok(response) => {
                 self.count(endpoint, Some(response.status()));
-                read_response(response, what).await
+                read_response(response, call).await
             }
             Err(message) => {
                 self.count(endpoint, None);
-                Attempt::Failed {
-                    error: AtlasError::Transport {
-                        what: what.into(),
-                        message,
-                    },
-                    retry: true,
-                    retry_after: None,
-                }
+                Err(Failure::transient(AtlasError::Transport {
+                    what: call.into(),
+                    message,
+                }))
             }
         }
     }
@@ -337,7 +325,7 @@ impl AtlasClient {
     ) -> Result<reqwest::Response, TokenOrTransport> {
         let asked = Instant::now();
         let token = self.token(tokens, None, deadline).await?;
-        let retry = request.try_clone();
+        let with_new_token = request.try_clone();
         let response = request
             .bearer_auth(token.value.expose_secret())
             .send()
@@ -346,14 +334,15 @@ impl AtlasClient {
         // Only a token from the cache gets a second chance: a brand-new one refused means the
         // credential itself is refused.
         let cached = token.fetched_at < asked;
-        let (Some(retry), StatusCode::UNAUTHORIZED, true) = (retry, response.status(), cached)
+        let (Some(with_new_token), StatusCode::UNAUTHORIZED, true) =
+            (with_new_token, response.status(), cached)
         else {
             return Ok(response);
         };
         self.count(endpoint, Some(response.status()));
         tracing::debug!("Atlas refused the cached OAuth token; fetching a new one");
         let token = self.token(tokens, Some(&token), deadline).await?;
-        retry
+        with_new_token
             .bearer_auth(token.value.expose_secret())
             .send()
             .await
@@ -402,32 +391,17 @@ impl AtlasClient {
         tokens: &TokenSource,
         deadline: Deadline,
     ) -> Result<Token, String> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let failure = match self.fetch_token(tokens, deadline).await {
-                Ok(token) => return Ok(token),
-                Err(failure) => failure,
-            };
-            if !failure.retry || attempt >= MAX_ATTEMPTS {
-                return Err(failure.message);
-            }
-            let wait = backoff(attempt, failure.retry_after);
-            match deadline.remaining() {
-                Some(left) if left > wait => {
-                    tracing::debug!(error = %failure.message, attempt, wait_ms = wait.as_millis() as u64, "retrying the OAuth token request");
-                    tokio::time::sleep(wait).await;
-                }
-                _ => return Err(failure.message),
-            }
-        }
+        retrying(deadline, "requesting an OAuth token", || {
+            self.fetch_token(tokens, deadline)
+        })
+        .await
     }
 
     async fn fetch_token(
         &self,
         tokens: &TokenSource,
         deadline: Deadline,
-    ) -> Result<Token, TokenFailure> {
+    ) -> Attempt<Token, String> {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             access_token: String,
@@ -435,11 +409,7 @@ impl AtlasClient {
         }
         let url = format!("{}/api/oauth/token", self.inner.base_url);
         let Some(left) = deadline.remaining() else {
-            return Err(TokenFailure {
-                message: "the scrape's deadline ran out".into(),
-                retry: false,
-                retry_after: None,
-            });
+            return Err(Failure::permanent("the scrape's deadline ran out".into()));
         };
         let timeout = left.min(self.inner.request_timeout);
         let request = self
@@ -459,11 +429,7 @@ impl AtlasClient {
             Ok(response) => response,
             Err(e) => {
                 self.count(Endpoint::OAuthToken, None);
-                return Err(TokenFailure {
-                    message: e.to_string(),
-                    retry: true,
-                    retry_after: None,
-                });
+                return Err(Failure::transient(e.to_string()));
             }
         };
         let status = response.status();
@@ -480,17 +446,14 @@ impl AtlasClient {
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                 })
                 .unwrap_or_else(|| "no error details".into());
-            return Err(TokenFailure {
-                message: format!("HTTP {}: {detail}", status.as_u16()),
-                retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+            return Err(Failure {
+                error: format!("HTTP {}: {detail}", status.as_u16()),
+                retry: worth_retrying(status),
                 retry_after,
             });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&bytes).map_err(|e| TokenFailure {
-            message: format!("unexpected token response: {e}"),
-            retry: false,
-            retry_after: None,
-        })?;
+        let parsed: TokenResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| Failure::permanent(format!("unexpected token response: {e}")))?;
         // Atlas's tokens live an hour; a day bounds what a broken answer could make us trust.
         let lifetime = Duration::from_secs(parsed.expires_in.min(MAX_TOKEN_LIFETIME_SECS));
         let early = if lifetime > 2 * TOKEN_RENEW_MARGIN {
@@ -529,41 +492,42 @@ impl From<TokenOrTransport> for AtlasError {
     }
 }
 
-async fn read_response(response: reqwest::Response, what: &str) -> Attempt {
+async fn read_response(response: reqwest::Response, call: &str) -> Attempt<Body, AtlasError> {
     let status = response.status();
     let content_type = header_text(response.headers(), CONTENT_TYPE);
     let retry_after = retry_after(response.headers());
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
         Err(e) => {
-            return Attempt::Failed {
-                error: AtlasError::Transport {
-                    what: what.into(),
-                    message: format!("reading the body: {e}"),
-                },
-                retry: true,
-                retry_after: None,
-            };
+            return Err(Failure::transient(AtlasError::Transport {
+                what: call.into(),
+                message: format!("reading the body: {e}"),
+            }));
         }
     };
     if status == StatusCode::OK {
-        return Attempt::Ok(Body {
+        return Ok(Body {
             bytes,
             content_type: content_type.unwrap_or_default(),
         });
     }
     let body = ErrorBody::parse(&bytes).unwrap_or_default();
-    Attempt::Failed {
+    Err(Failure {
         error: AtlasError::Status {
-            what: what.into(),
+            what: call.into(),
             status: status.as_u16(),
             error_code: body.error_code,
             detail: body.detail.or(body.reason),
             content_type,
         },
-        retry: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+        retry: worth_retrying(status),
         retry_after,
-    }
+    })
+}
+
+/// Atlas's rate limit and its server errors pass; the other statuses say the call is wrong.
+fn worth_retrying(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
 /// `Retry-After` in seconds, the form Atlas sends.
@@ -582,11 +546,52 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .map(str::to_owned)
 }
 
-/// Exponential backoff with full jitter over the upper half, never shorter than `Retry-After`.
-fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let ceiling = BACKOFF_BASE * 2u32.pow(attempt.saturating_sub(1).min(6));
-    let jittered = ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0);
-    retry_after.map_or(jittered, |after| after.max(jittered))
+/// The waits between attempts, before `Retry-After` and the deadline have their say.
+fn retry_policy() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_BACKOFF_STEP)
+        .with_factor(2.0)
+        .with_jitter()
+        .with_max_times(MAX_RETRIES)
+}
+
+/// The wait before the next attempt: the policy's `next` (none when the attempts are used up),
+/// stretched to `retry_after`, and none at all when it would not end before the deadline.
+fn wait_before_retry(
+    next: Option<Duration>,
+    retry_after: Option<Duration>,
+    remaining: Option<Duration>,
+) -> Option<Duration> {
+    let wait = next?.max(retry_after.unwrap_or_default());
+    remaining.filter(|left| *left > wait).map(|_| wait)
+}
+
+/// Runs `attempt` until it succeeds or fails for good: a permanent failure, the attempts used up,
+/// or a wait that would end after `deadline`. `call` names the call in the debug line of each
+/// retry.
+async fn retrying<T, E, F, Fut>(deadline: Deadline, call: &str, attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Attempt<T, E>>,
+    E: fmt::Display,
+{
+    let mut failed_attempts = 0u32;
+    attempt
+        .retry(retry_policy())
+        .when(|failure| failure.retry)
+        .adjust(|failure, next| wait_before_retry(next, failure.retry_after, deadline.remaining()))
+        .notify(|failure, wait| {
+            failed_attempts += 1;
+            tracing::debug!(
+                error = %failure.error,
+                call,
+                attempt = failed_attempts,
+                wait_ms = wait.as_millis() as u64,
+                "retrying Atlas call"
+            );
+        })
+        .await
+        .map_err(|failure| failure.error)
 }
 
 #[cfg(test)]
@@ -595,15 +600,30 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_respects_retry_after() {
+        use backon::BackoffBuilder as _;
+        let mut policy = retry_policy().build();
         for attempt in 1..=3 {
-            let wait = backoff(attempt, None);
-            let ceiling = BACKOFF_BASE * 2u32.pow(attempt - 1);
+            let wait = policy.next().expect("three retries");
+            let ceiling = Duration::from_millis(250) * 2u32.pow(attempt - 1);
             assert!(
                 wait >= ceiling / 2 && wait <= ceiling,
                 "{wait:?} for {attempt}"
             );
         }
-        assert!(backoff(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+        assert_eq!(policy.next(), None, "a call is tried at most four times");
+        let plenty = Some(Duration::from_secs(60));
+        let first = Some(Duration::from_millis(200));
+        let wait = wait_before_retry(first, Some(Duration::from_secs(3)), plenty);
+        assert!(wait >= Some(Duration::from_secs(3)), "{wait:?}");
+        assert_eq!(wait_before_retry(first, None, plenty), first);
+        // No attempts left, or a wait that would outlast the deadline: no retry.
+        assert_eq!(wait_before_retry(None, None, plenty), None);
+        let after = Some(Duration::from_secs(60));
+        assert_eq!(
+            wait_before_retry(first, after, Some(Duration::from_secs(5))),
+            None
+        );
+        assert_eq!(wait_before_retry(first, None, None), None);
     }
 
     #[test]

@@ -217,22 +217,15 @@ fn is_full<T>(pages: &[Page<T>]) -> bool {
         .is_some_and(|p| p.results.len() >= ITEMS_PER_PAGE)
 }
 
-/// Percent-encodes one path segment. Project ids and cluster names never need it; job ids are
-/// opaque strings from the config, so they might.
+/// Percent-encodes one path segment: everything but RFC 3986's unreserved characters. Project
+/// ids and cluster names never need it; job ids are opaque strings from the config, so they might.
 fn encode(segment: &str) -> std::borrow::Cow<'_, str> {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-    if segment.bytes().all(plain) {
-        return segment.into();
-    }
-    let mut out = String::with_capacity(segment.len() * 3);
-    for b in segment.bytes() {
-        if plain(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out.into()
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, UNRESERVED).into()
 }
 
 #[cfg(test)]
@@ -244,5 +237,6 @@ mod tests {
         assert_eq!(encode("Cluster-0"), "Cluster-0");
         assert_eq!(encode("{BUCKET-ID}"), "%7BBUCKET-ID%7D");
         assert_eq!(encode("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode("é%"), "%C3%A9%25");
     }
 }

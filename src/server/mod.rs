@@ -1,0 +1,277 @@
+//! The exporter's HTTP server: it binds `--web.listen-address`, serves the routes of [`router`]
+//! (in `routes`) with TLS and basic authentication from the web config and bounds on every
+//! request, and shuts down gracefully on a signal.
+//!
+//! Connections are axum-server's: its accept loop, its rustls acceptor (with a handshake timeout)
+//! and its graceful shutdown with a grace period, over hyper's HTTP/1.1 with the header-read
+//! timeout and head size bound set here. What the exporter adds are tower layers on the router
+//! (request deadline, body bound, basic authentication), so bounds per route (such as a cap on
+//! concurrent scrapes) are layers too. The acceptor reads its certificate through a
+//! `RustlsConfig`, whose `reload_from_config` swaps it for the handshakes that follow: renewing
+//! the certificate needs no new listener.
+
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_server::Handle;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use futures_util::FutureExt as _;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+
+use crate::config::format_duration;
+use crate::web_config::WebConfig;
+use routes::scrape_timeout;
+pub use routes::{TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router};
+
+/// Serves `router` on `listener` over plain HTTP, with the default [`ServeOptions`], until
+/// `shutdown` completes; then lets scrapes in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, router, ServeOptions::default(), shutdown).await
+}
+
+/// Binds the `--web.listen-address`: `:PORT` is every interface (IPv6 and IPv4 where the host
+/// has them), `HOST:PORT` and `[V6]:PORT` one address.
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    match address.strip_prefix(':') {
+        Some(port) => {
+            let port: u16 = port.parse().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{address:?} is not :PORT, HOST:PORT or [V6]:PORT"),
+                )
+            })?;
+            // One IPv6 wildcard socket that takes IPv4 too (whatever the host's bindv6only
+            // default); a host without IPv6 gets the IPv4 wildcard instead.
+            match dual_stack(port) {
+                Ok(listener) => Ok(listener),
+                Err(_) => TcpListener::bind(("0.0.0.0", port)).await,
+            }
+        }
+        None => TcpListener::bind(address).await,
+    }
+}
+
+/// Listens on `[::]:port` for IPv6 and IPv4 alike.
+fn dual_stack(port: u16) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+    socket.set_only_v6(false)?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    let address = std::net::SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, port));
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: no new scrapes, finishing the ones in flight");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The server: connections, TLS, bounds and graceful shutdown
+// ---------------------------------------------------------------------------------------------------------
+
+/// The largest request body accepted: scrapes and the other pages have none.
+pub const MAX_REQUEST_BODY: usize = 4 * 1024;
+
+/// The most a request line and its headers may take (hyper allows no less than 8 KiB).
+pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// How the server treats connections and requests, apart from its routes.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// TLS and basic authentication, from `--web.config.file`; `None` is plain HTTP for anyone.
+    pub web: Option<Arc<WebConfig>>,
+    /// A scrape's deadline when Prometheus sends no timeout header: `collection.timeout`.
+    pub scrape_timeout: Duration,
+    /// Added to a request's scrape deadline (its header's, else `scrape_timeout`) to bound the
+    /// whole request, authentication included. A scrape ends inside its deadline by itself: this
+    /// is the backstop that answers 503 if something still hangs.
+    pub request_timeout_margin: Duration,
+    /// How long a client may take over the TLS handshake and over each request's headers
+    /// (slowloris). hyper runs this timer while a keep-alive connection waits for its next
+    /// request too, so it is also how long an idle connection stays open.
+    pub header_read_timeout: Duration,
+    /// How long shutdown waits for requests in flight before closing their connections.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            web: None,
+            scrape_timeout: crate::config::CollectionConfig::default().timeout,
+            request_timeout_margin: Duration::from_secs(5),
+            // Prometheus scraping more often than this keeps its connection; a client trickling
+            // its headers holds one for no longer than this.
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `router` on `listener` with TLS, authentication and the bounds of `options` until
+/// `shutdown` completes. Then it stops accepting, lets requests in flight finish for up to
+/// `options.shutdown_grace`, closes idle connections, and returns.
+///
+/// HTTP/1.1 only: Prometheus scrapes with it, and HTTP/2 would need bounds of its own.
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = with_request_bounds(router, &options).into_make_service();
+    if let Some(web) = &options.web {
+        tracing::info!(web_config = web.describe(), "endpoint protection");
+    }
+    let handle = Handle::new();
+    let mut server = axum_server::Server::from_listener(listener)
+        .handle(handle.clone())
+        .http1_only()
+        .accept_error_handler(log_accept_error());
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .keep_alive(true);
+    // TCP_NODELAY: answers are written in one go, no reason to wait for more (Nagle).
+    let serving = match options.web.as_ref().and_then(|web| web.tls()) {
+        None => server.acceptor(NoDelayAcceptor).serve(app).boxed(),
+        Some(config) => {
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config.clone()))
+                .handshake_timeout(options.header_read_timeout)
+                .acceptor(NoDelayAcceptor);
+            server.acceptor(acceptor).serve(app).boxed()
+        }
+    };
+    let mut serving = std::pin::pin!(serving);
+    let served = tokio::select! {
+        served = &mut serving => served,
+        () = shutdown => {
+            handle.graceful_shutdown(Some(options.shutdown_grace));
+            serving.await
+        }
+    };
+    let cut_off = handle.connection_count();
+    if cut_off > 0 {
+        tracing::warn!(
+            connections = cut_off,
+            grace = %format_duration(options.shutdown_grace),
+            "requests still running after the shutdown grace period: closing their connections"
+        );
+    }
+    served
+}
+
+/// Wraps the routes in what every request goes through, outermost first: the whole-request
+/// timeout, the body size bound, then basic authentication when the web config asks for it.
+fn with_request_bounds(router: Router, options: &ServeOptions) -> Router {
+    let router = match options.web.as_ref().and_then(|web| web.users()) {
+        Some(users) => router.layer(axum::middleware::from_fn_with_state(
+            users.clone(),
+            crate::basic_auth::require,
+        )),
+        None => router,
+    };
+    let limits = RequestTimeout {
+        scrape_timeout: options.scrape_timeout,
+        margin: options.request_timeout_margin,
+    };
+    router
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
+        .layer(axum::middleware::from_fn_with_state(limits, bound_request))
+}
+
+#[derive(Clone, Copy)]
+struct RequestTimeout {
+    scrape_timeout: Duration,
+    margin: Duration,
+}
+
+/// Answers 503 when a request outlives its scrape deadline plus the margin.
+async fn bound_request(
+    State(limits): State<RequestTimeout>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = scrape_timeout(request.headers()).unwrap_or(limits.scrape_timeout) + limits.margin;
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let limit = format_duration(limit);
+            tracing::warn!(%path, %limit, "request cut off: it took longer than its limit");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the request took longer than {limit}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Logs what went wrong before a connection could serve: a failed or slow TLS handshake (with
+/// the peer's address, at debug: clients do this), or the listener failing to accept. A listener
+/// out of file descriptors fails on every try (axum-server waits 50 ms between them), so that
+/// warning is given at most once a second.
+fn log_accept_error() -> impl Fn(Option<&SocketAddr>, &std::io::Error) + Send + Sync + 'static {
+    use std::io::ErrorKind;
+    let last_warning = std::sync::Mutex::new(None::<std::time::Instant>);
+    move |peer, error| match (peer, error.kind()) {
+        (Some(peer), _) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+        (
+            None,
+            ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted,
+        ) => {
+            tracing::debug!(%error, "accepting a connection");
+        }
+        (None, _) => {
+            let mut last = last_warning
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                *last = Some(std::time::Instant::now());
+                tracing::warn!(%error, "accepting a connection; retrying");
+            }
+        }
+    }
+}
