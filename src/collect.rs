@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 
-use crate::atlas::model::ExportJob;
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobListing, KnownJobs, Listed};
+use crate::atlas::model::{ExportJob, KNOWN_STATES};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, Listed};
 use crate::config::{Config, Target};
 
 /// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
@@ -93,8 +93,8 @@ pub struct Collector {
     /// Whether each project's last cluster listing worked (`None`: every project), for
     /// `/metrics` in `/probe` set-ups.
     discovery_up: Mutex<HashMap<Option<String>, bool>>,
-    /// Per cluster, the finished jobs of its last listing, for incremental listing.
-    known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
+    /// Lists each cluster's jobs, incrementally where its last listing allows.
+    listings: JobLister,
     failures_logged: Mutex<HashSet<String>>,
 }
 
@@ -127,6 +127,7 @@ impl Collector {
     /// Plans the collections the config asks for.
     pub fn new(config: &Config, client: AtlasClient) -> Collector {
         Collector {
+            listings: JobLister::new(client.clone(), config.export_jobs.max_pages),
             client,
             targets: config.targets.iter().map(TargetPlan::from).collect(),
             retention: Retention {
@@ -138,7 +139,6 @@ impl Collector {
             all_projects: config.discovery.all_projects,
             discovered: Mutex::default(),
             discovery_up: Mutex::default(),
-            known: Mutex::default(),
             failures_logged: Mutex::default(),
         }
     }
@@ -184,8 +184,10 @@ impl Collector {
     /// Forgets the listings kept for clusters no longer watched (deleted, or gone from
     /// discovery).
     fn forget_unwatched<'a>(&self, watched: impl Iterator<Item = (&'a String, &'a String)>) {
-        let watched: HashSet<(&String, &String)> = watched.collect();
-        lock(&self.known).retain(|(group_id, cluster), _| watched.contains(&(group_id, cluster)));
+        let watched: HashSet<(&str, &str)> =
+            watched.map(|(g, c)| (g.as_str(), c.as_str())).collect();
+        self.listings
+            .forget_all_but(|group_id, cluster| watched.contains(&(group_id, cluster)));
     }
 
     /// Collects one cluster, if the exporter watches it (for `/probe`).
@@ -404,7 +406,7 @@ impl Collector {
             cluster,
         } = planned;
         let fetched = match &cluster.job_ids {
-            None => self.list_jobs(&group_id, &cluster.name, deadline).await,
+            None => self.listings.list(&group_id, &cluster.name, deadline).await,
             Some(ids) => self.get_jobs(&group_id, &cluster.name, ids, deadline).await,
         };
         let jobs = match fetched {
@@ -437,44 +439,6 @@ impl Collector {
         }
     }
 
-    /// Lists a cluster's jobs, incrementally when its last listing allows, and keeps what the
-    /// next listing can reuse.
-    async fn list_jobs(
-        &self,
-        group_id: &str,
-        cluster: &str,
-        deadline: Deadline,
-    ) -> Result<Listed, AtlasError> {
-        let key = (group_id.to_owned(), cluster.to_owned());
-        let known = lock(&self.known).get(&key).cloned();
-        let result = self
-            .client
-            .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
-            .await;
-        let mut kept = lock(&self.known);
-        match &result {
-            Ok(listed) => {
-                tracing::debug!(
-                    group_id,
-                    cluster_name = cluster,
-                    jobs = listed.listing.jobs().len(),
-                    pages = listed.listing.pages,
-                    pages_saved = listed.listing.pages_saved,
-                    unchanged = listed.unchanged,
-                    "listed export jobs"
-                );
-                match &listed.keep {
-                    Some(keep) => kept.insert(key, Arc::clone(keep)),
-                    None => kept.remove(&key),
-                };
-            }
-            Err(_) => {
-                kept.remove(&key);
-            }
-        }
-        result
-    }
-
     /// The get-one endpoint for each configured job id, concurrently. Any unknown id fails the
     /// cluster.
     async fn get_jobs(
@@ -492,7 +456,6 @@ impl Collector {
         let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         Ok(Listed {
             listing: Arc::new(JobListing::from_results(results)),
-            keep: None,
             unchanged: false,
         })
     }
@@ -578,10 +541,10 @@ pub fn unix_now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Reduces a cluster's listing to counts, the last success, and the jobs that keep per-job
-/// series: every job still running (so a stuck job never drops out), the newest job, the jobs
-/// named in the config (`pinned`), and the newest `max_per_cluster` of those created within
-/// `max_age`.
+/// The reduce step: a cluster's listing to counts per state, the last success, and the jobs that
+/// keep per-job series: every job still running (so a stuck job never drops out), the newest
+/// job, the jobs named in the config (`pinned`), and the newest `max_per_cluster` of those
+/// created within `max_age`.
 pub fn summarize(
     listing: &JobListing,
     pinned: &[String],
@@ -589,9 +552,24 @@ pub fn summarize(
     retention: Retention,
 ) -> ClusterJobs {
     let jobs = listing.jobs();
+    let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut last_success: Option<f64> = None;
     let mut shown: Vec<usize> = Vec::new();
     shown.extend(jobs.first().map(|_| 0));
-    shown.extend(listing.running());
+    for (index, job) in jobs.iter().enumerate() {
+        match counts.iter_mut().find(|(state, _)| *state == job.state) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((job.state.clone(), 1)),
+        }
+        if job.state == "Successful"
+            && let Some(finished) = job.finished_at
+        {
+            last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
+        }
+        if !job.is_terminal() {
+            shown.push(index);
+        }
+    }
     let is_pinned = |job: &ExportJob| pinned.contains(&job.id);
     if !pinned.is_empty() {
         shown.extend((0..jobs.len()).filter(|&i| is_pinned(&jobs[i])));
@@ -612,8 +590,8 @@ pub fn summarize(
 
     ClusterJobs {
         shown: shown.into_iter().map(|i| Arc::clone(&jobs[i])).collect(),
-        counts: listing.counts().to_vec(),
-        last_success: listing.last_success(),
+        counts,
+        last_success,
         invalid: listing.invalid().len() as u64,
     }
 }
@@ -665,9 +643,8 @@ mod tests {
             assert!(probed.unwrap().clusters[0].jobs.is_some());
         }
         let kept = |c: &Collector| {
-            let mut keys: Vec<String> = lock(&c.known).keys().map(|k| k.1.clone()).collect();
-            keys.sort();
-            keys
+            let kept = c.listings.remembered().into_iter();
+            kept.map(|(_, cluster)| cluster).collect::<Vec<_>>()
         };
         assert_eq!(kept(&collector), ["A", "B"]);
 
