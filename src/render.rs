@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::collect::{ClusterJobs, ClusterReport, Collection};
+use crate::collect::{ClusterReport, Collection, JobSummary};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
 /// so a family cannot be added without being named, explained and written.
@@ -191,12 +191,12 @@ impl<'a> ClusterLabels<'a> {
     fn new(report: &'a ClusterReport) -> ClusterLabels<'a> {
         let mut base = String::with_capacity(64);
         base.push_str("group_id=\"");
-        escape(&report.group_id, &mut base);
+        escape(&report.cluster.group_id, &mut base);
         base.push_str("\",cluster_name=\"");
-        escape(&report.cluster_name, &mut base);
+        escape(&report.cluster.cluster_name, &mut base);
         base.push('"');
         let mut target_labels = String::new();
-        for (name, value) in report.labels.iter() {
+        for (name, value) in report.cluster.labels.iter() {
             target_labels.push(',');
             target_labels.push_str(name);
             target_labels.push_str("=\"");
@@ -210,7 +210,7 @@ impl<'a> ClusterLabels<'a> {
         }
     }
 
-    fn jobs(&self) -> Option<&'a ClusterJobs> {
+    fn jobs(&self) -> Option<&'a JobSummary> {
         self.report.jobs.as_ref()
     }
 
@@ -438,13 +438,16 @@ impl Value for bool {
 mod tests {
     use super::*;
     use crate::atlas::model::StateReason;
-    use crate::collect::{ClusterJobs, DiscoveryReport, Labels};
+    use crate::collect::{DiscoveryReport, Labels, WatchedCluster};
 
-    fn report(jobs: Option<ClusterJobs>) -> ClusterReport {
+    fn report(jobs: Option<JobSummary>) -> ClusterReport {
         ClusterReport {
-            group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
-            cluster_name: "Cluster0".into(),
-            labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
+            cluster: WatchedCluster {
+                group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
+                cluster_name: "Cluster0".into(),
+                labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
+                job_ids: None,
+            },
             duration: 0.25,
             collected_at: 1_800_000_000.5,
             jobs,
@@ -467,7 +470,7 @@ mod tests {
             }),
         };
         let collection = Collection {
-            clusters: vec![report(Some(ClusterJobs {
+            clusters: vec![report(Some(JobSummary {
                 shown: vec![std::sync::Arc::new(job)],
                 counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
                 last_success: None,
