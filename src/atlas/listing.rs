@@ -122,7 +122,6 @@ impl JobLister {
             .client
             .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
             .await;
-        let mut kept = lock(&self.known);
         match result {
             Ok((listed, keep)) => {
                 tracing::debug!(
@@ -134,11 +133,11 @@ impl JobLister {
                     unchanged = listed.unchanged,
                     "listed export jobs"
                 );
-                kept.insert(key, keep);
+                lock(&self.known).insert(key, keep);
                 Ok(listed)
             }
             Err(error) => {
-                kept.remove(&key);
+                lock(&self.known).remove(&key);
                 Err(error)
             }
         }
@@ -162,7 +161,7 @@ impl JobLister {
 /// of its pages, and for a listing that may stop early, its finished jobs, which never change,
 /// and the ids of those still running, which the next listing must see again before it stops.
 #[derive(Debug, Default)]
-pub struct KnownJobs {
+struct KnownJobs {
     /// Whether the next listing may stop early. When not, it pages through everything, and the
     /// jobs below are not kept.
     incremental: bool,

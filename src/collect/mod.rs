@@ -1,9 +1,9 @@
 //! One collection: plan the Atlas calls from the config, run them concurrently, and reduce each
-//! cluster's export jobs to what the metrics show ([`summary`]). Besides the collection, only
-//! three things are kept from one scrape to the next, each by the part that uses it: the
-//! discovered cluster lists ([`discovery`], reused for `discovery.interval`), each cluster's last
-//! listing (`atlas::JobLister`, forgotten when its cluster is no longer watched), and the failures
-//! already logged ([`failures`]).
+//! cluster's export jobs to what the metrics show (`summary`, one pure function). Besides the
+//! collection, three things are kept from one scrape to the next, each by the part that uses it:
+//! the discovered cluster lists (`discovery`, reused for `discovery.interval`), each cluster's
+//! last listing ([`JobLister`], told by the collections which clusters are no longer watched),
+//! and the failures already logged (`failures`).
 
 mod discovery;
 mod failures;
