@@ -6,96 +6,170 @@
 use std::fmt::Write;
 
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::collect::{ClusterJobs, ClusterReport, Collection};
+use crate::collect::{ClusterReport, Collection, JobSummary};
 
-/// Name, type and help of every family written here, in output order.
-const FAMILIES: [(&str, &str, &str); 14] = [
-    (
-        "atlas_backup_export_job_state",
-        "gauge",
-        "State of an export job: 1 for its current state, 0 for every other known state. Queued or InProgress for long means a stuck export; Failed or Cancelled needs a look in Atlas.",
-    ),
-    (
-        "atlas_backup_export_job_duration_seconds",
-        "gauge",
-        "Seconds from the export job's creation to its finish (finishedAt - createdAt); absent until it finishes.",
-    ),
-    (
-        "atlas_backup_export_job_components",
-        "gauge",
-        "Components of the export job, one per shard of a sharded cluster; 0 for a replica set.",
-    ),
-    (
-        "atlas_backup_export_job_created_timestamp_seconds",
-        "gauge",
-        "When Atlas created the export job, as Unix seconds; time() minus this is how long a running job has been going.",
-    ),
-    (
-        "atlas_backup_export_job_finished_timestamp_seconds",
-        "gauge",
-        "When the export job finished, as Unix seconds; absent until it finishes.",
-    ),
-    (
-        "atlas_backup_export_job_info",
-        "gauge",
-        "Always 1; carries the snapshot and the export bucket of the export job, to look them up in Atlas.",
-    ),
-    (
-        "atlas_backup_export_job_failure_info",
-        "gauge",
-        "Always 1, for export jobs with a stateReason; error_code is Atlas's errorCode (the message is in the exporter's log).",
-    ),
-    (
-        "atlas_backup_export_jobs",
-        "gauge",
-        "Export jobs of the cluster in each state, over every job Atlas lists; falls when Atlas prunes old jobs, so do not take increase() of it.",
-    ),
-    (
-        "atlas_backup_export_last_success_timestamp_seconds",
-        "gauge",
-        "Largest finishedAt among the cluster's successful export jobs, as Unix seconds; absent if none. time() minus this is the age of the newest export.",
-    ),
-    (
-        "atlas_backup_export_invalid_jobs",
-        "gauge",
-        "Export jobs skipped in this listing because Atlas returned them malformed; the exporter's log names them.",
-    ),
-    (
-        "atlas_backup_export_up",
-        "gauge",
-        "1 if this collection fetched the cluster's export jobs, 0 if it failed (credentials, IP access list, role, deleted cluster, Atlas errors: see the exporter's log).",
-    ),
-    (
-        "atlas_backup_export_scrape_duration_seconds",
-        "gauge",
-        "Seconds spent fetching the cluster's export jobs from Atlas in this collection.",
-    ),
-    (
-        "atlas_backup_export_collection_timestamp_seconds",
-        "gauge",
-        "When the cluster's export jobs were fetched, as Unix seconds; older than the scrape when a cached collection answers (collection.cache_ttl).",
-    ),
-    (
-        "atlas_backup_export_discovery_up",
-        "gauge",
-        "1 if listing the project's clusters worked, 0 if it failed (the last list that worked is used). Without group_id: the listing of every project.",
-    ),
-];
+/// A metric family written here. Its name, help and samples each come from an exhaustive match,
+/// so a family cannot be added without being named, explained and written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    /// A series per job shown.
+    Job(JobFamily),
+    /// A series per cluster (or per state of a cluster).
+    Cluster(ClusterFamily),
+    /// A series per discovery listing.
+    DiscoveryUp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobFamily {
+    State,
+    DurationSeconds,
+    Components,
+    CreatedTimestamp,
+    FinishedTimestamp,
+    Info,
+    FailureInfo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClusterFamily {
+    Jobs,
+    LastSuccessTimestamp,
+    InvalidJobs,
+    Up,
+    ScrapeDurationSeconds,
+    CollectionTimestamp,
+}
+
+impl Family {
+    /// Every family, in output order.
+    const ALL: [Family; 14] = [
+        Family::Job(JobFamily::State),
+        Family::Job(JobFamily::DurationSeconds),
+        Family::Job(JobFamily::Components),
+        Family::Job(JobFamily::CreatedTimestamp),
+        Family::Job(JobFamily::FinishedTimestamp),
+        Family::Job(JobFamily::Info),
+        Family::Job(JobFamily::FailureInfo),
+        Family::Cluster(ClusterFamily::Jobs),
+        Family::Cluster(ClusterFamily::LastSuccessTimestamp),
+        Family::Cluster(ClusterFamily::InvalidJobs),
+        Family::Cluster(ClusterFamily::Up),
+        Family::Cluster(ClusterFamily::ScrapeDurationSeconds),
+        Family::Cluster(ClusterFamily::CollectionTimestamp),
+        Family::DiscoveryUp,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Family::Job(family) => family.name(),
+            Family::Cluster(family) => family.name(),
+            Family::DiscoveryUp => "atlas_backup_export_discovery_up",
+        }
+    }
+
+    /// Every family here is a gauge.
+    fn help(self) -> &'static str {
+        match self {
+            Family::Job(JobFamily::State) => {
+                "State of an export job: 1 for its current state, 0 for every other known state. Queued or InProgress for long means a stuck export; Failed or Cancelled needs a look in Atlas."
+            }
+            Family::Job(JobFamily::DurationSeconds) => {
+                "Seconds from the export job's creation to its finish (finishedAt - createdAt); absent until it finishes."
+            }
+            Family::Job(JobFamily::Components) => {
+                "Components of the export job, one per shard of a sharded cluster; 0 for a replica set."
+            }
+            Family::Job(JobFamily::CreatedTimestamp) => {
+                "When Atlas created the export job, as Unix seconds; time() minus this is how long a running job has been going."
+            }
+            Family::Job(JobFamily::FinishedTimestamp) => {
+                "When the export job finished, as Unix seconds; absent until it finishes."
+            }
+            Family::Job(JobFamily::Info) => {
+                "Always 1; carries the snapshot and the export bucket of the export job, to look them up in Atlas."
+            }
+            Family::Job(JobFamily::FailureInfo) => {
+                "Always 1, for export jobs with a stateReason; error_code is Atlas's errorCode (the message is in the exporter's log)."
+            }
+            Family::Cluster(ClusterFamily::Jobs) => {
+                "Export jobs of the cluster in each state, over every job Atlas lists; falls when Atlas prunes old jobs, so do not take increase() of it."
+            }
+            Family::Cluster(ClusterFamily::LastSuccessTimestamp) => {
+                "Largest finishedAt among the cluster's successful export jobs, as Unix seconds; absent if none. time() minus this is the age of the newest export."
+            }
+            Family::Cluster(ClusterFamily::InvalidJobs) => {
+                "Export jobs skipped in this listing because Atlas returned them malformed; the exporter's log names them."
+            }
+            Family::Cluster(ClusterFamily::Up) => {
+                "1 if this collection fetched the cluster's export jobs, 0 if it failed (credentials, IP access list, role, deleted cluster, Atlas errors: see the exporter's log)."
+            }
+            Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => {
+                "Seconds spent fetching the cluster's export jobs from Atlas in this collection."
+            }
+            Family::Cluster(ClusterFamily::CollectionTimestamp) => {
+                "When the cluster's export jobs were fetched, as Unix seconds; older than the scrape when a cached collection answers (collection.cache_ttl)."
+            }
+            Family::DiscoveryUp => {
+                "1 if listing the project's clusters worked, 0 if it failed (the last list that worked is used). Without group_id: the listing of every project."
+            }
+        }
+    }
+}
+
+impl JobFamily {
+    fn name(self) -> &'static str {
+        match self {
+            JobFamily::State => "atlas_backup_export_job_state",
+            JobFamily::DurationSeconds => "atlas_backup_export_job_duration_seconds",
+            JobFamily::Components => "atlas_backup_export_job_components",
+            JobFamily::CreatedTimestamp => "atlas_backup_export_job_created_timestamp_seconds",
+            JobFamily::FinishedTimestamp => "atlas_backup_export_job_finished_timestamp_seconds",
+            JobFamily::Info => "atlas_backup_export_job_info",
+            JobFamily::FailureInfo => "atlas_backup_export_job_failure_info",
+        }
+    }
+}
+
+impl ClusterFamily {
+    fn name(self) -> &'static str {
+        match self {
+            ClusterFamily::Jobs => "atlas_backup_export_jobs",
+            ClusterFamily::LastSuccessTimestamp => {
+                "atlas_backup_export_last_success_timestamp_seconds"
+            }
+            ClusterFamily::InvalidJobs => "atlas_backup_export_invalid_jobs",
+            ClusterFamily::Up => "atlas_backup_export_up",
+            ClusterFamily::ScrapeDurationSeconds => "atlas_backup_export_scrape_duration_seconds",
+            ClusterFamily::CollectionTimestamp => {
+                "atlas_backup_export_collection_timestamp_seconds"
+            }
+        }
+    }
+}
 
 /// Appends the text format of `collection` to `out`.
 pub fn render(collection: &Collection, out: &mut String) {
     let clusters: Vec<ClusterLabels> = collection.clusters.iter().map(ClusterLabels::new).collect();
-    for (name, kind, help) in FAMILIES {
+    for family in Family::ALL {
+        let name = family.name();
         let start = out.len();
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", family.help());
         let header = out.len();
-        match name {
-            "atlas_backup_export_discovery_up" => discovery(collection, name, out),
-            _ => {
+        match family {
+            Family::Job(family) => {
                 for cluster in &clusters {
-                    write_family(name, cluster, out);
+                    for job in cluster.shown() {
+                        job_samples(family, cluster, job, out);
+                    }
                 }
             }
+            Family::Cluster(family) => {
+                for cluster in &clusters {
+                    cluster_samples(family, cluster, out);
+                }
+            }
+            Family::DiscoveryUp => discovery(collection, name, out),
         }
         if out.len() == header {
             // A family without samples is left out altogether.
@@ -109,103 +183,100 @@ struct ClusterLabels<'a> {
     report: &'a ClusterReport,
     /// `group_id="…",cluster_name="…"`
     base: String,
-    /// `,env="prod"` for the target's static labels, or empty.
-    statics: String,
+    /// `,env="prod"` for the labels the config gives the cluster's target, or empty.
+    target_labels: String,
 }
 
 impl<'a> ClusterLabels<'a> {
     fn new(report: &'a ClusterReport) -> ClusterLabels<'a> {
         let mut base = String::with_capacity(64);
         base.push_str("group_id=\"");
-        escape(&report.group_id, &mut base);
+        escape(&report.cluster.group_id, &mut base);
         base.push_str("\",cluster_name=\"");
-        escape(&report.cluster_name, &mut base);
+        escape(&report.cluster.cluster_name, &mut base);
         base.push('"');
-        let mut statics = String::new();
-        for (name, value) in report.labels.iter() {
-            statics.push(',');
-            statics.push_str(name);
-            statics.push_str("=\"");
-            escape(value, &mut statics);
-            statics.push('"');
+        let mut target_labels = String::new();
+        for (name, value) in report.cluster.labels.iter() {
+            target_labels.push(',');
+            target_labels.push_str(name);
+            target_labels.push_str("=\"");
+            escape(value, &mut target_labels);
+            target_labels.push('"');
         }
         ClusterLabels {
             report,
             base,
-            statics,
+            target_labels,
         }
     }
 
-    fn jobs(&self) -> Option<&'a ClusterJobs> {
+    fn jobs(&self) -> Option<&'a JobSummary> {
         self.report.jobs.as_ref()
+    }
+
+    /// The jobs with series of their own (none for a cluster that failed).
+    fn shown(&self) -> impl Iterator<Item = &'a ExportJob> {
+        self.jobs()
+            .into_iter()
+            .flat_map(|jobs| &jobs.shown)
+            .map(|job| &**job)
     }
 }
 
-fn write_family(name: &str, cluster: &ClusterLabels, out: &mut String) {
+fn cluster_samples(family: ClusterFamily, cluster: &ClusterLabels, out: &mut String) {
+    let name = family.name();
     let report = cluster.report;
-    match name {
-        "atlas_backup_export_up" => {
-            cluster_sample(name, cluster, &[], u8::from(report.jobs.is_some()), out)
-        }
-        "atlas_backup_export_scrape_duration_seconds" => {
-            cluster_sample(name, cluster, &[], report.duration, out)
-        }
-        "atlas_backup_export_collection_timestamp_seconds" => {
-            cluster_sample(name, cluster, &[], report.collected_at, out)
-        }
-        _ => {}
-    }
-    let Some(jobs) = cluster.jobs() else {
-        return;
-    };
-    match name {
-        "atlas_backup_export_jobs" => {
-            for (state, count) in &jobs.counts {
+    match family {
+        ClusterFamily::Jobs => {
+            for (state, count) in cluster.jobs().into_iter().flat_map(|j| &j.counts) {
                 cluster_sample(name, cluster, &[("state", state)], count, out);
             }
         }
-        "atlas_backup_export_last_success_timestamp_seconds" => {
-            if let Some(last) = jobs.last_success {
+        ClusterFamily::LastSuccessTimestamp => {
+            if let Some(last) = cluster.jobs().and_then(|j| j.last_success) {
                 cluster_sample(name, cluster, &[], last, out);
             }
         }
-        "atlas_backup_export_invalid_jobs" => cluster_sample(name, cluster, &[], jobs.invalid, out),
-        _ => {
-            for job in &jobs.shown {
-                job_samples(name, cluster, job, out);
+        ClusterFamily::InvalidJobs => {
+            if let Some(jobs) = cluster.jobs() {
+                cluster_sample(name, cluster, &[], jobs.invalid, out);
             }
+        }
+        ClusterFamily::Up => cluster_sample(name, cluster, &[], report.jobs.is_some(), out),
+        ClusterFamily::ScrapeDurationSeconds => {
+            cluster_sample(name, cluster, &[], report.duration, out)
+        }
+        ClusterFamily::CollectionTimestamp => {
+            cluster_sample(name, cluster, &[], report.collected_at, out)
         }
     }
 }
 
-fn job_samples(name: &str, cluster: &ClusterLabels, job: &ExportJob, out: &mut String) {
-    match name {
-        "atlas_backup_export_job_state" => {
+fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out: &mut String) {
+    let name = family.name();
+    match family {
+        JobFamily::State => {
             for state in KNOWN_STATES {
-                let value = u8::from(job.state == state);
+                let value = job.state == state;
                 job_sample(name, cluster, job, &[("state", state)], value, out);
             }
             if !KNOWN_STATES.contains(&job.state.as_str()) {
-                job_sample(name, cluster, job, &[("state", &job.state)], 1u8, out);
+                job_sample(name, cluster, job, &[("state", &job.state)], true, out);
             }
         }
-        "atlas_backup_export_job_duration_seconds" => {
+        JobFamily::DurationSeconds => {
             if let Some(duration) = job.duration() {
                 job_sample(name, cluster, job, &[], duration, out);
             }
         }
-        "atlas_backup_export_job_components" => {
-            job_sample(name, cluster, job, &[], job.components, out)
-        }
-        "atlas_backup_export_job_created_timestamp_seconds" => {
-            job_sample(name, cluster, job, &[], job.created_at, out)
-        }
-        "atlas_backup_export_job_finished_timestamp_seconds" => {
+        JobFamily::Components => job_sample(name, cluster, job, &[], job.components, out),
+        JobFamily::CreatedTimestamp => job_sample(name, cluster, job, &[], job.created_at, out),
+        JobFamily::FinishedTimestamp => {
             if let Some(finished) = job.finished_at {
                 job_sample(name, cluster, job, &[], finished, out);
             }
         }
-        "atlas_backup_export_job_info" => {
+        JobFamily::Info => {
             let labels = [
                 ("snapshot_id", job.snapshot_id.as_deref().unwrap_or("")),
                 (
@@ -213,21 +284,14 @@ fn job_samples(name: &str, cluster: &ClusterLabels, job: &ExportJob, out: &mut S
                     job.export_bucket_id.as_deref().unwrap_or(""),
                 ),
             ];
-            job_sample(name, cluster, job, &labels, 1u8, out);
+            job_sample(name, cluster, job, &labels, true, out);
         }
-        "atlas_backup_export_job_failure_info" => {
+        JobFamily::FailureInfo => {
             if let Some(reason) = &job.state_reason {
-                job_sample(
-                    name,
-                    cluster,
-                    job,
-                    &[("error_code", &reason.error_code)],
-                    1u8,
-                    out,
-                );
+                let labels = [("error_code", reason.error_code.as_str())];
+                job_sample(name, cluster, job, &labels, true, out);
             }
         }
-        _ => {}
     }
 }
 
@@ -252,7 +316,7 @@ fn job_sample(
     sample(name, cluster, Some(&job.id), extra, value, out);
 }
 
-/// One line: `name{group_id=…,cluster_name=…[,export_job_id=…][,extra…][,static…]} value`.
+/// One line: `name{group_id=…,cluster_name=…[,export_job_id=…][,extra…][,target labels…]} value`.
 fn sample(
     name: &str,
     cluster: &ClusterLabels,
@@ -270,7 +334,7 @@ fn sample(
         out.push('"');
     }
     labels(extra, out);
-    out.push_str(&cluster.statics);
+    out.push_str(&cluster.target_labels);
     out.push_str("} ");
     value.write(out);
     out.push('\n');
@@ -298,7 +362,7 @@ fn discovery(collection: &Collection, name: &str, out: &mut String) {
             out.push('"');
         }
         out.push_str("} ");
-        u8::from(report.up).write(out);
+        report.up.write(out);
         out.push('\n');
     }
 }
@@ -364,9 +428,9 @@ impl Value for usize {
     }
 }
 
-impl Value for u8 {
+impl Value for bool {
     fn write(self, out: &mut String) {
-        out.push(char::from(b'0' + self.min(9)));
+        out.push(if self { '1' } else { '0' });
     }
 }
 
@@ -374,13 +438,16 @@ impl Value for u8 {
 mod tests {
     use super::*;
     use crate::atlas::model::StateReason;
-    use crate::collect::{ClusterJobs, DiscoveryReport, Labels};
+    use crate::collect::{DiscoveryReport, Labels, WatchedCluster};
 
-    fn report(jobs: Option<ClusterJobs>) -> ClusterReport {
+    fn report(jobs: Option<JobSummary>) -> ClusterReport {
         ClusterReport {
-            group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
-            cluster_name: "Cluster0".into(),
-            labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
+            cluster: WatchedCluster {
+                group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
+                cluster_name: "Cluster0".into(),
+                labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
+                job_ids: None,
+            },
             duration: 0.25,
             collected_at: 1_800_000_000.5,
             jobs,
@@ -403,7 +470,7 @@ mod tests {
             }),
         };
         let collection = Collection {
-            clusters: vec![report(Some(ClusterJobs {
+            clusters: vec![report(Some(JobSummary {
                 shown: vec![std::sync::Arc::new(job)],
                 counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
                 last_success: None,
@@ -477,6 +544,37 @@ mod tests {
         );
         assert!(out.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"pr\\\"od\"} 0\n"));
         assert!(!out.contains("# HELP atlas_backup_export_jobs "));
+    }
+
+    #[test]
+    fn every_family_is_written_once_in_its_place() {
+        // Exhaustive: a new family does not compile until it has a place here, and the loop
+        // then fails until it has that place in `Family::ALL`.
+        fn place(family: Family) -> usize {
+            match family {
+                Family::Job(JobFamily::State) => 0,
+                Family::Job(JobFamily::DurationSeconds) => 1,
+                Family::Job(JobFamily::Components) => 2,
+                Family::Job(JobFamily::CreatedTimestamp) => 3,
+                Family::Job(JobFamily::FinishedTimestamp) => 4,
+                Family::Job(JobFamily::Info) => 5,
+                Family::Job(JobFamily::FailureInfo) => 6,
+                Family::Cluster(ClusterFamily::Jobs) => 7,
+                Family::Cluster(ClusterFamily::LastSuccessTimestamp) => 8,
+                Family::Cluster(ClusterFamily::InvalidJobs) => 9,
+                Family::Cluster(ClusterFamily::Up) => 10,
+                Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => 11,
+                Family::Cluster(ClusterFamily::CollectionTimestamp) => 12,
+                Family::DiscoveryUp => 13,
+            }
+        }
+        for (index, family) in Family::ALL.into_iter().enumerate() {
+            assert_eq!(place(family), index, "{family:?}");
+        }
+        let mut names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Family::ALL.len(), "names are unique");
     }
 
     #[test]

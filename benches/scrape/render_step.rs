@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::atlas::model::{ExportJob, KNOWN_STATES, StateReason};
-use atlas_backup_exporter::collect::{ClusterJobs, ClusterReport, Collection, Labels};
+use atlas_backup_exporter::collect::{
+    ClusterReport, Collection, JobSummary, Labels, WatchedCluster,
+};
 use atlas_backup_exporter::render::render;
 use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
@@ -158,12 +160,15 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
                 .filter_map(|j| j.finished_at)
                 .reduce(f64::max);
             ClusterReport {
-                group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
-                cluster_name: format!("cluster-{c:04}"),
-                labels: labels.clone(),
+                cluster: WatchedCluster {
+                    group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
+                    cluster_name: format!("cluster-{c:04}"),
+                    labels: labels.clone(),
+                    job_ids: None,
+                },
                 duration: 0.051_234 + c as f64 / 1e4,
                 collected_at: now + 0.25,
-                jobs: Some(ClusterJobs {
+                jobs: Some(JobSummary {
                     shown: shown.into_iter().map(std::sync::Arc::new).collect(),
                     counts,
                     last_success,
@@ -185,12 +190,13 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         .clusters
         .iter()
         .map(|c| {
-            let statics: String = c
+            let target_labels: String = c
+                .cluster
                 .labels
                 .iter()
                 .map(|(k, v)| format!(",{k}=\"{v}\""))
                 .collect();
-            (c, statics)
+            (c, target_labels)
         })
         .collect();
     let jobs = || {
@@ -206,8 +212,8 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_job_state{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\",state=\"{}\"{}}} {}",
-                c.group_id,
-                c.cluster_name,
+                c.cluster.group_id,
+                c.cluster.cluster_name,
                 j.id,
                 state,
                 s,
@@ -220,7 +226,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_job_duration_seconds{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\"{}}} {}",
-                c.group_id, c.cluster_name, j.id, s, d
+                c.cluster.group_id, c.cluster.cluster_name, j.id, s, d
             );
         }
     }
@@ -228,14 +234,14 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         let _ = writeln!(
             out,
             "atlas_backup_export_job_components{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\"{}}} {}",
-            c.group_id, c.cluster_name, j.id, s, j.components
+            c.cluster.group_id, c.cluster.cluster_name, j.id, s, j.components
         );
     }
     for (c, s, j) in jobs() {
         let _ = writeln!(
             out,
             "atlas_backup_export_job_created_timestamp_seconds{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\"{}}} {}",
-            c.group_id, c.cluster_name, j.id, s, j.created_at
+            c.cluster.group_id, c.cluster.cluster_name, j.id, s, j.created_at
         );
     }
     for (c, s, j) in jobs() {
@@ -243,7 +249,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_job_finished_timestamp_seconds{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\"{}}} {}",
-                c.group_id, c.cluster_name, j.id, s, f
+                c.cluster.group_id, c.cluster.cluster_name, j.id, s, f
             );
         }
     }
@@ -251,8 +257,8 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         let _ = writeln!(
             out,
             "atlas_backup_export_job_info{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\",snapshot_id=\"{}\",export_bucket_id=\"{}\"{}}} 1",
-            c.group_id,
-            c.cluster_name,
+            c.cluster.group_id,
+            c.cluster.cluster_name,
             j.id,
             j.snapshot_id.as_deref().unwrap_or(""),
             j.export_bucket_id.as_deref().unwrap_or(""),
@@ -264,7 +270,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_job_failure_info{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\",error_code=\"{}\"{}}} 1",
-                c.group_id, c.cluster_name, j.id, r.error_code, s
+                c.cluster.group_id, c.cluster.cluster_name, j.id, r.error_code, s
             );
         }
     }
@@ -273,7 +279,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_jobs{{group_id=\"{}\",cluster_name=\"{}\",state=\"{}\"{}}} {}",
-                c.group_id, c.cluster_name, state, s, n
+                c.cluster.group_id, c.cluster.cluster_name, state, s, n
             );
         }
     }
@@ -282,7 +288,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_last_success_timestamp_seconds{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
-                c.group_id, c.cluster_name, s, last
+                c.cluster.group_id, c.cluster.cluster_name, s, last
             );
         }
     }
@@ -291,7 +297,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_invalid_jobs{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
-                c.group_id, c.cluster_name, s, j.invalid
+                c.cluster.group_id, c.cluster.cluster_name, s, j.invalid
             );
         }
     }
@@ -299,8 +305,8 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         let _ = writeln!(
             out,
             "atlas_backup_export_up{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
-            c.group_id,
-            c.cluster_name,
+            c.cluster.group_id,
+            c.cluster.cluster_name,
             s,
             u8::from(c.jobs.is_some())
         );
@@ -309,14 +315,14 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         let _ = writeln!(
             out,
             "atlas_backup_export_scrape_duration_seconds{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
-            c.group_id, c.cluster_name, s, c.duration
+            c.cluster.group_id, c.cluster.cluster_name, s, c.duration
         );
     }
     for (c, s) in &clusters {
         let _ = writeln!(
             out,
             "atlas_backup_export_collection_timestamp_seconds{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
-            c.group_id, c.cluster_name, s, c.collected_at
+            c.cluster.group_id, c.cluster.cluster_name, s, c.collected_at
         );
     }
 }
@@ -365,8 +371,8 @@ fn prometheus_families(collection: &Collection) -> (Registry, usize) {
     let collected = vec("atlas_backup_export_collection_timestamp_seconds", &[]);
     let mut n = 0;
     for c in &collection.clusters {
-        let env = c.labels.first().map_or("", |(_, v)| v.as_str());
-        let (g, name) = (c.group_id.as_str(), c.cluster_name.as_str());
+        let env = c.cluster.labels.first().map_or("", |(_, v)| v.as_str());
+        let (g, name) = (c.cluster.group_id.as_str(), c.cluster.cluster_name.as_str());
         up.with_label_values(&[g, name, env])
             .set(f64::from(u8::from(c.jobs.is_some())));
         scrape.with_label_values(&[g, name, env]).set(c.duration);

@@ -18,25 +18,18 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 
-use super::model::{self, ExportJob, InvalidJob, KNOWN_STATES, Page};
+use super::model::{self, ExportJob, InvalidJob, Page};
 use super::{
-    AtlasClient, AtlasError, Deadline, Endpoint, ITEMS_PER_PAGE, RawPage, encode, expected_pages,
-    is_full, page_through,
+    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, encode,
+    expected_pages, is_full, page_through,
 };
 
-/// Every export job of a cluster, as one listing found them: newest first, each job once, with
-/// the figures the metrics take over all of them.
+/// Every export job of a cluster, as one listing found them: newest first, each job once.
 #[derive(Debug, Default)]
 pub struct JobListing {
     /// Shared, so that jobs kept from the last listing are not copied into every new one.
     jobs: Vec<Arc<ExportJob>>,
     invalid: Vec<InvalidJob>,
-    /// Jobs per state: the five known states first, then any new ones in order of appearance.
-    counts: Vec<(String, u64)>,
-    /// The largest `finishedAt` among successful jobs.
-    last_success: Option<f64>,
-    /// Where the jobs still running are in `jobs`.
-    running: Vec<usize>,
     /// Pages requested.
     pub pages: u32,
     /// Pages not requested because their jobs were known from the last listing.
@@ -55,31 +48,9 @@ impl JobListing {
         // Paging while Atlas adds jobs can show a job twice, at the end of one page and the
         // start of the next; sorted, the two copies stand side by side.
         jobs.dedup_by(|a, b| a.id == b.id);
-
-        let mut counts: Vec<(String, u64)> =
-            KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
-        let mut last_success: Option<f64> = None;
-        let mut running = Vec::new();
-        for (index, job) in jobs.iter().enumerate() {
-            match counts.iter_mut().find(|(state, _)| *state == job.state) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((job.state.clone(), 1)),
-            }
-            if job.state == "Successful"
-                && let Some(finished) = job.finished_at
-            {
-                last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
-            }
-            if !job.is_terminal() {
-                running.push(index);
-            }
-        }
         JobListing {
             jobs,
             invalid,
-            counts,
-            last_success,
-            running,
             pages: 0,
             pages_saved: 0,
         }
@@ -107,38 +78,90 @@ impl JobListing {
     pub fn invalid(&self) -> &[InvalidJob] {
         &self.invalid
     }
-
-    /// Jobs per state: the five known states first (zero included), then any new ones.
-    pub fn counts(&self) -> &[(String, u64)] {
-        &self.counts
-    }
-
-    /// The largest `finishedAt` among successful jobs.
-    pub fn last_success(&self) -> Option<f64> {
-        self.last_success
-    }
-
-    /// Where the jobs that are not finished are in [`JobListing::jobs`].
-    pub fn running(&self) -> &[usize] {
-        &self.running
-    }
 }
 
-/// What listing a cluster's jobs gives.
+/// A cluster's jobs as [`JobLister::list`] found them.
 #[derive(Debug)]
 pub struct Listed {
     pub listing: Arc<JobListing>,
-    /// What the next listing can reuse, if anything.
-    pub keep: Option<Arc<KnownJobs>>,
     /// Whether the listing is the last one again: its pages came back byte for byte the same.
     pub unchanged: bool,
+}
+
+/// Lists the export jobs of clusters, each listing reusing what the cluster's last one left
+/// (see the module's doc). What it remembers is its own to keep and to forget: a cluster whose
+/// listing fails is forgotten, and the owner says which clusters are still watched
+/// ([`JobLister::forget_all_but`]).
+pub struct JobLister {
+    client: AtlasClient,
+    max_pages: u32,
+    /// Per cluster (project id, cluster name), what its last listing left for the next one.
+    known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
+}
+
+impl JobLister {
+    /// A lister that fetches at most `max_pages` pages per listing.
+    pub fn new(client: AtlasClient, max_pages: u32) -> JobLister {
+        JobLister {
+            client,
+            max_pages,
+            known: Mutex::default(),
+        }
+    }
+
+    /// Lists every export job of a cluster, incrementally when its last listing allows.
+    pub async fn list(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        deadline: Deadline,
+    ) -> Result<Listed, AtlasError> {
+        let key = (group_id.to_owned(), cluster.to_owned());
+        let known = lock(&self.known).get(&key).cloned();
+        let result = self
+            .client
+            .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
+            .await;
+        match result {
+            Ok((listed, keep)) => {
+                tracing::debug!(
+                    group_id,
+                    cluster_name = cluster,
+                    jobs = listed.listing.jobs().len(),
+                    pages = listed.listing.pages,
+                    pages_saved = listed.listing.pages_saved,
+                    unchanged = listed.unchanged,
+                    "listed export jobs"
+                );
+                lock(&self.known).insert(key, keep);
+                Ok(listed)
+            }
+            Err(error) => {
+                lock(&self.known).remove(&key);
+                Err(error)
+            }
+        }
+    }
+
+    /// Forgets the last listing of every cluster for which `watched(group_id, cluster)` is false.
+    pub fn forget_all_but(&self, watched: impl Fn(&str, &str) -> bool) {
+        lock(&self.known).retain(|(group_id, cluster), _| watched(group_id, cluster));
+    }
+
+    /// The clusters whose last listing is remembered, sorted.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> Vec<(String, String)> {
+        let mut clusters: Vec<_> = lock(&self.known).keys().cloned().collect();
+        clusters.sort();
+        clusters
+    }
 }
 
 /// What a cluster's last listing leaves for the next one: the listing itself with the digests
 /// of its pages, and for a listing that may stop early, its finished jobs, which never change,
 /// and the ids of those still running, which the next listing must see again before it stops.
 #[derive(Debug, Default)]
-pub struct KnownJobs {
+struct KnownJobs {
     /// Whether the next listing may stop early. When not, it pages through everything, and the
     /// jobs below are not kept.
     incremental: bool,
@@ -146,7 +169,8 @@ pub struct KnownJobs {
     terminal: Vec<Arc<ExportJob>>,
     /// Where each finished job is in `terminal`.
     by_id: HashMap<String, usize>,
-    pending: HashSet<String>,
+    /// The ids of the jobs still running.
+    running: HashSet<String>,
     /// Pages the last listing needed before it could stop: the next one asks for them at once.
     settle_pages: AtomicU32,
     /// The last listing made with this knowledge, and the digests of the pages it was made of:
@@ -180,7 +204,7 @@ impl KnownJobs {
                 known.by_id.insert(job.id.clone(), known.terminal.len());
                 known.terminal.push(Arc::clone(job));
             } else {
-                known.pending.insert(job.id.clone());
+                known.running.insert(job.id.clone());
             }
         }
         known
@@ -231,7 +255,7 @@ impl KnownJobs {
             if job.is_terminal() {
                 !self.knows_finished(job)
             } else {
-                !self.pending.contains(&job.id)
+                !self.running.contains(&job.id)
             }
         })
     }
@@ -250,15 +274,16 @@ type JobPage = Page<Result<ExportJob, InvalidJob>>;
 
 impl AtlasClient {
     /// Lists every export job of a cluster within `max_pages`, reusing `known` (from the last
-    /// listing) when the listing shows that its older pages cannot have changed.
-    pub async fn list_export_jobs(
+    /// listing) when the listing shows that its older pages cannot have changed; with what the
+    /// next listing can reuse.
+    async fn list_export_jobs(
         &self,
         group_id: &str,
         cluster: &str,
         max_pages: u32,
         deadline: Deadline,
         known: Option<&Arc<KnownJobs>>,
-    ) -> Result<Listed, AtlasError> {
+    ) -> Result<(Listed, Arc<KnownJobs>), AtlasError> {
         let path = format!(
             "/groups/{}/clusters/{}/backup/exports",
             encode(group_id),
@@ -266,7 +291,7 @@ impl AtlasClient {
         );
         let what = format!("listing export jobs of {group_id}/{cluster}");
         let fetch_raw =
-            |page_num| self.raw_page(Endpoint::ListExportJobs, &path, &what, page_num, deadline);
+            |page_num| self.fetch_page(Endpoint::ListExportJobs, &path, &what, page_num, deadline);
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.
@@ -277,15 +302,15 @@ impl AtlasClient {
         for page in join_all((1..=first_pages).map(&fetch_raw)).await {
             raw.push(page?);
         }
-        let mut digests: Vec<u128> = raw.iter().map(RawPage::digest).collect();
+        let mut digests: Vec<u128> = raw.iter().map(FetchedPage::digest).collect();
         if let Some(known) = known
             && let Some(listing) = known.same_listing(&digests)
         {
-            return Ok(Listed {
+            let listed = Listed {
                 listing,
-                keep: Some(Arc::clone(known)),
                 unchanged: true,
-            });
+            };
+            return Ok((listed, Arc::clone(known)));
         }
         let mut pages = Vec::with_capacity(raw.len());
         for page in raw {
@@ -314,11 +339,11 @@ impl AtlasClient {
                         known.remember(&digests[..settled], &listing);
                         Arc::clone(known)
                     };
-                    return Ok(Listed {
+                    let listed = Listed {
                         listing,
-                        keep: Some(keep),
                         unchanged: false,
-                    });
+                    };
+                    return Ok((listed, keep));
                 }
                 if !is_full(&pages) || pages.len() as u32 >= max_pages {
                     break;
@@ -346,7 +371,7 @@ impl AtlasClient {
 
 /// The listing of every page, and what to keep of it: for a listing of one page, with the
 /// digest of that page, the listing itself.
-fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> Listed {
+fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (Listed, Arc<KnownJobs>) {
     let ordered = newest_first(
         pages
             .iter()
@@ -360,11 +385,11 @@ fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> Listed {
     if let Some(digest) = only_page {
         keep.remember(&[digest], &listing);
     }
-    Listed {
+    let listed = Listed {
         listing,
-        keep: Some(Arc::new(keep)),
         unchanged: false,
-    }
+    };
+    (listed, Arc::new(keep))
 }
 
 /// The listing made of the pages fetched so far plus the older jobs `known` holds, if the pages
@@ -384,7 +409,7 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
         .collect();
     let seen: HashSet<&str> = fetched.iter().map(|j| j.id.as_str()).collect();
     // A job that was running may have finished anywhere further down: it must have been seen.
-    if !known.pending.iter().all(|id| seen.contains(id.as_str())) {
+    if !known.running.iter().all(|id| seen.contains(id.as_str())) {
         return None;
     }
     if !newest_first(fetched.iter().copied()) {
@@ -448,8 +473,8 @@ mod tests {
 
     const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
 
-    /// A stand-in with 700 finished jobs in cluster "Big" and a client for it.
-    async fn big_cluster() -> (FakeAtlas, AtlasClient) {
+    /// A stand-in with 700 finished jobs in cluster "Big" and a lister for it.
+    async fn big_cluster() -> (FakeAtlas, JobLister) {
         let fake = FakeAtlas::new().with_api_key("pk", "sk");
         let base_url = fake.start().await.unwrap();
         fake.add_cluster(GROUP, "Big");
@@ -468,45 +493,73 @@ mod tests {
         );
         let yaml = format!("atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n");
         let config = config::parse(&yaml, "test.yml").unwrap();
-        (fake, AtlasClient::for_tests(&config.atlas))
+        (
+            fake,
+            JobLister::new(AtlasClient::for_tests(&config.atlas), 10),
+        )
     }
 
-    async fn list(client: &AtlasClient, known: Option<&Arc<KnownJobs>>) -> Listed {
-        list_cluster(client, "Big", known).await
+    async fn list(lister: &JobLister) -> Listed {
+        list_cluster(lister, "Big").await
     }
 
-    async fn list_cluster(
-        client: &AtlasClient,
-        cluster: &str,
-        known: Option<&Arc<KnownJobs>>,
-    ) -> Listed {
+    async fn list_cluster(lister: &JobLister, cluster: &str) -> Listed {
         let deadline = Deadline::after(Duration::from_secs(10));
-        client
-            .list_export_jobs(GROUP, cluster, 10, deadline, known)
-            .await
-            .unwrap()
+        lister.list(GROUP, cluster, deadline).await.unwrap()
     }
 
+    /// Whether the lister keeps the last listing of `cluster` for the next one.
+    fn remembers(lister: &JobLister, cluster: &str) -> bool {
+        lister
+            .remembered()
+            .contains(&(GROUP.to_owned(), cluster.to_owned()))
+    }
+
+    /// Jobs per state, the known states first, leaving out the states no job is in.
     fn states(listing: &JobListing) -> Vec<(&str, u64)> {
-        let counts = listing.counts().iter().map(|(s, n)| (s.as_str(), *n));
-        counts.filter(|(_, n)| *n > 0).collect()
+        let mut counts: Vec<(&str, u64)> = model::KNOWN_STATES.iter().map(|s| (*s, 0)).collect();
+        for job in listing.jobs() {
+            match counts.iter_mut().find(|(state, _)| *state == job.state) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((&job.state, 1)),
+            }
+        }
+        counts.retain(|(_, n)| *n > 0);
+        counts
+    }
+
+    /// Where the jobs that are not finished are in the listing.
+    fn running(listing: &JobListing) -> Vec<usize> {
+        let jobs = listing.jobs().iter().enumerate();
+        jobs.filter(|(_, job)| !job.is_terminal())
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// The largest `finishedAt` among successful jobs.
+    fn last_success(listing: &JobListing) -> Option<f64> {
+        let successful = listing.jobs().iter().filter(|j| j.state == "Successful");
+        successful.filter_map(|j| j.finished_at).reduce(f64::max)
     }
 
     #[tokio::test]
     async fn pages_that_come_back_the_same_make_the_same_listing_without_parsing() {
-        let (fake, client) = big_cluster().await;
-        let full = list(&client, None).await;
+        let (fake, lister) = big_cluster().await;
+        let full = list(&lister).await;
         assert_eq!(full.listing.pages, 2);
-        let known = full.keep.expect("700 newest-first jobs are worth keeping");
+        assert!(
+            remembers(&lister, "Big"),
+            "700 newest-first jobs are worth keeping"
+        );
 
         // Page 1 holds only known finished jobs: the listing stops there and is made anew.
-        let first = list(&client, Some(&known)).await;
+        let first = list(&lister).await;
         assert_eq!(first.listing.pages, 1);
         assert_eq!(first.listing.pages_saved, 1);
-        let known = first.keep.expect("still worth keeping");
+        assert!(remembers(&lister, "Big"), "still worth keeping");
 
         // The same page again: the very same listing.
-        let again = list(&client, Some(&known)).await;
+        let again = list(&lister).await;
         assert!(again.unchanged);
         assert!(Arc::ptr_eq(&again.listing, &first.listing));
         assert_eq!(states(&again.listing), [("Successful", 700)]);
@@ -517,40 +570,40 @@ mod tests {
             .state("InProgress")
             .created(started);
         fake.put_job(GROUP, "Big", new.clone().build());
-        let changed = list(&client, Some(&known)).await;
+        let changed = list(&lister).await;
         assert!(!changed.unchanged);
         assert_eq!(changed.listing.jobs().len(), 701);
         assert_eq!(changed.listing.jobs()[0].id, "ffffffffffffffffffff0001");
-        assert_eq!(changed.listing.running(), [0]);
+        assert_eq!(running(&changed.listing), [0]);
         assert_eq!(
             states(&changed.listing),
             [("InProgress", 1), ("Successful", 700)]
         );
-        let known = changed.keep.expect("rebuilt from the new listing");
+        assert!(remembers(&lister, "Big"), "rebuilt from the new listing");
 
         // Still running, nothing else new: the same two pages again, reused as they are.
-        let steady = list(&client, Some(&known)).await;
+        let steady = list(&lister).await;
         assert!(steady.unchanged);
         assert_eq!(steady.listing.pages, 2);
-        assert_eq!(steady.listing.running(), [0]);
+        assert_eq!(running(&steady.listing), [0]);
 
         // It finishes: page 1 differs again.
         let done = new
             .state("Successful")
             .finished(started + time::Duration::seconds(30));
         fake.put_job(GROUP, "Big", done.build());
-        let finished = list(&client, Some(&known)).await;
+        let finished = list(&lister).await;
         assert!(!finished.unchanged);
         assert_eq!(states(&finished.listing), [("Successful", 701)]);
-        assert!(finished.listing.running().is_empty());
+        assert!(running(&finished.listing).is_empty());
         assert_eq!(
-            finished.listing.last_success(),
+            last_success(&finished.listing),
             Some((started + time::Duration::seconds(30)).unix_timestamp() as f64)
         );
 
         // Known finished now, so page 1 alone settles the next listing, and it is the same.
-        let known = finished.keep.expect("rebuilt again");
-        let next = list(&client, Some(&known)).await;
+        assert!(remembers(&lister, "Big"), "rebuilt again");
+        let next = list(&lister).await;
         assert!(next.unchanged);
         assert_eq!((next.listing.pages, next.listing.pages_saved), (1, 1));
         assert_eq!(states(&next.listing), [("Successful", 701)]);
@@ -558,26 +611,43 @@ mod tests {
 
     #[tokio::test]
     async fn a_listing_of_one_page_is_made_again_only_from_the_same_page() {
-        let (fake, client) = big_cluster().await;
+        let (fake, lister) = big_cluster().await;
         fake.add_cluster(GROUP, "Small");
         let now = OffsetDateTime::now_utc();
         let running = job("aaaaaaaaaaaaaaaaaaaa0001")
             .state("InProgress")
             .created(now - time::Duration::minutes(5));
         fake.put_job(GROUP, "Small", running.clone().build());
-        let first = list_cluster(&client, "Small", None).await;
+        let first = list_cluster(&lister, "Small").await;
         assert_eq!(first.listing.pages, 1);
-        let known = first.keep.expect("kept for its page digest");
+        assert!(remembers(&lister, "Small"), "kept for its page digest");
 
-        let again = list_cluster(&client, "Small", Some(&known)).await;
+        let again = list_cluster(&lister, "Small").await;
         assert!(again.unchanged);
         assert!(Arc::ptr_eq(&again.listing, &first.listing));
         assert_eq!(states(&again.listing), [("InProgress", 1)]);
 
         let done = running.state("Failed").finished(now);
         fake.put_job(GROUP, "Small", done.build());
-        let changed = list_cluster(&client, "Small", again.keep.as_ref()).await;
+        let changed = list_cluster(&lister, "Small").await;
         assert!(!changed.unchanged);
         assert_eq!(states(&changed.listing), [("Failed", 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_listing_and_a_cluster_no_longer_watched_are_forgotten() {
+        let (fake, lister) = big_cluster().await;
+        fake.add_cluster(GROUP, "Small");
+        list(&lister).await;
+        list_cluster(&lister, "Small").await;
+        assert!(remembers(&lister, "Big") && remembers(&lister, "Small"));
+
+        fake.remove_cluster(GROUP, "Small");
+        let deadline = Deadline::after(Duration::from_secs(10));
+        assert!(lister.list(GROUP, "Small", deadline).await.is_err());
+        assert_eq!(lister.remembered(), [(GROUP.to_owned(), "Big".to_owned())]);
+
+        lister.forget_all_but(|_, cluster| cluster != "Big");
+        assert!(lister.remembered().is_empty());
     }
 }

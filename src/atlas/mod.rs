@@ -9,7 +9,7 @@ pub mod model;
 pub use client::{AtlasClient, Body, Deadline, Endpoint, V2_MEDIA_TYPE};
 pub use error::AtlasError;
 use futures_util::future::join_all;
-pub use listing::{JobListing, KnownJobs, Listed};
+pub use listing::{JobLister, JobListing, Listed};
 use model::{BodyError, ExportJob, InvalidJob, Page, ProjectClusters};
 
 /// Items per page on every list call: Atlas's maximum, so a listing costs as few calls as it can.
@@ -118,7 +118,7 @@ impl AtlasClient {
     ) -> Result<Vec<Page<T>>, AtlasError> {
         let fetch = |page_num| async move {
             let page = self
-                .raw_page(endpoint, path, what, page_num, deadline)
+                .fetch_page(endpoint, path, what, page_num, deadline)
                 .await?;
             page.parse(parse)
         };
@@ -171,29 +171,29 @@ fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
 
 impl AtlasClient {
     /// Fetches page `page_num` of a listing, leaving it unparsed.
-    async fn raw_page(
+    async fn fetch_page(
         &self,
         endpoint: Endpoint,
         path: &str,
         what: &str,
         page_num: u32,
         deadline: Deadline,
-    ) -> Result<RawPage, AtlasError> {
+    ) -> Result<FetchedPage, AtlasError> {
         let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
         let what = format!("{what} (page {page_num})");
         let body = self.get(endpoint, &url, &what, deadline).await?;
-        Ok(RawPage { body, what })
+        Ok(FetchedPage { body, what })
     }
 }
 
-/// A page as Atlas sent it.
-struct RawPage {
+/// A page of a listing as Atlas sent it, not parsed yet.
+struct FetchedPage {
     body: Body,
     /// The call, for errors.
     what: String,
 }
 
-impl RawPage {
+impl FetchedPage {
     /// A 128-bit digest of the body: two pages with the same digest hold the same bytes.
     fn digest(&self) -> u128 {
         xxhash_rust::xxh3::xxh3_128(&self.body.bytes)

@@ -175,7 +175,7 @@ async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) ->
         }
     };
     let deadline = state.exporter.deadline(None);
-    let clusters = state.exporter.collector().clusters(deadline).await;
+    let clusters = state.exporter.collector().discover_clusters(deadline).await;
     let groups: Vec<serde_json::Value> = clusters
         .into_iter()
         .map(|cluster| {

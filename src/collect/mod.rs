@@ -1,0 +1,372 @@
+//! One collection: plan the Atlas calls from the config, run them concurrently, and reduce each
+//! cluster's export jobs to what the metrics show (`summary`, one pure function). Besides the
+//! collection, three things are kept from one scrape to the next, each by the part that uses it:
+//! the discovered cluster lists (`discovery`, reused for `discovery.interval`), each cluster's
+//! last listing ([`JobLister`], told by the collections which clusters are no longer watched),
+//! and the failures already logged (`failures`).
+
+mod discovery;
+mod failures;
+mod summary;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::join_all;
+
+pub use discovery::DiscoveryReport;
+pub use summary::{JobSummary, Retention, summarize};
+
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, Listed};
+use crate::config::Config;
+use discovery::Discovery;
+use failures::{FailureLog, log_fetch_error};
+
+/// Static labels of a target, shared by all its series.
+pub type Labels = Arc<[(String, String)]>;
+
+/// What one collection found.
+#[derive(Debug, Default)]
+pub struct Collection {
+    /// One report per cluster, sorted by project and cluster name.
+    pub clusters: Vec<ClusterReport>,
+    /// One report per discovery listing made or reused in this collection.
+    pub discoveries: Vec<DiscoveryReport>,
+}
+
+/// A cluster the exporter watches, named in the config or discovered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchedCluster {
+    pub group_id: String,
+    pub cluster_name: String,
+    /// The labels the config gives the cluster's target.
+    pub labels: Labels,
+    /// `Some`: only these export jobs, fetched one by one (the config's `export_job_ids`).
+    /// `None`: every job of the cluster, listed.
+    pub job_ids: Option<Arc<[String]>>,
+}
+
+/// One cluster's outcome in a collection.
+#[derive(Debug)]
+pub struct ClusterReport {
+    pub cluster: WatchedCluster,
+    /// Seconds spent fetching this cluster.
+    pub duration: f64,
+    /// When the cluster was collected, as Unix seconds.
+    pub collected_at: f64,
+    /// `None` when the cluster failed (`up 0`).
+    pub jobs: Option<JobSummary>,
+}
+
+/// Plans and runs collections. Shared by every scrape.
+pub struct Collector {
+    /// The clusters the config names, in config order.
+    configured: Vec<WatchedCluster>,
+    discovery: Discovery,
+    /// Lists each cluster's jobs, incrementally where its last listing allows.
+    listings: JobLister,
+    /// For the jobs the config names by id.
+    client: AtlasClient,
+    retention: Retention,
+    failures: FailureLog,
+    /// The discovery generation for which `listings` last forgot the clusters gone.
+    pruned_for: AtomicU64,
+}
+
+impl Collector {
+    /// Plans the collections the config asks for.
+    pub fn new(config: &Config, client: AtlasClient) -> Collector {
+        let configured = config
+            .targets
+            .iter()
+            .flat_map(|target| {
+                let labels = Labels::from(target.labels.clone());
+                let clusters = target.clusters.iter().flatten();
+                clusters.map(move |cluster| WatchedCluster {
+                    group_id: target.group_id.clone(),
+                    cluster_name: cluster.name.clone(),
+                    labels: labels.clone(),
+                    job_ids: cluster.export_job_ids.as_deref().map(Arc::from),
+                })
+            })
+            .collect();
+        Collector {
+            configured,
+            discovery: Discovery::new(config, client.clone()),
+            listings: JobLister::new(client.clone(), config.export_jobs.max_pages),
+            client,
+            retention: Retention {
+                max_age: config.export_jobs.max_age,
+                max_per_cluster: config.export_jobs.max_per_cluster,
+            },
+            failures: FailureLog::default(),
+            pruned_for: AtomicU64::new(0),
+        }
+    }
+
+    /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
+    pub async fn collect(self: &Arc<Self>, deadline: Deadline) -> Collection {
+        // Configured clusters are fetched while discovery runs; discovered ones right after.
+        let (mut clusters, (discoveries, discovered)) =
+            tokio::join!(self.fetch_all(self.configured.clone(), deadline), async {
+                let reports = self.discovery.refresh(deadline).await;
+                let (generation, discovered) = self.discovery.clusters();
+                self.forget_unwatched(generation, &discovered);
+                (reports, self.fetch_all(discovered, deadline).await)
+            });
+        clusters.extend(discovered);
+        clusters.sort_by(|a, b| a.cluster.key().cmp(&b.cluster.key()));
+        Collection {
+            clusters,
+            discoveries,
+        }
+    }
+
+    /// Every cluster the exporter watches, configured or discovered, sorted by project and name;
+    /// calls Atlas to discover again when the lists are older than `discovery.interval`. Changes
+    /// nothing else: what is kept per cluster is forgotten by the collections that follow.
+    pub async fn discover_clusters(&self, deadline: Deadline) -> Vec<WatchedCluster> {
+        self.discovery.refresh(deadline).await;
+        let mut clusters = self.configured.clone();
+        clusters.extend(self.discovery.clusters().1);
+        clusters.sort_by(|a, b| a.key().cmp(&b.key()));
+        clusters
+    }
+
+    /// Collects one cluster, if the exporter watches it (for `/probe`).
+    pub async fn collect_cluster(
+        &self,
+        group_id: &str,
+        cluster_name: &str,
+        deadline: Deadline,
+    ) -> Option<Collection> {
+        let is_it = |c: &WatchedCluster| c.key() == (group_id, cluster_name);
+        let cluster = match self.configured.iter().find(|c| is_it(c)) {
+            Some(cluster) => cluster.clone(),
+            None => {
+                self.discovery.refresh(deadline).await;
+                let discovered = self.discovery.clusters().1;
+                discovered.into_iter().find(is_it)?
+            }
+        };
+        // Probes are this set-up's collections: the first one after discovery changed forgets
+        // the listings of the clusters gone.
+        if self.discovery.generation() != self.pruned_for.load(Ordering::Relaxed) {
+            let (generation, discovered) = self.discovery.clusters();
+            self.forget_unwatched(generation, &discovered);
+        }
+        Some(Collection {
+            clusters: vec![self.fetch_cluster(cluster, deadline).await],
+            discoveries: Vec::new(),
+        })
+    }
+
+    /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it
+    /// when the clusters are scraped through `/probe` (whose `/sd` and probes discover).
+    pub fn last_discoveries(&self) -> Vec<DiscoveryReport> {
+        self.discovery.last_reports()
+    }
+
+    /// Forgets the listings kept for clusters no longer watched (gone from discovery), once
+    /// per change of the discovered lists (`generation`).
+    fn forget_unwatched(&self, generation: u64, discovered: &[WatchedCluster]) {
+        if self.pruned_for.swap(generation, Ordering::Relaxed) == generation {
+            return;
+        }
+        let watched: HashSet<(&str, &str)> = self
+            .configured
+            .iter()
+            .chain(discovered)
+            .map(WatchedCluster::key)
+            .collect();
+        self.listings
+            .forget_all_but(|group_id, cluster| watched.contains(&(group_id, cluster)));
+    }
+
+    /// Fetches clusters concurrently, each in a task of its own so that parsing and reducing
+    /// big listings use every core.
+    async fn fetch_all(
+        self: &Arc<Self>,
+        clusters: Vec<WatchedCluster>,
+        deadline: Deadline,
+    ) -> Vec<ClusterReport> {
+        let tasks = clusters.into_iter().map(|cluster| {
+            let this = self.clone();
+            let watched = cluster.clone();
+            let task = tokio::spawn(async move { this.fetch_cluster(cluster, deadline).await });
+            async move {
+                task.await.unwrap_or_else(|error| {
+                    tracing::error!(
+                        group_id = watched.group_id,
+                        cluster_name = watched.cluster_name,
+                        %error,
+                        "collecting a cluster panicked"
+                    );
+                    ClusterReport {
+                        cluster: watched,
+                        duration: 0.0,
+                        collected_at: unix_now(),
+                        jobs: None,
+                    }
+                })
+            }
+        });
+        join_all(tasks).await
+    }
+
+    /// Fetches one cluster's jobs and reduces them.
+    async fn fetch_cluster(&self, cluster: WatchedCluster, deadline: Deadline) -> ClusterReport {
+        let started = Instant::now();
+        let fetched = match &cluster.job_ids {
+            None => {
+                let (group_id, name) = cluster.key();
+                self.listings.list(group_id, name, deadline).await
+            }
+            Some(ids) => self.get_jobs(&cluster, ids, deadline).await,
+        };
+        let jobs = match fetched {
+            Ok(listed) => {
+                self.failures.log_listing(&cluster, &listed);
+                let pinned = cluster.job_ids.as_deref().unwrap_or_default();
+                Some(summarize(
+                    &listed.listing,
+                    pinned,
+                    unix_now(),
+                    self.retention,
+                ))
+            }
+            Err(error) => {
+                log_fetch_error(&cluster, &error);
+                None
+            }
+        };
+        ClusterReport {
+            cluster,
+            duration: started.elapsed().as_secs_f64(),
+            collected_at: unix_now(),
+            jobs,
+        }
+    }
+
+    /// The get-one endpoint for each configured job id, concurrently. Any unknown id fails the
+    /// cluster.
+    async fn get_jobs(
+        &self,
+        cluster: &WatchedCluster,
+        ids: &[String],
+        deadline: Deadline,
+    ) -> Result<Listed, AtlasError> {
+        let (group_id, name) = cluster.key();
+        let results = join_all(
+            ids.iter()
+                .map(|id| self.client.get_export_job(group_id, name, id, deadline)),
+        )
+        .await;
+        let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(Listed {
+            listing: Arc::new(JobListing::from_results(results)),
+            unchanged: false,
+        })
+    }
+}
+
+impl WatchedCluster {
+    /// `(group_id, cluster_name)`: what tells watched clusters apart, and sorts them.
+    pub fn key(&self) -> (&str, &str) {
+        (&self.group_id, &self.cluster_name)
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::fake_atlas::{FakeAtlas, job};
+
+    const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
+
+    /// A stand-in with clusters A and B of one job each in a project that is discovered on
+    /// every call, and a collector for it.
+    async fn two_discovered_clusters() -> (FakeAtlas, Arc<Collector>) {
+        let fake = FakeAtlas::new().with_api_key("pk", "sk");
+        let base_url = fake.start().await.unwrap();
+        for cluster in ["A", "B"] {
+            fake.add_cluster(GROUP, cluster);
+            fake.put_job(GROUP, cluster, job("0123456789abcdef01234567").build());
+        }
+        let yaml = format!(
+            "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 0\n"
+        );
+        let config = crate::config::parse(&yaml, "test.yml").unwrap();
+        let collector = Collector::new(&config, AtlasClient::for_tests(&config.atlas));
+        (fake, Arc::new(collector))
+    }
+
+    /// The clusters whose last listing the collector keeps.
+    fn kept(collector: &Collector) -> Vec<String> {
+        let kept = collector.listings.remembered().into_iter();
+        kept.map(|(_, cluster)| cluster).collect()
+    }
+
+    fn deadline() -> Deadline {
+        Deadline::after(Duration::from_secs(10))
+    }
+
+    #[tokio::test]
+    async fn listings_of_clusters_gone_from_discovery_are_forgotten_by_the_next_probe_not_by_sd() {
+        let (fake, collector) = two_discovered_clusters().await;
+        for cluster in ["A", "B"] {
+            let probed = collector.collect_cluster(GROUP, cluster, deadline()).await;
+            assert!(probed.unwrap().clusters[0].jobs.is_some());
+        }
+        assert_eq!(kept(&collector), ["A", "B"]);
+
+        fake.remove_cluster(GROUP, "B");
+        let watched = collector.discover_clusters(deadline()).await;
+        assert_eq!(watched.len(), 1);
+        assert_eq!(kept(&collector), ["A", "B"], "/sd only reads");
+
+        // In a /probe set-up, probes are the collections: the next one forgets B's listing.
+        let probed = collector.collect_cluster(GROUP, "A", deadline()).await;
+        assert!(probed.unwrap().clusters[0].jobs.is_some());
+        assert_eq!(kept(&collector), ["A"]);
+        let gone = collector.collect_cluster(GROUP, "B", deadline()).await;
+        assert!(gone.is_none());
+        assert_eq!(kept(&collector), ["A"]);
+    }
+
+    #[tokio::test]
+    async fn listings_of_clusters_gone_from_discovery_are_forgotten_by_the_next_collection() {
+        let (fake, collector) = two_discovered_clusters().await;
+        let collection = collector.collect(deadline()).await;
+        assert_eq!(collection.clusters.len(), 2);
+        assert_eq!(kept(&collector), ["A", "B"]);
+
+        fake.remove_cluster(GROUP, "B");
+        let collection = collector.collect(deadline()).await;
+        let names: Vec<&str> = collection
+            .clusters
+            .iter()
+            .map(|c| c.cluster.key().1)
+            .collect();
+        assert_eq!(names, ["A"]);
+        assert_eq!(kept(&collector), ["A"]);
+    }
+}
