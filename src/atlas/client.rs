@@ -176,7 +176,7 @@ impl AtlasClient {
             .pool_max_idle_per_host(config.max_concurrent_requests)
             .build()
             .map_err(|e| AtlasError::Transport {
-                what: "building the HTTP client".into(),
+                call: "building the HTTP client".into(),
                 message: e.to_string(),
             })?;
         let (api_root, accept) = match config.api_version {
@@ -252,7 +252,7 @@ impl AtlasClient {
         call: &str,
         deadline: Deadline,
     ) -> Attempt<Body, AtlasError> {
-        let deadline_error = || Failure::permanent(AtlasError::Deadline { what: call.into() });
+        let deadline_error = || Failure::permanent(AtlasError::Deadline { call: call.into() });
         let Some(left) = deadline.remaining() else {
             return Err(deadline_error());
         };
@@ -268,7 +268,7 @@ impl AtlasClient {
             Err(_) => {
                 self.count(endpoint, None);
                 Err(Failure::transient(AtlasError::Transport {
-                    what: call.into(),
+                    call: call.into(),
                     message: format!("no answer within {} ms", timeout.as_millis()),
                 }))
             }
@@ -307,7 +307,7 @@ impl AtlasClient {
             Err(message) => {
                 self.count(endpoint, None);
                 Err(Failure::transient(AtlasError::Transport {
-                    what: call.into(),
+                    call: call.into(),
                     message,
                 }))
             }
@@ -500,7 +500,7 @@ async fn read_response(response: reqwest::Response, call: &str) -> Attempt<Body,
         Ok(bytes) => bytes,
         Err(e) => {
             return Err(Failure::transient(AtlasError::Transport {
-                what: call.into(),
+                call: call.into(),
                 message: format!("reading the body: {e}"),
             }));
         }
@@ -514,7 +514,7 @@ async fn read_response(response: reqwest::Response, call: &str) -> Attempt<Body,
     let body = ErrorBody::parse(&bytes).unwrap_or_default();
     Err(Failure {
         error: AtlasError::Status {
-            what: call.into(),
+            call: call.into(),
             status: status.as_u16(),
             error_code: body.error_code,
             detail: body.detail.or(body.reason),

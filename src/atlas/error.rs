@@ -7,38 +7,38 @@ use super::model::BodyError;
 #[derive(Debug, thiserror::Error)]
 pub enum AtlasError {
     /// Atlas answered with an error status.
-    #[error("{what}: HTTP {status}{}", describe_error_body(.error_code, .detail, .content_type))]
+    #[error("{call}: HTTP {status}{}", describe_error_body(.error_code, .detail, .content_type))]
     Status {
-        what: String,
+        call: String,
         status: u16,
         error_code: Option<String>,
         detail: Option<String>,
         content_type: Option<String>,
     },
     /// The request never got an answer (connection refused, reset, TLS, timeout).
-    #[error("{what}: {message}")]
-    Transport { what: String, message: String },
+    #[error("{call}: {message}")]
+    Transport { call: String, message: String },
     /// The scrape's deadline ran out before the call could finish.
-    #[error("{what}: the scrape's deadline ran out")]
-    Deadline { what: String },
+    #[error("{call}: the scrape's deadline ran out")]
+    Deadline { call: String },
     /// Atlas answered 200 with a body that is not what it promises.
-    #[error("{what}: {source} (HTTP 200, content type {content_type})")]
+    #[error("{call}: {source} (HTTP 200, content type {content_type})")]
     Body {
-        what: String,
+        call: String,
         content_type: String,
         #[source]
         source: BodyError,
     },
     /// A configured job id Atlas does not know.
-    #[error("{what}: export job {job_id} does not exist (HTTP 404{})", .error_code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
+    #[error("{call}: export job {job_id} does not exist (HTTP 404{})", .error_code.as_deref().map(|c| format!(", {c}")).unwrap_or_default())]
     UnknownJob {
-        what: String,
+        call: String,
         job_id: String,
         error_code: Option<String>,
     },
     /// Paging did not end within `export_jobs.max_pages`.
-    #[error("{what}: still full after {max_pages} pages (export_jobs.max_pages); giving up")]
-    TooManyPages { what: String, max_pages: u32 },
+    #[error("{call}: still full after {max_pages} pages (export_jobs.max_pages); giving up")]
+    TooManyPages { call: String, max_pages: u32 },
     /// The OAuth token request failed.
     #[error("requesting an OAuth token: {0}")]
     Token(String),

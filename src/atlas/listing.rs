@@ -289,9 +289,9 @@ impl AtlasClient {
             encode(group_id),
             encode(cluster)
         );
-        let what = format!("listing export jobs of {group_id}/{cluster}");
+        let call = format!("listing export jobs of {group_id}/{cluster}");
         let fetch_raw =
-            |page_num| self.fetch_page(Endpoint::ListExportJobs, &path, &what, page_num, deadline);
+            |page_num| self.fetch_page(Endpoint::ListExportJobs, &path, &call, page_num, deadline);
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.
@@ -361,7 +361,7 @@ impl AtlasClient {
                 pages.push(page.parse(model::parse_job_page)?);
             }
         }
-        let pages = page_through(pages, max_pages, &what, fetch).await?;
+        let pages = page_through(pages, max_pages, &call, fetch).await?;
         // The next listing asks for page 1 first: only a listing of that page alone can be made
         // again from it.
         let only_page = digests.first().copied().filter(|_| pages.len() == 1);

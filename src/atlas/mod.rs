@@ -31,9 +31,9 @@ impl AtlasClient {
             encode(cluster),
             encode(job_id)
         );
-        let what = format!("getting export job {job_id} of {group_id}/{cluster}");
+        let call = format!("getting export job {job_id} of {group_id}/{cluster}");
         let body = match self
-            .get(Endpoint::GetExportJob, &path, &what, deadline)
+            .get(Endpoint::GetExportJob, &path, &call, deadline)
             .await
         {
             Ok(body) => body,
@@ -45,7 +45,7 @@ impl AtlasClient {
                 && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
             {
                 return Err(AtlasError::UnknownJob {
-                    what,
+                    call,
                     job_id: job_id.into(),
                     error_code,
                 });
@@ -53,7 +53,7 @@ impl AtlasClient {
             Err(e) => return Err(e),
         };
         model::parse_job(&body.bytes).map_err(|source| AtlasError::Body {
-            what,
+            call,
             content_type: body.content_type,
             source,
         })
@@ -67,12 +67,12 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<Vec<String>, AtlasError> {
         let path = format!("/groups/{}/clusters", encode(group_id));
-        let what = format!("listing the clusters of project {group_id}");
+        let call = format!("listing the clusters of project {group_id}");
         let pages = self
             .pages(
                 Endpoint::ListClusters,
                 &path,
-                &what,
+                &call,
                 max_pages,
                 deadline,
                 model::parse_page::<model::ClusterItem>,
@@ -111,19 +111,19 @@ impl AtlasClient {
         &self,
         endpoint: Endpoint,
         path: &str,
-        what: &str,
+        call: &str,
         max_pages: u32,
         deadline: Deadline,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Vec<Page<T>>, AtlasError> {
         let fetch = |page_num| async move {
             let page = self
-                .fetch_page(endpoint, path, what, page_num, deadline)
+                .fetch_page(endpoint, path, call, page_num, deadline)
                 .await?;
             page.parse(parse)
         };
         let first = fetch(1).await?;
-        page_through(vec![first], max_pages, what, fetch).await
+        page_through(vec![first], max_pages, call, fetch).await
     }
 }
 
@@ -133,7 +133,7 @@ impl AtlasClient {
 async fn page_through<T, F, Fut>(
     mut pages: Vec<Page<T>>,
     max_pages: u32,
-    what: &str,
+    call: &str,
     fetch: F,
 ) -> Result<Vec<Page<T>>, AtlasError>
 where
@@ -151,7 +151,7 @@ where
     while is_full(&pages) {
         if pages.len() as u32 >= max_pages {
             return Err(AtlasError::TooManyPages {
-                what: what.into(),
+                call: call.into(),
                 max_pages,
             });
         }
@@ -175,14 +175,14 @@ impl AtlasClient {
         &self,
         endpoint: Endpoint,
         path: &str,
-        what: &str,
+        call: &str,
         page_num: u32,
         deadline: Deadline,
     ) -> Result<FetchedPage, AtlasError> {
         let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
-        let what = format!("{what} (page {page_num})");
-        let body = self.get(endpoint, &url, &what, deadline).await?;
-        Ok(FetchedPage { body, what })
+        let call = format!("{call} (page {page_num})");
+        let body = self.get(endpoint, &url, &call, deadline).await?;
+        Ok(FetchedPage { body, call })
     }
 }
 
@@ -190,7 +190,7 @@ impl AtlasClient {
 struct FetchedPage {
     body: Body,
     /// The call, for errors.
-    what: String,
+    call: String,
 }
 
 impl FetchedPage {
@@ -204,7 +204,7 @@ impl FetchedPage {
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Page<T>, AtlasError> {
         parse(&self.body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
-            what: self.what,
+            call: self.call,
             content_type: self.body.content_type,
             source,
         })
