@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{FakeAtlas, Fault, job};
 use serde_json::{Value, json};
 
 use crate::support::{self, Exporter, GROUP, Scrape};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{FakeAtlas, Fault, job};
 use futures_util::future::join_all;
 
 use crate::support::{self, Exporter, GROUP, Scrape};

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{FakeAtlas, Fault, job};
 
 use crate::cli::temp_dir;
 use crate::support::{self, GROUP};

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, job};
 use atlas_backup_exporter::server::{self, ServeOptions};
 use atlas_backup_exporter::web_config::{self, WebConfig};
 use axum::Router;
 use axum::routing::get;
+use fake_atlas::{FakeAtlas, job};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use atlas_backup_exporter::config::{self, Credentials};
-use atlas_backup_exporter::fake_atlas::FakeAtlas;
+use fake_atlas::FakeAtlas;
 use secrecy::SecretString;
 
 pub const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
