@@ -8,11 +8,9 @@
 //! Ctrl-C stops both.
 
 use anyhow::Context;
-use atlas_backup_exporter::fake_atlas::{
-    DEMO_GROUP_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, FakeAtlas,
-};
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::{config, server};
+use fake_atlas::{DEMO_GROUP_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, FakeAtlas};
 use tokio::sync::watch;
 
 #[tokio::main]

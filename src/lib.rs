@@ -4,8 +4,9 @@
 //! scrapes that arrive together, [`collect`] plans and runs the Atlas calls through [`atlas`]
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
-//! validates the YAML file, [`logging`] sets up `tracing`, and [`fake_atlas`] is the stand-in
-//! Atlas that the tests, the demo and the benchmark run against. [`web_config`] reads the
+//! validates the YAML file, and [`logging`] sets up `tracing`. The stand-in Atlas that the tests,
+//! the demo and the benchmark run against is the `fake_atlas` crate of this repository, a
+//! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
 //! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
 //! passwords through [`basic_auth`].
 
@@ -14,7 +15,9 @@ pub mod basic_auth;
 pub mod collect;
 pub mod config;
 pub mod exporter;
-pub mod fake_atlas;
+// Unit tests reach the stand-in (a dev-dependency) as `crate::fake_atlas`.
+#[cfg(test)]
+extern crate fake_atlas;
 pub mod logging;
 pub mod metrics;
 pub mod render;

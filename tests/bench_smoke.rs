@@ -8,7 +8,7 @@ mod fleet;
 use std::collections::BTreeMap;
 
 use atlas_backup_exporter::config::Credentials;
-use atlas_backup_exporter::fake_atlas::FakeAtlas;
+use fake_atlas::FakeAtlas;
 use secrecy::SecretString;
 
 use crate::support::Exporter;

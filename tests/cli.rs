@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use crate::support;
 
@@ -195,17 +194,13 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
         ),
     )
     .unwrap();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let address = format!("127.0.0.1:{port}");
+    // Port 0: the binary takes a free port and names it in its `listening` line.
     let mut child = Command::new(BIN)
         .args([
             "--config.file",
             path.to_str().unwrap(),
             "--web.listen-address",
-            &address,
+            "127.0.0.1:0",
         ])
         .args(["--log.format", "json"])
         .stdin(Stdio::null())
@@ -213,27 +208,24 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = support::StderrLog::read(&mut child);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = runtime.block_on(async {
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if let Ok(response) = client
-                .get(format!("http://{address}/metrics"))
-                .header("X-Prometheus-Scrape-Timeout-Seconds", "3")
-                .send()
-                .await
-            {
-                return response.text().await.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the exporter did not start");
+        // The listener is bound before the line is logged: the first request gets through.
+        let address = log.listening_address().await;
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}/metrics"))
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "3")
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
     });
     assert!(body.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"prod\"} 0"), "{body}");
     assert!(body.contains("atlas_backup_exporter_build_info{"), "{body}");
     // SIGTERM: exits 0.
     support::sigterm(&child);
-    let (code, stderr) = support::exit_code_and_stderr(&mut child);
+    let (code, stderr) = log.exit_code_and_text(&mut child);
     assert_eq!(code, Some(0));
     let first = stderr.lines().next().unwrap_or_default();
     let parsed: serde_json::Value =

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use atlas_backup_exporter::fake_atlas::{DEMO_GROUP_ID, job};
+use fake_atlas::{DEMO_GROUP_ID, job};
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 use time::{Duration, OffsetDateTime};

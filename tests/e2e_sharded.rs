@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use atlas_backup_exporter::fake_atlas::job;
+use fake_atlas::job;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 

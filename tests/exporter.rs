@@ -1,6 +1,6 @@
 //! The exporter end to end against the stand-in Atlas: what a scrape shows, and what it costs.
 
-use atlas_backup_exporter::fake_atlas::{Fault, job, seed_examples};
+use fake_atlas::{Fault, job, seed_examples};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{self, Exporter, GROUP, GROUP2};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use serde_json::{Value, json};
 
 use crate::support::{self, Exporter, GROUP, Scrape};
@@ -430,17 +430,24 @@ async fn a_token_revoked_between_and_during_collections_is_replaced_without_a_fa
     assert_eq!(requests(&scrape, "list_export_jobs", "401"), Some(5.0));
 
     // Revoked while Big's first page is on its way: its second page is refused, then served.
+    // Every first page is held, already authenticated, until the token is revoked.
+    let gate = Gate::new();
     fake.inject(
-        Fault::delay(&exports("Big"), Duration::from_millis(600))
+        Fault::hold("/backup/exports", &gate)
             .on_query("pageNum=1")
-            .times(1),
+            .times(clusters.len() as u32),
     );
     let scraping = tokio::spawn({
         let url = exporter.url("/metrics");
         async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    support::within(
+        "every first page at the stand-in",
+        gate.arrivals(clusters.len()),
+    )
+    .await;
     fake.revoke_tokens();
+    gate.open();
     let scrape = Scrape::parse(&scraping.await.unwrap());
     all_up(&scrape);
     assert_eq!(
@@ -467,7 +474,9 @@ async fn an_expiring_token_is_renewed_before_atlas_refuses_it() {
         up(&timed_scrape(&exporter, None).await.0, "Cluster0"),
         Some(1.0)
     );
-    // A 2 s token is renewed after half its life; by 2.1 s Atlas would refuse it.
+    // A 2 s token is renewed after half its life; by 2.1 s Atlas would refuse it. The
+    // exporter times its token with std::time::Instant, a clock no test can move: these waits
+    // are real, and only ever make the renewal more due.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
         up(&timed_scrape(&exporter, None).await.0, "Cluster0"),

@@ -2,7 +2,7 @@
 //! known, and the exporter still tells the truth when jobs are added, finish, or are pruned, and
 //! when Atlas does not list newest first.
 
-use atlas_backup_exporter::fake_atlas::{Order, job};
+use fake_atlas::{Order, job};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{self, Exporter, GROUP};
@@ -10,7 +10,7 @@ use crate::support::{self, Exporter, GROUP};
 const YAML: &str = "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n    clusters: [Big]\n";
 
 /// 1,200 finished jobs, one an hour going back from a day ago.
-fn big_cluster(order: Order) -> atlas_backup_exporter::fake_atlas::FakeAtlas {
+fn big_cluster(order: Order) -> fake_atlas::FakeAtlas {
     let fake = support::fake();
     fake.add_cluster(GROUP, "Big");
     fake.set_order(order);

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{FakeAtlas, Fault, Gate, job};
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 
 use crate::support::{self, Exporter, GROUP, Scrape};
@@ -155,7 +156,8 @@ async fn within_cache_ttl_a_scrape_reuses_the_last_collection() {
     let first = exporter.scrape().await;
     assert_right_values(&first);
     let requests = fake.requests();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Sent once the first is answered, so it arrives after that collection finished: only
+    // the cache can answer it.
     let second = exporter.scrape().await;
     assert_right_values(&second);
     assert_eq!(fake.requests(), requests, "no new request to Atlas");
@@ -171,6 +173,8 @@ async fn a_cached_collection_expires_after_cache_ttl() {
     let first = exporter.scrape().await;
     let listed = fake.requests().endpoint("list_export_jobs");
     assert_eq!(collected_at(&exporter.scrape().await), collected_at(&first));
+    // The cache's age is read from std::time::Instant (src/exporter.rs), a clock no test can
+    // move: this wait is real, and only ever makes the expiry more due.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let later = exporter.scrape().await;
     assert_right_values(&later);
@@ -190,7 +194,6 @@ async fn without_cache_every_scrape_collects_again() {
     let exporter = Exporter::start(fake.clone(), &config(""), support::api_key()).await;
     let first = exporter.scrape().await;
     let listed = fake.requests().endpoint("list_export_jobs");
-    tokio::time::sleep(Duration::from_millis(20)).await;
     let second = exporter.scrape().await;
     assert_right_values(&second);
     assert_eq!(
@@ -206,22 +209,34 @@ async fn without_cache_every_scrape_collects_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scraper_that_hangs_up_does_not_cost_a_second_collection() {
     let fake = fake();
-    fake.set_latency(Duration::from_millis(400));
-    fake.inject(Fault::delay("/backup/exports", Duration::from_millis(600)));
+    // The collection waits at the stand-in until the gate opens.
+    let gate = Gate::new();
+    fake.inject(Fault::hold("/backup/exports", &gate));
     let exporter = Exporter::start(fake.clone(), &config(""), support::service_account()).await;
-    let url = exporter.url("/metrics");
-    // The first scraper gives up after 200 ms, while its collection runs (1.4 s).
+    // The first scraper gives up after 200 ms, while its collection waits.
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
     let first = tokio::spawn({
-        let url = url.clone();
+        let url = exporter.url("/metrics");
         async move { impatient.get(url).send().await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let second = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    support::within(
+        "the collection's listings at the stand-in",
+        gate.arrivals(CLUSTERS.len()),
+    )
+    .await;
+    // A second scrape arrives while that collection runs (the exporter's scrape behind
+    // `/metrics`, polled once so that it has arrived before the gate opens) and waits for it.
+    let mut second = Box::pin(exporter.app.exporter.scrape(None));
+    assert!(
+        (&mut second).now_or_never().is_none(),
+        "the collection runs"
+    );
     assert!(first.await.unwrap().is_err(), "the first scraper hung up");
+    gate.open();
+    let second = second.await.to_text();
     assert_right_values(&Scrape::parse(&second));
     let counts = fake.requests();
     assert_eq!(counts.endpoint("oauth_token"), 1);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use atlas_backup_exporter::fake_atlas::{DEMO_MOVING_JOB_ID, seed_examples};
+use fake_atlas::{DEMO_MOVING_JOB_ID, seed_examples};
 
 use crate::support::{self, Scrape};
 use crate::tools;

@@ -3,12 +3,12 @@
 
 use std::io::Read;
 
-use atlas_backup_exporter::fake_atlas::job;
+use fake_atlas::job;
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{self, Exporter, GROUP, GROUP2, Scrape};
 
-fn two_projects() -> atlas_backup_exporter::fake_atlas::FakeAtlas {
+fn two_projects() -> fake_atlas::FakeAtlas {
     let fake = support::fake();
     fake.add_cluster(GROUP, "Cluster0");
     fake.add_cluster(GROUP, "Cluster1");

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -108,12 +109,13 @@ pub async fn run_tool(program: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> 
     .expect("the tool's thread")
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0")
+/// The address in the `msg="Listening on" address=HOST:PORT` line that Prometheus and
+/// Alertmanager (the exporter toolkit) log once their listener is bound.
+fn listening_address(log: &str) -> Option<String> {
+    log.lines()
+        .filter(|line| line.contains(r#"msg="Listening on""#))
+        .find_map(|line| line.split(' ').find_map(|f| f.strip_prefix("address=")))
+        .map(|address| address.trim_matches('"').to_owned())
 }
 
 /// A running Prometheus or Alertmanager.
@@ -130,11 +132,11 @@ impl Server {
     /// Prometheus with `config`, its TSDB in `dir`.
     pub async fn prometheus(binary: &Path, config: &Path, dir: &Path) -> Server {
         let data = dir.join("prometheus-data");
-        Server::spawn("prometheus", binary, dir, |port| {
+        Server::spawn("prometheus", binary, dir, |address| {
             vec![
                 format!("--config.file={}", config.display()),
                 format!("--storage.tsdb.path={}", data.display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--web.listen-address={address}"),
                 "--log.level=info".into(),
             ]
         })
@@ -144,11 +146,11 @@ impl Server {
     /// Alertmanager with `config`, its state in `dir`, without its cluster port.
     pub async fn alertmanager(binary: &Path, config: &Path, dir: &Path) -> Server {
         let data = dir.join("alertmanager-data");
-        Server::spawn("alertmanager", binary, dir, |port| {
+        Server::spawn("alertmanager", binary, dir, |address| {
             vec![
                 format!("--config.file={}", config.display()),
                 format!("--storage.path={}", data.display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
+                format!("--web.listen-address={address}"),
                 // An empty address turns off high-availability gossip, which would bind 0.0.0.0:9094.
                 "--cluster.listen-address=".into(),
             ]
@@ -156,56 +158,62 @@ impl Server {
         .await
     }
 
-    /// Starts `binary` on a free port and waits until it says it is ready. A port taken between
-    /// choosing and binding it gets another try.
+    /// Starts `binary` on a port it chooses itself (`127.0.0.1:0`), reads that port from its
+    /// log, and waits until it says it is ready.
     async fn spawn(
         name: &'static str,
         binary: &Path,
         dir: &Path,
-        args: impl Fn(u16) -> Vec<String>,
+        args: impl Fn(&str) -> Vec<String>,
     ) -> Server {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let log = dir.join(format!(
+            "{name}-{}.log",
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = std::fs::File::create(&log).expect("creating the log file");
+        let child = Command::new(binary)
+            .args(args("127.0.0.1:0"))
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let http = reqwest::Client::new();
-        for attempt in 1..=3 {
-            let port = free_port();
-            let log = dir.join(format!("{name}-{port}.log"));
-            let file = std::fs::File::create(&log).expect("creating the log file");
-            let child = Command::new(binary)
-                .args(args(port))
-                .current_dir(dir)
-                .stdin(Stdio::null())
-                .stdout(file.try_clone().expect("log file handle"))
-                .stderr(file)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-            let mut server = Server {
-                name,
-                child,
-                url: format!("http://127.0.0.1:{port}"),
-                log,
-                http: http.clone(),
-            };
-            let start = Instant::now();
-            loop {
-                if let Ok(Some(status)) = server.child.try_wait() {
-                    let log = server.log();
-                    if log.contains("address already in use") && attempt < 3 {
-                        break;
-                    }
-                    panic!("{name} exited with {status} before it was ready:\n{log}");
-                }
+        let mut server = Server {
+            name,
+            child,
+            url: String::new(),
+            log,
+            http: http.clone(),
+        };
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "{name} exited with {status} before it was ready:\n{}",
+                    server.log()
+                );
+            }
+            if server.url.is_empty()
+                && let Some(address) = listening_address(&server.log())
+            {
+                server.url = format!("http://{address}");
+            }
+            if !server.url.is_empty() {
                 let ready = http.get(format!("{}/-/ready", server.url)).send().await;
                 if ready.is_ok_and(|r| r.status().is_success()) {
                     return server;
                 }
-                assert!(
-                    start.elapsed() < WAIT,
-                    "{name} not ready after {WAIT:?}:\n{}",
-                    server.log()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
+            assert!(
+                start.elapsed() < WAIT,
+                "{name} not ready after {WAIT:?}:\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        unreachable!("the last attempt returns or panics")
     }
 
     /// What the server logged so far.

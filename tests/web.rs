@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, job};
 use atlas_backup_exporter::server::{self, ServeOptions};
 use atlas_backup_exporter::web_config::{self, WebConfig};
 use axum::Router;
 use axum::routing::get;
+use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -746,16 +746,16 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
 async fn shutdown_lets_a_scrape_in_flight_finish_and_refuses_new_connections() {
     let fake = fake_with_a_job();
     let served = Served::exporter(&fake, ServeOptions::default()).await;
-    fake.set_latency(Duration::from_millis(400));
+    // The scrape stays in flight until the gate opens.
+    let gate = Gate::new();
+    fake.inject(Fault::hold("/backup/exports", &gate));
     let url = served.url("http", "/metrics");
     let addr = served.addr;
     let scrape = tokio::spawn(async move {
         let response = reqwest::get(url).await.unwrap();
         (response.status(), response.text().await.unwrap())
     });
-    while fake.requests().total == 0 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::within("the scrape's listing at the stand-in", gate.arrivals(1)).await;
     let stopping = tokio::spawn(served.stop());
     // The listener goes at once: a new connection is refused while the scrape still runs.
     let refused = tokio::time::timeout(Duration::from_secs(5), async {
@@ -766,6 +766,7 @@ async fn shutdown_lets_a_scrape_in_flight_finish_and_refuses_new_connections() {
     .await;
     assert!(refused.is_ok(), "still accepting after shutdown began");
     assert!(!scrape.is_finished(), "the scrape should still be running");
+    gate.open();
     let (status, body) = scrape.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(up(&body), Some(1.0), "{body}");
@@ -774,14 +775,23 @@ async fn shutdown_lets_a_scrape_in_flight_finish_and_refuses_new_connections() {
 
 #[tokio::test]
 async fn shutdown_waits_no_longer_than_its_grace_period() {
-    let router = Router::new().route("/forever", get(std::future::pending::<&'static str>));
+    // The handler says when the request has reached it, then never answers.
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let handler = {
+        let arrived = arrived.clone();
+        move || async move {
+            arrived.notify_one();
+            std::future::pending::<&'static str>().await
+        }
+    };
+    let router = Router::new().route("/forever", get(handler));
     let options = ServeOptions {
         shutdown_grace: Duration::from_millis(300),
         ..ServeOptions::default()
     };
     let served = Served::start(router, options).await;
     let request = tokio::spawn(reqwest::get(served.url("http", "/forever")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    support::within("the request at its handler", arrived.notified()).await;
     let took = served.stop().await;
     assert!(took < Duration::from_secs(3), "{took:?}");
     // The request in flight is dropped with its connection: an error, not an answer.
@@ -837,11 +847,6 @@ fn write_exporter_config(dir: &Path, base_url: &str) -> PathBuf {
     );
     std::fs::write(&path, yaml).unwrap();
     path
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[test]
@@ -926,50 +931,46 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
     let config = write_exporter_config(&pki.dir, &base_url);
     let web = pki.dir.join("web.yml");
     std::fs::write(&web, format!("{TLS}{}", users_yaml())).unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
+    // Port 0: the binary takes a free port and names it in its `listening` line.
     let mut child = Command::new(BIN)
         .args(["--config.file", config.to_str().unwrap()])
         .args(["--web.config.file", web.to_str().unwrap()])
-        .args(["--web.listen-address", &address])
+        .args(["--web.listen-address", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let log = support::StderrLog::read(&mut child);
     let client = pki.client(None);
-    let url = |path: &str| format!("https://{address}{path}");
 
     runtime.block_on(async {
-        let mut healthy = false;
-        for _ in 0..100 {
-            if let Ok(response) = client
-                .get(url("/-/healthy"))
-                .basic_auth("alice", Some("wonderland"))
-                .send()
-                .await
-            {
-                assert_eq!(response.status(), 200);
-                healthy = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(healthy, "the exporter did not start");
+        // The listener is bound before the line is logged: the first request gets through.
+        let address = log.listening_address().await;
+        let url = |path: &str| format!("https://{address}{path}");
+        let healthy = client
+            .get(url("/-/healthy"))
+            .basic_auth("alice", Some("wonderland"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(healthy.status(), 200);
         let refused = client.get(url("/metrics")).send().await.unwrap();
         assert_eq!(refused.status(), 401);
 
-        // A slow Atlas keeps the scrape in flight while SIGTERM arrives.
-        fake.set_latency(Duration::from_millis(500));
+        // Atlas holds the scrape in flight until the exporter has taken the SIGTERM.
+        let gate = Gate::new();
+        fake.inject(Fault::hold("/backup/exports", &gate));
         let scrape = tokio::spawn(
             client
                 .get(url("/metrics"))
                 .basic_auth("alice", Some("wonderland"))
                 .send(),
         );
-        while fake.requests().total == 0 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        support::within("the scrape's listing at the stand-in", gate.arrivals(1)).await;
         support::sigterm(&child);
+        log.line_with("shutting down").await;
+        gate.open();
         let response = scrape
             .await
             .unwrap()
@@ -978,7 +979,7 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         assert_eq!(up(&response.text().await.unwrap()), Some(1.0));
     });
 
-    let (code, stderr) = support::exit_code_and_stderr(&mut child);
+    let (code, stderr) = log.exit_code_and_text(&mut child);
     assert_eq!(code, Some(0));
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains(support::PRIVATE_KEY), "{stderr}");

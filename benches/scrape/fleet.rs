@@ -8,7 +8,7 @@
 
 #![allow(dead_code)]
 
-use atlas_backup_exporter::fake_atlas::{FakeAtlas, job};
+use fake_atlas::{FakeAtlas, job};
 use serde_json::Value;
 use time::OffsetDateTime;
 

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use atlas_backup_exporter::fake_atlas::FakeAtlas;
+use fake_atlas::FakeAtlas;
 
 use fleet::{Fleet, Retention};
 use process::ExporterProcess;

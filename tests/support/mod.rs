@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use atlas_backup_exporter::config::{self, Credentials};
-use atlas_backup_exporter::fake_atlas::FakeAtlas;
+use fake_atlas::FakeAtlas;
 use secrecy::SecretString;
 
 pub const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
@@ -262,4 +262,91 @@ pub fn exit_code_and_stderr(child: &mut Child) -> (Option<i32>, String) {
         pipe.read_to_string(&mut stderr).unwrap();
     }
     (child.wait().unwrap().code(), stderr)
+}
+
+/// `future`, or a failed test naming `what` if it takes longer than a busy machine explains:
+/// the bound on every wait for an event.
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("still waiting for {what} after 30 s"),
+    }
+}
+
+/// The binary's standard error, read line by line on a thread of its own, so a test can wait
+/// for a line (the `listening` line and its address, `shutting down`) while the binary runs.
+pub struct StderrLog {
+    text: std::sync::Arc<tokio::sync::watch::Sender<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl StderrLog {
+    /// Takes `child`'s piped stderr and starts reading it.
+    pub fn read(child: &mut Child) -> StderrLog {
+        use std::io::BufRead;
+        let pipe = child.stderr.take().expect("the child's stderr is piped");
+        let text = std::sync::Arc::new(tokio::sync::watch::Sender::new(String::new()));
+        let reader = std::thread::spawn({
+            let text = text.clone();
+            move || {
+                for line in std::io::BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    text.send_modify(|t| {
+                        t.push_str(&line);
+                        t.push('\n');
+                    });
+                }
+            }
+        });
+        StderrLog { text, reader }
+    }
+
+    /// Waits for the first line that contains `needle` and returns it.
+    pub async fn line_with(&self, needle: &str) -> String {
+        let first_line = |text: &str| text.lines().find(|l| l.contains(needle)).map(str::to_owned);
+        let mut text = self.text.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let waited = text.wait_for(|t| first_line(t).is_some());
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!("no {needle:?} in stderr after 30 s:\n{}", self.text());
+        }
+        first_line(&self.text.borrow()).unwrap_or_default()
+    }
+
+    /// The address the binary listens on, from its `listening` line (logfmt `address=` or
+    /// JSON `"address"`): start it with `--web.listen-address 127.0.0.1:0` and ask this.
+    pub async fn listening_address(&self) -> SocketAddr {
+        let line = self.line_with("listening").await;
+        let address = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(json) => json["address"]
+                .as_str()
+                .or_else(|| json["fields"]["address"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            Err(_) => line
+                .split(' ')
+                .find_map(|field| field.strip_prefix("address="))
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_owned(),
+        };
+        address
+            .parse()
+            .unwrap_or_else(|e| panic!("no address in {line:?}: {e}"))
+    }
+
+    /// Everything the binary wrote so far.
+    pub fn text(&self) -> String {
+        self.text.borrow().clone()
+    }
+
+    /// Waits for `child` to end; returns its exit code and everything it wrote to stderr.
+    pub fn exit_code_and_text(self, child: &mut Child) -> (Option<i32>, String) {
+        let code = child.wait().unwrap().code();
+        self.reader.join().expect("the stderr reader");
+        (code, self.text.borrow().clone())
+    }
 }

@@ -138,6 +138,8 @@ impl FakeAtlas {
                 counts.by_endpoint.insert(endpoint.to_owned(), 1);
             }
         }
+        drop(counts);
+        self.inner.counted.notify_waiters();
     }
 }
 
@@ -166,6 +168,7 @@ fn authenticate(fake: &FakeAtlas, req: &Request) -> Option<Response> {
     let nonce = auth.issue_nonce();
     drop(auth);
     lock(&fake.inner.counts).challenges += 1;
+    fake.inner.counted.notify_waiters();
     let mut resp = response(
         StatusCode::UNAUTHORIZED,
         JSON,
@@ -242,6 +245,19 @@ async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Respon
         FaultAction::Delay(d) => {
             tokio::time::sleep(d).await;
             None
+        }
+        FaultAction::Hold(gate) => {
+            let mut closing = fake.inner.closing.subscribe();
+            tokio::select! {
+                () = gate.pass() => None,
+                // Released with a 503 when shutting down, like a hang.
+                _ = closing.wait_for(|c| *c) => Some(atlas_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "Service unavailable.".into(),
+                    Vec::new(),
+                )),
+            }
         }
         // Unwrapped above, and `Fault::with_retry_after` never nests them.
         FaultAction::WithRetryAfter(..) => None,

@@ -27,9 +27,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-pub use faults::Fault;
+pub use faults::{Fault, Gate};
 pub use fixtures::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_GROUP_ID, DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder, atlas_time, job, seed_examples,
@@ -121,6 +121,8 @@ struct Inner {
     faults: Mutex<Vec<Fault>>,
     latency: Mutex<Duration>,
     counts: Mutex<RequestCounts>,
+    /// Wakes [`FakeAtlas::wait_for_requests`] whenever a counter moves.
+    counted: Notify,
     /// Flips to true when a server of this stand-in shuts down, releasing hung requests.
     closing: watch::Sender<bool>,
 }
@@ -147,6 +149,7 @@ impl FakeAtlas {
                 faults: Mutex::new(Vec::new()),
                 latency: Mutex::new(Duration::ZERO),
                 counts: Mutex::new(RequestCounts::default()),
+                counted: Notify::new(),
                 closing,
             }),
         }
@@ -317,6 +320,12 @@ impl FakeAtlas {
         lock(&self.inner.auth).expire_nonces();
     }
 
+    /// Moves the stand-in's clock forward by `d`: its nonces and tokens age at once, so a test
+    /// of their lifetimes need not wait for them.
+    pub fn advance_clock(&self, d: Duration) {
+        lock(&self.inner.auth).ahead += d;
+    }
+
     /// Invalidates every OAuth token issued so far: their next use gets a 401.
     pub fn revoke_tokens(&self) {
         lock(&self.inner.auth).tokens.clear();
@@ -336,5 +345,22 @@ impl FakeAtlas {
     /// Sets every request counter back to zero.
     pub fn reset_counts(&self) {
         *lock(&self.inner.counts) = RequestCounts::default();
+        self.inner.counted.notify_waiters();
+    }
+
+    /// Waits until the request counters satisfy `done` and returns them, so a test waits for
+    /// the requests it expects rather than sleeping. A request is counted when it arrives,
+    /// before latency, authentication and faults. No time limit: wrap it in one.
+    pub async fn wait_for_requests(&self, done: impl Fn(&RequestCounts) -> bool) -> RequestCounts {
+        loop {
+            // Registered before the counters are read, so no count between the two is missed.
+            let mut counted = std::pin::pin!(self.inner.counted.notified());
+            counted.as_mut().enable();
+            let counts = self.requests();
+            if done(&counts) {
+                return counts;
+            }
+            counted.await;
+        }
     }
 }

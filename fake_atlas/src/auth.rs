@@ -37,6 +37,9 @@ pub(super) struct AuthState {
     pub(super) tokens: HashMap<String, Instant>,
     /// Every token issued, live or not, so tests can look for them where they must not be.
     pub(super) issued: Vec<String>,
+    /// How far the stand-in's clock runs ahead of the real one: tests age nonces and tokens
+    /// with [`super::FakeAtlas::advance_clock`] instead of waiting for them.
+    pub(super) ahead: Duration,
 }
 
 impl Default for AuthState {
@@ -51,6 +54,7 @@ impl Default for AuthState {
             stale_below: 0,
             tokens: HashMap::new(),
             issued: Vec::new(),
+            ahead: Duration::ZERO,
         }
     }
 }
@@ -67,18 +71,24 @@ pub(super) enum DigestOutcome {
 }
 
 impl AuthState {
+    /// The stand-in's time: the real clock plus what tests advanced it by.
+    fn now(&self) -> Instant {
+        Instant::now() + self.ahead
+    }
+
     /// A new random nonce, remembered with its issue time.
     pub(super) fn issue_nonce(&mut self) -> String {
         if self.nonces.len() >= MAX_NONCES {
-            let lifetime = self.nonce_lifetime;
-            self.nonces.retain(|_, n| n.issued.elapsed() <= lifetime);
+            let (lifetime, now) = (self.nonce_lifetime, self.now());
+            self.nonces
+                .retain(|_, n| now.saturating_duration_since(n.issued) <= lifetime);
         }
         // 24 random bytes give 32 base64 characters, the length Atlas uses.
         let nonce = STANDARD.encode(rand::random::<[u8; 24]>());
         self.nonces.insert(
             nonce.clone(),
             NonceInfo {
-                issued: Instant::now(),
+                issued: self.now(),
                 generation: self.generation,
             },
         );
@@ -140,7 +150,8 @@ impl AuthState {
         if !expected.eq_ignore_ascii_case(response) {
             return REJECT;
         }
-        if info.generation < self.stale_below || info.issued.elapsed() > self.nonce_lifetime {
+        let age = self.now().saturating_duration_since(info.issued);
+        if info.generation < self.stale_below || age > self.nonce_lifetime {
             return DigestOutcome::Challenge { stale: true };
         }
         DigestOutcome::Accepted
@@ -158,7 +169,7 @@ impl AuthState {
         if self.clients.get(&id) != Some(&secret) {
             return None;
         }
-        let now = Instant::now();
+        let now = self.now();
         self.tokens.retain(|_, expires| *expires > now);
         let token = format!(
             "eyJ{}",
@@ -176,7 +187,7 @@ impl AuthState {
     pub(super) fn check_token(&self, token: &str) -> bool {
         self.tokens
             .get(token)
-            .is_some_and(|expires| *expires > Instant::now())
+            .is_some_and(|expires| *expires > self.now())
     }
 }
 

@@ -1,5 +1,6 @@
 //! The stand-in driven over real HTTP, with the digest client the exporter uses.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use diqwest::{DigestAuthSession, WithDigestAuth};
@@ -18,6 +19,14 @@ const PRIVATE: &str = "0123abcd-4567-89ef-0123-456789abcdef";
 const V2: &str = "application/vnd.atlas.2023-01-01+json";
 const V2_CT: &str = "application/vnd.atlas.2023-01-01+json;charset=utf-8";
 const RECORDED_401_BODY: &str = "{\n  \"error\" : 401,\n  \"reason\" : \"Unauthorized\",\n  \"detail\" : \"You are not authorized for this resource.\",\n  \"errorCode\" : \"UNEXPECTED_ERROR\"\n}";
+
+/// `future`, or a failed test if it takes longer than a busy machine could explain.
+async fn within<T>(future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(30), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("still waiting after 30 s"),
+    }
+}
 
 fn client() -> Client {
     Client::builder()
@@ -255,7 +264,7 @@ async fn expired_nonces_get_stale_true_and_diqwest_recovers() {
 async fn nonces_go_stale_after_their_lifetime() {
     let fake = FakeAtlas::new()
         .with_api_key(PUBLIC, PRIVATE)
-        .with_nonce_lifetime(Duration::from_millis(500));
+        .with_nonce_lifetime(Duration::from_secs(60));
     fake.add_cluster(GROUP, "Cluster0");
     let base = start(&fake).await;
     let url = exports_url(&base, "Cluster0");
@@ -263,7 +272,9 @@ async fn nonces_go_stale_after_their_lifetime() {
     let (nonce, _) = challenge_of(&raw_get(&url, None).await);
     let h = digest_header(PUBLIC, PRIVATE, &uri, &nonce, 1);
     assert_eq!(raw_get(&url, Some(&h)).await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    fake.advance_clock(Duration::from_secs(59));
+    assert_eq!(raw_get(&url, Some(&h)).await.status(), StatusCode::OK);
+    fake.advance_clock(Duration::from_secs(2));
     let resp = raw_get(&url, Some(&h)).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(challenge_of(&resp).1, "true");
@@ -420,17 +431,19 @@ async fn oauth_tokens_are_issued_checked_and_revoked() {
 async fn oauth_tokens_expire() {
     let fake = FakeAtlas::new()
         .with_service_account("id", "secret")
-        .with_token_lifetime(Duration::from_millis(1000));
+        .with_token_lifetime(Duration::from_secs(60));
     fake.add_cluster(GROUP, "Cluster0");
     let base = start(&fake).await;
     let url = exports_url(&base, "Cluster0");
     let body =
         body_json(token_request(&base, "id", "secret", "grant_type=client_credentials").await)
             .await;
-    assert_eq!(body["expires_in"], 1);
+    assert_eq!(body["expires_in"], 60);
     let token = body["access_token"].as_str().unwrap_or_default().to_owned();
     assert_eq!(bearer_get(&url, &token).await.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    fake.advance_clock(Duration::from_secs(59));
+    assert_eq!(bearer_get(&url, &token).await.status(), StatusCode::OK);
+    fake.advance_clock(Duration::from_secs(2));
     assert_eq!(
         bearer_get(&url, &token).await.status(),
         StatusCode::UNAUTHORIZED
@@ -919,8 +932,9 @@ async fn a_hang_holds_one_request_and_no_other() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    // Meanwhile, other requests are answered at once.
+    // Once the hung request has arrived (the first listing was the other one), other
+    // requests are still answered at once.
+    within(fake.wait_for_requests(|c| c.endpoint("list_export_jobs") == 2)).await;
     let clusters = format!("{base}/api/atlas/v2/groups/{GROUP}/clusters");
     assert_eq!(
         digest_get(&session, &clusters).await.status(),
@@ -933,6 +947,32 @@ async fn a_hang_holds_one_request_and_no_other() {
     }
     // The fault was used up by the hung request.
     assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_held_request_waits_for_its_gate_and_others_do_not() {
+    let (fake, base) = atlas_with_cluster().await;
+    let session = std::sync::Arc::new(DigestAuthSession::new(PUBLIC, PRIVATE));
+    let url = exports_url(&base, "Cluster0");
+    assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+    let gate = Gate::new();
+    fake.inject(Fault::hold("/backup/exports", &gate).times(1));
+    let held = tokio::spawn({
+        let (session, url) = (session.clone(), url.clone());
+        async move { digest_get(&session, &url).await.status() }
+    });
+    within(gate.arrivals(1)).await;
+    let clusters = format!("{base}/api/atlas/v2/groups/{GROUP}/clusters");
+    assert_eq!(
+        digest_get(&session, &clusters).await.status(),
+        StatusCode::OK
+    );
+    assert!(!held.is_finished());
+    gate.open();
+    assert_eq!(within(held).await.ok(), Some(StatusCode::OK));
+    assert_eq!(gate.arrived(), 1);
+    // A held request passed authentication: the stand-in counted no challenge for it.
+    assert_eq!(fake.requests().challenges, 1);
 }
 
 #[tokio::test]
@@ -955,16 +995,7 @@ async fn serve_shuts_down_and_releases_hung_requests() {
     });
     // Stop only once the answer to the challenge has arrived: a fixed sleep lost the race on a
     // busy machine, and the second leg of the digest exchange then found the server gone.
-    let arrived = async {
-        while fake.requests().endpoint("list_export_jobs") < 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    assert!(
-        tokio::time::timeout(Duration::from_secs(5), arrived)
-            .await
-            .is_ok()
-    );
+    within(fake.wait_for_requests(|c| c.endpoint("list_export_jobs") >= 2)).await;
     let _ = stop.send(());
     let released = tokio::time::timeout(Duration::from_secs(5), hung).await;
     assert_eq!(
@@ -1137,7 +1168,12 @@ async fn demo_data_and_its_moving_job() {
     fake.put_job(DEMO_GROUP_ID, "Cluster0", job(DEMO_MOVING_JOB_ID).build());
     let handle = fake.seed_demo_with_timings(now, timings);
     drop(handle);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The moves are timers of the stand-in's runtime: let a task that survived the drop set
+    // its first timer, then run the clock past it.
+    tokio::task::yield_now().await;
+    tokio::time::pause();
+    tokio::time::advance(timings.queued_for + Duration::from_millis(200)).await;
+    tokio::time::resume();
     assert_eq!(
         body_json(digest_get(&session, &moving).await).await["state"],
         "Queued"

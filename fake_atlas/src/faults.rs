@@ -1,6 +1,9 @@
 //! Ways the stand-in can misbehave, to test that the exporter keeps telling the truth.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 /// A fault for requests whose path contains a substring (and optionally whose query string
 /// contains another), applied to authenticated requests only so the digest handshake stays
@@ -30,6 +33,8 @@ pub(super) enum FaultAction {
     Hang,
     /// Wait, then answer normally.
     Delay(Duration),
+    /// Wait until the test opens the gate, then answer normally.
+    Hold(Gate),
     /// Another action's answer with a `Retry-After` header of this many seconds.
     WithRetryAfter(Box<FaultAction>, u64),
 }
@@ -85,6 +90,13 @@ impl Fault {
         Self::new(path_contains, FaultAction::Delay(d))
     }
 
+    /// Holds the request, already authenticated, until `gate` opens (or the stand-in shuts
+    /// down, which answers 503), then answers normally: a request in flight for exactly as
+    /// long as a test needs, with no timer to race.
+    pub fn hold(path_contains: &str, gate: &Gate) -> Fault {
+        Self::new(path_contains, FaultAction::Hold(gate.clone()))
+    }
+
     /// Adds `Retry-After: secs` to the answer, e.g. to a [`Fault::raw`] 429 with Atlas's
     /// other code, `RATE_LIMITED`.
     pub fn with_retry_after(mut self, secs: u64) -> Fault {
@@ -126,6 +138,57 @@ impl Fault {
                 .query_contains
                 .as_deref()
                 .is_none_or(|q| query.contains(q))
+    }
+}
+
+/// Where [`Fault::hold`] keeps requests: closed until the test opens it, counting the requests
+/// that reached it. Clones share the gate.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    state: Arc<watch::Sender<GateState>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct GateState {
+    arrived: usize,
+    open: bool,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate that no request has reached yet.
+    pub fn new() -> Gate {
+        Gate {
+            state: Arc::new(watch::Sender::new(GateState::default())),
+        }
+    }
+
+    /// Requests that reached the gate so far, held or let through.
+    pub fn arrived(&self) -> usize {
+        self.state.borrow().arrived
+    }
+
+    /// Waits until `n` requests in all have reached the gate.
+    pub async fn arrivals(&self, n: usize) {
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = self.state.subscribe().wait_for(|s| s.arrived >= n).await;
+    }
+
+    /// Lets the held requests through, and every later one.
+    pub fn open(&self) {
+        self.state.send_modify(|s| s.open = true);
+    }
+
+    /// Counts a request in and waits until the gate is open.
+    pub(super) async fn pass(&self) {
+        let mut state = self.state.subscribe();
+        self.state.send_modify(|s| s.arrived += 1);
+        let _ = state.wait_for(|s| s.open).await;
     }
 }
 
