@@ -61,6 +61,9 @@ fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> 
         max_concurrent_requests: raw
             .max_concurrent_requests
             .map_or(defaults.max_concurrent_requests, |v| v.0 as usize),
+        max_response_size: raw
+            .max_response_size
+            .map_or(defaults.max_response_size, |v| v.0),
         auth,
     })
 }

@@ -3,7 +3,7 @@
 use std::fmt::{self, Write as _};
 
 use super::credentials::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_PRIVATE_KEY, ENV_PUBLIC_KEY};
-use super::{Config, Credentials, Target, format_duration};
+use super::{Config, Credentials, Target, format_duration, format_size};
 
 impl Config {
     /// A human summary of what the exporter would scrape, for `--config.check`. Holds no secret.
@@ -18,11 +18,12 @@ impl Config {
         let atlas = &self.atlas;
         writeln!(
             out,
-            "Atlas API: {} ({}), request timeout {}, at most {} requests at once",
+            "Atlas API: {} ({}), request timeout {}, at most {} requests at once, answers up to {}",
             atlas.base_url,
             atlas.api_version.as_str(),
             format_duration(atlas.request_timeout),
-            atlas.max_concurrent_requests
+            atlas.max_concurrent_requests,
+            format_size(atlas.max_response_size)
         )?;
         let credentials = match &atlas.auth {
             Some(Credentials::ApiKey { .. }) => "API key (digest) from the config file".to_owned(),
@@ -150,7 +151,8 @@ collection:
         assert_eq!(
             config.describe(),
             "\
-Atlas API: https://cloud.mongodb.com (v2), request timeout 10s, at most 8 requests at once
+Atlas API: https://cloud.mongodb.com (v2), request timeout 10s, at most 8 requests at once, answers up \
+to 16MiB
 Credentials: service account (OAuth) from the config file
 Targets: 2
   project 5f1a2b3c4d5e6f7a8b9c0d1e

@@ -15,6 +15,7 @@ mod credentials;
 mod describe;
 mod duration;
 mod raw;
+mod size;
 pub(crate) mod yaml;
 
 #[cfg(test)]
@@ -25,12 +26,16 @@ use std::time::Duration;
 
 pub use credentials::{Credentials, ResolvedCredentials, resolve_credentials};
 pub use duration::{format_duration, parse_duration};
+pub use size::{format_size, parse_size};
 
 use duration::DAY;
 use yaml::Locator;
 
 /// Where Atlas lives unless the config says otherwise (Atlas for Government and test servers differ).
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
+
+/// A full page of 500 export jobs is about 300 KiB: this leaves room for fifty times that.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 << 20;
 
 /// Label names the exporter puts on its own series, plus `job` and `instance`, which Prometheus adds to
 /// every target. A static label with one of these names would clash, so the config refuses it.
@@ -72,6 +77,8 @@ pub struct AtlasConfig {
     pub request_timeout: Duration,
     /// Bound on requests in flight for the whole process; at least 1.
     pub max_concurrent_requests: usize,
+    /// Bound on the body of one answer, counted after decompression; at least 1.
+    pub max_response_size: u64,
     /// `None` when `atlas.auth` is absent: [`resolve_credentials`] then looks at the environment.
     pub auth: Option<Credentials>,
 }
@@ -83,6 +90,7 @@ impl Default for AtlasConfig {
             api_version: ApiVersion::V2,
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 8,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             auth: None,
         }
     }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
-use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration};
+use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration, parse_size};
 
 pub(super) struct GroupIdRule;
 impl Rule for GroupIdRule {
@@ -130,6 +130,19 @@ impl Rule for PositiveDurationRule {
         match parse_duration(text)? {
             Duration::ZERO => Err(format!("must be greater than 0, not {text:?}")),
             duration => Ok(duration),
+        }
+    }
+}
+
+/// A size in bytes where zero would refuse every answer.
+pub(super) struct PositiveSizeRule;
+impl Rule for PositiveSizeRule {
+    type Output = u64;
+    const EXPECTING: &'static str = "a size such as 16MiB";
+    fn check(text: &str) -> Result<u64, String> {
+        match parse_size(text)? {
+            0 => Err(format!("must be greater than 0, not {text:?}")),
+            size => Ok(size),
         }
     }
 }
@@ -365,6 +378,7 @@ pub(super) struct RawAtlas {
     pub(super) api_version: Option<Checked<ApiVersionRule>>,
     pub(super) request_timeout: Option<Checked<PositiveDurationRule>>,
     pub(super) max_concurrent_requests: Option<AtLeast<1>>,
+    pub(super) max_response_size: Option<Checked<PositiveSizeRule>>,
     pub(super) auth: Option<Mapping<RawAuth>>,
 }
 
@@ -605,7 +619,7 @@ atlas:
 "
             ),
             "atlas-backup-exporter.yml: line 3: atlas.timeout: unknown key (allowed keys: base_url, \
-             api_version, request_timeout, max_concurrent_requests, auth)"
+             api_version, request_timeout, max_concurrent_requests, max_response_size, auth)"
         );
         assert_eq!(
             error(
@@ -715,6 +729,15 @@ targets:
         assert_eq!(
             error("atlas:\n  max_concurrent_requests: 0\n"),
             "atlas-backup-exporter.yml: line 2: atlas.max_concurrent_requests: must be at least 1, not 0"
+        );
+        assert_eq!(
+            error("atlas:\n  max_response_size: 0KiB\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_response_size: must be greater than 0, not "0KiB""#
+        );
+        assert_eq!(
+            error("atlas:\n  max_response_size: 16 megabytes\n"),
+            "atlas-backup-exporter.yml: line 2: atlas.max_response_size: \"16 megabytes\" has an unknown unit \
+             \"megabytes\": use B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024)"
         );
         assert_eq!(
             error("collection:\n  timeout: 0\n"),

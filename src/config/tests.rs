@@ -65,6 +65,7 @@ targets:
     assert_eq!(config.atlas.api_version, ApiVersion::V2);
     assert_eq!(config.atlas.request_timeout, Duration::from_secs(10));
     assert_eq!(config.atlas.max_concurrent_requests, 8);
+    assert_eq!(config.atlas.max_response_size, 16 * 1024 * 1024);
     assert!(config.atlas.auth.is_none());
     assert_eq!(
         config.targets,
@@ -125,6 +126,7 @@ atlas:
   api_version: v1
   request_timeout: 2s
   max_concurrent_requests: 32
+  max_response_size: 512KiB
   auth:
     api_key:
       public_key: abcdefgh
@@ -155,6 +157,7 @@ discovery:
     assert_eq!(config.atlas.api_version, ApiVersion::V1);
     assert_eq!(config.atlas.request_timeout, Duration::from_secs(2));
     assert_eq!(config.atlas.max_concurrent_requests, 32);
+    assert_eq!(config.atlas.max_response_size, 512 * 1024);
     let auth = config.atlas.auth.as_ref().expect("auth");
     assert_eq!(
         api_key(auth),
