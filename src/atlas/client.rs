@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::error::AtlasError;
 use super::model::ErrorBody;
-use crate::config::{ApiVersion, AtlasConfig, Credentials};
+use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
 
 /// The media type that selects the API version on v2 (the only version date export jobs have).
 pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
@@ -95,6 +95,8 @@ struct ClientState {
     auth: Auth,
     permits: Semaphore,
     request_timeout: Duration,
+    /// Bound on one answer's body, counted after decompression.
+    max_response_size: u64,
     requests: IntCounterVec,
 }
 
@@ -174,6 +176,9 @@ impl AtlasClient {
             ))
             .connect_timeout(config.request_timeout)
             .pool_max_idle_per_host(config.max_concurrent_requests)
+            // Atlas does not redirect API calls. Following one would send the digest answer or
+            // the bearer token to another path, or the credentials to another host.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| AtlasError::Transport {
                 call: "building the HTTP client".into(),
@@ -212,6 +217,7 @@ impl AtlasClient {
                 auth,
                 permits: Semaphore::new(config.max_concurrent_requests),
                 request_timeout: config.request_timeout,
+                max_response_size: config.max_response_size,
                 requests,
             }),
         })
@@ -263,16 +269,20 @@ impl AtlasClient {
             return Err(deadline_error());
         };
         let timeout = left.min(self.inner.request_timeout);
-        match tokio::time::timeout(timeout, self.send(endpoint, url, call, deadline)).await {
-            Ok(attempt) => attempt,
-            Err(_) => {
-                self.count(endpoint, None);
-                Err(Failure::transient(AtlasError::Transport {
-                    call: call.into(),
-                    message: format!("no answer within {} ms", timeout.as_millis()),
-                }))
-            }
-        }
+        // The answer, body included, must be in by then: a body trickling in is cut too.
+        let end = tokio::time::Instant::now() + timeout;
+        let response =
+            match tokio::time::timeout_at(end, self.send(endpoint, url, call, deadline)).await {
+                Ok(response) => response?,
+                Err(_) => {
+                    self.count(endpoint, None);
+                    return Err(Failure::transient(AtlasError::Transport {
+                        call: call.into(),
+                        message: format!("no answer within {} ms", timeout.as_millis()),
+                    }));
+                }
+            };
+        read_response(response, call, self.inner.max_response_size, end, timeout).await
     }
 
     async fn send(
@@ -281,7 +291,7 @@ impl AtlasClient {
         url: &str,
         call: &str,
         deadline: Deadline,
-    ) -> Attempt<Body, AtlasError> {
+    ) -> Attempt<reqwest::Response, AtlasError> {
         let request = self.inner.http.get(url).header(ACCEPT, self.inner.accept);
         let response = match &self.inner.auth {
             Auth::Digest(session) => request
@@ -302,7 +312,7 @@ impl AtlasClient {
         match response {
             Ok(response) => {
                 self.count(endpoint, Some(response.status()));
-                read_response(response, call).await
+                Ok(response)
             }
             Err(message) => {
                 self.count(endpoint, None);
@@ -425,7 +435,8 @@ impl AtlasClient {
             .body("grant_type=client_credentials")
             .timeout(timeout);
         let fetched_at = Instant::now();
-        let response = match request.send().await {
+        let end = tokio::time::Instant::now() + timeout;
+        let mut response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
                 self.count(Endpoint::OAuthToken, None);
@@ -435,7 +446,21 @@ impl AtlasClient {
         let status = response.status();
         self.count(Endpoint::OAuthToken, Some(status));
         let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.unwrap_or_default();
+        if status.is_redirection() {
+            return Err(Failure::permanent(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                not_followed(response.headers())
+            )));
+        }
+        let bytes = match read_body(&mut response, self.inner.max_response_size, end).await {
+            Ok(bytes) => bytes,
+            Err(_) if !status.is_success() => bytes::Bytes::new(),
+            Err(failure) => {
+                let message = failure.describe(self.inner.max_response_size, timeout);
+                return Err(Failure::transient(format!("reading the answer: {message}")));
+            }
+        };
         if !status.is_success() {
             let detail = ErrorBody::parse(&bytes)
                 .and_then(|e| e.error_code.or(e.detail))
@@ -492,16 +517,40 @@ impl From<TokenOrTransport> for AtlasError {
     }
 }
 
-async fn read_response(response: reqwest::Response, call: &str) -> Attempt<Body, AtlasError> {
+/// Reads an answer whose headers are in: its body, at most `limit` bytes of it and only until
+/// `end` (`timeout` after the attempt began), then what the status says.
+async fn read_response(
+    mut response: reqwest::Response,
+    call: &str,
+    limit: u64,
+    end: tokio::time::Instant,
+    timeout: Duration,
+) -> Attempt<Body, AtlasError> {
     let status = response.status();
     let content_type = header_text(response.headers(), CONTENT_TYPE);
     let retry_after = retry_after(response.headers());
-    let bytes = match response.bytes().await {
+    if status.is_redirection() {
+        return Err(Failure::permanent(AtlasError::Redirect {
+            call: call.into(),
+            status: status.as_u16(),
+            location: not_followed(response.headers()),
+        }));
+    }
+    let bytes = match read_body(&mut response, limit, end).await {
         Ok(bytes) => bytes,
-        Err(e) => {
+        // An error status says enough without its body.
+        Err(_) if status != StatusCode::OK => bytes::Bytes::new(),
+        Err(BodyFailure::TooLarge) => {
+            // Asking again gets the same answer.
+            return Err(Failure::permanent(AtlasError::TooLarge {
+                call: call.into(),
+                limit,
+            }));
+        }
+        Err(failure) => {
             return Err(Failure::transient(AtlasError::Transport {
                 call: call.into(),
-                message: format!("reading the body: {e}"),
+                message: format!("reading the body: {}", failure.describe(limit, timeout)),
             }));
         }
     };
@@ -523,6 +572,94 @@ async fn read_response(response: reqwest::Response, call: &str) -> Attempt<Body,
         retry: worth_retrying(status),
         retry_after,
     })
+}
+
+/// Why a body could not be read whole.
+enum BodyFailure {
+    /// Past the limit, announced by `Content-Length` or counted while reading.
+    TooLarge,
+    /// The connection failed mid-body: reset, closed early, a broken chunk or gzip stream.
+    Broken(String),
+    /// Still arriving when the attempt's time ran out, after this many bytes.
+    TimedOut(usize),
+}
+
+impl BodyFailure {
+    fn describe(&self, limit: u64, timeout: Duration) -> String {
+        match self {
+            BodyFailure::TooLarge => format!(
+                "the answer is larger than atlas.max_response_size ({})",
+                format_size(limit)
+            ),
+            BodyFailure::Broken(message) => message.clone(),
+            BodyFailure::TimedOut(read) => format!(
+                "the body was still arriving after {} ms ({read} bytes read)",
+                timeout.as_millis()
+            ),
+        }
+    }
+}
+
+/// Reads a body chunk by chunk as reqwest hands it over (after decompression), keeping at most
+/// `limit` bytes: an answer past it is given up at once, so however large, endless or
+/// compressed the body is, one request in flight holds no more than `limit`.
+async fn read_body(
+    response: &mut reqwest::Response,
+    limit: u64,
+    end: tokio::time::Instant,
+) -> Result<bytes::Bytes, BodyFailure> {
+    let announced = response.content_length();
+    if announced.is_some_and(|length| length > limit) {
+        return Err(BodyFailure::TooLarge);
+    }
+    let capacity = usize::try_from(announced.unwrap_or(0).min(limit)).unwrap_or(0);
+    let mut body = Vec::with_capacity(capacity);
+    loop {
+        let chunk = match tokio::time::timeout_at(end, response.chunk()).await {
+            Err(_) => return Err(BodyFailure::TimedOut(body.len())),
+            Ok(Err(error)) => return Err(BodyFailure::Broken(error_chain(&error))),
+            Ok(Ok(None)) => return Ok(body.into()),
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(BodyFailure::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+}
+
+/// An error and its causes, "error decoding response body: ...: connection reset by peer":
+/// reqwest's own message alone does not say what went wrong.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Where a redirect pointed, for the error that refuses it: quoted, control characters
+/// escaped, and cut short, since it is whatever the other end sent.
+fn not_followed(headers: &HeaderMap) -> String {
+    const SHOWN: usize = 200;
+    match headers.get(reqwest::header::LOCATION) {
+        Some(location) => {
+            let text = String::from_utf8_lossy(location.as_bytes());
+            let mut shown: String = text.chars().take(SHOWN).collect();
+            if text.chars().count() > SHOWN {
+                shown.push('…');
+            }
+            format!("redirect to {shown:?} not followed (Atlas does not redirect API calls)")
+        }
+        None => "redirect without a Location not followed (Atlas does not redirect API calls)"
+            .to_owned(),
+    }
 }
 
 /// Atlas's rate limit and its server errors pass; the other statuses say the call is wrong.

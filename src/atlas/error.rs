@@ -39,6 +39,17 @@ pub enum AtlasError {
     /// Paging did not end within `export_jobs.max_pages`.
     #[error("{call}: still full after {max_pages} pages (export_jobs.max_pages); giving up")]
     TooManyPages { call: String, max_pages: u32 },
+    /// The answer's body was past `atlas.max_response_size` (after decompression).
+    #[error("{call}: the answer is larger than atlas.max_response_size ({}); not read further", crate::config::format_size(*.limit))]
+    TooLarge { call: String, limit: u64 },
+    /// Atlas (or something in its place) answered with a redirect, which is never followed.
+    #[error("{call}: HTTP {status}: {location}")]
+    Redirect {
+        call: String,
+        status: u16,
+        /// Where it pointed (quoted, cut short) and that it was not followed.
+        location: String,
+    },
     /// The OAuth token request failed.
     #[error("requesting an OAuth token: {0}")]
     Token(String),
@@ -70,6 +81,8 @@ impl AtlasError {
             AtlasError::Body { .. } => "body",
             AtlasError::UnknownJob { .. } => "unknown_job",
             AtlasError::TooManyPages { .. } => "too_many_pages",
+            AtlasError::TooLarge { .. } => "too_large",
+            AtlasError::Redirect { .. } => "redirect",
             AtlasError::Token(_) => "token",
         }
     }
