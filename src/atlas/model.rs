@@ -10,6 +10,11 @@ use time::format_description::well_known::Rfc3339;
 /// kept as its own value rather than rejected.
 pub const KNOWN_STATES: [&str; 5] = ["Queued", "InProgress", "Successful", "Failed", "Cancelled"];
 
+/// The deepest JSON nesting a body may have. Atlas's deepest is four levels (a page, its
+/// `results`, a job, its `components`); serde_json stops its own recursion at 128, but skips
+/// what it does not keep without counting, so the bound is checked before parsing.
+pub const MAX_JSON_DEPTH: usize = 128;
+
 /// States after which a job never changes again.
 pub const TERMINAL_STATES: [&str; 3] = ["Successful", "Failed", "Cancelled"];
 
@@ -68,6 +73,10 @@ pub struct Page<T> {
 pub enum BodyError {
     #[error("the body is not JSON ({0})")]
     NotJson(String),
+    #[error("the body is not UTF-8 text, as JSON must be ({0})")]
+    NotUtf8(String),
+    #[error("the body nests JSON deeper than {MAX_JSON_DEPTH} levels (at byte {0})")]
+    TooDeep(usize),
     #[error("the body is JSON but not a page: {0}")]
     NotAPage(String),
     #[error("the page holds {got} items but at most {asked} were asked for")]
@@ -129,7 +138,7 @@ pub fn parse_job_page(
 
 /// Parses the body of the get-one endpoint.
 pub fn parse_job(body: &[u8]) -> Result<Result<ExportJob, InvalidJob>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let text = json_text(body)?;
     let value: &RawValue =
         serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
     if !is_object(value.get()) {
@@ -146,8 +155,46 @@ fn is_object(json: &str) -> bool {
     json.trim_start().starts_with('{')
 }
 
+/// The body as text fit for serde_json: UTF-8, and nested no deeper than [`MAX_JSON_DEPTH`].
+fn json_text(body: &[u8]) -> Result<&str, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8(e.to_string()))?;
+    if let Some(at) = too_deep(body) {
+        return Err(BodyError::TooDeep(at));
+    }
+    Ok(text)
+}
+
+/// Where the nesting of `[` and `{` outside strings first passes [`MAX_JSON_DEPTH`], if it does.
+/// A linear scan with a counter, so no depth can exhaust a stack here or later.
+fn too_deep(body: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (at, &byte) in body.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn parse_raw_page(body: &[u8], items_per_page: usize) -> Result<RawPage<'_>, BodyError> {
-    let text = std::str::from_utf8(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let text = json_text(body)?;
     // First make sure it is JSON at all, so a proxy's HTML page and a page without `results`
     // get different messages.
     let page: RawPage = serde_json::from_str(text).map_err(|e| {
@@ -450,5 +497,84 @@ mod tests {
         let error = ErrorBody::parse(body).unwrap();
         assert_eq!(error.error_code.as_deref(), Some("CLUSTER_NOT_FOUND"));
         assert!(ErrorBody::parse(b"<html></html>").is_none());
+    }
+
+    /// `levels` of `open`, then as many of `close`: JSON nested that deep.
+    fn nested(open: &str, inner: &str, close: &str, levels: usize) -> String {
+        format!("{}{inner}{}", open.repeat(levels), close.repeat(levels))
+    }
+
+    #[test]
+    fn bodies_nested_100000_levels_deep_are_refused_whole_without_recursion() {
+        const LEVELS: usize = 100_000;
+        let job = r#""id":"a1","state":"Queued","createdAt":"2026-08-10T03:28:25Z""#;
+        let bodies = [
+            nested("[", "", "]", LEVELS),
+            nested("{\"a\":", "1", "}", LEVELS),
+            format!(r#"{{"results":[{}]}}"#, nested("[", "", "]", LEVELS)),
+            format!(
+                r#"{{"results":[{{{job},"components":{}}}]}}"#,
+                nested("[", "{}", "]", LEVELS)
+            ),
+            format!(
+                r#"{{"results":[{{{job},"stateReason":{}}}]}}"#,
+                nested("{\"x\":", "0", "}", LEVELS)
+            ),
+            format!(
+                r#"{{"results":[{{"id":{}}}]}}"#,
+                nested("[", "", "]", LEVELS)
+            ),
+        ];
+        for body in &bodies {
+            let page = parse_job_page(body.as_bytes(), 500);
+            assert!(
+                matches!(page, Err(BodyError::TooDeep(_))),
+                "{:?} for {}…",
+                page.map(|p| p.results.len()),
+                &body[..40]
+            );
+            assert!(matches!(
+                parse_job(body.as_bytes()),
+                Err(BodyError::TooDeep(_))
+            ));
+            assert!(matches!(
+                parse_page::<ClusterItem>(body.as_bytes(), 500),
+                Err(BodyError::TooDeep(_))
+            ));
+            // Error bodies are only looked at, never nested into.
+            assert!(ErrorBody::parse(body.as_bytes()).is_none());
+        }
+        // The message says how deep is too deep, and where.
+        assert_eq!(
+            parse_job_page(nested("[", "", "]", 200).as_bytes(), 500)
+                .unwrap_err()
+                .to_string(),
+            "the body nests JSON deeper than 128 levels (at byte 128)"
+        );
+        // Brackets inside strings are text, not nesting.
+        let brackets = "[".repeat(1_000);
+        let page = format!(
+            r#"{{"results":[{{{job},"stateReason":{{"errorCode":"X","message":"{brackets}\"{{"}}}}]}}"#
+        );
+        let page = parse_job_page(page.as_bytes(), 500).unwrap();
+        let job = page.results[0].as_ref().unwrap();
+        assert!(
+            job.state_reason
+                .as_ref()
+                .unwrap()
+                .message
+                .starts_with("[[[")
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_named_as_such() {
+        let body = b"{\"results\":[{\"id\":\"a\xff1\",\"state\":\"Queued\",\"createdAt\":\"2026-08-10T03:28:25Z\"}]}";
+        let error = parse_job_page(body, 500).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the body is not UTF-8 text, as JSON must be (invalid utf-8 sequence of 1 bytes from index 20)"
+        );
+        assert!(matches!(parse_job(body), Err(BodyError::NotUtf8(_))));
     }
 }
