@@ -5,6 +5,19 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+const JSON: &str = "application/json";
+
+/// How a [`FaultAction::Body`] misbehaves; `hostile` serves them.
+#[derive(Clone, Debug)]
+pub(super) enum BadBody {
+    Oversized(u64),
+    GzipBomb(u64),
+    Endless,
+    Trickle(Duration),
+    ResetMidBody,
+    TruncatedChunked,
+}
+
 /// A fault for requests whose path contains a substring (and optionally whose query string
 /// contains another), applied to authenticated requests only so the digest handshake stays
 /// normal. Forever by default, or to the next `n` matches with [`Fault::times`].
@@ -27,8 +40,12 @@ pub(super) enum FaultAction {
     Raw {
         status: u16,
         content_type: String,
-        body: String,
+        body: Vec<u8>,
     },
+    /// A 200 whose body misbehaves on the wire, metered.
+    Body(BadBody, Meter),
+    /// A redirect, which Atlas never sends for API calls.
+    Redirect { status: u16, location: String },
     /// Accept the request and never answer.
     Hang,
     /// Wait, then answer normally.
@@ -74,9 +91,114 @@ impl Fault {
             FaultAction::Raw {
                 status,
                 content_type: content_type.to_owned(),
-                body: body.into(),
+                body: body.into().into_bytes(),
             },
         )
+    }
+
+    /// A page whose one job has an `id` holding a byte that is not UTF-8 (`0xFF`).
+    pub fn invalid_utf8(path_contains: &str) -> Fault {
+        let mut body = br#"{"links":[],"results":[{"id":"605ccba3c1c7613f423e15"#.to_vec();
+        body.push(0xFF);
+        body.extend_from_slice(
+            br#"","state":"Queued","createdAt":"2026-08-10T03:28:25Z"}],"totalCount":1}"#,
+        );
+        Self::new(
+            path_contains,
+            FaultAction::Raw {
+                status: 200,
+                content_type: JSON.to_owned(),
+                body,
+            },
+        )
+    }
+
+    /// A page whose one job's `components` holds lists nested `levels` deep.
+    pub fn deeply_nested(path_contains: &str, levels: usize) -> Fault {
+        let body = format!(
+            r#"{{"links":[],"results":[{{"id":"605ccba3c1c7613f423e1585","state":"Queued","createdAt":"2026-08-10T03:28:25Z","components":{}{}}}],"totalCount":1}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        );
+        Self::new(
+            path_contains,
+            FaultAction::Raw {
+                status: 200,
+                content_type: JSON.to_owned(),
+                body: body.into_bytes(),
+            },
+        )
+    }
+
+    /// A 200 with an empty page padded with blanks (valid JSON) to `bytes` bytes, announced
+    /// in `Content-Length`.
+    pub fn oversized(path_contains: &str, bytes: u64) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::Oversized(bytes), Meter::new()),
+        )
+    }
+
+    /// A 200 with `Content-Encoding: gzip` whose body inflates to at least `inflated` bytes
+    /// (an empty page padded with blanks), while only about a thousandth of that is sent.
+    pub fn gzip_bomb(path_contains: &str, inflated: u64) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::GzipBomb(inflated), Meter::new()),
+        )
+    }
+
+    /// A chunked 200 that never ends: `{"results":[` and then blanks, as fast as the client
+    /// reads them.
+    pub fn endless(path_contains: &str) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::Endless, Meter::new()),
+        )
+    }
+
+    /// A 200 with an empty page and its `Content-Length`, one byte every `every`.
+    pub fn trickle(path_contains: &str, every: Duration) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::Trickle(every), Meter::new()),
+        )
+    }
+
+    /// A 200 announcing a page of one job in `Content-Length`, then half of it, then a TCP
+    /// reset (RST). Served by [`crate::BoundAtlas::serve`]; elsewhere it ends with a close.
+    pub fn reset_mid_body(path_contains: &str) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::ResetMidBody, Meter::new()),
+        )
+    }
+
+    /// A chunked 200 with half a page, then the connection closes without the last chunk.
+    pub fn truncated_chunked(path_contains: &str) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::TruncatedChunked, Meter::new()),
+        )
+    }
+
+    /// Answers `status` (301, 302, 303, 307, 308) with `Location: location`.
+    pub fn redirect(path_contains: &str, status: u16, location: &str) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Redirect {
+                status,
+                location: location.to_owned(),
+            },
+        )
+    }
+
+    /// Counts what the fault's bodies send in `meter` (for the faults that stream a body).
+    pub fn metered(mut self, meter: &Meter) -> Fault {
+        if let FaultAction::Body(_, counted) = &mut self.action {
+            *counted = meter.clone();
+        }
+        self
     }
 
     /// Accepts the request and never answers (until the stand-in shuts down). Other
@@ -189,6 +311,79 @@ impl Gate {
         let mut state = self.state.subscribe();
         self.state.send_modify(|s| s.arrived += 1);
         let _ = state.wait_for(|s| s.open).await;
+    }
+}
+
+/// What the bodies of a fault sent, for tests that bound what the exporter read: clones share
+/// the counts.
+#[derive(Clone, Debug, Default)]
+pub struct Meter {
+    state: Arc<watch::Sender<MeterState>>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct MeterState {
+    started: usize,
+    ended: usize,
+    sent: u64,
+    inflated: u64,
+}
+
+impl Meter {
+    /// A meter that counted nothing yet.
+    pub fn new() -> Meter {
+        Meter::default()
+    }
+
+    /// Body bytes handed to connections so far, as sent (compressed, for a gzip bomb). Bytes
+    /// still in the kernel's buffers when the client hung up count as sent.
+    pub fn sent(&self) -> u64 {
+        self.state.borrow().sent
+    }
+
+    /// What the bytes sent hold once inflated: [`Meter::sent`] but for a gzip bomb.
+    pub fn inflated(&self) -> u64 {
+        self.state.borrow().inflated
+    }
+
+    /// Bodies started so far.
+    pub fn started(&self) -> usize {
+        self.state.borrow().started
+    }
+
+    /// Waits until `n` bodies in all have ended: sent whole, broken off on purpose, or dropped
+    /// because the client hung up.
+    pub async fn ended(&self, n: usize) {
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = self.state.subscribe().wait_for(|s| s.ended >= n).await;
+    }
+
+    /// Counts a body in; the guard counts it out when the body is dropped.
+    pub(super) fn start(&self) -> BodyGuard {
+        self.state.send_modify(|s| s.started += 1);
+        BodyGuard(self.clone())
+    }
+
+    pub(super) fn count(&self, sent: usize, inflated: usize) {
+        self.state.send_modify(|s| {
+            s.sent += sent as u64;
+            s.inflated += inflated as u64;
+        });
+    }
+}
+
+/// Held by a body while it is being sent.
+pub(super) struct BodyGuard(Meter);
+
+impl BodyGuard {
+    pub(super) fn count(&self, sent: usize, inflated: usize) {
+        self.0.count(sent, inflated);
+    }
+}
+
+impl Drop for BodyGuard {
+    fn drop(&mut self) {
+        self.0.state.send_modify(|s| s.ended += 1);
     }
 }
 

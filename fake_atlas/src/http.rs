@@ -1,13 +1,15 @@
 //! Routing and Atlas's responses: headers, page envelopes and error bodies as recorded.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::auth::{self, DigestOutcome};
+use super::connections::ResetSwitch;
 use super::faults::{self, FaultAction};
+use super::hostile;
 use super::store::{Missing, Page};
 use super::{FakeAtlas, lock};
 
@@ -113,7 +115,7 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
             if let Some(refused) = authenticate(&fake, &req) {
                 return refused;
             }
-            if let Some(faulted) = apply_fault(&fake, &path, &query).await {
+            if let Some(faulted) = apply_fault(&fake, &path, &query, reset_switch(&req)).await {
                 return faulted;
             }
             match version {
@@ -121,7 +123,7 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
                 None => resource_not_found(&path),
             }
         }
-        Api::Other => match apply_fault(&fake, &path, &query).await {
+        Api::Other => match apply_fault(&fake, &path, &query, reset_switch(&req)).await {
             Some(faulted) => faulted,
             None => resource_not_found(&path),
         },
@@ -193,8 +195,20 @@ fn bearer_refused() -> Response {
     resp
 }
 
+/// The switch that makes the request's connection end with a reset, when the stand-in serves it.
+fn reset_switch(req: &Request) -> Option<ResetSwitch> {
+    req.extensions()
+        .get::<ConnectInfo<ResetSwitch>>()
+        .map(|info| info.0.clone())
+}
+
 /// Applies the first matching fault; `None` means answer normally (possibly after a delay).
-async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Response> {
+async fn apply_fault(
+    fake: &FakeAtlas,
+    path: &str,
+    query: &str,
+    reset: Option<ResetSwitch>,
+) -> Option<Response> {
     let action = faults::take_match(&mut lock(&fake.inner.faults), path, query)?;
     let (action, retry_after) = match action {
         FaultAction::WithRetryAfter(inner, secs) => (*inner, Some(secs)),
@@ -226,6 +240,15 @@ async fn apply_fault(fake: &FakeAtlas, path: &str, query: &str) -> Option<Respon
             *resp.status_mut() = status;
             if let Ok(ct) = HeaderValue::from_str(&content_type) {
                 resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+            }
+            Some(resp)
+        }
+        FaultAction::Body(bad, meter) => Some(hostile::respond(bad, &meter, reset)),
+        FaultAction::Redirect { status, location } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND);
+            let mut resp = response(status, "text/html", String::new());
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(header::LOCATION, location);
             }
             Some(resp)
         }
@@ -660,6 +683,7 @@ async fn oauth_token(fake: &FakeAtlas, req: Request, path: &str, query: &str) ->
     if req.method() != Method::POST {
         return method_not_allowed(path);
     }
+    let reset = reset_switch(&req);
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -703,7 +727,7 @@ async fn oauth_token(fake: &FakeAtlas, req: Request, path: &str, query: &str) ->
             );
         }
     }
-    if let Some(faulted) = apply_fault(fake, path, query).await {
+    if let Some(faulted) = apply_fault(fake, path, query, reset).await {
         return faulted;
     }
     let Some((token, expires_in)) = lock(&fake.inner.auth).issue_token(&basic) else {

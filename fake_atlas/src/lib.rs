@@ -7,12 +7,15 @@
 //! the requests it saw, so tests can assert how many calls a scrape cost.
 //!
 //! Layout: `auth` (digest nonces and OAuth tokens), `store` (projects, clusters and jobs, kept
-//! in listing order), `faults` (what can go wrong), `http` (routing and Atlas's responses),
-//! `fixtures` (the job builder, the seed page's examples and the demo data).
+//! in listing order), `faults` (what can go wrong), `hostile` (bodies that misbehave on the
+//! wire), `connections` (TCP streams a fault can reset), `http` (routing and Atlas's
+//! responses), `fixtures` (the job builder, the seed page's examples and the demo data).
 
 mod auth;
+mod connections;
 mod faults;
 mod fixtures;
+mod hostile;
 mod http;
 mod store;
 #[cfg(test)]
@@ -29,7 +32,7 @@ use serde_json::Value;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Notify, watch};
 
-pub use faults::{Fault, Gate};
+pub use faults::{Fault, Gate, Meter};
 pub use fixtures::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_GROUP_ID, DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY,
     DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder, atlas_time, job, seed_examples,
@@ -96,11 +99,12 @@ impl BoundAtlas {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let closing = self.fake.inner.closing.clone();
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            // Small answers must not wait for Nagle's algorithm: benchmarks measure latency.
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, self.fake.router())
+        let listener = connections::Connections(self.listener);
+        let app = self
+            .fake
+            .router()
+            .into_make_service_with_connect_info::<connections::ResetSwitch>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 closing.send_replace(true);

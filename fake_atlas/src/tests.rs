@@ -1210,3 +1210,145 @@ async fn www_authenticate_header_constant_is_reqwest_visible() {
     let resp = raw_get(&exports_url(&base, "Cluster0"), None).await;
     assert!(resp.headers().contains_key(WWW_AUTHENTICATE));
 }
+
+// ---- Hostile answers ----
+
+/// The error of a body read and its causes, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn big_bodies_are_what_they_announce_and_metered() {
+    use std::io::Read as _;
+    let (fake, base) = atlas_with_cluster().await;
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+    let meter = Meter::new();
+
+    fake.inject(
+        Fault::oversized("/exports", 3 << 20)
+            .metered(&meter)
+            .times(1),
+    );
+    let resp = digest_get(&session, &url).await;
+    assert_eq!(resp.content_length(), Some(3 << 20));
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(body.len(), 3 << 20);
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(page, json!({"results": []}));
+    within(meter.ended(1)).await;
+    assert_eq!((meter.sent(), meter.inflated()), (3 << 20, 3 << 20));
+
+    // A client that does not inflate sees the bytes as sent.
+    let meter = Meter::new();
+    fake.inject(
+        Fault::gzip_bomb("/exports", 8 << 20)
+            .metered(&meter)
+            .times(1),
+    );
+    let resp = Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(&url)
+        .header(ACCEPT, V2)
+        .send_digest_auth(&session)
+        .await
+        .unwrap();
+    assert_eq!(header(&resp, "content-encoding"), "gzip");
+    let sent = resp.bytes().await.unwrap();
+    assert!(sent.len() < 64 << 10, "{} bytes sent", sent.len());
+    let mut inflated = Vec::new();
+    // GzDecoder checks the trailer's CRC-32 and length.
+    flate2::read::GzDecoder::new(&sent[..])
+        .read_to_end(&mut inflated)
+        .unwrap();
+    assert_eq!(inflated.len(), (8 << 20) + 14);
+    let page: Value = serde_json::from_slice(&inflated).unwrap();
+    assert_eq!(page, json!({"results": []}));
+    within(meter.ended(1)).await;
+    assert_eq!(meter.sent(), sent.len() as u64);
+    assert_eq!(meter.inflated(), inflated.len() as u64);
+
+    let meter = Meter::new();
+    fake.inject(Fault::endless("/exports").metered(&meter).times(1));
+    let mut resp = digest_get(&session, &url).await;
+    assert_eq!(resp.content_length(), None);
+    let mut read = 0;
+    while read <= 4 << 20 {
+        read += resp.chunk().await.unwrap().expect("an endless body").len();
+    }
+    drop(resp);
+    // Hanging up ends the body; what it sent is what was read plus the kernel's buffers.
+    within(meter.ended(1)).await;
+    assert!(meter.sent() >= read as u64, "{} < {read}", meter.sent());
+    assert_eq!(meter.started(), 1);
+}
+
+#[tokio::test]
+async fn broken_bodies_break_as_they_say() {
+    let (fake, base) = atlas_with_cluster().await;
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+
+    let meter = Meter::new();
+    fake.inject(Fault::reset_mid_body("/exports").metered(&meter).times(1));
+    let resp = digest_get(&session, &url).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let announced = resp.content_length().unwrap();
+    let error = error_chain(&resp.bytes().await.unwrap_err());
+    assert!(error.contains("reset by peer"), "{error}");
+    within(meter.ended(1)).await;
+    assert_eq!(meter.sent(), announced / 2);
+
+    fake.inject(Fault::truncated_chunked("/exports").times(1));
+    let resp = digest_get(&session, &url).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.content_length(), None);
+    let error = error_chain(&resp.bytes().await.unwrap_err());
+    assert!(!error.contains("reset"), "a close, not a reset: {error}");
+
+    fake.inject(Fault::trickle("/exports", Duration::from_millis(5)).times(1));
+    let started = Instant::now();
+    let resp = digest_get(&session, &url).await;
+    let body = resp.text().await.unwrap();
+    assert_eq!(body, r#"{"links":[],"results":[],"totalCount":0}"#);
+    assert!(started.elapsed() >= Duration::from_millis(5 * 39));
+
+    fake.inject(Fault::invalid_utf8("/exports").times(1));
+    let body = digest_get(&session, &url).await.bytes().await.unwrap();
+    assert!(std::str::from_utf8(&body).is_err());
+    assert_eq!(body.iter().filter(|b| **b == 0xFF).count(), 1);
+
+    fake.inject(Fault::deeply_nested("/exports", 1_000).times(1));
+    let body = digest_get(&session, &url).await.text().await.unwrap();
+    assert!(body.contains(&format!("\"components\":{}]", "[".repeat(1_000))));
+    assert!(body.ends_with(&format!("{}}}],\"totalCount\":1}}", "]".repeat(1_000))));
+}
+
+#[tokio::test]
+async fn redirects_name_their_location() {
+    let (fake, base) = atlas_with_cluster().await;
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+    fake.inject(Fault::redirect("/exports", 307, "http://127.0.0.1:9/elsewhere").times(1));
+    let resp = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&url)
+        .header(ACCEPT, V2)
+        .send_digest_auth(&session)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(header(&resp, "location"), "http://127.0.0.1:9/elsewhere");
+}
