@@ -6,6 +6,7 @@ mod e2e_prometheus;
 mod e2e_sharded;
 mod exporter;
 mod faults;
+mod hostile;
 mod incremental;
 mod load;
 mod ops_files;
