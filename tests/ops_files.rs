@@ -1166,6 +1166,7 @@ fn check_exporter_config(config: &Yaml, source: &str) {
         "atlas.api_version",
         "atlas.request_timeout",
         "atlas.max_concurrent_requests",
+        "atlas.max_response_size",
         "atlas.auth",
         "atlas.auth.api_key",
         "atlas.auth.api_key.public_key",

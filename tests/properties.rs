@@ -22,6 +22,7 @@ atlas:
   api_version: v1
   request_timeout: 2s
   max_concurrent_requests: 32
+  max_response_size: 512KiB
   auth:
     api_key:
       public_key: abcdefgh
@@ -77,6 +78,7 @@ fn config_word() -> impl Strategy<Value = String> {
             "api_version",
             "request_timeout",
             "max_concurrent_requests",
+            "max_response_size",
             "auth",
             "api_key",
             "public_key",
