@@ -425,3 +425,25 @@ async fn a_redirected_token_request_keeps_the_secret_home() {
     assert_eq!(fake.requests().endpoint("oauth_token"), 1);
     exporter.stop();
 }
+
+#[tokio::test]
+async fn an_oversized_token_answer_is_refused_once() {
+    let fake = fake_with(&[]);
+    let meter = Meter::new();
+    fake.inject(Fault::oversized("/api/oauth/token", 64 << 20).metered(&meter));
+    let base_url = fake.start().await.unwrap();
+    let exporter = Running::start(&base_url, &[], Auth::Bearer).await;
+    let scrape = exporter.scrape(10).await;
+    assert_eq!(up(&scrape, GOOD), Some(0.0));
+    exporter
+        .log_line(
+            GOOD,
+            "requesting an OAuth token: reading the answer: the answer is larger than \
+             atlas.max_response_size (1MiB)",
+        )
+        .await;
+    within("the token answer to end", meter.ended(1)).await;
+    // A body past the limit would be past it again: not retried.
+    assert_eq!(fake.requests().endpoint("oauth_token"), 1);
+    exporter.stop();
+}

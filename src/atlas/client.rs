@@ -3,6 +3,9 @@
 //!
 //! Every call, the OAuth token request included, is retried by one policy: `backon`'s exponential
 //! backoff with jitter, stretched to Atlas's `Retry-After`, and cut short by the scrape's deadline.
+//! Every body is read chunk by chunk, at most `atlas.max_response_size` of it and within the
+//! attempt's time, and no redirect is followed: whatever answers at `atlas.base_url` can fail a
+//! call, never the process.
 
 use std::fmt;
 use std::future::Future;
@@ -458,7 +461,12 @@ impl AtlasClient {
             Err(_) if !status.is_success() => bytes::Bytes::new(),
             Err(failure) => {
                 let message = failure.describe(self.inner.max_response_size, timeout);
-                return Err(Failure::transient(format!("reading the answer: {message}")));
+                return Err(Failure {
+                    error: format!("reading the answer: {message}"),
+                    // A body past the limit would be past it again.
+                    retry: !matches!(failure, BodyFailure::TooLarge),
+                    retry_after: None,
+                });
             }
         };
         if !status.is_success() {
