@@ -1,5 +1,6 @@
 //! The exporter's own metrics, which live as long as the process: API requests by endpoint and
-//! status, build information, and the `process_*` metrics. These go through the `prometheus`
+//! status, answers of the exporter's own endpoints, build information, and the `process_*`
+//! metrics. These go through the `prometheus`
 //! crate; the per-job families are written by `render`.
 
 use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
@@ -14,6 +15,9 @@ pub struct OwnMetrics {
     registry: Registry,
     /// One per HTTP attempt to Atlas, by `endpoint` and `code`.
     pub api_requests: IntCounterVec,
+    /// One per answer of the exporter's own endpoints, by `handler` (the route, or `other`) and
+    /// `code`.
+    pub http_requests: IntCounterVec,
 }
 
 impl OwnMetrics {
@@ -37,8 +41,19 @@ impl OwnMetrics {
         )
         .expect("static metric definition");
         build_info.with_label_values(&[VERSION, REVISION]).set(1);
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "atlas_backup_exporter_http_requests_total",
+                "Answers of the exporter's own endpoints, by handler (the route; other for any other path) and HTTP status code.",
+            ),
+            &["handler", "code"],
+        )
+        .expect("static metric definition");
         registry
             .register(Box::new(api_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(http_requests.clone()))
             .expect("registered once");
         registry
             .register(Box::new(build_info))
@@ -52,6 +67,7 @@ impl OwnMetrics {
         OwnMetrics {
             registry,
             api_requests,
+            http_requests,
         }
     }
 
@@ -62,6 +78,12 @@ impl OwnMetrics {
             tracing::error!(%error, "encoding the exporter's own metrics failed");
         }
         out
+    }
+}
+
+impl std::fmt::Debug for OwnMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnMetrics").finish_non_exhaustive()
     }
 }
 

@@ -23,21 +23,21 @@ use crate::support::{self, GROUP, Scrape};
 const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 
 /// One cluster with one successful export job.
-fn fake_with_a_job() -> FakeAtlas {
+pub(crate) fn fake_with_a_job() -> FakeAtlas {
     let fake = support::fake();
     fake.add_cluster(GROUP, "Cluster0");
     fake.put_job(GROUP, "Cluster0", job("6a0000000000000000000001").build());
     fake
 }
 
-fn exporter_yaml(base_url: &str) -> String {
+pub(crate) fn exporter_yaml(base_url: &str) -> String {
     format!(
         "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n    clusters: [Cluster0]\n\
          export_jobs:\n  max_age: 0\n"
     )
 }
 
-fn up(text: &str) -> Option<f64> {
+pub(crate) fn up(text: &str) -> Option<f64> {
     Scrape::parse(text).value("atlas_backup_export_up", &[("cluster_name", "Cluster0")])
 }
 
