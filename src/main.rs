@@ -181,6 +181,7 @@ async fn run(
     );
     let options = server::ServeOptions {
         web: web.map(Arc::new),
+        web_config_file: args.web_config_file.clone(),
         metrics: Some(app.exporter.metrics().clone()),
         scrape_timeout: config.collection.timeout,
         header_read_timeout: args.read_header_timeout,

@@ -1,6 +1,9 @@
-//! Guarding the exporter's own endpoint: slow clients and too many scrapes at once.
+//! Guarding the exporter's own endpoint: slow clients, too many scrapes at once, and a web config
+//! whose certificates and users change on disk while the binary serves.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -8,10 +11,13 @@ use std::time::{Duration, Instant};
 use atlas_backup_exporter::config;
 use atlas_backup_exporter::server::{self, ServeOptions, WebOptions};
 use fake_atlas::{FakeAtlas, Fault, Gate};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{self, GROUP, Scrape};
-use crate::web::{exporter_yaml, fake_with_a_job, up};
+use crate::cli::temp_dir;
+use crate::support::{self, GROUP, Scrape, StderrLog};
+use crate::web::{BIN, Ca, exporter_yaml, fake_with_a_job, up, write_exporter_config};
 
 /// The exporter in this process, serving on loopback with `web` and the bounds of `options`;
 /// its own metrics count the answers. Serving ends with the test's runtime.
@@ -260,4 +266,271 @@ async fn answers_are_counted_by_route_and_other_paths_as_other() {
     assert_eq!(requests_total(&scrape, "/-/healthy", "200"), Some(2.0));
     assert_eq!(requests_total(&scrape, "/-/healthy", "405"), Some(1.0));
     assert_eq!(requests_total(&scrape, "/metrics", "200"), None);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The web config changing on disk
+// ---------------------------------------------------------------------------------------------------------
+
+const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n";
+
+/// Writes `text` to `name` in `dir` as a tool that renews certificates should: a new file renamed
+/// over the old one, so a reader never sees it half-written.
+fn replace(dir: &Path, name: &str, text: &str) {
+    let new = dir.join(format!(".{name}.new"));
+    std::fs::write(&new, text).unwrap();
+    std::fs::rename(&new, dir.join(name)).unwrap();
+}
+
+/// The binary with `--web.config.file dir/web.yml`, in front of `fake`.
+struct Binary {
+    child: Child,
+    log: StderrLog,
+    addr: SocketAddr,
+}
+
+impl Binary {
+    async fn start(fake: &FakeAtlas, dir: &Path) -> Binary {
+        let base_url = fake.start().await.unwrap();
+        let config = write_exporter_config(dir, &base_url);
+        let mut child = Command::new(BIN)
+            .args(["--config.file", config.to_str().unwrap()])
+            .args(["--web.config.file", dir.join("web.yml").to_str().unwrap()])
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = StderrLog::read(&mut child);
+        let addr = log.listening_address().await;
+        Binary { child, log, addr }
+    }
+
+    fn stop(mut self) -> String {
+        support::sigterm(&self.child);
+        let (code, stderr) = self.log.exit_code_and_text(&mut self.child);
+        assert_eq!(code, Some(0), "{stderr}");
+        stderr
+    }
+}
+
+/// The certificate the exporter at `addr` presents in a new TLS handshake, as DER.
+async fn served_certificate(addr: SocketAddr, ca: &str) -> Vec<u8> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio::task::spawn_blocking(move || {
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        while tls.is_handshaking() {
+            tls.complete_io(&mut tcp).expect("the handshake completes");
+        }
+        tls.peer_certificates()
+            .expect("the server sent a certificate")[0]
+            .to_vec()
+    })
+    .await
+    .unwrap()
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
+}
+
+/// A directory with a CA and a first server certificate and key for 127.0.0.1, and `web.yml`.
+fn tls_dir(name: &str, web: &str) -> (PathBuf, Ca, String) {
+    let dir = temp_dir(name);
+    let ca = Ca::new("reload CA");
+    let (cert, key) = ca.issue("127.0.0.1");
+    std::fs::write(dir.join("server.pem"), &cert).unwrap();
+    std::fs::write(dir.join("server.key"), &key).unwrap();
+    std::fs::write(dir.join("web.yml"), web).unwrap();
+    (dir, ca, cert)
+}
+
+fn https_client(ca: &Ca) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.issuer.pem().as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+async fn scrape(client: &reqwest::Client, url: &str) -> Scrape {
+    let response = client.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    Scrape::parse(&response.text().await.unwrap())
+}
+
+const RELOADED: &str = "web config reloaded";
+const RELOAD_FAILED: &str = "web config reload failed";
+const SUCCESSFUL: &str = "atlas_backup_exporter_web_config_last_reload_successful";
+const SUCCESS_TIME: &str = "atlas_backup_exporter_web_config_last_reload_success_timestamp_seconds";
+
+#[tokio::test]
+async fn a_renewed_certificate_is_served_to_new_connections() {
+    let (dir, ca, first) = tls_dir("endpoint-renew", TLS);
+    let fake = fake_with_a_job();
+    let binary = Binary::start(&fake, &dir).await;
+    let ca_pem = ca.issuer.pem();
+    assert_eq!(served_certificate(binary.addr, &ca_pem).await, der(&first));
+
+    let (renewed, key) = ca.issue("127.0.0.1");
+    replace(&dir, "server.key", &key);
+    replace(&dir, "server.pem", &renewed);
+    binary.log.nth_line_with(RELOADED, 1).await;
+    let served = served_certificate(binary.addr, &ca_pem).await;
+    assert_eq!(served, der(&renewed));
+    assert_ne!(served, der(&first));
+
+    let client = https_client(&ca);
+    let scrape = scrape(&client, &format!("https://{}/metrics", binary.addr)).await;
+    assert_eq!(scrape.value(SUCCESSFUL, &[]), Some(1.0));
+    assert_eq!(up(&scrape.text), Some(1.0));
+    let stderr = binary.stop();
+    assert!(!stderr.contains(RELOAD_FAILED), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_broken_pair_leaves_the_old_certificate_in_use() {
+    let (dir, ca, first) = tls_dir("endpoint-broken-pair", TLS);
+    let fake = fake_with_a_job();
+    let binary = Binary::start(&fake, &dir).await;
+    let ca_pem = ca.issuer.pem();
+    let client = https_client(&ca);
+    let metrics = format!("https://{}/metrics", binary.addr);
+    let before = scrape(&client, &metrics).await;
+    assert_eq!(before.value(SUCCESSFUL, &[]), Some(1.0));
+    let loaded_at = before.value(SUCCESS_TIME, &[]).unwrap();
+    assert!(loaded_at > 1.7e9, "{loaded_at}");
+
+    // A new certificate whose key is not the one beside it.
+    let (renewed, key) = ca.issue("127.0.0.1");
+    replace(&dir, "server.pem", &renewed);
+    let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
+    assert!(
+        failed.contains("does not belong to the certificate"),
+        "{failed}"
+    );
+    assert!(failed.contains("server.key"), "{failed}");
+    assert_eq!(served_certificate(binary.addr, &ca_pem).await, der(&first));
+    let after = scrape(&client, &metrics).await;
+    assert_eq!(after.value(SUCCESSFUL, &[]), Some(0.0));
+    assert_eq!(after.value(SUCCESS_TIME, &[]), Some(loaded_at));
+    assert_eq!(up(&after.text), Some(1.0), "the exporter goes on serving");
+
+    // Its key arrives: the pair is taken.
+    replace(&dir, "server.key", &key);
+    binary.log.nth_line_with(RELOADED, 1).await;
+    assert_eq!(
+        served_certificate(binary.addr, &ca_pem).await,
+        der(&renewed)
+    );
+    let fixed = scrape(&client, &metrics).await;
+    assert_eq!(fixed.value(SUCCESSFUL, &[]), Some(1.0));
+    assert!(fixed.value(SUCCESS_TIME, &[]).unwrap() >= loaded_at);
+    let stderr = binary.stop();
+    assert_eq!(
+        stderr.matches(RELOAD_FAILED).count(),
+        1,
+        "logged once:\n{stderr}"
+    );
+}
+
+fn users(pairs: &[(&str, &str)]) -> String {
+    let mut yaml = "basic_auth_users:\n".to_owned();
+    for (user, password) in pairs {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        yaml.push_str(&format!("  {user}: {hash}\n"));
+    }
+    yaml
+}
+
+#[tokio::test]
+async fn users_added_changed_and_removed_on_disk_take_effect() {
+    let dir = temp_dir("endpoint-users");
+    std::fs::write(
+        dir.join("web.yml"),
+        users(&[("alice", "wonderland"), ("bob", "builder")]),
+    )
+    .unwrap();
+    let fake = fake_with_a_job();
+    let binary = Binary::start(&fake, &dir).await;
+    let client = reqwest::Client::new();
+    let healthy = format!("http://{}/-/healthy", binary.addr);
+    let status = |user: &'static str, password: &'static str| {
+        let request = client.get(&healthy).basic_auth(user, Some(password)).send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    // Both pass, and are remembered.
+    assert_eq!(status("alice", "wonderland").await, 200);
+    assert_eq!(status("bob", "builder").await, 200);
+    assert_eq!(status("carol", "singer").await, 401);
+
+    // bob removed, alice's password changed, carol added.
+    replace(
+        &dir,
+        "web.yml",
+        &users(&[("alice", "looking-glass"), ("carol", "singer")]),
+    );
+    binary.log.nth_line_with(RELOADED, 1).await;
+    assert_eq!(status("bob", "builder").await, 401);
+    assert_eq!(status("alice", "wonderland").await, 401);
+    assert_eq!(status("alice", "looking-glass").await, 200);
+    assert_eq!(status("carol", "singer").await, 200);
+
+    // A file that no longer parses: the users above stay in force.
+    replace(&dir, "web.yml", "basic_auth_users: [not, a, mapping\n");
+    let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
+    assert!(failed.contains("web.yml"), "{failed}");
+    assert_eq!(status("alice", "looking-glass").await, 200);
+    assert_eq!(status("bob", "builder").await, 401);
+    let response = client
+        .get(format!("http://{}/metrics", binary.addr))
+        .basic_auth("carol", Some("singer"))
+        .send()
+        .await
+        .unwrap();
+    let scrape = Scrape::parse(&response.text().await.unwrap());
+    assert_eq!(scrape.value(SUCCESSFUL, &[]), Some(0.0));
+    assert_eq!(
+        requests_total(&scrape, "/-/healthy", "401"),
+        Some(4.0),
+        "{}",
+        scrape.text
+    );
+    binary.stop();
+}
+
+#[tokio::test]
+async fn turning_tls_on_needs_a_restart() {
+    let dir = temp_dir("endpoint-tls-on");
+    std::fs::write(dir.join("web.yml"), "").unwrap();
+    let ca = Ca::new("later CA");
+    let (cert, key) = ca.issue("127.0.0.1");
+    std::fs::write(dir.join("server.pem"), &cert).unwrap();
+    std::fs::write(dir.join("server.key"), &key).unwrap();
+    let fake = fake_with_a_job();
+    let binary = Binary::start(&fake, &dir).await;
+    replace(&dir, "web.yml", TLS);
+    let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
+    assert!(failed.contains("needs a restart"), "{failed}");
+    let plain = reqwest::get(format!("http://{}/metrics", binary.addr))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200, "still plain HTTP");
+    binary.stop();
 }

@@ -8,12 +8,15 @@
 //! (answer counter, request deadline, body bound, basic authentication); the cap on concurrent
 //! scrapes is a layer on the scrape's route (in `routes`). The acceptor reads its certificate
 //! through a `RustlsConfig`, whose `reload_from_config` swaps it for the handshakes that follow:
-//! renewing the certificate needs no new listener.
+//! `reload` watches the web config and its files and swaps certificates and users without a new
+//! listener.
 
+mod reload;
 mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +32,7 @@ use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::basic_auth::CurrentUsers;
 use crate::config::format_duration;
 use crate::metrics::OwnMetrics;
 use crate::web_config::WebConfig;
@@ -122,6 +126,9 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub struct ServeOptions {
     /// TLS and basic authentication, from `--web.config.file`; `None` is plain HTTP for anyone.
     pub web: Option<Arc<WebConfig>>,
+    /// The file `web` was loaded from: when set, it and the files it names are watched, and a
+    /// change is put in force for new connections and requests (see `reload`).
+    pub web_config_file: Option<PathBuf>,
     /// Where answers are counted and reloads recorded; `None` counts nothing.
     pub metrics: Option<Arc<OwnMetrics>>,
     /// A scrape's deadline when Prometheus sends no timeout header: `collection.timeout`.
@@ -142,6 +149,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             web: None,
+            web_config_file: None,
             metrics: None,
             scrape_timeout: crate::config::CollectionConfig::default().timeout,
             request_timeout_margin: Duration::from_secs(5),
@@ -164,10 +172,32 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = with_request_bounds(router, &options).into_make_service();
+    let users = options
+        .web
+        .as_ref()
+        .map(|web| Arc::new(CurrentUsers::new(web.users().cloned())));
+    let app = with_request_bounds(router, &options, users.clone()).into_make_service();
     if let Some(web) = &options.web {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
+    let tls = options
+        .web
+        .as_ref()
+        .and_then(|web| web.tls())
+        .map(|config| RustlsConfig::from_config(config.clone()));
+    // Stopped when serving ends, whichever way.
+    let _watcher = match (&options.web, &options.web_config_file, users) {
+        (Some(web), Some(path), Some(users)) => Some(reload::watch(
+            path.clone(),
+            web.clone(),
+            reload::InForce {
+                tls: tls.clone(),
+                users,
+            },
+            options.metrics.clone(),
+        )),
+        _ => None,
+    };
     let handle = Handle::new();
     let mut server = axum_server::Server::from_listener(listener)
         .handle(handle.clone())
@@ -180,10 +210,10 @@ pub async fn serve_with(
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(true);
     // TCP_NODELAY: answers are written in one go, no reason to wait for more (Nagle).
-    let serving = match options.web.as_ref().and_then(|web| web.tls()) {
+    let serving = match tls {
         None => server.acceptor(NoDelayAcceptor).serve(app).boxed(),
         Some(config) => {
-            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config.clone()))
+            let acceptor = RustlsAcceptor::new(config)
                 .handshake_timeout(options.header_read_timeout)
                 .acceptor(NoDelayAcceptor);
             server.acceptor(acceptor).serve(app).boxed()
@@ -209,12 +239,16 @@ pub async fn serve_with(
 }
 
 /// Wraps the routes in what every request goes through, outermost first: the answer counter,
-/// the whole-request timeout, the body size bound, then basic authentication when the web config
-/// asks for it.
-fn with_request_bounds(router: Router, options: &ServeOptions) -> Router {
-    let router = match options.web.as_ref().and_then(|web| web.users()) {
+/// the whole-request timeout, the body size bound, then basic authentication when there is a web
+/// config (its users may come and go while serving).
+fn with_request_bounds(
+    router: Router,
+    options: &ServeOptions,
+    users: Option<Arc<CurrentUsers>>,
+) -> Router {
+    let router = match users {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
-            users.clone(),
+            users,
             crate::basic_auth::require,
         )),
         None => router,

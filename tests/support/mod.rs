@@ -327,6 +327,29 @@ impl StderrLog {
         first_line(&self.text.borrow()).unwrap_or_default()
     }
 
+    /// Waits until `n` lines contain `needle` and returns the `n`th: for an event the binary
+    /// logs again and again (a reload).
+    pub async fn nth_line_with(&self, needle: &str, n: usize) -> String {
+        let nth = |text: &str| {
+            text.lines()
+                .filter(|l| l.contains(needle))
+                .nth(n - 1)
+                .map(str::to_owned)
+        };
+        let mut text = self.text.subscribe();
+        let waited = text.wait_for(|t| nth(t).is_some());
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!(
+                "no {n} lines with {needle:?} in stderr after 30 s:\n{}",
+                self.text()
+            );
+        }
+        nth(&self.text.borrow()).unwrap_or_default()
+    }
+
     /// The address the binary listens on, from its `listening` line (logfmt `address=` or
     /// JSON `"address"`): start it with `--web.listen-address 127.0.0.1:0` and ask this.
     pub async fn listening_address(&self) -> SocketAddr {
