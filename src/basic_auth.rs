@@ -128,9 +128,42 @@ impl fmt::Debug for Users {
     }
 }
 
-/// Middleware: lets a request through only with the credentials of one of `users`; anything else
-/// gets 401 and the challenge. Every path is guarded, `/-/healthy` included, as with exporter-toolkit.
-pub async fn require(State(users): State<Arc<Users>>, request: Request, next: Next) -> Response {
+/// The users in force, replaced as a whole when the web config is reloaded: the new [`Users`]
+/// starts with an empty cache, so a removed user or a changed password is refused at once.
+#[derive(Debug, Default)]
+pub struct CurrentUsers(std::sync::RwLock<Option<Arc<Users>>>);
+
+impl CurrentUsers {
+    /// `users`, or nobody asked for (`None`: no basic authentication).
+    pub fn new(users: Option<Arc<Users>>) -> CurrentUsers {
+        CurrentUsers(std::sync::RwLock::new(users))
+    }
+
+    /// The users in force now.
+    pub fn get(&self) -> Option<Arc<Users>> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `users` in force for the requests that follow.
+    pub fn replace(&self, users: Option<Arc<Users>>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = users;
+    }
+}
+
+/// Middleware: lets a request through only with the credentials of one of the current users
+/// (everyone, when there are none); anything else gets 401 and the challenge. Every path is
+/// guarded, `/-/healthy` included, as with exporter-toolkit.
+pub async fn require(
+    State(current): State<Arc<CurrentUsers>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(users) = current.get() else {
+        return next.run(request).await;
+    };
     match credentials(request.headers()) {
         Some((user, password)) if users.check(&user, &password).await => next.run(request).await,
         _ => unauthorized(),

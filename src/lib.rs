@@ -47,7 +47,7 @@ pub fn build(
 ) -> Result<App, AtlasError> {
     let options = server::WebOptions {
         telemetry_path: telemetry_path.to_owned(),
-        external_url: None,
+        ..server::WebOptions::default()
     };
     build_with(config, credentials, &options)
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use atlas_backup_exporter::config::{self, Config};
@@ -48,6 +49,20 @@ struct Args {
     #[arg(long = "web.config.file", value_name = "PATH")]
     web_config_file: Option<PathBuf>,
 
+    /// How long a client may take to send a request's headers (and the TLS handshake), and how
+    /// long an idle keep-alive connection stays open.
+    #[arg(
+        long = "web.read-header-timeout",
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = positive_duration
+    )]
+    read_header_timeout: Duration,
+
+    /// Scrapes of the telemetry path served at once; more get 503 (0 = no limit).
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = server::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
+
     /// Only log messages with at least this severity.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     log_level: LogLevel,
@@ -59,6 +74,14 @@ struct Args {
     /// Validate the configuration, print what would be scraped, and exit (0 if valid, 1 if not).
     #[arg(long = "config.check")]
     config_check: bool,
+}
+
+/// A duration in Prometheus's form (`30s`, `1m`), more than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match config::parse_duration(text)? {
+        Duration::ZERO => Err("must be more than 0".to_owned()),
+        duration => Ok(duration),
+    }
 }
 
 fn main() -> ExitCode {
@@ -137,6 +160,7 @@ async fn run(
     let options = server::WebOptions {
         telemetry_path: args.telemetry_path.clone(),
         external_url: args.external_url.clone(),
+        max_requests: args.max_requests,
     };
     let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
         .context("building the Atlas client")?;
@@ -157,7 +181,10 @@ async fn run(
     );
     let options = server::ServeOptions {
         web: web.map(Arc::new),
+        web_config_file: args.web_config_file.clone(),
+        metrics: Some(app.exporter.metrics().clone()),
         scrape_timeout: config.collection.timeout,
+        header_read_timeout: args.read_header_timeout,
         ..server::ServeOptions::default()
     };
     server::serve_with(listener, app.router, options, server::shutdown_signal())

@@ -1,8 +1,11 @@
 //! The exporter's own metrics, which live as long as the process: API requests by endpoint and
-//! status, build information, and the `process_*` metrics. These go through the `prometheus`
+//! status, answers of the exporter's own endpoints, web config reloads, build information, and
+//! the `process_*` metrics. These go through the `prometheus`
 //! crate; the per-job families are written by `render`.
 
-use prometheus::{Encoder, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// The git commit the binary was built from, or `unknown`.
 pub const REVISION: &str = env!("ATLAS_BACKUP_EXPORTER_REVISION");
@@ -14,6 +17,36 @@ pub struct OwnMetrics {
     registry: Registry,
     /// One per HTTP attempt to Atlas, by `endpoint` and `code`.
     pub api_requests: IntCounterVec,
+    /// One per answer of the exporter's own endpoints, by `handler` (the route, or `other`) and
+    /// `code`.
+    pub http_requests: IntCounterVec,
+    /// The outcome of the last reload of `--web.config.file`, registered once reloading starts.
+    pub web_config_reload: WebConfigReload,
+}
+
+/// `atlas_backup_exporter_web_config_last_reload_successful` and
+/// `..._last_reload_success_timestamp_seconds`: present only with `--web.config.file`.
+#[derive(Clone)]
+pub struct WebConfigReload {
+    successful: IntGauge,
+    success_timestamp: Gauge,
+    registered: std::sync::Arc<std::sync::Once>,
+}
+
+impl WebConfigReload {
+    /// Records a load that succeeded: the configuration in use is the file's.
+    pub fn succeeded(&self) {
+        self.successful.set(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        self.success_timestamp.set(now);
+    }
+
+    /// Records a load that failed: the last good configuration stays in use.
+    pub fn failed(&self) {
+        self.successful.set(0);
+    }
 }
 
 impl OwnMetrics {
@@ -37,8 +70,32 @@ impl OwnMetrics {
         )
         .expect("static metric definition");
         build_info.with_label_values(&[VERSION, REVISION]).set(1);
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "atlas_backup_exporter_http_requests_total",
+                "Answers of the exporter's own endpoints, by handler (the route; other for any other path) and HTTP status code.",
+            ),
+            &["handler", "code"],
+        )
+        .expect("static metric definition");
+        let web_config_reload = WebConfigReload {
+            successful: IntGauge::new(
+                "atlas_backup_exporter_web_config_last_reload_successful",
+                "1 if the last load of --web.config.file succeeded, 0 if it failed and the last good configuration is still in use.",
+            )
+            .expect("static metric definition"),
+            success_timestamp: Gauge::new(
+                "atlas_backup_exporter_web_config_last_reload_success_timestamp_seconds",
+                "When --web.config.file was last loaded successfully, as Unix seconds.",
+            )
+            .expect("static metric definition"),
+            registered: std::sync::Arc::new(std::sync::Once::new()),
+        };
         registry
             .register(Box::new(api_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(http_requests.clone()))
             .expect("registered once");
         registry
             .register(Box::new(build_info))
@@ -52,7 +109,24 @@ impl OwnMetrics {
         OwnMetrics {
             registry,
             api_requests,
+            http_requests,
+            web_config_reload,
         }
+    }
+
+    /// Adds the web config reload gauges to what is exposed (once, whoever asks).
+    pub fn expose_web_config_reload(&self) {
+        let reload = &self.web_config_reload;
+        reload.registered.call_once(|| {
+            for gauge in [
+                Box::new(reload.successful.clone()) as Box<dyn prometheus::core::Collector>,
+                Box::new(reload.success_timestamp.clone()),
+            ] {
+                if let Err(error) = self.registry.register(gauge) {
+                    tracing::error!(%error, "registering the web config reload metrics");
+                }
+            }
+        });
     }
 
     /// The text format of the exporter's own metrics.
@@ -62,6 +136,12 @@ impl OwnMetrics {
             tracing::error!(%error, "encoding the exporter's own metrics failed");
         }
         out
+    }
+}
+
+impl std::fmt::Debug for OwnMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnMetrics").finish_non_exhaustive()
     }
 }
 

@@ -1,8 +1,8 @@
 //! The `--web.config.file`: TLS and basic authentication for the exporter's own endpoint, in the
 //! format of Prometheus's exporter-toolkit (the file node_exporter takes).
 //!
-//! The file is read once, at start-up, into a ready [`rustls::ServerConfig`] and the
-//! [`Users`] of basic authentication. Every key of the format is either honoured or refused by
+//! The file is read at start-up, and again whenever it or a file it names changes (see
+//! `server`), into a ready [`rustls::ServerConfig`] and the [`Users`] of basic authentication. Every key of the format is either honoured or refused by
 //! name: a silently ignored `client_allowed_sans` or `cipher_suites` would leave the endpoint more
 //! open than its owner believes. Errors read `FILE: line N: KEY: what is wrong`, like the main
 //! config's. Relative paths are taken from the web config file's directory, as exporter-toolkit
@@ -32,6 +32,10 @@ pub struct WebConfig {
     tls: Option<Arc<ServerConfig>>,
     users: Option<Arc<Users>>,
     summary: String,
+    /// The certificate, key and CA files the TLS settings were read from.
+    files: Vec<PathBuf>,
+    /// What the web config file and `files` held when they were read (see [`fingerprint`]).
+    fingerprint: Option<u128>,
 }
 
 impl WebConfig {
@@ -49,6 +53,38 @@ impl WebConfig {
     pub fn describe(&self) -> &str {
         &self.summary
     }
+
+    /// The files this configuration was read from: the certificate, key and CA files.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The [`fingerprint`] of the web config file and [`Self::files`] taken right after [`load`]
+    /// read them; `None` for a configuration made by [`parse`].
+    pub fn loaded_fingerprint(&self) -> Option<u128> {
+        self.fingerprint
+    }
+}
+
+/// A digest of what `paths` hold now (a file that cannot be read counts as its error), so a
+/// change to any of them is noticed without keeping their contents.
+pub fn fingerprint<'a>(paths: impl IntoIterator<Item = &'a Path>) -> u128 {
+    let mut digest = xxhash_rust::xxh3::Xxh3::new();
+    for path in paths {
+        digest.update(path.as_os_str().as_encoded_bytes());
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                digest.update(&[1]);
+                digest.update(&(bytes.len() as u64).to_be_bytes());
+                digest.update(&bytes);
+            }
+            Err(error) => {
+                digest.update(&[0]);
+                digest.update(error.to_string().as_bytes());
+            }
+        }
+    }
+    digest.digest128()
 }
 
 impl fmt::Debug for WebConfig {
@@ -66,7 +102,11 @@ pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
         error,
     })?;
     let dir = path.parent().unwrap_or(Path::new(""));
-    parse(&text, &path.display().to_string(), dir)
+    let mut web = parse(&text, &path.display().to_string(), dir)?;
+    web.fingerprint = Some(fingerprint(
+        std::iter::once(path).chain(web.files.iter().map(PathBuf::as_path)),
+    ));
+    Ok(web)
 }
 
 /// Checks web config text; `origin` names it in messages, and relative paths are taken from `dir`.
@@ -418,9 +458,10 @@ impl Rule for BcryptHashRule {
 
 fn build(raw: RawWebConfig, at: &Locator, dir: &Path) -> Result<WebConfig, ConfigError> {
     let mut summary = Vec::new();
+    let mut files = Vec::new();
     let tls = match raw.tls {
         Some(tls) => {
-            let (config, described) = build_tls(tls, at, dir)?;
+            let (config, described) = build_tls(tls, at, dir, &mut files)?;
             summary.push(described);
             Some(Arc::new(config))
         }
@@ -445,10 +486,17 @@ fn build(raw: RawWebConfig, at: &Locator, dir: &Path) -> Result<WebConfig, Confi
         tls,
         users,
         summary: summary.join("; "),
+        files,
+        fingerprint: None,
     })
 }
 
-fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, String), ConfigError> {
+fn build_tls(
+    tls: RawTls,
+    at: &Locator,
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<(ServerConfig, String), ConfigError> {
     let path = KeyPath::root().key("tls_server_config");
     let tls_key = |key: &str| path.key(key);
     let cert_file = tls.cert_file.ok_or_else(|| {
@@ -485,6 +533,8 @@ fn build_tls(tls: RawTls, at: &Locator, dir: &Path) -> Result<(ServerConfig, Str
 
     let cert_path = dir.join(&cert_file);
     let key_path = dir.join(&key_file);
+    files.extend([cert_path.clone(), key_path.clone()]);
+    files.extend(tls.client_ca_file.iter().map(|ca_file| dir.join(ca_file)));
     let certs = read_certificates(&cert_path).map_err(|m| at.error(&tls_key("cert_file"), m))?;
     let key = read_private_key(&key_path).map_err(|m| at.error(&tls_key("key_file"), m))?;
 

@@ -117,7 +117,18 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
     // the first collection runs even on a busy machine.
     fake.set_latency(Duration::from_millis(300));
     fake.inject(Fault::delay("/backup/exports", Duration::from_millis(1400)));
-    let exporter = Exporter::start(fake.clone(), &config(""), support::service_account()).await;
+    // No --web.max-requests cap (default 40): all 200 are to reach the shared collection.
+    let uncapped = atlas_backup_exporter::server::WebOptions {
+        max_requests: 0,
+        ..Default::default()
+    };
+    let exporter = Exporter::start_with(
+        fake.clone(),
+        &config(""),
+        support::service_account(),
+        &uncapped,
+    )
+    .await;
     let http = reqwest::Client::new();
     let url = exporter.url("/metrics");
     let answers = join_all((0..200).map(|_| {

@@ -4,6 +4,7 @@ mod bench_smoke;
 mod cli;
 mod e2e_prometheus;
 mod e2e_sharded;
+mod endpoint;
 mod exporter;
 mod faults;
 mod hostile;

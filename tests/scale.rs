@@ -106,6 +106,7 @@ async fn sd_uses_the_external_url_when_given() {
     let options = atlas_backup_exporter::server::WebOptions {
         telemetry_path: "/metrics".into(),
         external_url: Some("https://exporter.example.com:9443/atlas/".into()),
+        ..Default::default()
     };
     let app = atlas_backup_exporter::build_with(&config, support::api_key(), &options).unwrap();
     let response = tower_oneshot(app.router, "/sd").await;

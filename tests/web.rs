@@ -20,24 +20,24 @@ use tokio::task::JoinHandle;
 use crate::cli::temp_dir;
 use crate::support::{self, GROUP, Scrape};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 
 /// One cluster with one successful export job.
-fn fake_with_a_job() -> FakeAtlas {
+pub(crate) fn fake_with_a_job() -> FakeAtlas {
     let fake = support::fake();
     fake.add_cluster(GROUP, "Cluster0");
     fake.put_job(GROUP, "Cluster0", job("6a0000000000000000000001").build());
     fake
 }
 
-fn exporter_yaml(base_url: &str) -> String {
+pub(crate) fn exporter_yaml(base_url: &str) -> String {
     format!(
         "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n    clusters: [Cluster0]\n\
          export_jobs:\n  max_age: 0\n"
     )
 }
 
-fn up(text: &str) -> Option<f64> {
+pub(crate) fn up(text: &str) -> Option<f64> {
     Scrape::parse(text).value("atlas_backup_export_up", &[("cluster_name", "Cluster0")])
 }
 
@@ -92,12 +92,12 @@ impl Pki {
     }
 }
 
-struct Ca {
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+pub(crate) struct Ca {
+    pub(crate) issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Ca {
+    pub(crate) fn new(name: &str) -> Ca {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params
@@ -110,7 +110,7 @@ impl Ca {
     }
 
     /// A certificate and key (PEM) for `name`, signed by this CA.
-    fn issue(&self, name: &str) -> (String, String) {
+    pub(crate) fn issue(&self, name: &str) -> (String, String) {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
             .unwrap()
@@ -835,7 +835,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// An exporter config with its own credential, for a stand-in at `base_url`.
-fn write_exporter_config(dir: &Path, base_url: &str) -> PathBuf {
+pub(crate) fn write_exporter_config(dir: &Path, base_url: &str) -> PathBuf {
     let path = dir.join("exporter.yml");
     let yaml = exporter_yaml(base_url).replace(
         "atlas:\n",

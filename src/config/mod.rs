@@ -51,6 +51,7 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "code",
     "version",
     "revision",
+    "handler",
     "job",
     "instance",
 ];

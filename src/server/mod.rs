@@ -5,20 +5,23 @@
 //! Connections are axum-server's: its accept loop, its rustls acceptor (with a handshake timeout)
 //! and its graceful shutdown with a grace period, over hyper's HTTP/1.1 with the header-read
 //! timeout and head size bound set here. What the exporter adds are tower layers on the router
-//! (request deadline, body bound, basic authentication), so bounds per route (such as a cap on
-//! concurrent scrapes) are layers too. The acceptor reads its certificate through a
-//! `RustlsConfig`, whose `reload_from_config` swaps it for the handshakes that follow: renewing
-//! the certificate needs no new listener.
+//! (answer counter, request deadline, body bound, basic authentication); the cap on concurrent
+//! scrapes is a layer on the scrape's route (in `routes`). The acceptor reads its certificate
+//! through a `RustlsConfig`, whose `reload_from_config` swaps it for the handshakes that follow:
+//! `reload` watches the web config and its files and swaps certificates and users without a new
+//! listener.
 
+mod reload;
 mod routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,10 +32,14 @@ use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
+use crate::basic_auth::CurrentUsers;
 use crate::config::format_duration;
+use crate::metrics::OwnMetrics;
 use crate::web_config::WebConfig;
 use routes::scrape_timeout;
-pub use routes::{TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router};
+pub use routes::{
+    DEFAULT_MAX_REQUESTS, TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router,
+};
 
 /// Serves `router` on `listener` over plain HTTP, with the default [`ServeOptions`], until
 /// `shutdown` completes; then lets scrapes in flight finish.
@@ -119,15 +126,20 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 pub struct ServeOptions {
     /// TLS and basic authentication, from `--web.config.file`; `None` is plain HTTP for anyone.
     pub web: Option<Arc<WebConfig>>,
+    /// The file `web` was loaded from: when set, it and the files it names are watched, and a
+    /// change is put in force for new connections and requests (see `reload`).
+    pub web_config_file: Option<PathBuf>,
+    /// Where answers are counted and reloads recorded; `None` counts nothing.
+    pub metrics: Option<Arc<OwnMetrics>>,
     /// A scrape's deadline when Prometheus sends no timeout header: `collection.timeout`.
     pub scrape_timeout: Duration,
     /// Added to a request's scrape deadline (its header's, else `scrape_timeout`) to bound the
     /// whole request, authentication included. A scrape ends inside its deadline by itself: this
     /// is the backstop that answers 503 if something still hangs.
     pub request_timeout_margin: Duration,
-    /// How long a client may take over the TLS handshake and over each request's headers
-    /// (slowloris). hyper runs this timer while a keep-alive connection waits for its next
-    /// request too, so it is also how long an idle connection stays open.
+    /// `--web.read-header-timeout`: how long a client may take over the TLS handshake and over
+    /// each request's headers (slowloris). hyper runs this timer while a keep-alive connection
+    /// waits for its next request too, so it is also how long an idle connection stays open.
     pub header_read_timeout: Duration,
     /// How long shutdown waits for requests in flight before closing their connections.
     pub shutdown_grace: Duration,
@@ -137,6 +149,8 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             web: None,
+            web_config_file: None,
+            metrics: None,
             scrape_timeout: crate::config::CollectionConfig::default().timeout,
             request_timeout_margin: Duration::from_secs(5),
             // Prometheus scraping more often than this keeps its connection; a client trickling
@@ -158,10 +172,32 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = with_request_bounds(router, &options).into_make_service();
+    let users = options
+        .web
+        .as_ref()
+        .map(|web| Arc::new(CurrentUsers::new(web.users().cloned())));
+    let app = with_request_bounds(router, &options, users.clone()).into_make_service();
     if let Some(web) = &options.web {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
+    let tls = options
+        .web
+        .as_ref()
+        .and_then(|web| web.tls())
+        .map(|config| RustlsConfig::from_config(config.clone()));
+    // Stopped when serving ends, whichever way.
+    let _watcher = match (&options.web, &options.web_config_file, users) {
+        (Some(web), Some(path), Some(users)) => Some(reload::watch(
+            path.clone(),
+            web.clone(),
+            reload::InForce {
+                tls: tls.clone(),
+                users,
+            },
+            options.metrics.clone(),
+        )),
+        _ => None,
+    };
     let handle = Handle::new();
     let mut server = axum_server::Server::from_listener(listener)
         .handle(handle.clone())
@@ -174,10 +210,10 @@ pub async fn serve_with(
         .max_buf_size(MAX_REQUEST_HEAD)
         .keep_alive(true);
     // TCP_NODELAY: answers are written in one go, no reason to wait for more (Nagle).
-    let serving = match options.web.as_ref().and_then(|web| web.tls()) {
+    let serving = match tls {
         None => server.acceptor(NoDelayAcceptor).serve(app).boxed(),
         Some(config) => {
-            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config.clone()))
+            let acceptor = RustlsAcceptor::new(config)
                 .handshake_timeout(options.header_read_timeout)
                 .acceptor(NoDelayAcceptor);
             server.acceptor(acceptor).serve(app).boxed()
@@ -202,12 +238,17 @@ pub async fn serve_with(
     served
 }
 
-/// Wraps the routes in what every request goes through, outermost first: the whole-request
-/// timeout, the body size bound, then basic authentication when the web config asks for it.
-fn with_request_bounds(router: Router, options: &ServeOptions) -> Router {
-    let router = match options.web.as_ref().and_then(|web| web.users()) {
+/// Wraps the routes in what every request goes through, outermost first: the answer counter,
+/// the whole-request timeout, the body size bound, then basic authentication when there is a web
+/// config (its users may come and go while serving).
+fn with_request_bounds(
+    router: Router,
+    options: &ServeOptions,
+    users: Option<Arc<CurrentUsers>>,
+) -> Router {
+    let router = match users {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
-            users.clone(),
+            users,
             crate::basic_auth::require,
         )),
         None => router,
@@ -216,9 +257,35 @@ fn with_request_bounds(router: Router, options: &ServeOptions) -> Router {
         scrape_timeout: options.scrape_timeout,
         margin: options.request_timeout_margin,
     };
-    router
+    let router = router
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
-        .layer(axum::middleware::from_fn_with_state(limits, bound_request))
+        .layer(axum::middleware::from_fn_with_state(limits, bound_request));
+    match &options.metrics {
+        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(
+            metrics.clone(),
+            count_answer,
+        )),
+        None => router,
+    }
+}
+
+/// Counts the answer in `atlas_backup_exporter_http_requests_total`: `handler` is the route the
+/// router matched, `other` for any path that is none, so a scan of random paths adds one series.
+async fn count_answer(
+    State(metrics): State<Arc<OwnMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let handler = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "other".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    metrics
+        .http_requests
+        .with_label_values(&[handler.as_str(), response.status().as_str()])
+        .inc();
+    response
 }
 
 #[derive(Clone, Copy)]

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 use crate::config::Config;
@@ -26,13 +26,21 @@ pub struct WebOptions {
     pub telemetry_path: String,
     /// `--web.external-url`: the URL Prometheus reaches the exporter at, for `/sd`.
     pub external_url: Option<String>,
+    /// `--web.max-requests`: scrapes of the telemetry path served at once; past it, 503 at once.
+    /// 0 is no limit. `/probe` is not capped: its concurrency is Prometheus's own in sharded
+    /// set-ups.
+    pub max_requests: usize,
 }
+
+/// `--web.max-requests`'s default, node_exporter's.
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
 
 impl Default for WebOptions {
     fn default() -> Self {
         WebOptions {
             telemetry_path: "/metrics".into(),
             external_url: None,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -83,7 +91,10 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
         }),
     };
     Router::new()
-        .route(&options.telemetry_path, get(metrics))
+        .route(
+            &options.telemetry_path,
+            capped(get(metrics), options.max_requests),
+        )
         .route("/probe", get(probe))
         .route("/sd", get(service_discovery))
         .route("/", get(landing))
@@ -97,6 +108,30 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
                 .gzip(true)
                 .quality(CompressionLevel::Fastest),
         )
+}
+
+/// `route` serving at most `max_requests` requests at once (0: no limit); one more gets 503 at
+/// once rather than waiting, so a pile-up of scrapers cannot hold connections and memory.
+fn capped(route: MethodRouter<AppState>, max_requests: usize) -> MethodRouter<AppState> {
+    if max_requests == 0 {
+        return route;
+    }
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_requests));
+    route.route_layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let slots = slots.clone();
+            async move {
+                let Ok(_slot) = slots.try_acquire_owned() else {
+                    tracing::debug!(max_requests, "scrape refused: too many at once");
+                    let message = format!(
+                        "too many scrapes at once: at most {max_requests} (--web.max-requests)\n"
+                    );
+                    return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+                };
+                next.run(request).await
+            }
+        },
+    ))
 }
 
 /// Prometheus's scrape timeout, from the header it sends with every scrape (at most a day).

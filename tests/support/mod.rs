@@ -54,10 +54,21 @@ impl Exporter {
     /// Starts the stand-in and the exporter with `yaml` as its config, where
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
+        let options = atlas_backup_exporter::server::WebOptions::default();
+        Exporter::start_with(fake, yaml, credentials, &options).await
+    }
+
+    /// [`Exporter::start`] with the command line's web options (`--web.max-requests`, …).
+    pub async fn start_with(
+        fake: FakeAtlas,
+        yaml: &str,
+        credentials: Credentials,
+        options: &atlas_backup_exporter::server::WebOptions,
+    ) -> Exporter {
         let base_url = fake.start().await.expect("stand-in Atlas starts");
         let yaml = yaml.replace("BASE_URL", &base_url);
         let config = config::parse(&yaml, "test.yml").expect("test config is valid");
-        let app = atlas_backup_exporter::build(&config, credentials, "/metrics")
+        let app = atlas_backup_exporter::build_with(&config, credentials, options)
             .expect("exporter builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -314,6 +325,29 @@ impl StderrLog {
             panic!("no {needle:?} in stderr after 30 s:\n{}", self.text());
         }
         first_line(&self.text.borrow()).unwrap_or_default()
+    }
+
+    /// Waits until `n` lines contain `needle` and returns the `n`th: for an event the binary
+    /// logs again and again (a reload).
+    pub async fn nth_line_with(&self, needle: &str, n: usize) -> String {
+        let nth = |text: &str| {
+            text.lines()
+                .filter(|l| l.contains(needle))
+                .nth(n - 1)
+                .map(str::to_owned)
+        };
+        let mut text = self.text.subscribe();
+        let waited = text.wait_for(|t| nth(t).is_some());
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!(
+                "no {n} lines with {needle:?} in stderr after 30 s:\n{}",
+                self.text()
+            );
+        }
+        nth(&self.text.borrow()).unwrap_or_default()
     }
 
     /// The address the binary listens on, from its `listening` line (logfmt `address=` or
