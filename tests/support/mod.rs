@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use atlas_backup_exporter::clock::Clock;
 use atlas_backup_exporter::config::{self, Credentials};
 use fake_atlas::FakeAtlas;
 use secrecy::SecretString;
@@ -54,10 +55,23 @@ impl Exporter {
     /// Starts the stand-in and the exporter with `yaml` as its config, where
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
+        Exporter::start_with_clock(fake, yaml, credentials, Clock::real()).await
+    }
+
+    /// [`Exporter::start`] with the exporter on `clock`, a `ManualClock`'s handle that the test
+    /// moves past token renewals and cache expiries.
+    pub async fn start_with_clock(
+        fake: FakeAtlas,
+        yaml: &str,
+        credentials: Credentials,
+        clock: Clock,
+    ) -> Exporter {
         let base_url = fake.start().await.expect("stand-in Atlas starts");
         let yaml = yaml.replace("BASE_URL", &base_url);
         let config = config::parse(&yaml, "test.yml").expect("test config is valid");
-        let app = atlas_backup_exporter::build(&config, credentials, "/metrics")
+        // Serving `/metrics`, as `start` always has.
+        let options = atlas_backup_exporter::server::WebOptions::default();
+        let app = atlas_backup_exporter::build_with_clock(&config, credentials, &options, clock)
             .expect("exporter builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
