@@ -113,8 +113,8 @@ struct TokenSource {
     slot: Mutex<TokenSlot>,
     /// What a token's renewal is timed on.
     clock: Clock,
-    /// Token fetches begun and ended, counted: which of them happened before a caller asked
-    /// is a matter of order, not of time, so it holds however `clock` moves.
+    /// Token requests sent and fetches ended, counted: which of them happened before a caller
+    /// asked is a matter of order, not of time, so it holds however `clock` moves.
     events: AtomicU64,
 }
 
@@ -124,7 +124,7 @@ impl TokenSource {
         self.events.load(Ordering::SeqCst)
     }
 
-    /// Counts a fetch beginning or ending and returns its number.
+    /// Counts a token request being sent or a fetch ending, and returns its number.
     fn event(&self) -> u64 {
         self.events.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -143,7 +143,8 @@ struct TokenSlot {
 #[derive(Clone)]
 struct Token {
     value: Arc<SecretString>,
-    /// The event that began its fetch: to a caller that asked after it, the token is cached.
+    /// The event that began the attempt that fetched it: to a caller that asked after it, the
+    /// token is cached.
     fetch_began: u64,
     /// On the source's clock.
     renew_at: Instant,
@@ -406,8 +407,7 @@ impl AtlasClient {
             return Err(TokenOrTransport::Token(AtlasError::Token(message.clone())));
         }
         // Fetches run under the slot's lock, so their events never interleave.
-        let began = tokens.event();
-        let fetched = self.fetch_token_retrying(tokens, deadline, began).await;
+        let fetched = self.fetch_token_retrying(tokens, deadline).await;
         let ended = tokens.event();
         match fetched {
             Ok(token) => {
@@ -428,10 +428,9 @@ impl AtlasClient {
         &self,
         tokens: &TokenSource,
         deadline: Deadline,
-        began: u64,
     ) -> Result<Token, String> {
         retrying(deadline, "requesting an OAuth token", || {
-            self.fetch_token(tokens, deadline, began)
+            self.fetch_token(tokens, deadline)
         })
         .await
     }
@@ -440,7 +439,6 @@ impl AtlasClient {
         &self,
         tokens: &TokenSource,
         deadline: Deadline,
-        began: u64,
     ) -> Attempt<Token, String> {
         #[derive(serde::Deserialize)]
         struct TokenResponse {
@@ -464,7 +462,7 @@ impl AtlasClient {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials")
             .timeout(timeout);
-        let asked_at = tokens.clock.now();
+        let (began, asked_at) = (tokens.event(), tokens.clock.now());
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
