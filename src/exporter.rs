@@ -1,13 +1,19 @@
 //! A scrape's answer: one collection shared by every scrape that arrives while it runs, reused for
 //! `collection.cache_ttl`, rendered once and handed to each of them.
+//!
+//! A collection's age is read from the exporter's [`Clock`]; whether it finished after a
+//! scrape arrived is read from a count of finished collections, so that holds on a test's
+//! clock that stands still too.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Mutex;
 
 use crate::atlas::Deadline;
+use crate::clock::Clock;
 use crate::collect::{Collection, Collector};
 use crate::config::Config;
 use crate::metrics::OwnMetrics;
@@ -26,12 +32,19 @@ pub struct Exporter {
     timeout_offset: Duration,
     cache_ttl: Duration,
     on_metrics: bool,
+    /// What `cache_ttl` is measured on.
+    clock: Clock,
+    /// Collections finished so far; a snapshot's `number` is its place in this count.
+    finished: Arc<AtomicU64>,
 }
 
 /// A finished collection, rendered.
 #[derive(Clone)]
 struct Snapshot {
+    /// When it finished, on the exporter's clock.
     finished: Instant,
+    /// The count of finished collections with it.
+    number: u64,
     text: Bytes,
 }
 
@@ -61,7 +74,15 @@ impl Exporter {
             timeout_offset: config.collection.timeout_offset,
             cache_ttl: config.collection.cache_ttl,
             on_metrics: config.collection.on_metrics,
+            clock: Clock::real(),
+            finished: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// This exporter, aging its cached collection on `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Exporter {
+        self.clock = clock;
+        self
     }
 
     /// The answer to a `/metrics` scrape. `scrape_timeout` is Prometheus's
@@ -96,12 +117,12 @@ impl Exporter {
     }
 
     async fn collection_text(&self, scrape_timeout: Option<Duration>) -> Bytes {
-        let arrived = Instant::now();
+        let arrived = self.finished.load(Ordering::SeqCst);
         // Scrapes queue here while a collection runs; when they get the lock, the collection
         // that finished after they arrived is theirs too.
         let mut last = self.last.clone().lock_owned().await;
         if let Some(snapshot) = last.as_ref()
-            && (snapshot.finished >= arrived || snapshot.finished.elapsed() < self.cache_ttl)
+            && (snapshot.number > arrived || self.clock.since(snapshot.finished) < self.cache_ttl)
         {
             return snapshot.text.clone();
         }
@@ -111,6 +132,7 @@ impl Exporter {
         *last = None;
         let deadline = self.deadline(scrape_timeout);
         let collector = self.collector.clone();
+        let (clock, finished) = (self.clock.clone(), self.finished.clone());
         // A task of its own that keeps the lock until the snapshot is stored: a scraper that
         // hangs up (its handler is dropped) cancels neither the collection nor the answer the
         // queued scrapes are waiting for, which would make the next of them collect again.
@@ -123,8 +145,10 @@ impl Exporter {
                 });
             let mut text = String::with_capacity(estimate(&collection));
             render(&collection, &mut text);
+            // Counted under the lock, so a scrape queued on it sees the count move.
             let snapshot = Snapshot {
-                finished: Instant::now(),
+                finished: clock.now(),
+                number: finished.fetch_add(1, Ordering::SeqCst) + 1,
                 text: Bytes::from(text),
             };
             *last = Some(snapshot.clone());

@@ -8,10 +8,12 @@
 //! the demo and the benchmark run against is the `fake_atlas` crate of this repository, a
 //! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
 //! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
-//! passwords through [`basic_auth`].
+//! passwords through [`basic_auth`]. [`clock`] is the time the caches read, which tests move
+//! by hand.
 
 pub mod atlas;
 pub mod basic_auth;
+pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod exporter;
@@ -27,6 +29,7 @@ pub mod web_config;
 use std::sync::Arc;
 
 use atlas::{AtlasClient, AtlasError};
+use clock::Clock;
 use collect::Collector;
 use config::{Config, Credentials};
 use exporter::Exporter;
@@ -58,10 +61,26 @@ pub fn build_with(
     credentials: Credentials,
     options: &server::WebOptions,
 ) -> Result<App, AtlasError> {
+    build_with_clock(config, credentials, options, Clock::real())
+}
+
+/// [`build_with`] on `clock`: tests give it a [`clock::ManualClock`]'s handle to move token
+/// renewals and the scrape cache's expiry themselves.
+pub fn build_with_clock(
+    config: &Config,
+    credentials: Credentials,
+    options: &server::WebOptions,
+    clock: Clock,
+) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
-    let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
+    let client = AtlasClient::with_clock(
+        &config.atlas,
+        credentials,
+        metrics.api_requests.clone(),
+        clock.clone(),
+    )?;
     let collector = Collector::new(config, client);
-    let exporter = Arc::new(Exporter::new(config, collector, metrics));
+    let exporter = Arc::new(Exporter::new(config, collector, metrics).with_clock(clock));
     let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })
 }

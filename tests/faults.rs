@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use serde_json::{Value, json};
 
@@ -464,25 +465,30 @@ async fn a_token_revoked_between_and_during_collections_is_replaced_without_a_fa
 #[tokio::test]
 async fn an_expiring_token_is_renewed_before_atlas_refuses_it() {
     let fake = fake_with(&["Cluster0"]).with_token_lifetime(Duration::from_secs(2));
-    let exporter = Exporter::start(
+    let clock = ManualClock::new();
+    let exporter = Exporter::start_with_clock(
         fake.clone(),
         &config("Cluster0", ""),
         support::service_account(),
+        clock.clock(),
     )
     .await;
     assert_eq!(
         up(&timed_scrape(&exporter, None).await.0, "Cluster0"),
         Some(1.0)
     );
-    // A 2 s token is renewed after half its life; by 2.1 s Atlas would refuse it. The
-    // exporter times its token with std::time::Instant, a clock no test can move: these waits
-    // are real, and only ever make the renewal more due.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A 2 s token is renewed after half its life; by 2.1 s Atlas would refuse it. Both clocks
+    // move together: the exporter's to make the renewal due, the stand-in's so that a token
+    // not renewed would be refused.
+    let past_half_life = Duration::from_millis(1100);
+    clock.advance(past_half_life);
+    fake.advance_clock(past_half_life);
     assert_eq!(
         up(&timed_scrape(&exporter, None).await.0, "Cluster0"),
         Some(1.0)
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(past_half_life);
+    fake.advance_clock(past_half_life);
     let (scrape, _) = timed_scrape(&exporter, None).await;
     assert_eq!(up(&scrape, "Cluster0"), Some(1.0));
     assert_eq!(fake.requests().endpoint("oauth_token"), 3);
@@ -512,13 +518,17 @@ async fn a_failing_token_endpoint_is_retried_once_for_every_cluster_waiting() {
 async fn a_refused_service_account_costs_one_token_request_per_scrape() {
     let clusters = ["C0", "C1", "C2", "C3", "C4"];
     let fake = fake_with(&clusters);
-    let exporter = Exporter::start(
+    // On a clock that stands still: which scrape a failure belongs to is a matter of order,
+    // not of time.
+    let clock = ManualClock::new();
+    let exporter = Exporter::start_with_clock(
         fake.clone(),
         &config(&clusters.join(", "), ""),
         atlas_backup_exporter::config::Credentials::ServiceAccount {
             client_id: support::CLIENT_ID.to_string().into(),
             client_secret: "mdb_sa_sk_rotated".to_string().into(),
         },
+        clock.clock(),
     )
     .await;
     let (scrape, _) = timed_scrape(&exporter, None).await;
@@ -529,6 +539,13 @@ async fn a_refused_service_account_costs_one_token_request_per_scrape() {
     assert_eq!(fake.requests().endpoint("oauth_token"), 1);
     assert_eq!(requests(&scrape, "oauth_token", "401"), Some(1.0));
     assert_eq!(fake.requests().endpoint("list_export_jobs"), 0);
+    // The next scrape asks again, once: the last scrape's failure is not its answer.
+    let (scrape, _) = timed_scrape(&exporter, None).await;
+    for cluster in clusters {
+        assert_eq!(up(&scrape, cluster), Some(0.0), "{cluster}");
+    }
+    assert_eq!(fake.requests().endpoint("oauth_token"), 2);
+    assert_eq!(requests(&scrape, "oauth_token", "401"), Some(2.0));
 }
 
 #[tokio::test]

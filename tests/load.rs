@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use futures_util::FutureExt;
 use futures_util::future::join_all;
@@ -127,6 +128,7 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
         &config(""),
         support::service_account(),
         &uncapped,
+        atlas_backup_exporter::clock::Clock::real(),
     )
     .await;
     let http = reqwest::Client::new();
@@ -163,7 +165,10 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
 async fn within_cache_ttl_a_scrape_reuses_the_last_collection() {
     let fake = fake();
     let yaml = config("collection:\n  cache_ttl: 5s\n");
-    let exporter = Exporter::start(fake.clone(), &yaml, support::api_key()).await;
+    // A clock that stands still: however slow the machine, the second scrape comes within 5 s.
+    let clock = ManualClock::new();
+    let exporter =
+        Exporter::start_with_clock(fake.clone(), &yaml, support::api_key(), clock.clock()).await;
     let first = exporter.scrape().await;
     assert_right_values(&first);
     let requests = fake.requests();
@@ -180,13 +185,18 @@ async fn within_cache_ttl_a_scrape_reuses_the_last_collection() {
 async fn a_cached_collection_expires_after_cache_ttl() {
     let fake = fake();
     let yaml = config("collection:\n  cache_ttl: 1s\n");
-    let exporter = Exporter::start(fake.clone(), &yaml, support::api_key()).await;
+    let clock = ManualClock::new();
+    let exporter =
+        Exporter::start_with_clock(fake.clone(), &yaml, support::api_key(), clock.clock()).await;
     let first = exporter.scrape().await;
     let listed = fake.requests().endpoint("list_export_jobs");
     assert_eq!(collected_at(&exporter.scrape().await), collected_at(&first));
-    // The cache's age is read from std::time::Instant (src/exporter.rs), a clock no test can
-    // move: this wait is real, and only ever makes the expiry more due.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A collection is reused for less than cache_ttl, up to its last moment...
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(collected_at(&exporter.scrape().await), collected_at(&first));
+    assert_eq!(fake.requests().endpoint("list_export_jobs"), listed);
+    // ...and not once it is cache_ttl old.
+    clock.advance(Duration::from_millis(1));
     let later = exporter.scrape().await;
     assert_right_values(&later);
     assert_eq!(

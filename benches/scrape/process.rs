@@ -2,10 +2,10 @@
 //! scraped over HTTP, and measured through `/proc` (CPU time and peak RSS), so the stand-in
 //! Atlas in the benchmark's own process is not counted.
 
-use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::io::{self, BufRead as _, Write as _};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
@@ -29,21 +29,24 @@ pub struct Scraped {
 }
 
 impl ExporterProcess {
-    /// Writes `yaml` next to the other run files in `dir` and starts `binary` on a free port,
-    /// waiting until it answers `/-/healthy`.
+    /// Writes `yaml` next to the other run files in `dir` and starts `binary` on a port of its
+    /// own choosing, waiting for the `listening` line that names it.
     pub async fn start(binary: &Path, dir: &Path, yaml: &str) -> io::Result<ExporterProcess> {
         let config = dir.join(format!("exporter-{}.yml", unique()));
         std::fs::write(&config, yaml)?;
-        let addr = free_port()?;
         let log = std::fs::File::create(config.with_extension("log"))?;
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--log.level=error")
+            .arg("--web.listen-address=127.0.0.1:0")
+            // `listening` is an info line. Above it only warnings, which a steady scrape does
+            // not write: failed jobs are logged once each, in the warm-up.
+            .arg("--log.level=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(Stdio::piped())
             .spawn()?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let listening = copy_log(stderr, log);
         let http = reqwest::Client::builder()
             .gzip(false)
             .no_proxy()
@@ -51,32 +54,27 @@ impl ExporterProcess {
             .map_err(io::Error::other)?;
         let mut process = ExporterProcess {
             child,
-            addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             config,
             http,
         };
-        let started = Instant::now();
-        loop {
-            if let Some(status) = process.child.try_wait()? {
+        match tokio::time::timeout(Duration::from_secs(20), listening).await {
+            Ok(Ok(addr)) => {
+                process.addr = addr;
+                Ok(process)
+            }
+            Ok(Err(_)) => {
+                // Its stderr ended before a `listening` line: the exporter exited.
+                let status = process.child.wait()?;
                 let log = std::fs::read_to_string(process.config.with_extension("log"))
                     .unwrap_or_default();
-                return Err(io::Error::other(format!(
+                Err(io::Error::other(format!(
                     "the exporter exited ({status}): {log}"
-                )));
+                )))
             }
-            let healthy = process
-                .http
-                .get(format!("http://{addr}/-/healthy"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if healthy {
-                return Ok(process);
-            }
-            if started.elapsed() > Duration::from_secs(20) {
-                return Err(io::Error::other("the exporter did not come up in 20 s"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(_) => Err(io::Error::other(
+                "the exporter said nothing about listening in 20 s",
+            )),
         }
     }
 
@@ -161,9 +159,33 @@ impl Drop for ExporterProcess {
     }
 }
 
-/// A loopback address nobody listens on right now.
-fn free_port() -> io::Result<SocketAddr> {
-    TcpListener::bind("127.0.0.1:0")?.local_addr()
+/// Copies the exporter's stderr into `log` on a thread of its own, for as long as the
+/// exporter runs; the answer is the address of its `listening` line (logfmt's `address=`).
+fn copy_log(
+    stderr: ChildStderr,
+    mut log: std::fs::File,
+) -> tokio::sync::oneshot::Receiver<SocketAddr> {
+    let (tell, listening) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut tell = Some(tell);
+        for line in io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = writeln!(log, "{line}");
+            let addr = || {
+                line.split(' ')
+                    .find_map(|field| field.strip_prefix("address="))
+                    .and_then(|a| a.trim_matches('"').parse().ok())
+            };
+            if tell.is_some()
+                && line.contains("listening")
+                && let Some(addr) = addr()
+                && let Some(tell) = tell.take()
+            {
+                let _ = tell.send(addr);
+            }
+        }
+    });
+    listening
 }
 
 fn unique() -> String {

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable as _};
@@ -22,6 +23,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 use super::error::AtlasError;
 use super::model::ErrorBody;
+use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
 
 /// The media type that selects the API version on v2 (the only version date export jobs have).
@@ -114,6 +116,23 @@ struct TokenSource {
     client_id: SecretString,
     client_secret: SecretString,
     slot: Mutex<TokenSlot>,
+    /// What a token's renewal is timed on.
+    clock: Clock,
+    /// Token requests sent and fetches ended, counted: which of them happened before a caller
+    /// asked is a matter of order, not of time, so it holds however `clock` moves.
+    events: AtomicU64,
+}
+
+impl TokenSource {
+    /// The count of fetch events so far, as a caller asks.
+    fn asked(&self) -> u64 {
+        self.events.load(Ordering::SeqCst)
+    }
+
+    /// Counts a token request being sent or a fetch ending, and returns its number.
+    fn event(&self) -> u64 {
+        self.events.fetch_add(1, Ordering::SeqCst) + 1
+    }
 }
 
 #[derive(Default)]
@@ -121,14 +140,18 @@ struct TokenSlot {
     current: Option<Token>,
     /// When the last fetch gave up, and why. Callers that were waiting for that fetch share
     /// its failure rather than each asking Atlas again: Atlas allows about ten token requests
-    /// a minute, and a refused service account would otherwise cost one per cluster.
-    failed: Option<(Instant, String)>,
+    /// a minute, and a refused service account would otherwise cost one per cluster. The
+    /// number is the event that ended the fetch ([`TokenSource::event`]).
+    failed: Option<(u64, String)>,
 }
 
 #[derive(Clone)]
 struct Token {
     value: Arc<SecretString>,
-    fetched_at: Instant,
+    /// The event that began the attempt that fetched it: to a caller that asked after it, the
+    /// token is cached.
+    fetch_began: u64,
+    /// On the source's clock.
     renew_at: Instant,
 }
 
@@ -171,6 +194,16 @@ impl AtlasClient {
         credentials: Credentials,
         requests: IntCounterVec,
     ) -> Result<AtlasClient, AtlasError> {
+        AtlasClient::with_clock(config, credentials, requests, Clock::real())
+    }
+
+    /// [`AtlasClient::new`], timing its OAuth token's renewal on `clock`.
+    pub fn with_clock(
+        config: &AtlasConfig,
+        credentials: Credentials,
+        requests: IntCounterVec,
+        clock: Clock,
+    ) -> Result<AtlasClient, AtlasError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!(
                 env!("CARGO_PKG_NAME"),
@@ -209,6 +242,8 @@ impl AtlasClient {
                 client_id,
                 client_secret,
                 slot: Mutex::new(TokenSlot::default()),
+                clock,
+                events: AtomicU64::new(0),
             }),
         };
         Ok(AtlasClient {
@@ -336,7 +371,7 @@ impl AtlasClient {
         endpoint: Endpoint,
         deadline: Deadline,
     ) -> Result<reqwest::Response, TokenOrTransport> {
-        let asked = Instant::now();
+        let asked = tokens.asked();
         let token = self.token(tokens, None, deadline).await?;
         let with_new_token = request.try_clone();
         let response = request
@@ -346,7 +381,7 @@ impl AtlasClient {
             .map_err(|e| TokenOrTransport::Transport(e.to_string()))?;
         // Only a token from the cache gets a second chance: a brand-new one refused means the
         // credential itself is refused.
-        let cached = token.fetched_at < asked;
+        let cached = token.fetch_began <= asked;
         let (Some(with_new_token), StatusCode::UNAUTHORIZED, true) =
             (with_new_token, response.status(), cached)
         else {
@@ -371,27 +406,30 @@ impl AtlasClient {
         refused: Option<&Token>,
         deadline: Deadline,
     ) -> Result<Token, TokenOrTransport> {
-        let asked = Instant::now();
+        let asked = tokens.asked();
         let mut slot = tokens.slot.lock().await;
         if let Some(token) = slot.current.as_ref() {
             let is_refused = refused.is_some_and(|r| Arc::ptr_eq(&r.value, &token.value));
-            if !is_refused && Instant::now() < token.renew_at {
+            if !is_refused && tokens.clock.now() < token.renew_at {
                 return Ok(token.clone());
             }
         }
-        if let Some((failed_at, message)) = &slot.failed
-            && *failed_at >= asked
+        if let Some((failed, message)) = &slot.failed
+            && *failed > asked
         {
             return Err(TokenOrTransport::Token(AtlasError::Token(message.clone())));
         }
-        match self.fetch_token_retrying(tokens, deadline).await {
+        // Fetches run under the slot's lock, so their events never interleave.
+        let fetched = self.fetch_token_retrying(tokens, deadline).await;
+        let ended = tokens.event();
+        match fetched {
             Ok(token) => {
                 slot.current = Some(token.clone());
                 slot.failed = None;
                 Ok(token)
             }
             Err(message) => {
-                slot.failed = Some((Instant::now(), message.clone()));
+                slot.failed = Some((ended, message.clone()));
                 Err(TokenOrTransport::Token(AtlasError::Token(message)))
             }
         }
@@ -437,7 +475,7 @@ impl AtlasClient {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials")
             .timeout(timeout);
-        let fetched_at = Instant::now();
+        let (began, asked_at) = (tokens.event(), tokens.clock.now());
         let end = tokio::time::Instant::now() + timeout;
         let mut response = match request.send().await {
             Ok(response) => response,
@@ -497,8 +535,8 @@ impl AtlasClient {
         tracing::debug!(expires_in = parsed.expires_in, "fetched an OAuth token");
         Ok(Token {
             value: Arc::new(SecretString::from(parsed.access_token)),
-            fetched_at,
-            renew_at: fetched_at + early,
+            fetch_began: began,
+            renew_at: asked_at + early,
         })
     }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use atlas_backup_exporter::clock::Clock;
 use atlas_backup_exporter::config::{self, Credentials};
 use fake_atlas::FakeAtlas;
 use secrecy::SecretString;
@@ -55,20 +56,34 @@ impl Exporter {
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
         let options = atlas_backup_exporter::server::WebOptions::default();
-        Exporter::start_with(fake, yaml, credentials, &options).await
+        Exporter::start_with(fake, yaml, credentials, &options, Clock::real()).await
     }
 
-    /// [`Exporter::start`] with the command line's web options (`--web.max-requests`, …).
+    /// [`Exporter::start`] with the exporter on `clock`, a `ManualClock`'s handle that the test
+    /// moves past token renewals and cache expiries.
+    pub async fn start_with_clock(
+        fake: FakeAtlas,
+        yaml: &str,
+        credentials: Credentials,
+        clock: Clock,
+    ) -> Exporter {
+        let options = atlas_backup_exporter::server::WebOptions::default();
+        Exporter::start_with(fake, yaml, credentials, &options, clock).await
+    }
+
+    /// [`Exporter::start`] with the command line's web options (`--web.max-requests`, …) and a
+    /// clock.
     pub async fn start_with(
         fake: FakeAtlas,
         yaml: &str,
         credentials: Credentials,
         options: &atlas_backup_exporter::server::WebOptions,
+        clock: Clock,
     ) -> Exporter {
         let base_url = fake.start().await.expect("stand-in Atlas starts");
         let yaml = yaml.replace("BASE_URL", &base_url);
         let config = config::parse(&yaml, "test.yml").expect("test config is valid");
-        let app = atlas_backup_exporter::build_with(&config, credentials, options)
+        let app = atlas_backup_exporter::build_with_clock(&config, credentials, options, clock)
             .expect("exporter builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
