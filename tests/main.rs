@@ -14,6 +14,7 @@ mod readme;
 mod scale;
 mod secrets;
 mod servers;
+mod spec;
 mod support;
 mod tools;
 mod web;

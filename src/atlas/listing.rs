@@ -20,8 +20,8 @@ use futures_util::future::join_all;
 
 use super::model::{self, ExportJob, InvalidJob, Page};
 use super::{
-    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, encode,
-    expected_pages, is_full, page_through,
+    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, expected_pages,
+    is_full, page_through,
 };
 
 /// Every export job of a cluster, as one listing found them: newest first, each job once.
@@ -284,14 +284,17 @@ impl AtlasClient {
         deadline: Deadline,
         known: Option<&Arc<KnownJobs>>,
     ) -> Result<(Listed, Arc<KnownJobs>), AtlasError> {
-        let path = format!(
-            "/groups/{}/clusters/{}/backup/exports",
-            encode(group_id),
-            encode(cluster)
-        );
+        let segments = [group_id, cluster];
         let call = format!("listing export jobs of {group_id}/{cluster}");
-        let fetch_raw =
-            |page_num| self.fetch_page(Endpoint::ListExportJobs, &path, &call, page_num, deadline);
+        let fetch_raw = |page_num| {
+            self.fetch_page(
+                Endpoint::ListExportJobs,
+                &segments,
+                &call,
+                page_num,
+                deadline,
+            )
+        };
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.

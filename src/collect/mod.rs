@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
 
-pub use discovery::DiscoveryReport;
+pub use discovery::{DiscoveryReport, Skipped};
 pub use summary::{JobSummary, Retention, summarize};
 
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, Listed};

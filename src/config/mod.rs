@@ -46,6 +46,7 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "code",
     "version",
     "revision",
+    "reason",
     "job",
     "instance",
 ];
