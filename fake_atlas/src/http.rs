@@ -513,7 +513,7 @@ fn atlas(
             Err(m) => missing(m, &g, &c, &j),
         },
         Route::ListClusters(g) | Route::GetCluster(g, _)
-            if shape == Shape::Legacy && store.has_asymmetric(&g) =>
+            if shape != Shape::Current && store.has_asymmetric(&g) =>
         {
             asymmetric_unsupported()
         }
@@ -579,8 +579,8 @@ fn accepted_version(headers: &HeaderMap, listed: &[&'static str]) -> Option<&'st
         .next()
 }
 
-/// What Atlas answers a cluster version before 2024-08-05 about a project holding a cluster
-/// with asymmetric shards.
+/// What Atlas answers a cluster version before 2024-08-05 (v1.0 included) about a project
+/// holding a cluster with asymmetric shards.
 fn asymmetric_unsupported() -> Response {
     atlas_error(
         StatusCode::BAD_REQUEST,
