@@ -60,7 +60,7 @@ pub fn build_with(
 ) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
     let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
-    let collector = Collector::new(config, client);
+    let collector = Collector::new(config, client, metrics.full_listings.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics));
     let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })

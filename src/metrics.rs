@@ -14,6 +14,9 @@ pub struct OwnMetrics {
     registry: Registry,
     /// One per HTTP attempt to Atlas, by `endpoint` and `code`.
     pub api_requests: IntCounterVec,
+    /// Export-job listings that paged through everything when fewer pages could have done, by
+    /// `reason`.
+    pub full_listings: IntCounterVec,
 }
 
 impl OwnMetrics {
@@ -26,6 +29,14 @@ impl OwnMetrics {
                 "HTTP requests the exporter made to the Atlas Administration API, retries included, by endpoint and final HTTP status of the attempt (error: no answer). Watch 401/403/429.",
             ),
             &["endpoint", "code"],
+        )
+        .expect("static metric definition");
+        let full_listings = IntCounterVec::new(
+            Opts::new(
+                "atlas_backup_exporter_full_listings_total",
+                "Export-job listings that paged through every page of a cluster instead of stopping at the jobs already known, by reason (first, order, count, missing_job, invalid_job, new_jobs).",
+            ),
+            &["reason"],
         )
         .expect("static metric definition");
         let build_info = IntGaugeVec::new(
@@ -41,6 +52,9 @@ impl OwnMetrics {
             .register(Box::new(api_requests.clone()))
             .expect("registered once");
         registry
+            .register(Box::new(full_listings.clone()))
+            .expect("registered once");
+        registry
             .register(Box::new(build_info))
             .expect("registered once");
         #[cfg(target_os = "linux")]
@@ -52,6 +66,7 @@ impl OwnMetrics {
         OwnMetrics {
             registry,
             api_requests,
+            full_listings,
         }
     }
 
