@@ -13,6 +13,7 @@ mod ops_files;
 mod properties;
 mod readme;
 mod scale;
+mod schemas;
 mod secrets;
 mod servers;
 mod spec;
