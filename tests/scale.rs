@@ -280,6 +280,19 @@ async fn all_projects_adds_every_visible_cluster() {
     );
     assert_eq!(count("list_clusters", "403"), Some(1.0));
     assert_eq!(fake.requests().endpoint("list_all_clusters"), 0);
+    // Within discovery.interval (5m by default) the lists that worked are reused; only the
+    // project that failed is asked again.
+    let before = fake.requests();
+    let again = exporter.scrape().await;
+    let after = fake.requests();
+    let calls = |endpoint| after.endpoint(endpoint) - before.endpoint(endpoint);
+    assert_eq!((calls("list_projects"), calls("list_clusters")), (0, 1));
+    assert_eq!(again.find("atlas_backup_export_up", &[]).len(), 5);
+    let denied = [("group_id", DENIED)];
+    assert_eq!(
+        again.value("atlas_backup_export_discovery_up", &denied),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
