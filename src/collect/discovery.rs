@@ -51,6 +51,8 @@ pub(super) struct Discovery {
     target_labels: HashMap<String, Labels>,
     /// The clusters the config names: watched as configured, never as discovered.
     configured: HashSet<(String, String)>,
+    /// The labels of a project no target names: none.
+    no_labels: Labels,
     lists: Mutex<Lists>,
 }
 
@@ -114,6 +116,7 @@ impl Discovery {
             all_projects: config.discovery.all_projects,
             target_labels,
             configured,
+            no_labels: Labels::from([]),
             lists: Mutex::new(Lists::default()),
         }
     }
@@ -176,15 +179,10 @@ impl Discovery {
             list.up = listed.is_ok();
             match listed {
                 Ok(projects) => {
-                    let mut invalid = 0;
-                    list.group_ids = projects
-                        .into_iter()
-                        .filter_map(|p| {
-                            invalid += u32::from(p.id.is_none());
-                            // Atlas counts no clusters there: nothing to list.
-                            p.id.filter(|_| p.cluster_count != Some(0))
-                        })
-                        .collect();
+                    let invalid = projects.iter().filter(|p| p.id.is_none()).count();
+                    // A project Atlas counts no clusters in has nothing to list.
+                    let with_clusters = projects.into_iter().filter(|p| p.cluster_count != Some(0));
+                    list.group_ids = with_clusters.filter_map(|p| p.id).collect();
                     list.listed_at = Some(Instant::now());
                     if invalid > 0 {
                         tracing::warn!(projects = invalid, "skipped projects listed without an id");
@@ -204,7 +202,7 @@ impl Discovery {
         let up = lock(&self.lists).projects.as_ref().is_some_and(|p| p.up);
         DiscoveryReport {
             group_id: None,
-            labels: Labels::from([]),
+            labels: self.no_labels.clone(),
             up,
             skipped: None,
         }
@@ -307,8 +305,7 @@ impl Discovery {
 
     /// A project's labels: its first target's, or none.
     fn labels(&self, group_id: &str) -> &Labels {
-        static NONE: std::sync::LazyLock<Labels> = std::sync::LazyLock::new(|| Labels::from([]));
-        self.target_labels.get(group_id).unwrap_or(&NONE)
+        self.target_labels.get(group_id).unwrap_or(&self.no_labels)
     }
 
     /// The clusters the lists hold that the config does not name, each once, without calling
@@ -350,7 +347,7 @@ impl Discovery {
         let lists = lock(&self.lists);
         let listing = lists.projects.as_ref().map(|p| DiscoveryReport {
             group_id: None,
-            labels: Labels::from([]),
+            labels: self.no_labels.clone(),
             up: p.up,
             skipped: None,
         });
