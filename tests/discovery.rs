@@ -151,3 +151,42 @@ fn the_log_names_each_unwatched_cluster_and_the_role_a_project_lacks() {
     );
     assert!(!text.contains(support::PRIVATE_KEY));
 }
+
+#[tokio::test]
+async fn a_cluster_listed_without_a_name_is_counted_and_the_rest_is_watched() {
+    let fake = support::fake();
+    fake.add_cluster(GROUP, "Cluster0");
+    fake.put_job(GROUP, "Cluster0", job("aaaaaaaaaaaaaaaaaaaaaa01").build());
+    // Atlas's page as the specification allows it: only `results` required, no item field
+    // required. One item has no name, one a null name.
+    let page = serde_json::json!({
+        "results": [
+            {"name": "Cluster0", "backupEnabled": true, "stateName": "IDLE"},
+            {"backupEnabled": true, "stateName": "CREATING"},
+            {"name": null},
+        ]
+    });
+    let clusters = format!("/groups/{GROUP}/clusters");
+    fake.inject(
+        fake_atlas::Fault::raw(
+            &clusters,
+            200,
+            "application/vnd.atlas.2024-08-05+json;charset=utf-8",
+            page.to_string(),
+        )
+        .at_path_end(),
+    );
+    let yaml = format!("atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n");
+    let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
+    let scrape = exporter.scrape().await;
+    let project = [("group_id", GROUP)];
+    assert_eq!(
+        scrape.value("atlas_backup_export_discovery_up", &project),
+        Some(1.0)
+    );
+    let invalid = scrape.value("atlas_backup_export_invalid_clusters", &project);
+    assert_eq!(invalid, Some(2.0));
+    let up = [("cluster_name", "Cluster0")];
+    assert_eq!(scrape.value("atlas_backup_export_up", &up), Some(1.0));
+    assert_eq!(scrape.find("atlas_backup_export_up", &[]).len(), 1);
+}
