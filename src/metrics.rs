@@ -22,6 +22,9 @@ pub struct OwnMetrics {
     pub http_requests: IntCounterVec,
     /// The outcome of the last reload of `--web.config.file`, registered once reloading starts.
     pub web_config_reload: WebConfigReload,
+    /// Export-job listings that paged through everything when fewer pages could have done, by
+    /// `reason`.
+    pub full_listings: IntCounterVec,
 }
 
 /// `atlas_backup_exporter_web_config_last_reload_successful` and
@@ -61,6 +64,14 @@ impl OwnMetrics {
             &["endpoint", "code"],
         )
         .expect("static metric definition");
+        let full_listings = IntCounterVec::new(
+            Opts::new(
+                "atlas_backup_exporter_full_listings_total",
+                "Export-job listings that paged through every page of a cluster instead of stopping at the jobs already known, by reason (first, order, count, missing_job, invalid_job, new_jobs).",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "atlas_backup_exporter_build_info",
@@ -98,6 +109,9 @@ impl OwnMetrics {
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
         registry
+            .register(Box::new(full_listings.clone()))
+            .expect("registered once");
+        registry
             .register(Box::new(build_info))
             .expect("registered once");
         #[cfg(target_os = "linux")]
@@ -111,6 +125,7 @@ impl OwnMetrics {
             api_requests,
             http_requests,
             web_config_reload,
+            full_listings,
         }
     }
 

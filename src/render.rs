@@ -5,8 +5,9 @@
 
 use std::fmt::Write;
 
+use crate::atlas::model::Unwatched;
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::collect::{ClusterReport, Collection, JobSummary};
+use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
 /// so a family cannot be added without being named, explained and written.
@@ -18,6 +19,10 @@ enum Family {
     Cluster(ClusterFamily),
     /// A series per discovery listing.
     DiscoveryUp,
+    /// A series per discovered project and reason.
+    UnwatchedClusters,
+    /// A series per discovered project.
+    InvalidClusters,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +48,7 @@ enum ClusterFamily {
 
 impl Family {
     /// Every family, in output order.
-    const ALL: [Family; 14] = [
+    const ALL: [Family; 16] = [
         Family::Job(JobFamily::State),
         Family::Job(JobFamily::DurationSeconds),
         Family::Job(JobFamily::Components),
@@ -58,6 +63,8 @@ impl Family {
         Family::Cluster(ClusterFamily::ScrapeDurationSeconds),
         Family::Cluster(ClusterFamily::CollectionTimestamp),
         Family::DiscoveryUp,
+        Family::UnwatchedClusters,
+        Family::InvalidClusters,
     ];
 
     fn name(self) -> &'static str {
@@ -65,6 +72,8 @@ impl Family {
             Family::Job(family) => family.name(),
             Family::Cluster(family) => family.name(),
             Family::DiscoveryUp => "atlas_backup_export_discovery_up",
+            Family::UnwatchedClusters => "atlas_backup_export_unwatched_clusters",
+            Family::InvalidClusters => "atlas_backup_export_invalid_clusters",
         }
     }
 
@@ -111,7 +120,13 @@ impl Family {
                 "When the cluster's export jobs were fetched, as Unix seconds; older than the scrape when a cached collection answers (collection.cache_ttl)."
             }
             Family::DiscoveryUp => {
-                "1 if listing the project's clusters worked, 0 if it failed (the last list that worked is used). Without group_id: the listing of every project."
+                "1 if listing the project's clusters worked, 0 if it failed (the last list that worked is used). Without group_id: the listing of the projects (discovery.all_projects)."
+            }
+            Family::UnwatchedClusters => {
+                "Clusters of a discovered project that discovery does not watch, by reason: tenant (shared tier or Flex) or backup_disabled (Cloud Backup off). Neither has snapshots to export."
+            }
+            Family::InvalidClusters => {
+                "Clusters of a discovered project skipped because Atlas listed them without a name."
             }
         }
     }
@@ -169,7 +184,29 @@ pub fn render(collection: &Collection, out: &mut String) {
                     cluster_samples(family, cluster, out);
                 }
             }
-            Family::DiscoveryUp => discovery(collection, name, out),
+            Family::DiscoveryUp => {
+                for report in &collection.discoveries {
+                    discovery_sample(report, name, None, report.up, out);
+                }
+            }
+            Family::UnwatchedClusters => {
+                for report in &collection.discoveries {
+                    let Some(skipped) = &report.skipped else {
+                        continue;
+                    };
+                    for (reason, count) in Unwatched::ALL.iter().zip(skipped.unwatched) {
+                        let reason = ("reason", reason.label());
+                        discovery_sample(report, name, Some(reason), count, out);
+                    }
+                }
+            }
+            Family::InvalidClusters => {
+                for report in &collection.discoveries {
+                    if let Some(skipped) = &report.skipped {
+                        discovery_sample(report, name, None, skipped.invalid, out);
+                    }
+                }
+            }
         }
         if out.len() == header {
             // A family without samples is left out altogether.
@@ -340,31 +377,31 @@ fn sample(
     out.push('\n');
 }
 
-fn discovery(collection: &Collection, name: &str, out: &mut String) {
-    for report in &collection.discoveries {
-        out.push_str(name);
-        out.push('{');
-        let mut first = true;
-        if let Some(group_id) = &report.group_id {
-            out.push_str("group_id=\"");
-            escape(group_id, out);
-            out.push('"');
-            first = false;
+/// A sample of a discovery listing: its project (if any), `extra`, then its static labels.
+fn discovery_sample(
+    report: &DiscoveryReport,
+    name: &str,
+    extra: Option<(&str, &str)>,
+    value: impl Value,
+    out: &mut String,
+) {
+    out.push_str(name);
+    out.push('{');
+    let group = report.group_id.as_deref().map(|id| ("group_id", id));
+    let static_labels = report.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
+    let all = group.into_iter().chain(extra).chain(static_labels);
+    for (i, (label, value)) in all.enumerate() {
+        if i > 0 {
+            out.push(',');
         }
-        for (label, value) in report.labels.iter() {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(label);
-            out.push_str("=\"");
-            escape(value, out);
-            out.push('"');
-        }
-        out.push_str("} ");
-        report.up.write(out);
-        out.push('\n');
+        out.push_str(label);
+        out.push_str("=\"");
+        escape(value, out);
+        out.push('"');
     }
+    out.push_str("} ");
+    value.write(out);
+    out.push('\n');
 }
 
 fn labels(extra: &[(&str, &str)], out: &mut String) {
@@ -438,7 +475,7 @@ impl Value for bool {
 mod tests {
     use super::*;
     use crate::atlas::model::StateReason;
-    use crate::collect::{DiscoveryReport, Labels, WatchedCluster};
+    use crate::collect::{DiscoveryReport, Labels, Skipped, WatchedCluster};
 
     fn report(jobs: Option<JobSummary>) -> ClusterReport {
         ClusterReport {
@@ -476,11 +513,23 @@ mod tests {
                 last_success: None,
                 invalid: 3,
             }))],
-            discoveries: vec![DiscoveryReport {
-                group_id: None,
-                labels: Labels::from([]),
-                up: false,
-            }],
+            discoveries: vec![
+                DiscoveryReport {
+                    group_id: None,
+                    labels: Labels::from([]),
+                    up: false,
+                    skipped: None,
+                },
+                DiscoveryReport {
+                    group_id: Some("5f1a2b3c4d5e6f7a8b9c0d1e".into()),
+                    labels: Labels::from([("env".to_string(), "prod".to_string())]),
+                    up: true,
+                    skipped: Some(Skipped {
+                        unwatched: [0, 2],
+                        invalid: 1,
+                    }),
+                },
+            ],
         };
         let mut out = String::new();
         render(&collection, &mut out);
@@ -515,6 +564,18 @@ mod tests {
             format!(r#"atlas_backup_export_scrape_duration_seconds{{{l},{s}}} 0.25"#),
             format!(r#"atlas_backup_export_collection_timestamp_seconds{{{l},{s}}} 1800000000.5"#),
             "atlas_backup_export_discovery_up{} 0".to_string(),
+            String::from(
+                r#"atlas_backup_export_discovery_up{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
+            ),
+            String::from(
+                r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="tenant",env="prod"} 0"#,
+            ),
+            String::from(
+                r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="backup_disabled",env="prod"} 2"#,
+            ),
+            String::from(
+                r#"atlas_backup_export_invalid_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
+            ),
         ];
         assert_eq!(samples, expected);
         assert!(!out.contains("the message stays in the log"));
@@ -566,6 +627,8 @@ mod tests {
                 Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => 11,
                 Family::Cluster(ClusterFamily::CollectionTimestamp) => 12,
                 Family::DiscoveryUp => 13,
+                Family::UnwatchedClusters => 14,
+                Family::InvalidClusters => 15,
             }
         }
         for (index, family) in Family::ALL.into_iter().enumerate() {

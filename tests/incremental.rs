@@ -120,3 +120,101 @@ async fn other_orders_fall_back_to_full_listings() {
         }
     }
 }
+
+/// `count` finished jobs in each of `clusters` clusters (`C0`, `C1`, …), one an hour going back
+/// from a day ago, with a `totalCount` off by `error`.
+fn many_clusters(clusters: usize, count: i64, error: i64) -> fake_atlas::FakeAtlas {
+    let fake = support::fake();
+    fake.set_total_count_error(error);
+    let now = OffsetDateTime::now_utc();
+    for c in 0..clusters {
+        let name = format!("C{c}");
+        fake.add_cluster(GROUP, &name);
+        fake.put_jobs(
+            GROUP,
+            &name,
+            (0..count).map(|i| {
+                let created = now - Duration::days(1) - Duration::hours(i);
+                job(&format!("{c:04x}{i:020x}"))
+                    .state("Successful")
+                    .created(created)
+                    .finished(created + Duration::minutes(10))
+                    .build()
+            }),
+        );
+    }
+    fake
+}
+
+fn full_listings(scrape: &support::Scrape) -> Vec<(String, f64)> {
+    let mut found: Vec<(String, f64)> = scrape
+        .find("atlas_backup_exporter_full_listings_total", &[])
+        .iter()
+        .map(|s| (s.labels["reason"].clone(), s.value))
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+}
+
+#[tokio::test]
+async fn a_steadily_inexact_total_count_costs_no_full_listing_after_the_first() {
+    let yaml = "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n";
+    let fake = many_clusters(10, 2000, 3);
+    let exporter = Exporter::start(fake.clone(), yaml, support::api_key()).await;
+    let first = exporter.scrape().await;
+    // 2,003 announced: five pages asked for, the fifth empty.
+    assert_eq!(fake.requests().endpoint("list_export_jobs"), 50);
+    assert_eq!(full_listings(&first), [("first".to_owned(), 10.0)]);
+    for _ in 0..20 {
+        let (scrape, calls) = scrape_counting(&exporter).await;
+        assert_eq!(calls, 10, "one page a cluster");
+        assert_eq!(full_listings(&scrape), [("first".to_owned(), 10.0)]);
+        let c3 = [("cluster_name", "C3"), ("state", "Successful")];
+        assert_eq!(scrape.value("atlas_backup_export_jobs", &c3), Some(2000.0));
+    }
+    // Atlas prunes an old job of C3: the estimate is still 3 over, but over fewer jobs than
+    // the exporter keeps, so C3 alone is listed in full, once.
+    fake.remove_job(GROUP, "C3", &format!("{:04x}{:020x}", 3, 1500));
+    let before = fake.requests();
+    let scrape = exporter.scrape().await;
+    let after = fake.requests();
+    assert_eq!(
+        after.endpoint("list_export_jobs") - before.endpoint("list_export_jobs"),
+        14
+    );
+    assert_eq!(
+        full_listings(&scrape),
+        [("count".to_owned(), 1.0), ("first".to_owned(), 10.0)]
+    );
+    let c3 = [("cluster_name", "C3"), ("state", "Successful")];
+    assert_eq!(scrape.value("atlas_backup_export_jobs", &c3), Some(1999.0));
+    let c4 = [("cluster_name", "C4"), ("state", "Successful")];
+    assert_eq!(scrape.value("atlas_backup_export_jobs", &c4), Some(2000.0));
+    let (scrape, calls) = scrape_counting(&exporter).await;
+    assert_eq!(calls, 10);
+    assert_eq!(full_listings(&scrape).len(), 2);
+}
+
+#[tokio::test]
+async fn a_job_pruned_under_an_inexact_total_count_loses_its_series() {
+    // Every job gets per-job series here, so the pruned one's can be seen to go.
+    let yaml = "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\nexport_jobs:\n  max_age: 0\n  max_per_cluster: 0\n";
+    let fake = many_clusters(1, 1200, -3);
+    let exporter = Exporter::start(fake.clone(), yaml, support::api_key()).await;
+    let pruned = format!("{:04x}{:020x}", 0, 1100);
+    exporter.scrape().await;
+    let (scrape, calls) = scrape_counting(&exporter).await;
+    assert_eq!(calls, 1);
+    assert!(scrape.job_ids("C0").contains(&pruned));
+    fake.remove_job(GROUP, "C0", &pruned);
+    let (scrape, calls) = scrape_counting(&exporter).await;
+    assert_eq!(calls, 3, "page 1, then the rest in full");
+    assert!(!scrape.job_ids("C0").contains(&pruned));
+    assert_eq!(scrape.job_ids("C0").len(), 1199);
+    assert_eq!(
+        full_listings(&scrape),
+        [("count".to_owned(), 1.0), ("first".to_owned(), 1.0)]
+    );
+    let (_, calls) = scrape_counting(&exporter).await;
+    assert_eq!(calls, 1);
+}

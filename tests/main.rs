@@ -2,6 +2,7 @@
 
 mod bench_smoke;
 mod cli;
+mod discovery;
 mod e2e_prometheus;
 mod e2e_sharded;
 mod endpoint;
@@ -14,8 +15,10 @@ mod ops_files;
 mod properties;
 mod readme;
 mod scale;
+mod schemas;
 mod secrets;
 mod servers;
+mod spec;
 mod support;
 mod tools;
 mod web;

@@ -296,6 +296,16 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
             "run {run}: {cluster} is up\n{body}"
         );
     }
+    // The cluster with Cloud Backup off is counted, not watched.
+    assert!(
+        scrape
+            .find("atlas_backup_export_up", &[("cluster_name", "Archive")])
+            .is_empty(),
+        "run {run}"
+    );
+    let unwatched = [("reason", "backup_disabled")];
+    let unwatched = scrape.value("atlas_backup_export_unwatched_clusters", &unwatched);
+    assert_eq!(unwatched, Some(1.0), "run {run}");
     // The seed page's two jobs, re-dated, and the job that starts Queued.
     assert_eq!(
         state(&id(&replica_set), "Successful"),

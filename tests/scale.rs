@@ -3,10 +3,15 @@
 
 use std::io::Read;
 
-use fake_atlas::job;
+use fake_atlas::{ClusterKind, Fault, job};
 use time::{Duration, OffsetDateTime};
 
 use crate::support::{self, Exporter, GROUP, GROUP2, Scrape};
+
+/// A project without clusters.
+const EMPTY: &str = "7b8a9c0d1e2f3a4b5c6d7e8f";
+/// A project whose clusters the credential may not read.
+const DENIED: &str = "8c9d0e1f2a3b4c5d6e7f8a9b";
 
 fn two_projects() -> fake_atlas::FakeAtlas {
     let fake = support::fake();
@@ -207,22 +212,53 @@ async fn on_metrics_false_leaves_only_the_exporters_own_metrics() {
 #[tokio::test]
 async fn all_projects_adds_every_visible_cluster() {
     let fake = two_projects();
+    // GET /clusters would leave this one out; each project's own listing does not.
+    fake.add_cluster_of_kind(GROUP2, "Multi", ClusterKind::MultiCloud);
+    // The sunset cluster versions refuse a project holding asymmetric shards; 2024-08-05 does not.
+    fake.add_cluster_of_kind(GROUP2, "Asym", ClusterKind::AsymmetricSharded);
+    // A project without clusters is not listed; one the credential cannot read fails alone.
+    fake.add_group(EMPTY);
+    fake.add_cluster(DENIED, "Secret");
+    fake.inject(Fault::status(&format!("/groups/{DENIED}/clusters"), 403));
     let only_one = format!(
         "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    clusters: [Cluster0]\n    labels: {{team: data}}\ndiscovery:\n  all_projects: true\n"
     );
     let exporter = Exporter::start(fake.clone(), &only_one, support::api_key()).await;
     let scrape = exporter.scrape().await;
     let discovery = scrape.find("atlas_backup_export_discovery_up", &[]);
-    assert_eq!(discovery.len(), 1);
-    assert!(discovery[0].labels.is_empty(), "{discovery:?}");
-    assert_eq!(discovery[0].value, 1.0);
-    for (group, cluster) in [(GROUP, "Cluster0"), (GROUP, "Cluster1"), (GROUP2, "Other")] {
+    let mut found: Vec<(String, f64)> = discovery
+        .iter()
+        .map(|s| {
+            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (labels.join(","), s.value)
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    // The projects' listing without group_id; one series per project listed, a project that
+    // is also a target once, with the target's labels.
+    assert_eq!(
+        found,
+        [
+            (String::new(), 1.0),
+            (format!("group_id={GROUP},team=data"), 1.0),
+            (format!("group_id={GROUP2}"), 1.0),
+            (format!("group_id={DENIED}"), 0.0),
+        ]
+    );
+    for (group, cluster) in [
+        (GROUP, "Cluster0"),
+        (GROUP, "Cluster1"),
+        (GROUP2, "Other"),
+        (GROUP2, "Multi"),
+        (GROUP2, "Asym"),
+    ] {
         let up = scrape.value(
             "atlas_backup_export_up",
             &[("group_id", group), ("cluster_name", cluster)],
         );
         assert_eq!(up, Some(1.0), "{group}/{cluster}");
     }
+    assert_eq!(scrape.find("atlas_backup_export_up", &[]).len(), 5);
     // A cluster of a configured project keeps that project's labels.
     assert_eq!(
         scrape.value(
@@ -231,11 +267,33 @@ async fn all_projects_adds_every_visible_cluster() {
         ),
         Some(1.0)
     );
-    let listed = scrape.value(
-        "atlas_backup_exporter_api_requests_total",
-        &[("endpoint", "list_all_clusters"), ("code", "200")],
+    let count = |endpoint: &str, code: &str| {
+        scrape.value(
+            "atlas_backup_exporter_api_requests_total",
+            &[("endpoint", endpoint), ("code", code)],
+        )
+    };
+    assert_eq!(count("list_projects", "200"), Some(1.0));
+    assert_eq!(
+        count("list_clusters", "200"),
+        Some(2.0),
+        "not the empty project"
     );
-    assert_eq!(listed, Some(1.0));
+    assert_eq!(count("list_clusters", "403"), Some(1.0));
+    assert_eq!(fake.requests().endpoint("list_all_clusters"), 0);
+    // Within discovery.interval (5m by default) the lists that worked are reused; only the
+    // project that failed is asked again.
+    let before = fake.requests();
+    let again = exporter.scrape().await;
+    let after = fake.requests();
+    let calls = |endpoint| after.endpoint(endpoint) - before.endpoint(endpoint);
+    assert_eq!((calls("list_projects"), calls("list_clusters")), (0, 1));
+    assert_eq!(again.find("atlas_backup_export_up", &[]).len(), 5);
+    let denied = [("group_id", DENIED)];
+    assert_eq!(
+        again.value("atlas_backup_export_discovery_up", &denied),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]

@@ -8,8 +8,8 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use tokio::task::JoinHandle;
 
-use super::FakeAtlas;
 use super::store::fake_hex_id;
+use super::{ClusterKind, FakeAtlas};
 
 /// The demo's project (the id the README's config example uses).
 pub const DEMO_GROUP_ID: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
@@ -274,7 +274,8 @@ impl FakeAtlas {
     /// that moves from `Queued` to `InProgress` (after 60 s) to `Successful` (after 180 s))
     /// and `Cluster1` (sharded: the seed's sharded example, `Successful` without `finishedAt`
     /// as in the seed, a `Successful` one from 8 h ago with `finishedAt`, and a job still
-    /// `InProgress`). The moving job needs a tokio runtime;
+    /// `InProgress`), and `Archive`, a cluster with Cloud Backup off. The moving job needs a
+    /// tokio runtime;
     /// outside one it stays `Queued`.
     #[must_use = "dropping the handle stops the moving job"]
     pub fn seed_demo(&self, now: OffsetDateTime) -> DemoHandle {
@@ -292,6 +293,8 @@ impl FakeAtlas {
         self.set_group_name(g, "Demo Project");
         self.add_cluster(g, "Cluster0");
         self.add_sharded_cluster(g, "Cluster1");
+        // Cloud Backup off: discovery does not watch it, and counts it as unwatched.
+        self.add_cluster_of_kind(g, "Archive", ClusterKind::BackupDisabled);
 
         let (mut replica_set, mut sharded) = seed_examples();
         // Re-dated with the seed's own durations kept (3,537 s for the replica set).

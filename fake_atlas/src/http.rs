@@ -10,12 +10,9 @@ use super::auth::{self, DigestOutcome};
 use super::connections::ResetSwitch;
 use super::faults::{self, FaultAction};
 use super::hostile;
-use super::store::{Missing, Page};
+use super::store::{Missing, Page, Shape};
 use super::{FakeAtlas, lock};
 
-/// The only version date that exists for export jobs.
-const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
-const V2_CONTENT_TYPE: &str = "application/vnd.atlas.2023-01-01+json;charset=utf-8";
 const JSON: &str = "application/json";
 const OAUTH_PATH: &str = "/api/oauth/token";
 /// Atlas's bounds on `itemsPerPage`.
@@ -51,12 +48,28 @@ enum Route {
     Unknown,
 }
 
+/// The versions the published specification lists for each path, oldest first (the
+/// exporter's own test holds the specification's facts; the stand-in keeps its own copy, so
+/// that it refuses what Atlas refuses even when the exporter's table is wrong).
+const CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01", "2024-08-05"];
+/// The cluster versions that cannot describe asymmetric shards.
+const LEGACY_CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01"];
+const FIRST_VERSION: &[&str] = &["2023-01-01"];
+
 impl Route {
+    /// The versions Atlas answers this route in.
+    fn versions(&self) -> &'static [&'static str] {
+        match self {
+            Route::ListClusters(_) | Route::GetCluster(..) => CLUSTER_VERSIONS,
+            _ => FIRST_VERSION,
+        }
+    }
+
     /// The name the request is counted under.
     fn endpoint(&self) -> &'static str {
         match self {
             Route::OAuthToken => "oauth_token",
-            Route::ListGroups => "list_groups",
+            Route::ListGroups => "list_projects",
             Route::ListClusters(_) => "list_clusters",
             Route::ListJobs(..) => "list_export_jobs",
             Route::GetJob(..) => "get_export_job",
@@ -357,6 +370,15 @@ fn atlas_error(
     resp
 }
 
+fn response_owned(status: StatusCode, content_type: &str, body: String) -> Response {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    if let Ok(ct) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    resp
+}
+
 fn response(status: StatusCode, content_type: &'static str, body: String) -> Response {
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
@@ -452,18 +474,25 @@ fn atlas(
     if req.method() != Method::GET {
         return method_not_allowed(path);
     }
-    if version == Version::V2 && !accepts_v2(req.headers()) {
-        return invalid_version();
-    }
-    if version == Version::V1 && !accepts_json(req.headers()) {
-        return invalid_version();
-    }
-    let content_type = match version {
-        Version::V2 => V2_CONTENT_TYPE,
-        Version::V1 => JSON,
+    let date = match version {
+        Version::V2 => match accepted_version(req.headers(), route.versions()) {
+            Some(date) => Some(date),
+            None => return invalid_version(),
+        },
+        Version::V1 if !accepts_json(req.headers()) => return invalid_version(),
+        Version::V1 => None,
+    };
+    let shape = match date {
+        None => Shape::V1,
+        Some(date) if LEGACY_CLUSTER_VERSIONS.contains(&date) => Shape::Legacy,
+        Some(_) => Shape::Current,
+    };
+    let content_type = match date {
+        Some(date) => format!("application/vnd.atlas.{date}+json;charset=utf-8"),
+        None => JSON.to_owned(),
     };
     let ok = |body: String| {
-        let mut resp = response(StatusCode::OK, content_type, body);
+        let mut resp = response_owned(StatusCode::OK, &content_type, body);
         let h = resp.headers_mut();
         h.insert("ratelimit-limit", HeaderValue::from_static("1200"));
         h.insert("ratelimit-remaining", HeaderValue::from_static("1192"));
@@ -494,13 +523,11 @@ fn atlas(
     match route {
         Route::ListJobs(g, c) => match store.job_page(&g, &c, start, len) {
             Ok(page) => {
+                let error = store.total_count_error;
                 drop(store);
                 let items = page.items.iter().map(|t| &**t);
-                ok(page_body(
-                    &links(page.total),
-                    items,
-                    paging.count(page.total),
-                ))
+                let estimate = page.total.saturating_add_signed(error as isize);
+                ok(page_body(&links(page.total), items, paging.count(estimate)))
             }
             Err(m) => missing(m, &g, &c, ""),
         },
@@ -508,11 +535,16 @@ fn atlas(
             Ok(text) => ok(text.to_string()),
             Err(m) => missing(m, &g, &c, &j),
         },
-        Route::ListClusters(g) => match store.clusters_page(&g, start, len) {
+        Route::ListClusters(g) | Route::GetCluster(g, _)
+            if shape != Shape::Current && store.has_asymmetric(&g) =>
+        {
+            asymmetric_unsupported()
+        }
+        Route::ListClusters(g) => match store.clusters_page(&g, start, len, shape) {
             Ok(page) => ok(value_page(&page, &links(page.total), &paging)),
             Err(m) => missing(m, &g, "", ""),
         },
-        Route::GetCluster(g, c) => match store.cluster_item(&g, &c) {
+        Route::GetCluster(g, c) => match store.cluster_item(&g, &c, shape) {
             Ok(v) => ok(v.to_string()),
             Err(m) => missing(m, &g, &c, ""),
         },
@@ -551,18 +583,34 @@ fn accepts_json(headers: &HeaderMap) -> bool {
         || accepts.any(|m| m == "application/json" || m == "application/*" || m == "*/*")
 }
 
-/// Whether the `Accept` header names v2's versioned media type (among others, possibly).
-fn accepts_v2(headers: &HeaderMap) -> bool {
+/// The version date the `Accept` header asks for among `listed` (the first one it names that
+/// is listed), or `None`: Atlas answers 406.
+fn accepted_version(headers: &HeaderMap, listed: &[&'static str]) -> Option<&'static str> {
     headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|m| {
-            m.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case(V2_MEDIA_TYPE))
+        .filter_map(|m| {
+            let media = m.split(';').next()?.trim().to_ascii_lowercase();
+            let date = media
+                .strip_prefix("application/vnd.atlas.")?
+                .strip_suffix("+json")?
+                .to_owned();
+            listed.iter().find(|v| **v == date).copied()
         })
+        .next()
+}
+
+/// What Atlas answers a cluster version before 2024-08-05 (v1.0 included) about a project
+/// holding a cluster with asymmetric shards.
+fn asymmetric_unsupported() -> Response {
+    atlas_error(
+        StatusCode::BAD_REQUEST,
+        "ASYMMETRIC_SHARD_UNSUPPORTED",
+        "Cannot use the 2023-01-01 or 2023-02-01 API to describe clusters with asymmetric shards; use version 2024-08-05 or later.".into(),
+        vec![],
+    )
 }
 
 struct Paging {

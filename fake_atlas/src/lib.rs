@@ -53,6 +53,33 @@ pub enum Order {
     Unordered,
 }
 
+/// What kind of cluster the stand-in describes: what its cluster listings say about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClusterKind {
+    /// A dedicated replica set with Cloud Backup on.
+    #[default]
+    ReplicaSet,
+    /// Two shards of the same size.
+    Sharded,
+    /// Two shards of different sizes: the cluster listings before 2024-08-05 refuse the whole
+    /// project (`ASYMMETRIC_SHARD_UNSUPPORTED`).
+    AsymmetricSharded,
+    /// Regions on two cloud providers: `GET /clusters` leaves it out.
+    MultiCloud,
+    /// Shared tier or Flex: every region's provider is `TENANT`; no Cloud Backup.
+    Tenant,
+    /// A dedicated replica set with Cloud Backup off.
+    BackupDisabled,
+    /// A paused replica set: its snapshots and exports are still there.
+    Paused,
+}
+
+impl ClusterKind {
+    fn is_sharded(self) -> bool {
+        matches!(self, ClusterKind::Sharded | ClusterKind::AsymmetricSharded)
+    }
+}
+
 /// A snapshot of the requests the stand-in saw, for asserting the cost of a scrape.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
@@ -61,7 +88,7 @@ pub struct RequestCounts {
     /// 401 answers carrying a digest challenge (missing, wrong or stale digest).
     pub challenges: u64,
     /// Requests per endpoint, authenticated or not: `list_export_jobs`, `get_export_job`,
-    /// `list_clusters`, `list_all_clusters`, `list_groups`, `oauth_token`, `other`.
+    /// `list_clusters`, `list_all_clusters`, `list_projects`, `oauth_token`, `other`.
     pub by_endpoint: BTreeMap<String, u64>,
 }
 
@@ -261,12 +288,17 @@ impl FakeAtlas {
 
     /// Adds a replica-set cluster, and its project if needed.
     pub fn add_cluster(&self, group_id: &str, name: &str) {
-        lock(&self.inner.store).add_cluster(group_id, name, false);
+        lock(&self.inner.store).add_cluster(group_id, name, ClusterKind::ReplicaSet);
+    }
+
+    /// Adds a cluster of this kind, and its project if needed.
+    pub fn add_cluster_of_kind(&self, group_id: &str, name: &str, kind: ClusterKind) {
+        lock(&self.inner.store).add_cluster(group_id, name, kind);
     }
 
     /// Adds a sharded cluster, and its project if needed.
     pub fn add_sharded_cluster(&self, group_id: &str, name: &str) {
-        lock(&self.inner.store).add_cluster(group_id, name, true);
+        lock(&self.inner.store).add_cluster(group_id, name, ClusterKind::Sharded);
     }
 
     /// Removes a cluster and its jobs (no-op if unknown).
@@ -297,6 +329,12 @@ impl FakeAtlas {
     /// Number of jobs the stand-in holds for a cluster (0 if unknown).
     pub fn job_count(&self, group_id: &str, cluster: &str) -> usize {
         lock(&self.inner.store).job_count(group_id, cluster)
+    }
+
+    /// Makes every export-job listing's `totalCount` off by `error` jobs (Atlas calls it an
+    /// estimate that may not be exact); 0 makes it exact again.
+    pub fn set_total_count_error(&self, error: i64) {
+        lock(&self.inner.store).total_count_error = error;
     }
 
     /// How export jobs are ordered in listings.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Order;
+use super::{ClusterKind, Order};
 
 /// The organisation every project belongs to (the recorder's placeholder id).
 pub(super) const ORG_ID: &str = "a0123456789abcdef012345a";
@@ -21,6 +21,8 @@ const MONGODB_VERSION: &str = "8.0.12";
 #[derive(Default)]
 pub(super) struct Store {
     pub(super) order: Order,
+    /// Added to every export-job listing's `totalCount`.
+    pub(super) total_count_error: i64,
     groups: BTreeMap<String, Group>,
 }
 
@@ -31,7 +33,7 @@ struct Group {
 
 struct Cluster {
     id: String,
-    sharded: bool,
+    kind: ClusterKind,
     /// In insertion order; a replaced job keeps its place.
     jobs: Vec<StoredJob>,
     by_id: HashMap<String, usize>,
@@ -75,18 +77,26 @@ impl Store {
         })
     }
 
-    pub(super) fn add_cluster(&mut self, gid: &str, name: &str, sharded: bool) {
-        self.cluster_mut(gid, name, sharded).sharded = sharded;
+    pub(super) fn add_cluster(&mut self, gid: &str, name: &str, kind: ClusterKind) {
+        self.cluster_mut(gid, name, kind).kind = kind;
+    }
+
+    /// Whether the project holds a cluster with asymmetric shards.
+    pub(super) fn has_asymmetric(&self, gid: &str) -> bool {
+        self.groups.get(gid).is_some_and(|g| {
+            let mut kinds = g.clusters.values().map(|c| c.kind);
+            kinds.any(|k| k == ClusterKind::AsymmetricSharded)
+        })
     }
 
     /// The cluster, created (with its project) if needed.
-    fn cluster_mut(&mut self, gid: &str, name: &str, sharded: bool) -> &mut Cluster {
+    fn cluster_mut(&mut self, gid: &str, name: &str, kind: ClusterKind) -> &mut Cluster {
         self.group_mut(gid)
             .clusters
             .entry(name.to_owned())
             .or_insert_with(|| Cluster {
                 id: fake_hex_id(&format!("cluster/{gid}/{name}")),
-                sharded,
+                kind,
                 jobs: Vec::new(),
                 by_id: HashMap::new(),
                 listing: None,
@@ -111,7 +121,7 @@ impl Store {
             created,
             text: job.to_string().into(),
         };
-        let cluster = self.cluster_mut(gid, name, false);
+        let cluster = self.cluster_mut(gid, name, ClusterKind::ReplicaSet);
         cluster.listing = None;
         match id.as_ref().and_then(|id| cluster.by_id.get(id)) {
             Some(&i) => cluster.jobs[i] = stored,
@@ -223,8 +233,13 @@ impl Store {
         }
     }
 
-    pub(super) fn cluster_item(&self, gid: &str, name: &str) -> Result<Value, Missing> {
-        Ok(cluster_json(gid, name, self.cluster(gid, name)?))
+    pub(super) fn cluster_item(
+        &self,
+        gid: &str,
+        name: &str,
+        shape: Shape,
+    ) -> Result<Value, Missing> {
+        Ok(cluster_json(gid, name, self.cluster(gid, name)?, shape))
     }
 
     pub(super) fn clusters_page(
@@ -232,6 +247,7 @@ impl Store {
         gid: &str,
         start: usize,
         len: usize,
+        shape: Shape,
     ) -> Result<Page<Value>, Missing> {
         let g = self.groups.get(gid).ok_or(Missing::Group)?;
         Ok(Page {
@@ -240,13 +256,14 @@ impl Store {
                 .iter()
                 .skip(start)
                 .take(len)
-                .map(|(name, c)| cluster_json(gid, name, c))
+                .map(|(name, c)| cluster_json(gid, name, c, shape))
                 .collect(),
             total: g.clusters.len(),
         })
     }
 
-    /// `GET /clusters`: one item per project, each with all its clusters.
+    /// `GET /clusters`: one item per project, each with all its clusters but the multi-cloud
+    /// ones, which this listing leaves out.
     pub(super) fn all_clusters_page(&self, start: usize, len: usize) -> Page<Value> {
         let items = self
             .groups
@@ -257,18 +274,19 @@ impl Store {
                 let clusters: Vec<Value> = g
                     .clusters
                     .iter()
+                    .filter(|(_, c)| c.kind != ClusterKind::MultiCloud)
                     .map(|(name, c)| {
                         json!({
                             "alertCount": 0,
                             "authEnabled": true,
                             "availability": "available",
-                            "backupEnabled": true,
+                            "backupEnabled": c.kind != ClusterKind::BackupDisabled,
                             "clusterId": c.id,
                             "dataSizeBytes": 0,
                             "name": name,
                             "nodeCount": 3,
                             "sslEnabled": true,
-                            "type": if c.sharded { "SHARDED_CLUSTER" } else { "REPLICA_SET" },
+                            "type": if c.kind.is_sharded() { "SHARDED_CLUSTER" } else { "REPLICA_SET" },
                             "versions": [MONGODB_VERSION],
                         })
                     })
@@ -302,17 +320,89 @@ fn group_json(gid: &str, g: &Group) -> Value {
     })
 }
 
-fn cluster_json(gid: &str, name: &str, c: &Cluster) -> Value {
-    json!({
-        "backupEnabled": true,
-        "clusterType": if c.sharded { "SHARDED" } else { "REPLICASET" },
+/// Which description of a cluster a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Shape {
+    /// v1.0: `providerSettings`, and Cloud Backup as `providerBackupEnabled` (`backupEnabled`
+    /// is legacy backup, always off).
+    V1,
+    /// v2 before 2024-08-05: `replicationSpecs` with `numShards`, which cannot describe
+    /// asymmetric shards.
+    Legacy,
+    /// v2 2024-08-05: one replication spec per shard.
+    Current,
+}
+
+fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
+    let provider = match c.kind {
+        ClusterKind::Tenant => "TENANT",
+        _ => "AWS",
+    };
+    let region = |provider: &str, region: &str, priority: u32| {
+        let mut config = json!({
+            "providerName": provider,
+            "regionName": region,
+            "priority": priority,
+            "electableSpecs": {"instanceSize": "M30", "nodeCount": 3},
+        });
+        if provider == "TENANT" {
+            config["backingProviderName"] = json!("AWS");
+            config["electableSpecs"] = json!({"instanceSize": "M0"});
+        }
+        config
+    };
+    let regions = match c.kind {
+        ClusterKind::MultiCloud => vec![
+            region("AWS", "US_EAST_1", 7),
+            region("GCP", "CENTRAL_US", 6),
+        ],
+        _ => vec![region(provider, "US_EAST_1", 7)],
+    };
+    let shards = match c.kind {
+        ClusterKind::Sharded | ClusterKind::AsymmetricSharded => 2,
+        _ => 1,
+    };
+    let mut cluster = json!({
+        "clusterType": if c.kind.is_sharded() { "SHARDED" } else { "REPLICASET" },
         "groupId": gid,
         "id": c.id,
         "mongoDBVersion": MONGODB_VERSION,
         "name": name,
-        "paused": false,
+        "paused": c.kind == ClusterKind::Paused,
         "stateName": "IDLE",
-    })
+    });
+    let backup = c.kind != ClusterKind::BackupDisabled;
+    match shape {
+        Shape::Current => {
+            let specs: Vec<Value> = (0..shards)
+                .map(|shard| {
+                    let mut regions = regions.clone();
+                    if c.kind == ClusterKind::AsymmetricSharded && shard == 1 {
+                        regions[0]["electableSpecs"]["instanceSize"] = json!("M40");
+                    }
+                    json!({"regionConfigs": regions, "zoneName": "Zone 1"})
+                })
+                .collect();
+            cluster["replicationSpecs"] = Value::Array(specs);
+            cluster["backupEnabled"] = json!(backup);
+        }
+        Shape::Legacy => {
+            cluster["replicationSpecs"] =
+                json!([{"numShards": shards, "regionConfigs": regions, "zoneName": "Zone 1"}]);
+            cluster["backupEnabled"] = json!(backup);
+        }
+        Shape::V1 => {
+            cluster["providerSettings"] = json!({
+                "providerName": provider,
+                "regionName": "US_EAST_1",
+                "instanceSizeName": if provider == "TENANT" { "M0" } else { "M30" },
+            });
+            cluster["numShards"] = json!(shards);
+            cluster["providerBackupEnabled"] = json!(backup);
+            cluster["backupEnabled"] = json!(false);
+        }
+    }
+    cluster
 }
 
 /// The listing order of `jobs` as indices.

@@ -488,6 +488,141 @@ async fn v2_insists_on_the_versioned_accept_header() {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// GETs `url` asking for `accept`, digest-authenticated.
+async fn get_accepting(session: &DigestAuthSession, url: &str, accept: &str) -> Response {
+    within(
+        client()
+            .get(url)
+            .header(ACCEPT, accept)
+            .send_digest_auth(session),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn version(date: &str) -> String {
+    format!("application/vnd.atlas.{date}+json")
+}
+
+#[tokio::test]
+async fn each_path_answers_the_versions_the_specification_lists() {
+    let (fake, base) = atlas_with_cluster().await;
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let clusters = format!("{base}/api/atlas/v2/groups/{GROUP}/clusters");
+    for date in ["2023-01-01", "2023-02-01", "2024-08-05"] {
+        let resp = get_accepting(&session, &clusters, &version(date)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{date}");
+        let content_type = format!("{};charset=utf-8", version(date));
+        assert_eq!(header(&resp, "content-type"), content_type);
+    }
+    // Export jobs exist in 2023-01-01 only; no path knows a version the spec does not list.
+    for (url, date) in [
+        (exports_url(&base, "Cluster0"), "2024-08-05"),
+        (clusters.clone(), "2025-01-01"),
+        (format!("{base}/api/atlas/v2/groups"), "2024-08-05"),
+    ] {
+        let resp = get_accepting(&session, &url, &version(date)).await;
+        assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE, "{url} {date}");
+        assert_eq!(body_json(resp).await["errorCode"], "INVALID_VERSION_DATE");
+    }
+    // A project with asymmetric shards: only 2024-08-05 describes it.
+    fake.add_cluster_of_kind(GROUP, "Asym", ClusterKind::AsymmetricSharded);
+    for date in ["2023-01-01", "2023-02-01"] {
+        let resp = get_accepting(&session, &clusters, &version(date)).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{date}");
+        let body = body_json(resp).await;
+        assert_eq!(body["errorCode"], "ASYMMETRIC_SHARD_UNSUPPORTED");
+    }
+    let resp = get_accepting(&session, &clusters, &version("2024-08-05")).await;
+    let body = body_json(resp).await;
+    let names: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Asym", "Cluster0"]);
+    let sizes: Vec<&Value> = body["results"][0]["replicationSpecs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["regionConfigs"][0]["electableSpecs"]["instanceSize"])
+        .collect();
+    assert_eq!(sizes, ["M30", "M40"]);
+}
+
+#[tokio::test]
+async fn cluster_kinds_show_in_each_shape_and_multi_cloud_escapes_the_all_clusters_listing() {
+    let (fake, base) = atlas_with_cluster().await;
+    fake.add_cluster_of_kind(GROUP, "Flex", ClusterKind::Tenant);
+    fake.add_cluster_of_kind(GROUP, "NoBackup", ClusterKind::BackupDisabled);
+    fake.add_cluster_of_kind(GROUP, "Multi", ClusterKind::MultiCloud);
+    fake.add_cluster_of_kind(GROUP, "Asleep", ClusterKind::Paused);
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url =
+        |api: &str, name: &str| format!("{base}/api/atlas/{api}/groups/{GROUP}/clusters/{name}");
+    let v2 = |name: &'static str| {
+        let url = url("v2", name);
+        let session = &session;
+        async move { body_json(get_accepting(session, &url, &version("2024-08-05")).await).await }
+    };
+    let flex = v2("Flex").await;
+    assert_eq!(
+        flex["replicationSpecs"][0]["regionConfigs"][0]["providerName"],
+        "TENANT"
+    );
+    assert_eq!(v2("NoBackup").await["backupEnabled"], false);
+    assert_eq!(v2("Cluster0").await["backupEnabled"], true);
+    assert_eq!(v2("Asleep").await["paused"], true);
+    let multi = v2("Multi").await;
+    let providers = &multi["replicationSpecs"][0]["regionConfigs"];
+    assert_eq!(providers[0]["providerName"], "AWS");
+    assert_eq!(providers[1]["providerName"], "GCP");
+    // v1.0: Cloud Backup is providerBackupEnabled; backupEnabled is legacy backup.
+    let v1 = |name: &'static str| {
+        let url = url("v1.0", name);
+        let session = &session;
+        async move { body_json(get_accepting(session, &url, "application/json").await).await }
+    };
+    let flex = v1("Flex").await;
+    assert_eq!(flex["providerSettings"]["providerName"], "TENANT");
+    let no_backup = v1("NoBackup").await;
+    assert_eq!(no_backup["providerBackupEnabled"], false);
+    assert_eq!(v1("Cluster0").await["providerBackupEnabled"], true);
+    assert_eq!(v1("Cluster0").await["backupEnabled"], false);
+
+    let all = format!("{base}/api/atlas/v2/clusters");
+    let body = body_json(get_accepting(&session, &all, V2).await).await;
+    let names: Vec<&str> = body["results"][0]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Asleep", "Cluster0", "Flex", "NoBackup"]);
+    let groups = format!("{base}/api/atlas/v2/groups");
+    let body = body_json(get_accepting(&session, &groups, V2).await).await;
+    assert_eq!(body["results"][0]["clusterCount"], 5);
+}
+
+#[tokio::test]
+async fn total_count_can_be_off_by_a_fixed_amount() {
+    let (fake, base) = atlas_with_cluster().await;
+    fake.put_jobs(
+        GROUP,
+        "Cluster0",
+        (0..4).map(|i| job(&format!("j{i}")).build()),
+    );
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+    for (error, total) in [(3, 7), (-2, 2), (0, 4)] {
+        fake.set_total_count_error(error);
+        let body = body_json(get_accepting(&session, &url, V2).await).await;
+        assert_eq!(body["totalCount"], total, "{error}");
+        assert_eq!(body["results"].as_array().unwrap().len(), 4);
+    }
+}
+
 #[tokio::test]
 async fn v1_paths_answer_plain_json() {
     let (fake, base) = atlas_with_cluster().await;
@@ -514,7 +649,7 @@ async fn v1_paths_answer_plain_json() {
     assert_eq!(c.endpoint("list_export_jobs"), 2);
     assert_eq!(c.endpoint("get_export_job"), 1);
     assert_eq!(c.endpoint("list_clusters"), 1);
-    assert_eq!(c.endpoint("list_groups"), 1);
+    assert_eq!(c.endpoint("list_projects"), 1);
     assert_eq!(c.endpoint("list_all_clusters"), 1);
 }
 

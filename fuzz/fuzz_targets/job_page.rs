@@ -5,7 +5,7 @@
 
 use atlas_backup_exporter::atlas::ITEMS_PER_PAGE;
 use atlas_backup_exporter::atlas::model::{
-    ClusterItem, ErrorBody, ProjectClusters, parse_job, parse_job_page, parse_page,
+    ClusterItem, ClusterShape, ErrorBody, Project, parse_job, parse_job_page, parse_page,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -27,7 +27,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Ok(job)) = parse_job(data) {
         assert!(job.created_at.is_finite());
     }
-    let _ = parse_page::<ClusterItem>(data, ITEMS_PER_PAGE);
-    let _ = parse_page::<ProjectClusters>(data, ITEMS_PER_PAGE);
+    if let Ok(page) = parse_page::<serde_json::Value>(data, ITEMS_PER_PAGE) {
+        for item in &page.results {
+            for shape in [ClusterShape::V2, ClusterShape::V1] {
+                let _ = ClusterItem::from_value(item, shape);
+            }
+        }
+    }
+    let _ = parse_page::<Project>(data, ITEMS_PER_PAGE);
     let _ = ErrorBody::parse(data);
 });

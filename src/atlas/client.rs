@@ -21,13 +21,11 @@ use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
+use super::encode;
 use super::error::AtlasError;
 use super::model::ErrorBody;
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
-
-/// The media type that selects the API version on v2 (the only version date export jobs have).
-pub const V2_MEDIA_TYPE: &str = "application/vnd.atlas.2023-01-01+json";
 
 /// Retries per call after the first attempt, all inside the scrape's deadline.
 const MAX_RETRIES: usize = 3;
@@ -39,26 +37,103 @@ const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 
-/// The Atlas endpoints the exporter calls, named as in `atlas_backup_exporter_api_requests_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The Atlas endpoints the exporter calls: every call goes through this table, which gives its
+/// `endpoint` label, its path, the API version it asks for on v2, and the role Atlas requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Endpoint {
+    OAuthToken,
+    ListProjects,
+    ListClusters,
     ListExportJobs,
     GetExportJob,
-    ListClusters,
-    ListAllClusters,
-    OAuthToken,
+}
+
+/// One row of the endpoint table.
+pub struct Route {
+    /// The value of the `endpoint` label.
+    pub label: &'static str,
+    /// The path under `/api/atlas/v2` (and `/api/atlas/v1.0`), `{name}` for each segment the
+    /// call fills in, in order; `None` for the OAuth token, which is outside the API.
+    pub path: Option<&'static str>,
+    /// The version date sent on v2: the newest one the specification lists for the path without
+    /// a sunset date.
+    pub version: &'static str,
+    /// The role the specification says the credential needs (`None`: any).
+    pub role: Option<&'static str>,
 }
 
 impl Endpoint {
-    /// The value of the `endpoint` label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Endpoint::ListExportJobs => "list_export_jobs",
-            Endpoint::GetExportJob => "get_export_job",
-            Endpoint::ListClusters => "list_clusters",
-            Endpoint::ListAllClusters => "list_all_clusters",
-            Endpoint::OAuthToken => "oauth_token",
+    /// Every endpoint, in the table's order.
+    pub const ALL: [Endpoint; 5] = [
+        Endpoint::OAuthToken,
+        Endpoint::ListProjects,
+        Endpoint::ListClusters,
+        Endpoint::ListExportJobs,
+        Endpoint::GetExportJob,
+    ];
+
+    /// The endpoint's row of the table.
+    pub const fn route(self) -> Route {
+        // 2024-08-05 is the cluster listing's newest version: 2023-01-01 and 2023-02-01 are sunset
+        // on 2027-07-01, and Atlas refuses them for a project holding a cluster with
+        // asymmetric shards. Export jobs exist in 2023-01-01 only.
+        let (label, path, version, role) = match self {
+            Endpoint::OAuthToken => ("oauth_token", None, "", None),
+            Endpoint::ListProjects => ("list_projects", Some("/groups"), "2023-01-01", None),
+            Endpoint::ListClusters => (
+                "list_clusters",
+                Some("/groups/{groupId}/clusters"),
+                "2024-08-05",
+                Some("Project Read Only"),
+            ),
+            Endpoint::ListExportJobs => (
+                "list_export_jobs",
+                Some("/groups/{groupId}/clusters/{clusterName}/backup/exports"),
+                "2023-01-01",
+                Some("Project Backup Manager"),
+            ),
+            Endpoint::GetExportJob => (
+                "get_export_job",
+                Some("/groups/{groupId}/clusters/{clusterName}/backup/exports/{exportId}"),
+                "2023-01-01",
+                Some("Project Backup Manager"),
+            ),
+        };
+        Route {
+            label,
+            path,
+            version,
+            role,
         }
+    }
+
+    /// The value of the `endpoint` label.
+    pub const fn label(self) -> &'static str {
+        self.route().label
+    }
+
+    /// The media type that selects the endpoint's version on v2.
+    pub fn media_type(self) -> String {
+        format!("application/vnd.atlas.{}+json", self.route().version)
+    }
+
+    /// The path under the API root with `segments` filled in, each percent-encoded. A segment
+    /// too many or too few is a bug of the caller: the path then keeps its placeholder, and
+    /// Atlas answers 404.
+    pub fn path(self, segments: &[&str]) -> String {
+        let template = self.route().path.unwrap_or_default();
+        let mut path = String::with_capacity(template.len() + 64);
+        let mut segments = segments.iter();
+        for part in template.split('/').filter(|p| !p.is_empty()) {
+            path.push('/');
+            let segment = part.starts_with('{').then(|| segments.next()).flatten();
+            match segment {
+                Some(segment) => path.push_str(&encode(segment)),
+                None => path.push_str(part),
+            }
+        }
+        debug_assert!(segments.next().is_none(), "{template}: too many segments");
+        path
     }
 }
 
@@ -96,7 +171,7 @@ struct ClientState {
     http: reqwest::Client,
     base_url: String,
     api_root: String,
-    accept: &'static str,
+    api_version: ApiVersion,
     auth: Auth,
     permits: Semaphore,
     request_timeout: Duration,
@@ -220,12 +295,9 @@ impl AtlasClient {
                 call: "building the HTTP client".into(),
                 message: e.to_string(),
             })?;
-        let (api_root, accept) = match config.api_version {
-            ApiVersion::V2 => (format!("{}/api/atlas/v2", config.base_url), V2_MEDIA_TYPE),
-            ApiVersion::V1 => (
-                format!("{}/api/atlas/v1.0", config.base_url),
-                "application/json",
-            ),
+        let api_root = match config.api_version {
+            ApiVersion::V2 => format!("{}/api/atlas/v2", config.base_url),
+            ApiVersion::V1 => format!("{}/api/atlas/v1.0", config.base_url),
         };
         let auth = match credentials {
             Credentials::ApiKey {
@@ -251,7 +323,7 @@ impl AtlasClient {
                 http,
                 base_url: config.base_url.clone(),
                 api_root,
-                accept,
+                api_version: config.api_version,
                 auth,
                 permits: Semaphore::new(config.max_concurrent_requests),
                 request_timeout: config.request_timeout,
@@ -272,16 +344,23 @@ impl AtlasClient {
         AtlasClient::new(config, credentials, requests).expect("a client of the stand-in")
     }
 
-    /// GETs `path` (under the API root, query included), retrying transient failures until the
-    /// deadline. `call` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
+    /// The API version the client speaks.
+    pub fn api_version(&self) -> ApiVersion {
+        self.inner.api_version
+    }
+
+    /// GETs `endpoint` with its path's `segments` filled in and `query` (empty, or starting with
+    /// `?`), asking for the endpoint's version, retrying transient failures until the deadline.
+    /// `call` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
     pub async fn get(
         &self,
         endpoint: Endpoint,
-        path: &str,
+        segments: &[&str],
+        query: &str,
         call: &str,
         deadline: Deadline,
     ) -> Result<Body, AtlasError> {
-        let url = format!("{}{}", self.inner.api_root, path);
+        let url = format!("{}{}{query}", self.inner.api_root, endpoint.path(segments));
         retrying(deadline, call, || {
             self.attempt(endpoint, &url, call, deadline)
         })
@@ -330,7 +409,11 @@ impl AtlasClient {
         call: &str,
         deadline: Deadline,
     ) -> Attempt<reqwest::Response, AtlasError> {
-        let request = self.inner.http.get(url).header(ACCEPT, self.inner.accept);
+        let accept = match self.inner.api_version {
+            ApiVersion::V2 => endpoint.media_type(),
+            ApiVersion::V1 => "application/json".to_owned(),
+        };
+        let request = self.inner.http.get(url).header(ACCEPT, accept);
         let response = match &self.inner.auth {
             Auth::Digest(session) => request
                 .send_digest_auth(session)
@@ -811,25 +894,29 @@ mod tests {
 
     #[test]
     fn endpoint_labels_are_the_documented_ones() {
-        let labels: Vec<_> = [
-            Endpoint::ListExportJobs,
-            Endpoint::GetExportJob,
-            Endpoint::ListClusters,
-            Endpoint::ListAllClusters,
-            Endpoint::OAuthToken,
-        ]
-        .into_iter()
-        .map(Endpoint::label)
-        .collect();
+        let labels: Vec<_> = Endpoint::ALL.into_iter().map(Endpoint::label).collect();
         assert_eq!(
             labels,
             [
+                "oauth_token",
+                "list_projects",
+                "list_clusters",
                 "list_export_jobs",
                 "get_export_job",
-                "list_clusters",
-                "list_all_clusters",
-                "oauth_token"
             ]
+        );
+    }
+
+    #[test]
+    fn paths_fill_and_encode_their_segments() {
+        assert_eq!(Endpoint::ListProjects.path(&[]), "/groups");
+        assert_eq!(
+            Endpoint::GetExportJob.path(&["5f1a2b3c4d5e6f7a8b9c0d1e", "Cluster0", "{BUCKET-ID}"]),
+            "/groups/5f1a2b3c4d5e6f7a8b9c0d1e/clusters/Cluster0/backup/exports/%7BBUCKET-ID%7D"
+        );
+        assert_eq!(
+            Endpoint::ListClusters.media_type(),
+            "application/vnd.atlas.2024-08-05+json"
         );
     }
 }

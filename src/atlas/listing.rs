@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
+use prometheus::IntCounterVec;
 
 use super::model::{self, ExportJob, InvalidJob, Page};
 use super::{
-    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, encode,
-    expected_pages, is_full, page_through,
+    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, expected_pages,
+    is_full, page_through,
 };
 
 /// Every export job of a cluster, as one listing found them: newest first, each job once.
@@ -88,6 +89,49 @@ pub struct Listed {
     pub unchanged: bool,
 }
 
+/// Why a listing paged through everything when it asked for fewer pages first, the value of
+/// `atlas_backup_exporter_full_listings_total`'s `reason` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullListing {
+    /// No listing of more than one page to build on: the first one, or the one after a failure.
+    First,
+    /// The last listing or this one was not newest first.
+    Order,
+    /// `totalCount` moved away from what is fetched plus what is kept by another amount than
+    /// the last full listing found: jobs were added or pruned where the listing did not look.
+    Count,
+    /// A job seen running was not on the pages fetched, or a kept job is newer than them.
+    MissingJob,
+    /// The last listing held malformed jobs, which cannot be counted from memory.
+    InvalidJob,
+    /// More new or changed jobs than the pages asked for at once hold.
+    NewJobs,
+}
+
+impl FullListing {
+    /// Every reason, in the order of the README.
+    pub const ALL: [FullListing; 6] = [
+        FullListing::First,
+        FullListing::Order,
+        FullListing::Count,
+        FullListing::MissingJob,
+        FullListing::InvalidJob,
+        FullListing::NewJobs,
+    ];
+
+    /// The value of the `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            FullListing::First => "first",
+            FullListing::Order => "order",
+            FullListing::Count => "count",
+            FullListing::MissingJob => "missing_job",
+            FullListing::InvalidJob => "invalid_job",
+            FullListing::NewJobs => "new_jobs",
+        }
+    }
+}
+
 /// Lists the export jobs of clusters, each listing reusing what the cluster's last one left
 /// (see the module's doc). What it remembers is its own to keep and to forget: a cluster whose
 /// listing fails is forgotten, and the owner says which clusters are still watched
@@ -95,16 +139,20 @@ pub struct Listed {
 pub struct JobLister {
     client: AtlasClient,
     max_pages: u32,
+    /// `atlas_backup_exporter_full_listings_total`, by `reason`.
+    full_listings: IntCounterVec,
     /// Per cluster (project id, cluster name), what its last listing left for the next one.
     known: Mutex<HashMap<(String, String), Arc<KnownJobs>>>,
 }
 
 impl JobLister {
-    /// A lister that fetches at most `max_pages` pages per listing.
-    pub fn new(client: AtlasClient, max_pages: u32) -> JobLister {
+    /// A lister that fetches at most `max_pages` pages per listing and counts the listings that
+    /// page through everything in `full_listings` (labelled `reason`).
+    pub fn new(client: AtlasClient, max_pages: u32, full_listings: IntCounterVec) -> JobLister {
         JobLister {
             client,
             max_pages,
+            full_listings,
             known: Mutex::default(),
         }
     }
@@ -123,8 +171,14 @@ impl JobLister {
             .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
             .await;
         match result {
-            Ok((listed, keep)) => {
+            Ok((listed, keep, full)) => {
+                if let Some(reason) = full {
+                    self.full_listings
+                        .with_label_values(&[reason.label()])
+                        .inc();
+                }
                 tracing::debug!(
+                    full_listing = full.map(FullListing::label),
                     group_id,
                     cluster_name = cluster,
                     jobs = listed.listing.jobs().len(),
@@ -165,6 +219,12 @@ struct KnownJobs {
     /// Whether the next listing may stop early. When not, it pages through everything, and the
     /// jobs below are not kept.
     incremental: bool,
+    /// Why not, when the next listing may not stop early.
+    full_because: Option<FullListing>,
+    /// How far Atlas's `totalCount` was from the jobs the last full listing found. Atlas calls
+    /// it an estimate; a steady error is no reason to page through everything again, a changed
+    /// one is. `None` when there was no `totalCount`.
+    count_error: Option<i64>,
     /// The finished jobs, newest first.
     terminal: Vec<Arc<ExportJob>>,
     /// Where each finished job is in `terminal`.
@@ -188,11 +248,26 @@ impl KnownJobs {
     /// What to keep from a listing. The next listing may stop early unless this one is of one
     /// page (which costs one call either way), holds malformed jobs (which cannot be counted
     /// from memory), or is not newest first (`ordered` false).
-    fn from_listing(listing: &JobListing, ordered: bool, settle_pages: u32) -> KnownJobs {
-        let incremental =
-            listing.jobs.len() >= ITEMS_PER_PAGE && listing.invalid.is_empty() && ordered;
+    fn from_listing(
+        listing: &JobListing,
+        ordered: bool,
+        settle_pages: u32,
+        count_error: Option<i64>,
+    ) -> KnownJobs {
+        let full_because = if listing.jobs.len() < ITEMS_PER_PAGE {
+            Some(FullListing::First)
+        } else if !listing.invalid.is_empty() {
+            Some(FullListing::InvalidJob)
+        } else if !ordered {
+            Some(FullListing::Order)
+        } else {
+            None
+        };
+        let incremental = full_because.is_none();
         let mut known = KnownJobs {
             incremental,
+            full_because,
+            count_error,
             settle_pages: AtomicU32::new(if incremental { settle_pages.max(1) } else { 1 }),
             ..KnownJobs::default()
         };
@@ -231,7 +306,7 @@ impl KnownJobs {
             // The next listing pages through everything: these pages alone do not make it.
             return Arc::new(self);
         }
-        let earlier = (1..pages.len()).find_map(|n| reuse(&pages[..n], &self).map(|l| (n, l)));
+        let earlier = (1..pages.len()).find_map(|n| reuse(&pages[..n], &self).ok().map(|l| (n, l)));
         let (settled, listing) = match earlier {
             Some((n, listing)) => (n, Arc::new(listing)),
             None => (pages.len(), Arc::clone(listing)),
@@ -283,15 +358,18 @@ impl AtlasClient {
         max_pages: u32,
         deadline: Deadline,
         known: Option<&Arc<KnownJobs>>,
-    ) -> Result<(Listed, Arc<KnownJobs>), AtlasError> {
-        let path = format!(
-            "/groups/{}/clusters/{}/backup/exports",
-            encode(group_id),
-            encode(cluster)
-        );
+    ) -> Result<(Listed, Arc<KnownJobs>, Option<FullListing>), AtlasError> {
+        let segments = [group_id, cluster];
         let call = format!("listing export jobs of {group_id}/{cluster}");
-        let fetch_raw =
-            |page_num| self.fetch_page(Endpoint::ListExportJobs, &path, &call, page_num, deadline);
+        let fetch_raw = |page_num| {
+            self.fetch_page(
+                Endpoint::ListExportJobs,
+                &segments,
+                &call,
+                page_num,
+                deadline,
+            )
+        };
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.
@@ -310,17 +388,34 @@ impl AtlasClient {
                 listing,
                 unchanged: true,
             };
-            return Ok((listed, Arc::clone(known)));
+            return Ok((listed, Arc::clone(known), None));
         }
         let mut pages = Vec::with_capacity(raw.len());
         for page in raw {
             pages.push(page.parse(model::parse_job_page)?);
         }
+        // Why the listing pages through everything, if it must.
+        let mut full_because = known.map_or(Some(FullListing::First), |k| k.full_because);
         if let Some(known) = known.filter(|known| known.incremental) {
+            full_because = Some(FullListing::NewJobs);
             loop {
-                // Stop at the first full page that shows nothing new.
-                let reused = (1..=pages.len())
-                    .find_map(|n| reuse(&pages[..n], known).map(|listing| (n, listing)));
+                // Stop at the first full page that shows nothing new; page through the rest at
+                // full speed as soon as the pages contradict what is known.
+                let mut contradicted = None;
+                let reused = (1..=pages.len()).find_map(|n| match reuse(&pages[..n], known) {
+                    Ok(listing) => Some((n, listing)),
+                    Err(Miss::Unsettled) => None,
+                    Err(Miss::Because(reason)) => {
+                        contradicted.get_or_insert(reason);
+                        None
+                    }
+                });
+                if reused.is_none()
+                    && let Some(reason) = contradicted
+                {
+                    full_because = Some(reason);
+                    break;
+                }
                 if let Some((settled, listing)) = reused {
                     let listing = Arc::new(listing);
                     let fetched = pages[..settled]
@@ -329,11 +424,13 @@ impl AtlasClient {
                     let keep = if known.is_outdated_by(fetched) {
                         // Something started or finished: what is known is rebuilt from this
                         // listing.
-                        KnownJobs::from_listing(&listing, true, settled as u32).settle_early(
-                            &pages[..settled],
-                            &digests,
+                        let known = KnownJobs::from_listing(
                             &listing,
-                        )
+                            true,
+                            settled as u32,
+                            known.count_error,
+                        );
+                        known.settle_early(&pages[..settled], &digests, &listing)
                     } else {
                         known.settle_pages.store(settled as u32, Ordering::Relaxed);
                         known.remember(&digests[..settled], &listing);
@@ -343,7 +440,7 @@ impl AtlasClient {
                         listing,
                         unchanged: false,
                     };
-                    return Ok((listed, keep));
+                    return Ok((listed, keep, None));
                 }
                 if !is_full(&pages) || pages.len() as u32 >= max_pages {
                     break;
@@ -362,10 +459,13 @@ impl AtlasClient {
             }
         }
         let pages = page_through(pages, max_pages, &call, fetch).await?;
+        // A listing whose jobs all fit on the pages it asked for at once cost nothing more.
+        let full = full_because.filter(|_| pages.len() > first_pages as usize);
         // The next listing asks for page 1 first: only a listing of that page alone can be made
         // again from it.
         let only_page = digests.first().copied().filter(|_| pages.len() == 1);
-        Ok(full_listing(pages, only_page))
+        let (listed, keep) = full_listing(pages, only_page);
+        Ok((listed, keep, full))
     }
 }
 
@@ -378,10 +478,13 @@ fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (Listed, Arc<Kn
             .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().ok())),
     );
     let page_count = pages.len() as u32;
+    let total_count = pages.first().and_then(|p| p.total_count);
     let mut listing = JobListing::from_results(pages.into_iter().flat_map(|page| page.results));
     listing.pages = page_count;
     let listing = Arc::new(listing);
-    let keep = KnownJobs::from_listing(&listing, ordered, 1);
+    let found = (listing.jobs.len() + listing.invalid.len()) as i64;
+    let count_error = total_count.map(|total| total as i64 - found);
+    let keep = KnownJobs::from_listing(&listing, ordered, 1, count_error);
     if let Some(digest) = only_page {
         keep.remember(&[digest], &listing);
     }
@@ -392,16 +495,24 @@ fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (Listed, Arc<Kn
     (listed, Arc::new(keep))
 }
 
+/// Why the pages fetched so far and what is known do not make the whole listing.
+enum Miss {
+    /// The last page holds jobs the last listing did not see finished: fetch on.
+    Unsettled,
+    /// The pages contradict what is known: page through everything.
+    Because(FullListing),
+}
+
 /// The listing made of the pages fetched so far plus the older jobs `known` holds, if the pages
-/// show that this is the whole truth; `None` if not.
-fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
-    let last = pages.last()?;
+/// show that this is the whole truth.
+fn reuse(pages: &[JobPage], known: &KnownJobs) -> Result<JobListing, Miss> {
+    let last = pages.last().ok_or(Miss::Unsettled)?;
     let settled = last
         .results
         .iter()
         .all(|job| job.as_ref().is_ok_and(|job| known.knows_finished(job)));
     if !settled {
-        return None;
+        return Err(Miss::Unsettled);
     }
     let fetched: Vec<&ExportJob> = pages
         .iter()
@@ -410,28 +521,31 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
     let seen: HashSet<&str> = fetched.iter().map(|j| j.id.as_str()).collect();
     // A job that was running may have finished anywhere further down: it must have been seen.
     if !known.running.iter().all(|id| seen.contains(id.as_str())) {
-        return None;
+        return Err(Miss::Because(FullListing::MissingJob));
     }
     if !newest_first(fetched.iter().copied()) {
-        return None;
+        return Err(Miss::Because(FullListing::Order));
     }
-    let oldest_fetched = fetched.last()?.created_at;
+    let oldest_fetched = fetched.last().ok_or(Miss::Unsettled)?.created_at;
     let older: Vec<&Arc<ExportJob>> = known
         .terminal
         .iter()
         .filter(|job| !seen.contains(job.id.as_str()))
         .collect();
     if older.iter().any(|job| job.created_at > oldest_fetched) {
-        return None;
+        return Err(Miss::Because(FullListing::MissingJob));
     }
     let invalid: Vec<InvalidJob> = pages
         .iter()
         .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().err().cloned()))
         .collect();
-    // Atlas's own count must agree, or jobs were pruned or added where we did not look.
-    let total = pages.first()?.total_count?;
-    if total != (seen.len() + invalid.len() + older.len()) as u64 {
-        return None;
+    // Atlas's count, an estimate, must be off by what it was off by at the last full listing,
+    // or jobs were pruned or added where we did not look.
+    let total = pages.first().and_then(|p| p.total_count);
+    let found = (seen.len() + invalid.len() + older.len()) as i64;
+    let error = total.map(|total| total as i64 - found);
+    if error.is_none() || error != known.count_error {
+        return Err(Miss::Because(FullListing::Count));
     }
     let jobs = fetched
         .into_iter()
@@ -441,7 +555,7 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Option<JobListing> {
     let mut listing = JobListing::new(jobs, invalid);
     listing.pages = pages.len() as u32;
     listing.pages_saved = expected_pages(pages).saturating_sub(pages.len() as u64) as u32;
-    Some(listing)
+    Ok(listing)
 }
 
 /// Whether `createdAt` never increases along `jobs`.
@@ -495,8 +609,12 @@ mod tests {
         let config = config::parse(&yaml, "test.yml").unwrap();
         (
             fake,
-            JobLister::new(AtlasClient::for_tests(&config.atlas), 10),
+            JobLister::new(AtlasClient::for_tests(&config.atlas), 10, full_listings()),
         )
+    }
+
+    fn full_listings() -> IntCounterVec {
+        crate::metrics::OwnMetrics::new().full_listings
     }
 
     async fn list(lister: &JobLister) -> Listed {

@@ -6,11 +6,20 @@ mod error;
 mod listing;
 pub mod model;
 
-pub use client::{AtlasClient, Body, Deadline, Endpoint, V2_MEDIA_TYPE};
+pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
 pub use error::AtlasError;
 use futures_util::future::join_all;
-pub use listing::{JobLister, JobListing, Listed};
-use model::{BodyError, ExportJob, InvalidJob, Page, ProjectClusters};
+pub use listing::{FullListing, JobLister, JobListing, Listed};
+use model::{BodyError, ClusterItem, ClusterShape, ExportJob, InvalidJob, Page, Project};
+
+use crate::config::ApiVersion;
+
+/// A project's clusters as listed: the items with a name, and how many had none.
+#[derive(Debug, Default)]
+pub struct ClusterList {
+    pub clusters: Vec<ClusterItem>,
+    pub invalid: u64,
+}
 
 /// Items per page on every list call: Atlas's maximum, so a listing costs as few calls as it can.
 pub const ITEMS_PER_PAGE: usize = 500;
@@ -25,15 +34,10 @@ impl AtlasClient {
         job_id: &str,
         deadline: Deadline,
     ) -> Result<Result<ExportJob, InvalidJob>, AtlasError> {
-        let path = format!(
-            "/groups/{}/clusters/{}/backup/exports/{}",
-            encode(group_id),
-            encode(cluster),
-            encode(job_id)
-        );
         let call = format!("getting export job {job_id} of {group_id}/{cluster}");
+        let segments = [group_id, cluster, job_id];
         let body = match self
-            .get(Endpoint::GetExportJob, &path, &call, deadline)
+            .get(Endpoint::GetExportJob, &segments, "", &call, deadline)
             .await
         {
             Ok(body) => body,
@@ -59,46 +63,52 @@ impl AtlasClient {
         })
     }
 
-    /// Names of every cluster of a project, all pages.
+    /// Every cluster of a project, all pages; an item without a name is counted, not listed.
     pub async fn list_clusters(
         &self,
         group_id: &str,
         max_pages: u32,
         deadline: Deadline,
-    ) -> Result<Vec<String>, AtlasError> {
-        let path = format!("/groups/{}/clusters", encode(group_id));
+    ) -> Result<ClusterList, AtlasError> {
         let call = format!("listing the clusters of project {group_id}");
         let pages = self
             .pages(
                 Endpoint::ListClusters,
-                &path,
+                &[group_id],
                 &call,
                 max_pages,
                 deadline,
-                model::parse_page::<model::ClusterItem>,
+                model::parse_page::<serde_json::Value>,
             )
             .await?;
-        Ok(pages
-            .into_iter()
-            .flat_map(|p| p.results)
-            .map(|c| c.name)
-            .collect())
+        let shape = match self.api_version() {
+            ApiVersion::V2 => ClusterShape::V2,
+            ApiVersion::V1 => ClusterShape::V1,
+        };
+        let mut list = ClusterList::default();
+        for item in pages.iter().flat_map(|p| &p.results) {
+            match ClusterItem::from_value(item, shape) {
+                Some(cluster) => list.clusters.push(cluster),
+                None => list.invalid += 1,
+            }
+        }
+        Ok(list)
     }
 
-    /// Every cluster of every project the credential can see (`GET /clusters`).
-    pub async fn list_all_clusters(
+    /// Every project the credential can see (`GET /groups`), all pages.
+    pub async fn list_projects(
         &self,
         max_pages: u32,
         deadline: Deadline,
-    ) -> Result<Vec<ProjectClusters>, AtlasError> {
+    ) -> Result<Vec<Project>, AtlasError> {
         let pages = self
             .pages(
-                Endpoint::ListAllClusters,
-                "/clusters",
-                "listing the clusters of every project",
+                Endpoint::ListProjects,
+                &[],
+                "listing the projects",
                 max_pages,
                 deadline,
-                model::parse_page::<ProjectClusters>,
+                model::parse_page::<Project>,
             )
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.results).collect())
@@ -110,7 +120,7 @@ impl AtlasClient {
     async fn pages<T>(
         &self,
         endpoint: Endpoint,
-        path: &str,
+        segments: &[&str],
         call: &str,
         max_pages: u32,
         deadline: Deadline,
@@ -118,7 +128,7 @@ impl AtlasClient {
     ) -> Result<Vec<Page<T>>, AtlasError> {
         let fetch = |page_num| async move {
             let page = self
-                .fetch_page(endpoint, path, call, page_num, deadline)
+                .fetch_page(endpoint, segments, call, page_num, deadline)
                 .await?;
             page.parse(parse)
         };
@@ -174,14 +184,16 @@ impl AtlasClient {
     async fn fetch_page(
         &self,
         endpoint: Endpoint,
-        path: &str,
+        segments: &[&str],
         call: &str,
         page_num: u32,
         deadline: Deadline,
     ) -> Result<FetchedPage, AtlasError> {
-        let url = format!("{path}?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
+        let query = format!("?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
         let call = format!("{call} (page {page_num})");
-        let body = self.get(endpoint, &url, &call, deadline).await?;
+        let body = self
+            .get(endpoint, segments, &query, &call, deadline)
+            .await?;
         Ok(FetchedPage { body, call })
     }
 }

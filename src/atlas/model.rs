@@ -301,19 +301,104 @@ pub fn parse_timestamp(text: &str) -> Option<f64> {
     Some(parsed.unix_timestamp() as f64 + f64::from(parsed.nanosecond()) / 1e9)
 }
 
-/// One cluster of a project, as `GET /groups/{id}/clusters` lists it.
-#[derive(Debug, Deserialize)]
-pub struct ClusterItem {
-    pub name: String,
-}
-
-/// A project with its clusters, as `GET /clusters` lists it.
+/// A project, as `GET /groups` lists it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ProjectClusters {
-    pub group_id: String,
+pub struct Project {
+    /// Absent only in a malformed item, which is skipped.
     #[serde(default)]
-    pub clusters: Vec<ClusterItem>,
+    pub id: Option<String>,
+    /// Atlas's count of the project's clusters; absent means unknown, so the project is listed.
+    #[serde(default)]
+    pub cluster_count: Option<i64>,
+}
+
+/// One cluster of a project, as `GET /groups/{id}/clusters` lists it: its name, and why it
+/// cannot have export jobs, if it cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterItem {
+    pub name: String,
+    pub unwatched: Option<Unwatched>,
+}
+
+/// Why a discovered cluster is not watched: it has no Cloud Backup snapshots to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unwatched {
+    /// Shared tier or Flex: every region's provider is `TENANT`.
+    Tenant,
+    /// Cloud Backup is off.
+    BackupDisabled,
+}
+
+impl Unwatched {
+    /// Every reason, in the order of the `reason` label's values.
+    pub const ALL: [Unwatched; 2] = [Unwatched::Tenant, Unwatched::BackupDisabled];
+
+    /// The value of the `reason` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Unwatched::Tenant => "tenant",
+            Unwatched::BackupDisabled => "backup_disabled",
+        }
+    }
+}
+
+/// Which shape a cluster item has: v2 (2024-08-05) or v1.0's, where Cloud Backup is
+/// `providerBackupEnabled` and `backupEnabled` means legacy backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterShape {
+    V2,
+    V1,
+}
+
+impl ClusterItem {
+    /// Reads a cluster item. Only `name` is needed; every other field may be absent, `null`
+    /// or of another type, and then says nothing (the cluster is watched). `None` without a
+    /// usable name.
+    pub fn from_value(item: &serde_json::Value, shape: ClusterShape) -> Option<ClusterItem> {
+        use serde_json::Value;
+        let name = item.get("name")?.as_str().filter(|n| !n.is_empty())?;
+        let provider = |v: &Value| {
+            v.get("providerName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let providers: Vec<Option<String>> = match shape {
+            ClusterShape::V2 => item
+                .get("replicationSpecs")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .flat_map(|spec| {
+                    let configs = spec.get("regionConfigs").and_then(Value::as_array);
+                    configs.into_iter().flatten().map(provider)
+                })
+                .collect(),
+            ClusterShape::V1 => item
+                .get("providerSettings")
+                .map(provider)
+                .into_iter()
+                .collect(),
+        };
+        let tenant =
+            !providers.is_empty() && providers.iter().all(|p| p.as_deref() == Some("TENANT"));
+        let backup_field = match shape {
+            ClusterShape::V2 => "backupEnabled",
+            ClusterShape::V1 => "providerBackupEnabled",
+        };
+        let backup_off = item.get(backup_field).and_then(Value::as_bool) == Some(false);
+        let unwatched = if tenant {
+            Some(Unwatched::Tenant)
+        } else if backup_off {
+            Some(Unwatched::BackupDisabled)
+        } else {
+            None
+        };
+        Some(ClusterItem {
+            name: name.to_owned(),
+            unwatched,
+        })
+    }
 }
 
 /// Parses a page of a list endpoint whose items must all be well-formed (clusters, projects).
@@ -470,7 +555,7 @@ mod tests {
                 reason: "not a JSON object".into()
             })
         );
-        assert!(parse_page::<ClusterItem>(br#"{"results":[["Cluster0"]]}"#, 500).is_err());
+        assert!(parse_page::<serde_json::Value>(br#"{"results":[["Cluster0"]]}"#, 500).is_err());
         assert!(ErrorBody::parse(br#"["CLUSTER_NOT_FOUND", "gone"]"#).is_none());
     }
 
@@ -538,7 +623,7 @@ mod tests {
                 Err(BodyError::TooDeep(_))
             ));
             assert!(matches!(
-                parse_page::<ClusterItem>(body.as_bytes(), 500),
+                parse_page::<serde_json::Value>(body.as_bytes(), 500),
                 Err(BodyError::TooDeep(_))
             ));
             // Error bodies are only looked at, never nested into.

@@ -1,5 +1,11 @@
 //! Discovery: the clusters of the projects the config names without a cluster list, and with
-//! `discovery.all_projects` of every project, each list reused for `discovery.interval`.
+//! `discovery.all_projects` of every project the credential can see, each list reused for
+//! `discovery.interval`.
+//!
+//! Every project is listed on its own (`GET /groups/{id}/clusters`): `GET /clusters`, which
+//! lists every project's clusters at once, leaves multi-cloud clusters out. So `all_projects`
+//! lists the projects (`GET /groups`), skips those Atlas counts no clusters in, and lists the
+//! clusters of the others, all at once under the client's bound on requests in flight.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -8,15 +14,27 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::{Labels, WatchedCluster, lock};
-use crate::atlas::{AtlasClient, AtlasError, Deadline};
+use crate::atlas::model::{ClusterItem, Unwatched};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, Endpoint};
 use crate::config::Config;
 
-/// Whether listing the clusters of a project (or of every project, `group_id` None) worked.
+/// How listing the projects (`group_id` None) or one project's clusters went.
 #[derive(Debug)]
 pub struct DiscoveryReport {
     pub group_id: Option<String>,
     pub labels: Labels,
     pub up: bool,
+    /// For a project: what its last list that worked held besides the watched clusters.
+    pub skipped: Option<Skipped>,
+}
+
+/// The clusters of a project's list that discovery does not watch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Per reason of [`Unwatched::ALL`], in that order.
+    pub unwatched: [u64; 2],
+    /// Items without a name.
+    pub invalid: u64,
 }
 
 /// The cluster lists of the projects to discover, and when each was made.
@@ -24,58 +42,58 @@ pub(super) struct Discovery {
     client: AtlasClient,
     max_pages: u32,
     interval: Duration,
-    /// What is listed: each project to discover, in config order, then (`group_id` None) every
-    /// project, when `discovery.all_projects` asks for it.
-    projects: Vec<Project>,
+    /// The projects the config names without a cluster list, with their labels, in config order.
+    targets: Vec<(String, Labels)>,
+    /// Whether every project the credential can see is discovered too.
+    all_projects: bool,
     /// The labels of each project the config names (its first target's), which the clusters
     /// discovered in it keep.
     target_labels: HashMap<String, Labels>,
     /// The clusters the config names: watched as configured, never as discovered.
     configured: HashSet<(String, String)>,
+    /// The labels of a project no target names: none.
+    no_labels: Labels,
     lists: Mutex<Lists>,
 }
 
-struct Project {
-    group_id: Option<String>,
-    labels: Labels,
-}
-
+#[derive(Default)]
 struct Lists {
-    /// The last list of each of `Discovery::projects`, by the same index; `None` until the
-    /// project is first listed.
-    lists: Vec<Option<ProjectList>>,
+    /// The last listing of the projects (with `all_projects`).
+    projects: Option<ProjectsList>,
+    /// The last list of each project's clusters, by project id.
+    clusters: HashMap<String, ClusterList>,
     /// Counts the changes to the lists' clusters: whoever keeps something per discovered
     /// cluster knows from it when clusters may have gone.
     generation: u64,
 }
 
+struct ProjectsList {
+    /// When the projects were last listed successfully.
+    listed_at: Option<Instant>,
+    /// The projects that may hold clusters, as the last listing that worked found them.
+    group_ids: Vec<String>,
+    up: bool,
+}
+
 #[derive(Default)]
-struct ProjectList {
+struct ClusterList {
     /// When the clusters were last listed successfully.
     listed_at: Option<Instant>,
-    /// `(group_id, cluster name)` as the last listing that worked found them.
-    clusters: Vec<(String, String)>,
+    /// The clusters discovery watches, as the last listing that worked found them.
+    clusters: Vec<String>,
+    skipped: Skipped,
     /// Whether the last listing worked.
     up: bool,
 }
 
 impl Discovery {
     pub(super) fn new(config: &Config, client: AtlasClient) -> Discovery {
-        let mut projects: Vec<Project> = config
+        let targets = config
             .targets
             .iter()
             .filter(|t| t.clusters.is_none())
-            .map(|t| Project {
-                group_id: Some(t.group_id.clone()),
-                labels: t.labels.clone().into(),
-            })
+            .map(|t| (t.group_id.clone(), Labels::from(t.labels.clone())))
             .collect();
-        if config.discovery.all_projects {
-            projects.push(Project {
-                group_id: None,
-                labels: Labels::from([]),
-            });
-        }
         let mut target_labels = HashMap::new();
         for target in &config.targets {
             target_labels
@@ -94,129 +112,223 @@ impl Discovery {
             client,
             max_pages: config.export_jobs.max_pages,
             interval: config.discovery.interval,
-            lists: Mutex::new(Lists {
-                lists: projects.iter().map(|_| None).collect(),
-                generation: 0,
-            }),
-            projects,
+            targets,
+            all_projects: config.discovery.all_projects,
             target_labels,
             configured,
+            no_labels: Labels::from([]),
+            lists: Mutex::new(Lists::default()),
         }
     }
 
-    /// Lists the clusters of every project whose list is older than `discovery.interval` (the
-    /// projects at once, then every project), falling back to the last list that worked. One
-    /// report per list, made or reused.
+    /// Whether a list made at `listed_at` is still fresh.
+    fn fresh(&self, listed_at: Option<Instant>) -> bool {
+        listed_at.is_some_and(|at| !self.interval.is_zero() && at.elapsed() < self.interval)
+    }
+
+    /// Lists the projects (with `all_projects`) and then the clusters of every project to
+    /// discover, each list only if it is older than `discovery.interval`, falling back to the
+    /// last list that worked. One report for the projects' listing, then one per project.
     pub(super) async fn refresh(&self, deadline: Deadline) -> Vec<DiscoveryReport> {
-        let (each, every): (Vec<usize>, Vec<usize>) =
-            (0..self.projects.len()).partition(|&i| self.projects[i].group_id.is_some());
-        let mut reports = join_all(each.into_iter().map(|i| self.refresh_one(i, deadline))).await;
-        for index in every {
-            reports.push(self.refresh_one(index, deadline).await);
+        let mut reports = Vec::new();
+        if self.all_projects {
+            reports.push(self.refresh_projects(deadline).await);
         }
+        let projects = self.projects();
+        {
+            // Projects no longer listed are forgotten with their clusters.
+            let mut lists = lock(&self.lists);
+            let before = lists.clusters.len();
+            lists.clusters.retain(|id, _| projects.contains(id));
+            if lists.clusters.len() != before {
+                lists.generation += 1;
+            }
+        }
+        let refreshed = join_all(projects.iter().map(|id| self.refresh_one(id, deadline))).await;
+        reports.extend(refreshed);
         reports
     }
 
-    async fn refresh_one(&self, index: usize, deadline: Deadline) -> DiscoveryReport {
-        let project = &self.projects[index];
-        let report = |up| DiscoveryReport {
-            group_id: project.group_id.clone(),
-            labels: project.labels.clone(),
-            up,
-        };
-        let listed_at = lock(&self.lists).lists[index]
-            .as_ref()
-            .and_then(|list| list.listed_at);
-        if let Some(at) = listed_at
-            && !self.interval.is_zero()
-            && at.elapsed() < self.interval
-        {
-            return report(true);
-        }
-        let listed = self.list(project.group_id.as_deref(), deadline).await;
-        let up = listed.is_ok();
-        let (reused, error) = {
-            let mut lists = lock(&self.lists);
-            let lists = &mut *lists;
-            let list = lists.lists[index].get_or_insert_with(ProjectList::default);
-            list.up = up;
-            match listed {
-                Ok(clusters) => {
-                    if clusters != list.clusters {
-                        lists.generation += 1;
-                    }
-                    list.clusters = clusters;
-                    list.listed_at = Some(Instant::now());
-                    (0, None)
-                }
-                Err(error) => (list.clusters.len(), Some(error)),
-            }
-        };
-        if let Some(error) = error {
-            tracing::warn!(
-                group_id = project.group_id.as_deref().unwrap_or("*"),
-                %error,
-                reused_clusters = reused,
-                "cluster discovery failed; using the last list that worked"
-            );
-        }
-        report(up)
+    /// The projects whose clusters are discovered: the targets', then those of the projects'
+    /// listing, each once.
+    fn projects(&self) -> Vec<String> {
+        let lists = lock(&self.lists);
+        let listed = lists.projects.iter().flat_map(|p| &p.group_ids);
+        let mut seen = HashSet::new();
+        let targets = self.targets.iter().map(|(id, _)| id);
+        targets
+            .chain(listed)
+            .filter(|id| seen.insert(id.as_str()))
+            .cloned()
+            .collect()
     }
 
-    /// The clusters of one project (or of every project, `group_id` None) as
-    /// `(group_id, cluster name)`.
-    async fn list(
-        &self,
-        group_id: Option<&str>,
-        deadline: Deadline,
-    ) -> Result<Vec<(String, String)>, AtlasError> {
-        match group_id {
-            Some(group_id) => {
-                let names = self
-                    .client
-                    .list_clusters(group_id, self.max_pages, deadline)
-                    .await?;
-                Ok(names
-                    .into_iter()
-                    .map(|name| (group_id.to_owned(), name))
-                    .collect())
-            }
-            None => {
-                let projects = self
-                    .client
-                    .list_all_clusters(self.max_pages, deadline)
-                    .await?;
-                Ok(projects
-                    .into_iter()
-                    .flat_map(|p| {
-                        let group_id = p.group_id;
-                        p.clusters
-                            .into_iter()
-                            .map(move |c| (group_id.clone(), c.name))
-                    })
-                    .collect())
+    async fn refresh_projects(&self, deadline: Deadline) -> DiscoveryReport {
+        let listed_at = lock(&self.lists)
+            .projects
+            .as_ref()
+            .and_then(|p| p.listed_at);
+        if !self.fresh(listed_at) {
+            let listed = self.client.list_projects(self.max_pages, deadline).await;
+            let mut lists = lock(&self.lists);
+            let list = lists.projects.get_or_insert(ProjectsList {
+                listed_at: None,
+                group_ids: Vec::new(),
+                up: false,
+            });
+            list.up = listed.is_ok();
+            match listed {
+                Ok(projects) => {
+                    let invalid = projects.iter().filter(|p| p.id.is_none()).count();
+                    // A project Atlas counts no clusters in has nothing to list.
+                    let with_clusters = projects.into_iter().filter(|p| p.cluster_count != Some(0));
+                    list.group_ids = with_clusters.filter_map(|p| p.id).collect();
+                    list.listed_at = Some(Instant::now());
+                    if invalid > 0 {
+                        tracing::warn!(projects = invalid, "skipped projects listed without an id");
+                    }
+                }
+                Err(error) => {
+                    let reused = list.group_ids.len();
+                    drop(lists);
+                    tracing::warn!(
+                        %error,
+                        reused_projects = reused,
+                        "listing the projects failed; using the last list that worked"
+                    );
+                }
             }
         }
+        let up = lock(&self.lists).projects.as_ref().is_some_and(|p| p.up);
+        DiscoveryReport {
+            group_id: None,
+            labels: self.no_labels.clone(),
+            up,
+            skipped: None,
+        }
+    }
+
+    async fn refresh_one(&self, group_id: &str, deadline: Deadline) -> DiscoveryReport {
+        let listed_at = lock(&self.lists)
+            .clusters
+            .get(group_id)
+            .and_then(|list| list.listed_at);
+        if !self.fresh(listed_at) {
+            let listed = self
+                .client
+                .list_clusters(group_id, self.max_pages, deadline)
+                .await;
+            self.store(group_id, listed);
+        }
+        let lists = lock(&self.lists);
+        let list = lists.clusters.get(group_id);
+        DiscoveryReport {
+            group_id: Some(group_id.to_owned()),
+            labels: self.labels(group_id).clone(),
+            up: list.is_some_and(|l| l.up),
+            skipped: Some(list.map(|l| l.skipped.clone()).unwrap_or_default()),
+        }
+    }
+
+    /// Keeps what listing a project's clusters gave, and logs what it does not watch.
+    fn store(&self, group_id: &str, listed: Result<crate::atlas::ClusterList, AtlasError>) {
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(error) => {
+                let mut lists = lock(&self.lists);
+                let list = lists.clusters.entry(group_id.to_owned()).or_default();
+                list.up = false;
+                let reused = list.clusters.len();
+                drop(lists);
+                let role = Endpoint::ListClusters.route().role.unwrap_or_default();
+                match &error {
+                    AtlasError::Status { status: 403, .. } => tracing::warn!(
+                        group_id,
+                        %error,
+                        missing_role = role,
+                        reused_clusters = reused,
+                        "cannot list the project's clusters: the credential needs the {role} role there; using the last list that worked"
+                    ),
+                    _ => tracing::warn!(
+                        group_id,
+                        %error,
+                        reused_clusters = reused,
+                        "cluster discovery failed; using the last list that worked"
+                    ),
+                }
+                return;
+            }
+        };
+        let mut skipped = Skipped {
+            invalid: listed.invalid,
+            ..Skipped::default()
+        };
+        let mut clusters = Vec::new();
+        for ClusterItem { name, unwatched } in listed.clusters {
+            let configured = self
+                .configured
+                .contains(&(group_id.to_owned(), name.clone()));
+            match unwatched {
+                Some(reason) if !configured => {
+                    let index = Unwatched::ALL.iter().position(|r| *r == reason);
+                    skipped.unwatched[index.unwrap_or_default()] += 1;
+                    tracing::info!(
+                        group_id,
+                        cluster_name = name,
+                        reason = reason.label(),
+                        "not watching the cluster: it has no Cloud Backup snapshots to export"
+                    );
+                }
+                _ => clusters.push(name),
+            }
+        }
+        if skipped.invalid > 0 {
+            tracing::warn!(
+                group_id,
+                clusters = skipped.invalid,
+                "skipped clusters listed without a name"
+            );
+        }
+        let mut lists = lock(&self.lists);
+        let lists = &mut *lists;
+        let list = lists.clusters.entry(group_id.to_owned()).or_default();
+        if clusters != list.clusters {
+            lists.generation += 1;
+        }
+        *list = ClusterList {
+            listed_at: Some(Instant::now()),
+            clusters,
+            skipped,
+            up: true,
+        };
+    }
+
+    /// A project's labels: its first target's, or none.
+    fn labels(&self, group_id: &str) -> &Labels {
+        self.target_labels.get(group_id).unwrap_or(&self.no_labels)
     }
 
     /// The clusters the lists hold that the config does not name, each once, without calling
     /// Atlas; with the generation of the lists they come from.
     pub(super) fn clusters(&self) -> (u64, Vec<WatchedCluster>) {
+        let projects = self.projects();
         let lists = lock(&self.lists);
-        let mut seen: HashSet<(&str, &str)> = HashSet::new();
         let mut clusters = Vec::new();
-        for (project, list) in self.projects.iter().zip(&lists.lists) {
-            for (group_id, name) in list.iter().flat_map(|list| &list.clusters) {
+        for group_id in &projects {
+            for name in lists
+                .clusters
+                .get(group_id)
+                .iter()
+                .flat_map(|l| &l.clusters)
+            {
                 let key = (group_id.clone(), name.clone());
-                if self.configured.contains(&key) || !seen.insert((group_id, name)) {
+                if self.configured.contains(&key) {
                     continue;
                 }
-                // A project that is also a target keeps that target's labels.
-                let labels = self.target_labels.get(group_id).unwrap_or(&project.labels);
                 clusters.push(WatchedCluster {
                     group_id: key.0,
                     cluster_name: key.1,
-                    labels: labels.clone(),
+                    labels: self.labels(group_id).clone(),
                     job_ids: None,
                 });
             }
@@ -229,18 +341,25 @@ impl Discovery {
         lock(&self.lists).generation
     }
 
-    /// How the last listing of each project went, without calling Atlas.
+    /// How the last listing of the projects and of each project went, without calling Atlas.
     pub(super) fn last_reports(&self) -> Vec<DiscoveryReport> {
+        let projects = self.projects();
         let lists = lock(&self.lists);
-        let listed = self.projects.iter().zip(&lists.lists);
-        listed
-            .filter_map(|(project, list)| {
-                Some(DiscoveryReport {
-                    group_id: project.group_id.clone(),
-                    labels: project.labels.clone(),
-                    up: list.as_ref()?.up,
-                })
+        let listing = lists.projects.as_ref().map(|p| DiscoveryReport {
+            group_id: None,
+            labels: self.no_labels.clone(),
+            up: p.up,
+            skipped: None,
+        });
+        let each = projects.into_iter().filter_map(|group_id| {
+            let list = lists.clusters.get(&group_id)?;
+            Some(DiscoveryReport {
+                labels: self.labels(&group_id).clone(),
+                group_id: Some(group_id),
+                up: list.up,
+                skipped: Some(list.skipped.clone()),
             })
-            .collect()
+        });
+        listing.into_iter().chain(each).collect()
     }
 }

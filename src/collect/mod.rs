@@ -15,8 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
+use prometheus::IntCounterVec;
 
-pub use discovery::DiscoveryReport;
+pub use discovery::{DiscoveryReport, Skipped};
 pub use summary::{JobSummary, Retention, summarize};
 
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, Listed};
@@ -76,8 +77,9 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Plans the collections the config asks for.
-    pub fn new(config: &Config, client: AtlasClient) -> Collector {
+    /// Plans the collections the config asks for; listings that page through everything are
+    /// counted in `full_listings`.
+    pub fn new(config: &Config, client: AtlasClient, full_listings: IntCounterVec) -> Collector {
         let configured = config
             .targets
             .iter()
@@ -95,7 +97,7 @@ impl Collector {
         Collector {
             configured,
             discovery: Discovery::new(config, client.clone()),
-            listings: JobLister::new(client.clone(), config.export_jobs.max_pages),
+            listings: JobLister::new(client.clone(), config.export_jobs.max_pages, full_listings),
             client,
             retention: Retention {
                 max_age: config.export_jobs.max_age,
@@ -315,7 +317,12 @@ mod tests {
             "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 0\n"
         );
         let config = crate::config::parse(&yaml, "test.yml").unwrap();
-        let collector = Collector::new(&config, AtlasClient::for_tests(&config.atlas));
+        let full_listings = crate::metrics::OwnMetrics::new().full_listings;
+        let collector = Collector::new(
+            &config,
+            AtlasClient::for_tests(&config.atlas),
+            full_listings,
+        );
         (fake, Arc::new(collector))
     }
 

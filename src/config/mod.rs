@@ -52,6 +52,7 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "version",
     "revision",
     "handler",
+    "reason",
     "job",
     "instance",
 ];

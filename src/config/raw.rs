@@ -930,6 +930,10 @@ targets:
             label_error("env"),
             r#"atlas-backup-exporter.yml: line 5: targets[0].labels: label "env" is set twice"#
         );
+        assert!(
+            EXPORTER_LABELS.contains(&"reason"),
+            "unwatched_clusters uses it"
+        );
         for name in EXPORTER_LABELS {
             assert_eq!(
                 label_error(name),
