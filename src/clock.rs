@@ -1,5 +1,6 @@
-//! The clock that the exporter's caches read: when an OAuth token is due for renewal, and how
-//! old the last collection is against `collection.cache_ttl`.
+//! The clock that the exporter's caches read: when an OAuth token is due for renewal, how old
+//! the last collection is against `collection.cache_ttl`, and how old a discovered cluster
+//! list is against `discovery.interval`.
 //!
 //! Time is an input. The binary runs on [`Clock::real`], the monotonic clock; a test builds the
 //! app with a [`ManualClock`]'s handle (see [`crate::build_with_clock`]), which stands still
@@ -12,8 +13,8 @@
 //! collection finished after a scrape arrived) is decided by counters, not by comparing times,
 //! so it holds on a clock that stands still too.
 //!
-//! Discovery's `discovery.interval` is not on this clock yet: `collect::discovery` still reads
-//! `std::time::Instant`.
+//! Discovery's `discovery.interval` is measured on the Atlas client's clock
+//! ([`crate::atlas::AtlasClient::clock`]), the same one.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! Discovery against the kinds of cluster Atlas lists: clusters without Cloud Backup snapshots
 //! are not watched unless the config names them, in the v2 and the v1.0 shapes alike.
 
+use std::time::Duration;
+
+use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{ClusterKind, job};
 
 use crate::support::{self, Exporter, GROUP, GROUP2};
@@ -189,4 +192,43 @@ async fn a_cluster_listed_without_a_name_is_counted_and_the_rest_is_watched() {
     let up = [("cluster_name", "Cluster0")];
     assert_eq!(scrape.value("atlas_backup_export_up", &up), Some(1.0));
     assert_eq!(scrape.find("atlas_backup_export_up", &[]).len(), 1);
+}
+
+/// A discovered cluster list is reused for `discovery.interval` on the exporter's clock, and
+/// listed again the moment it has passed: the test moves the clock, it does not wait.
+#[tokio::test]
+async fn a_cluster_list_is_reused_until_discovery_interval_has_passed() {
+    let fake = support::fake();
+    fake.add_cluster(GROUP, "Cluster0");
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\ndiscovery:\n  interval: 5m\n"
+    );
+    let clock = ManualClock::new();
+    // A service account: no digest challenge legs in the stand-in's request counts.
+    let credentials = support::service_account();
+    let exporter =
+        Exporter::start_with_clock(fake.clone(), &yaml, credentials, clock.clock()).await;
+    let watched = |scrape: &support::Scrape| {
+        let mut names: Vec<String> = scrape
+            .find("atlas_backup_export_up", &[])
+            .iter()
+            .map(|s| s.labels["cluster_name"].clone())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(watched(&exporter.scrape().await), ["Cluster0"]);
+    assert_eq!(fake.requests().endpoint("list_clusters"), 1);
+
+    // A cluster created now is not seen while the list is fresh, to the last millisecond.
+    fake.add_cluster(GROUP, "Cluster1");
+    assert_eq!(watched(&exporter.scrape().await), ["Cluster0"]);
+    clock.advance(Duration::from_secs(300) - Duration::from_millis(1));
+    assert_eq!(watched(&exporter.scrape().await), ["Cluster0"]);
+    assert_eq!(fake.requests().endpoint("list_clusters"), 1);
+
+    // Five minutes after the listing, the next scrape lists the project again.
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(watched(&exporter.scrape().await), ["Cluster0", "Cluster1"]);
+    assert_eq!(fake.requests().endpoint("list_clusters"), 2);
 }

@@ -178,6 +178,8 @@ struct ClientState {
     /// Bound on one answer's body, counted after decompression.
     max_response_size: u64,
     requests: IntCounterVec,
+    /// What the client's caches and its callers' intervals are timed on.
+    clock: Clock,
 }
 
 enum Auth {
@@ -272,7 +274,8 @@ impl AtlasClient {
         AtlasClient::with_clock(config, credentials, requests, Clock::real())
     }
 
-    /// [`AtlasClient::new`], timing its OAuth token's renewal on `clock`.
+    /// [`AtlasClient::new`], timing its OAuth token's renewal, and the intervals of the caches
+    /// built on it (discovery's), on `clock`.
     pub fn with_clock(
         config: &AtlasConfig,
         credentials: Credentials,
@@ -314,7 +317,7 @@ impl AtlasClient {
                 client_id,
                 client_secret,
                 slot: Mutex::new(TokenSlot::default()),
-                clock,
+                clock: clock.clone(),
                 events: AtomicU64::new(0),
             }),
         };
@@ -329,6 +332,7 @@ impl AtlasClient {
                 request_timeout: config.request_timeout,
                 max_response_size: config.max_response_size,
                 requests,
+                clock,
             }),
         })
     }
@@ -342,6 +346,11 @@ impl AtlasClient {
         };
         let requests = crate::metrics::OwnMetrics::new().api_requests;
         AtlasClient::new(config, credentials, requests).expect("a client of the stand-in")
+    }
+
+    /// The clock this client times its token on, for the caches built on the client.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// The API version the client speaks.

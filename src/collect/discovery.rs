@@ -123,7 +123,8 @@ impl Discovery {
 
     /// Whether a list made at `listed_at` is still fresh.
     fn fresh(&self, listed_at: Option<Instant>) -> bool {
-        listed_at.is_some_and(|at| !self.interval.is_zero() && at.elapsed() < self.interval)
+        let clock = self.client.clock();
+        listed_at.is_some_and(|at| !self.interval.is_zero() && clock.since(at) < self.interval)
     }
 
     /// Lists the projects (with `all_projects`) and then the clusters of every project to
@@ -183,7 +184,7 @@ impl Discovery {
                     // A project Atlas counts no clusters in has nothing to list.
                     let with_clusters = projects.into_iter().filter(|p| p.cluster_count != Some(0));
                     list.group_ids = with_clusters.filter_map(|p| p.id).collect();
-                    list.listed_at = Some(Instant::now());
+                    list.listed_at = Some(self.client.clock().now());
                     if invalid > 0 {
                         tracing::warn!(projects = invalid, "skipped projects listed without an id");
                     }
@@ -296,7 +297,7 @@ impl Discovery {
             lists.generation += 1;
         }
         *list = ClusterList {
-            listed_at: Some(Instant::now()),
+            listed_at: Some(self.client.clock().now()),
             clusters,
             skipped,
             up: true,
