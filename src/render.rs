@@ -5,27 +5,27 @@
 
 use std::fmt::Write;
 
+use strum::VariantArray;
+
 use crate::atlas::model::Unwatched;
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
 use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
-/// so a family cannot be added without being named, explained and written.
+/// so a family cannot be added without being named, explained and written; and the list of
+/// every family is derived from the enums themselves ([`VariantArray`]), so a family cannot be
+/// added without being listed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Family {
     /// A series per job shown.
     Job(JobFamily),
     /// A series per cluster (or per state of a cluster).
     Cluster(ClusterFamily),
-    /// A series per discovery listing.
-    DiscoveryUp,
-    /// A series per discovered project and reason.
-    UnwatchedClusters,
-    /// A series per discovered project.
-    InvalidClusters,
+    /// A series per discovery listing (a project, or the listing of the projects).
+    Project(ProjectFamily),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 enum JobFamily {
     State,
     DurationSeconds,
@@ -36,7 +36,7 @@ enum JobFamily {
     FailureInfo,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 enum ClusterFamily {
     Jobs,
     LastSuccessTimestamp,
@@ -46,34 +46,34 @@ enum ClusterFamily {
     CollectionTimestamp,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
+enum ProjectFamily {
+    DiscoveryUp,
+    UnwatchedClusters,
+    InvalidClusters,
+}
+
 impl Family {
-    /// Every family, in output order.
-    const ALL: [Family; 16] = [
-        Family::Job(JobFamily::State),
-        Family::Job(JobFamily::DurationSeconds),
-        Family::Job(JobFamily::Components),
-        Family::Job(JobFamily::CreatedTimestamp),
-        Family::Job(JobFamily::FinishedTimestamp),
-        Family::Job(JobFamily::Info),
-        Family::Job(JobFamily::FailureInfo),
-        Family::Cluster(ClusterFamily::Jobs),
-        Family::Cluster(ClusterFamily::LastSuccessTimestamp),
-        Family::Cluster(ClusterFamily::InvalidJobs),
-        Family::Cluster(ClusterFamily::Up),
-        Family::Cluster(ClusterFamily::ScrapeDurationSeconds),
-        Family::Cluster(ClusterFamily::CollectionTimestamp),
-        Family::DiscoveryUp,
-        Family::UnwatchedClusters,
-        Family::InvalidClusters,
-    ];
+    /// Every family, in output order: the per-job ones, the per-cluster ones, the per-project
+    /// ones, each in the order its enum declares them.
+    fn all() -> impl Iterator<Item = Family> {
+        let jobs = JobFamily::VARIANTS.iter().map(|&f| Family::Job(f));
+        let clusters = ClusterFamily::VARIANTS.iter().map(|&f| Family::Cluster(f));
+        let projects = ProjectFamily::VARIANTS.iter().map(|&f| Family::Project(f));
+        jobs.chain(clusters).chain(projects)
+    }
 
     fn name(self) -> &'static str {
         match self {
             Family::Job(family) => family.name(),
             Family::Cluster(family) => family.name(),
-            Family::DiscoveryUp => "atlas_backup_export_discovery_up",
-            Family::UnwatchedClusters => "atlas_backup_export_unwatched_clusters",
-            Family::InvalidClusters => "atlas_backup_export_invalid_clusters",
+            Family::Project(ProjectFamily::DiscoveryUp) => "atlas_backup_export_discovery_up",
+            Family::Project(ProjectFamily::UnwatchedClusters) => {
+                "atlas_backup_export_unwatched_clusters"
+            }
+            Family::Project(ProjectFamily::InvalidClusters) => {
+                "atlas_backup_export_invalid_clusters"
+            }
         }
     }
 
@@ -119,13 +119,13 @@ impl Family {
             Family::Cluster(ClusterFamily::CollectionTimestamp) => {
                 "When the cluster's export jobs were fetched, as Unix seconds; older than the scrape when a cached collection answers (collection.cache_ttl)."
             }
-            Family::DiscoveryUp => {
+            Family::Project(ProjectFamily::DiscoveryUp) => {
                 "1 if listing the project's clusters worked, 0 if it failed (the last list that worked is used). Without group_id: the listing of the projects (discovery.all_projects)."
             }
-            Family::UnwatchedClusters => {
+            Family::Project(ProjectFamily::UnwatchedClusters) => {
                 "Clusters of a discovered project that discovery does not watch, by reason: tenant (shared tier or Flex) or backup_disabled (Cloud Backup off). Neither has snapshots to export."
             }
-            Family::InvalidClusters => {
+            Family::Project(ProjectFamily::InvalidClusters) => {
                 "Clusters of a discovered project skipped because Atlas listed them without a name."
             }
         }
@@ -166,7 +166,7 @@ impl ClusterFamily {
 /// Appends the text format of `collection` to `out`.
 pub fn render(collection: &Collection, out: &mut String) {
     let clusters: Vec<ClusterLabels> = collection.clusters.iter().map(ClusterLabels::new).collect();
-    for family in Family::ALL {
+    for family in Family::all() {
         let name = family.name();
         let start = out.len();
         let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", family.help());
@@ -184,12 +184,12 @@ pub fn render(collection: &Collection, out: &mut String) {
                     cluster_samples(family, cluster, out);
                 }
             }
-            Family::DiscoveryUp => {
+            Family::Project(ProjectFamily::DiscoveryUp) => {
                 for report in &collection.discoveries {
                     discovery_sample(report, name, None, report.up, out);
                 }
             }
-            Family::UnwatchedClusters => {
+            Family::Project(ProjectFamily::UnwatchedClusters) => {
                 for report in &collection.discoveries {
                     let Some(skipped) = &report.skipped else {
                         continue;
@@ -200,7 +200,7 @@ pub fn render(collection: &Collection, out: &mut String) {
                     }
                 }
             }
-            Family::InvalidClusters => {
+            Family::Project(ProjectFamily::InvalidClusters) => {
                 for report in &collection.discoveries {
                     if let Some(skipped) = &report.skipped {
                         discovery_sample(report, name, None, skipped.invalid, out);
@@ -610,7 +610,7 @@ mod tests {
     #[test]
     fn every_family_is_written_once_in_its_place() {
         // Exhaustive: a new family does not compile until it has a place here, and the loop
-        // then fails until it has that place in `Family::ALL`.
+        // then fails until its enum declares it in that place.
         fn place(family: Family) -> usize {
             match family {
                 Family::Job(JobFamily::State) => 0,
@@ -626,18 +626,19 @@ mod tests {
                 Family::Cluster(ClusterFamily::Up) => 10,
                 Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => 11,
                 Family::Cluster(ClusterFamily::CollectionTimestamp) => 12,
-                Family::DiscoveryUp => 13,
-                Family::UnwatchedClusters => 14,
-                Family::InvalidClusters => 15,
+                Family::Project(ProjectFamily::DiscoveryUp) => 13,
+                Family::Project(ProjectFamily::UnwatchedClusters) => 14,
+                Family::Project(ProjectFamily::InvalidClusters) => 15,
             }
         }
-        for (index, family) in Family::ALL.into_iter().enumerate() {
-            assert_eq!(place(family), index, "{family:?}");
+        let all: Vec<Family> = Family::all().collect();
+        for (index, family) in all.iter().enumerate() {
+            assert_eq!(place(*family), index, "{family:?}");
         }
-        let mut names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+        let mut names: Vec<&str> = all.iter().map(|f| f.name()).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), Family::ALL.len(), "names are unique");
+        assert_eq!(names.len(), all.len(), "names are unique");
     }
 
     #[test]
