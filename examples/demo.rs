@@ -47,6 +47,8 @@ async fn main() -> anyhow::Result<()> {
             format!("listening on {address} (give another address: cargo run --example demo -- 127.0.0.1:9000)")
         })?;
     let local = listener.local_addr()?;
+    // Ctrl-C is handled from here on, before the address is printed.
+    let shutdown = server::shutdown_signal();
 
     println!();
     println!("  Stand-in Atlas:  {base_url}");
@@ -64,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
         app.router,
         until_stopped(stopped.clone()),
     ));
-    server::shutdown_signal().await;
+    shutdown.await;
     let _ = stop.send(true);
     exporter.await??;
     atlas.await??;

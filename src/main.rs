@@ -171,6 +171,8 @@ async fn run(
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| args.listen_address.clone());
+    // Installed before the `listening` line, so a signal sent on reading it stops us cleanly.
+    let shutdown = server::shutdown_signal();
     tracing::info!(
         address = %address,
         telemetry_path = %args.telemetry_path,
@@ -187,7 +189,7 @@ async fn run(
         header_read_timeout: args.read_header_timeout,
         ..server::ServeOptions::default()
     };
-    server::serve_with(listener, app.router, options, server::shutdown_signal())
+    server::serve_with(listener, app.router, options, shutdown)
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped");
