@@ -154,12 +154,42 @@ fn example_binary(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("the test binary lives in target/<profile>/deps");
     let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: `cargo test` builds the examples; run the suite with `cargo test`",
-        path.display()
-    );
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: `cargo test` builds the examples; run the suite with `cargo test`",
+                path.display()
+            )
+        });
+    // `cargo test --test integration` alone does not rebuild examples: refuse to test an old one.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = [
+        root.join("examples").join(format!("{name}.rs")),
+        root.join("src"),
+        root.join("fake_atlas").join("src"),
+    ];
+    if let Some(newer) = sources.iter().find_map(|source| newer_than(source, built)) {
+        panic!(
+            "{} is older than {}: run `cargo test` (which rebuilds the examples), not only \
+             `cargo test --test integration`",
+            path.display(),
+            newer.display()
+        );
+    }
     path
+}
+
+/// A file at or under `path` changed after `time`, if there is one.
+fn newer_than(path: &Path, time: std::time::SystemTime) -> Option<PathBuf> {
+    let metadata = std::fs::metadata(path).ok()?;
+    if metadata.is_dir() {
+        return std::fs::read_dir(path)
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|entry| newer_than(&entry.path(), time));
+    }
+    (metadata.modified().ok()? > time).then(|| path.to_path_buf())
 }
 
 /// Waits for the line of `lines` that holds `marker`, at most `within`.
