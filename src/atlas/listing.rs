@@ -83,7 +83,7 @@ impl JobListing {
 
 /// A cluster's jobs as [`JobLister::list`] found them.
 #[derive(Debug)]
-pub struct Listed {
+pub struct ListingOutcome {
     pub listing: Arc<JobListing>,
     /// Whether the listing is the last one again: its pages came back byte for byte the same.
     pub unchanged: bool,
@@ -163,7 +163,7 @@ impl JobLister {
         group_id: &str,
         cluster: &str,
         deadline: Deadline,
-    ) -> Result<Listed, AtlasError> {
+    ) -> Result<ListingOutcome, AtlasError> {
         let key = (group_id.to_owned(), cluster.to_owned());
         let known = lock(&self.known).get(&key).cloned();
         let result = self
@@ -358,7 +358,7 @@ impl AtlasClient {
         max_pages: u32,
         deadline: Deadline,
         known: Option<&Arc<KnownJobs>>,
-    ) -> Result<(Listed, Arc<KnownJobs>, Option<FullListing>), AtlasError> {
+    ) -> Result<(ListingOutcome, Arc<KnownJobs>, Option<FullListing>), AtlasError> {
         let segments = [group_id, cluster];
         let call = format!("listing export jobs of {group_id}/{cluster}");
         let fetch_raw = |page_num| {
@@ -384,7 +384,7 @@ impl AtlasClient {
         if let Some(known) = known
             && let Some(listing) = known.same_listing(&digests)
         {
-            let listed = Listed {
+            let listed = ListingOutcome {
                 listing,
                 unchanged: true,
             };
@@ -436,7 +436,7 @@ impl AtlasClient {
                         known.remember(&digests[..settled], &listing);
                         Arc::clone(known)
                     };
-                    let listed = Listed {
+                    let listed = ListingOutcome {
                         listing,
                         unchanged: false,
                     };
@@ -471,7 +471,7 @@ impl AtlasClient {
 
 /// The listing of every page, and what to keep of it: for a listing of one page, with the
 /// digest of that page, the listing itself.
-fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (Listed, Arc<KnownJobs>) {
+fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (ListingOutcome, Arc<KnownJobs>) {
     let ordered = newest_first(
         pages
             .iter()
@@ -488,7 +488,7 @@ fn full_listing(pages: Vec<JobPage>, only_page: Option<u128>) -> (Listed, Arc<Kn
     if let Some(digest) = only_page {
         keep.remember(&[digest], &listing);
     }
-    let listed = Listed {
+    let listed = ListingOutcome {
         listing,
         unchanged: false,
     };
@@ -617,11 +617,11 @@ mod tests {
         crate::metrics::OwnMetrics::new().full_listings
     }
 
-    async fn list(lister: &JobLister) -> Listed {
+    async fn list(lister: &JobLister) -> ListingOutcome {
         list_cluster(lister, "Big").await
     }
 
-    async fn list_cluster(lister: &JobLister, cluster: &str) -> Listed {
+    async fn list_cluster(lister: &JobLister, cluster: &str) -> ListingOutcome {
         let deadline = Deadline::after(Duration::from_secs(10));
         lister.list(GROUP, cluster, deadline).await.unwrap()
     }

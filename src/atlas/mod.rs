@@ -9,7 +9,7 @@ pub mod model;
 pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
 pub use error::AtlasError;
 use futures_util::future::join_all;
-pub use listing::{FullListing, JobLister, JobListing, Listed};
+pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 use model::{BodyError, ClusterItem, ClusterShape, ExportJob, InvalidJob, Page, Project};
 
 use crate::config::ApiVersion;

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::{WatchedCluster, lock};
-use crate::atlas::{AtlasError, JobListing, Listed};
+use crate::atlas::{AtlasError, JobListing, ListingOutcome};
 
 /// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
 /// memory starts over (and a few lines repeat).
@@ -20,7 +20,7 @@ pub(super) struct FailureLog {
 impl FailureLog {
     /// Logs the malformed jobs of a listing (every time: as long as Atlas sends them) and the
     /// failed jobs not logged yet.
-    pub(super) fn log_listing(&self, cluster: &WatchedCluster, listed: &Listed) {
+    pub(super) fn log_listing(&self, cluster: &WatchedCluster, listed: &ListingOutcome) {
         log_invalid(cluster, &listed.listing);
         // The failures of an unchanged listing were logged when it was new.
         if !listed.unchanged {

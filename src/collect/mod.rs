@@ -20,7 +20,7 @@ use prometheus::IntCounterVec;
 pub use discovery::{DiscoveryReport, Skipped};
 pub use summary::{JobSummary, Retention, summarize};
 
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, Listed};
+use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
 use crate::config::Config;
 use discovery::Discovery;
 use failures::{FailureLog, log_fetch_error};
@@ -144,13 +144,13 @@ impl Collector {
         cluster_name: &str,
         deadline: Deadline,
     ) -> Option<Collection> {
-        let is_it = |c: &WatchedCluster| c.key() == (group_id, cluster_name);
-        let cluster = match self.configured.iter().find(|c| is_it(c)) {
+        let is_the_asked_cluster = |c: &WatchedCluster| c.key() == (group_id, cluster_name);
+        let cluster = match self.configured.iter().find(|c| is_the_asked_cluster(c)) {
             Some(cluster) => cluster.clone(),
             None => {
                 self.discovery.refresh(deadline).await;
                 let discovered = self.discovery.clusters().1;
-                discovered.into_iter().find(is_it)?
+                discovered.into_iter().find(is_the_asked_cluster)?
             }
         };
         // Probes are this set-up's collections: the first one after discovery changed forgets
@@ -259,7 +259,7 @@ impl Collector {
         cluster: &WatchedCluster,
         ids: &[String],
         deadline: Deadline,
-    ) -> Result<Listed, AtlasError> {
+    ) -> Result<ListingOutcome, AtlasError> {
         let (group_id, name) = cluster.key();
         let results = join_all(
             ids.iter()
@@ -267,7 +267,7 @@ impl Collector {
         )
         .await;
         let results = results.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok(Listed {
+        Ok(ListingOutcome {
             listing: Arc::new(JobListing::from_results(results)),
             unchanged: false,
         })

@@ -8,7 +8,8 @@
 //! `FILE: line N: KEY: what is wrong`.
 //!
 //! Beside them: `credentials` (the credential from the file or the environment), `duration`
-//! (Prometheus's duration syntax) and `describe` (the summary `--config.check` prints).
+//! (Prometheus's duration syntax), `size` (byte sizes with a unit, such as `16MiB`) and
+//! `describe` (the summary `--config.check` prints).
 
 mod build;
 mod credentials;
