@@ -146,10 +146,13 @@ fn many_clusters(clusters: usize, count: i64, error: i64) -> fake_atlas::FakeAtl
     fake
 }
 
+/// The reasons counted so far, with their counts (every reason has a series from the start, at
+/// 0; those are left out here).
 fn full_listings(scrape: &support::Scrape) -> Vec<(String, f64)> {
     let mut found: Vec<(String, f64)> = scrape
         .find("atlas_backup_exporter_full_listings_total", &[])
         .iter()
+        .filter(|s| s.value != 0.0)
         .map(|s| (s.labels["reason"].clone(), s.value))
         .collect();
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -165,6 +168,14 @@ async fn a_steadily_inexact_total_count_costs_no_full_listing_after_the_first() 
     // 2,003 announced: five pages asked for, the fifth empty.
     assert_eq!(fake.requests().endpoint("list_export_jobs"), 50);
     assert_eq!(full_listings(&first), [("first".to_owned(), 10.0)]);
+    let mut reasons: Vec<String> = first
+        .find("atlas_backup_exporter_full_listings_total", &[])
+        .iter()
+        .map(|s| s.labels["reason"].clone())
+        .collect();
+    reasons.sort();
+    let every = ["count", "first", "invalid_job", "missing_job", "new_jobs", "order"];
+    assert_eq!(reasons, every, "every reason has a series from the start");
     for _ in 0..20 {
         let (scrape, calls) = scrape_counting(&exporter).await;
         assert_eq!(calls, 10, "one page a cluster");

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use prometheus::IntCounterVec;
+use strum::VariantArray;
 
 use super::model::{self, ExportJob, InvalidJob, Page};
 use super::{
@@ -91,7 +92,7 @@ pub struct ListingOutcome {
 
 /// Why a listing paged through everything when it asked for fewer pages first, the value of
 /// `atlas_backup_exporter_full_listings_total`'s `reason` label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
 pub enum FullListing {
     /// No listing of more than one page to build on: the first one, or the one after a failure.
     First,
@@ -109,16 +110,6 @@ pub enum FullListing {
 }
 
 impl FullListing {
-    /// Every reason, in the order of the README.
-    pub const ALL: [FullListing; 6] = [
-        FullListing::First,
-        FullListing::Order,
-        FullListing::Count,
-        FullListing::MissingJob,
-        FullListing::InvalidJob,
-        FullListing::NewJobs,
-    ];
-
     /// The value of the `reason` label.
     pub fn label(self) -> &'static str {
         match self {
@@ -149,6 +140,11 @@ impl JobLister {
     /// A lister that fetches at most `max_pages` pages per listing and counts the listings that
     /// page through everything in `full_listings` (labelled `reason`).
     pub fn new(client: AtlasClient, max_pages: u32, full_listings: IntCounterVec) -> JobLister {
+        // Every reason from the start, at 0: a counter that appears only on its first increase
+        // hides that increase from rate() and increase().
+        for reason in FullListing::VARIANTS {
+            full_listings.with_label_values(&[reason.label()]);
+        }
         JobLister {
             client,
             max_pages,
