@@ -738,6 +738,9 @@ impl BodyFailure {
     }
 }
 
+/// The most a body's buffer is given up front, whatever `Content-Length` says.
+const MAX_PREALLOCATION: u64 = 1 << 20;
+
 /// Reads a body chunk by chunk as reqwest hands it over (after decompression), keeping at most
 /// `limit` bytes: an answer past it is given up at once, so however large, endless or
 /// compressed the body is, one request in flight holds no more than `limit`.
@@ -750,7 +753,10 @@ async fn read_body(
     if announced.is_some_and(|length| length > limit) {
         return Err(BodyFailure::TooLarge);
     }
-    let capacity = usize::try_from(announced.unwrap_or(0).min(limit)).unwrap_or(0);
+    // What the other end announces is a claim, not memory to set aside: past this the buffer
+    // grows as bytes actually arrive.
+    let capacity =
+        usize::try_from(announced.unwrap_or(0).min(limit).min(MAX_PREALLOCATION)).unwrap_or(0);
     let mut body = Vec::with_capacity(capacity);
     loop {
         let chunk = match tokio::time::timeout_at(end, response.chunk()).await {

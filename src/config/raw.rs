@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
-use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration, parse_size};
+use super::{ApiVersion, ConfigError, EXPORTER_LABELS, format_size, parse_duration, parse_size};
 
 pub(super) struct GroupIdRule;
 impl Rule for GroupIdRule {
@@ -134,14 +134,23 @@ impl Rule for PositiveDurationRule {
     }
 }
 
-/// A size in bytes where zero would refuse every answer.
-pub(super) struct PositiveSizeRule;
-impl Rule for PositiveSizeRule {
+/// The largest `atlas.max_response_size`: a full page of 500 jobs is about 300 KiB, and a bound
+/// much past what memory can hold would only move the failure from the config to a scrape.
+pub(super) const MAX_RESPONSE_SIZE_BOUND: u64 = 1 << 30;
+
+/// A response size in bytes: zero would refuse every answer, and more than
+/// [`MAX_RESPONSE_SIZE_BOUND`] would let one answer take the process's memory.
+pub(super) struct ResponseSizeRule;
+impl Rule for ResponseSizeRule {
     type Output = u64;
     const EXPECTING: &'static str = "a size such as 16MiB";
     fn check(text: &str) -> Result<u64, String> {
         match parse_size(text)? {
             0 => Err(format!("must be greater than 0, not {text:?}")),
+            size if size > MAX_RESPONSE_SIZE_BOUND => Err(format!(
+                "must be at most {}, not {text:?}",
+                format_size(MAX_RESPONSE_SIZE_BOUND)
+            )),
             size => Ok(size),
         }
     }
@@ -378,7 +387,7 @@ pub(super) struct RawAtlas {
     pub(super) api_version: Option<Checked<ApiVersionRule>>,
     pub(super) request_timeout: Option<Checked<PositiveDurationRule>>,
     pub(super) max_concurrent_requests: Option<AtLeast<1>>,
-    pub(super) max_response_size: Option<Checked<PositiveSizeRule>>,
+    pub(super) max_response_size: Option<Checked<ResponseSizeRule>>,
     pub(super) auth: Option<Mapping<RawAuth>>,
 }
 
@@ -718,6 +727,22 @@ targets:
             ),
             "atlas-backup-exporter.yml: line 2: targets[0].group_id: is set twice"
         );
+    }
+
+    #[test]
+    fn max_response_size_is_at_most_1gib() {
+        assert_eq!(
+            error("atlas:\n  max_response_size: 1024GiB\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_response_size: must be at most 1GiB, not "1024GiB""#
+        );
+        assert_eq!(
+            error("atlas:\n  max_response_size: 1073741825\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_response_size: must be at most 1GiB, not "1073741825""#
+        );
+        let config = ok(
+            "atlas:\n  max_response_size: 1GiB\ntargets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]\n",
+        );
+        assert_eq!(config.atlas.max_response_size, 1 << 30);
     }
 
     #[test]
