@@ -765,11 +765,24 @@ async fn read_body(
             Ok(Ok(None)) => return Ok(body.into()),
             Ok(Ok(Some(chunk))) => chunk,
         };
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(BodyFailure::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
+        append_within(&mut body, &chunk, limit)?;
     }
+}
+
+/// Appends `chunk` to `body` unless that would pass `limit`. The buffer grows by doubling as
+/// `Vec` does, but never past `limit`, so the buffer itself keeps the promise of [`read_body`].
+fn append_within(body: &mut Vec<u8>, chunk: &[u8], limit: u64) -> Result<(), BodyFailure> {
+    let needed = body.len() + chunk.len();
+    if needed as u64 > limit {
+        return Err(BodyFailure::TooLarge);
+    }
+    if needed > body.capacity() {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let target = body.capacity().saturating_mul(2).max(needed).min(limit);
+        body.reserve_exact(target - body.len());
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
 }
 
 /// An error and its causes, "error decoding response body: ...: connection reset by peer":
@@ -905,6 +918,27 @@ mod tests {
             None
         );
         assert_eq!(wait_before_retry(first, None, None), None);
+    }
+
+    #[test]
+    fn a_body_buffer_grows_by_doubling_but_never_past_the_limit() {
+        let mut body = Vec::new();
+        let chunk = [7u8; 300];
+        let mut capacities = Vec::new();
+        for _ in 0..3 {
+            assert!(append_within(&mut body, &chunk, 1000).is_ok());
+            capacities.push(body.capacity());
+        }
+        assert!(append_within(&mut body, &chunk[..100], 1000).is_ok());
+        capacities.push(body.capacity());
+        // 300, doubled to 600, doubled to 1000 rather than 1200, then full.
+        assert_eq!(capacities, [300, 600, 1000, 1000]);
+        assert_eq!(body.len(), 1000);
+        assert!(matches!(
+            append_within(&mut body, &[0], 1000),
+            Err(BodyFailure::TooLarge)
+        ));
+        assert_eq!((body.len(), body.capacity()), (1000, 1000));
     }
 
     #[test]
