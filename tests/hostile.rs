@@ -447,3 +447,71 @@ async fn an_oversized_token_answer_is_refused_once() {
     assert_eq!(fake.requests().endpoint("oauth_token"), 1);
     exporter.stop();
 }
+
+// ---- Error bodies ----
+
+/// Characters of hostile text in the error bodies below: under the 1 MiB limit, so the body is
+/// read and its text would reach the log whole if nothing cut it.
+const HUGE: usize = 600_000;
+
+#[tokio::test]
+async fn a_huge_error_detail_is_cut_in_the_log() {
+    let fake = fake_with(&["Loud"]);
+    let body = serde_json::json!({
+        "error": 400,
+        "errorCode": "E".repeat(HUGE / 2),
+        "detail": format!("{}\nforged=line", "d".repeat(HUGE)),
+    });
+    fake.inject(Fault::raw(
+        &exports("Loud"),
+        400,
+        "application/json",
+        body.to_string(),
+    ));
+    let base_url = fake.start().await.unwrap();
+    let exporter = Running::start(&base_url, &["Loud"], Auth::Digest).await;
+    let scrape = exporter.scrape(10).await;
+    assert_only_hostile_failed(&scrape, &["Loud"]);
+    let line = exporter
+        .log_line(
+            "Loud",
+            &format!(
+                "HTTP 400 {}… ({} more characters not shown): {}… ({} more characters not shown)",
+                "E".repeat(200),
+                HUGE / 2 - 200,
+                "d".repeat(200),
+                HUGE + "\nforged=line".len() - 200
+            ),
+        )
+        .await;
+    assert!(line.len() < 2_000, "a log line of {} bytes", line.len());
+    exporter.stop();
+}
+
+#[tokio::test]
+async fn a_huge_oauth_error_is_cut_in_the_log() {
+    let fake = fake_with(&[]);
+    let body = serde_json::json!({ "error": "e".repeat(HUGE) });
+    fake.inject(Fault::raw(
+        "/api/oauth/token",
+        400,
+        "application/json",
+        body.to_string(),
+    ));
+    let base_url = fake.start().await.unwrap();
+    let exporter = Running::start(&base_url, &[], Auth::Bearer).await;
+    let scrape = exporter.scrape(10).await;
+    assert_eq!(up(&scrape, GOOD), Some(0.0));
+    let line = exporter
+        .log_line(
+            GOOD,
+            &format!(
+                "requesting an OAuth token: HTTP 400: {}… ({} more characters not shown)",
+                "e".repeat(200),
+                HUGE - 200
+            ),
+        )
+        .await;
+    assert!(line.len() < 2_000, "a log line of {} bytes", line.len());
+    exporter.stop();
+}

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::encode;
-use super::error::AtlasError;
+use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
@@ -608,7 +608,7 @@ impl AtlasClient {
                         .ok()
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                 })
-                .unwrap_or_else(|| "no error details".into());
+                .map_or_else(|| "no error details".into(), |d| from_the_answer(&d));
             return Err(Failure {
                 error: format!("HTTP {}: {detail}", status.as_u16()),
                 retry: worth_retrying(status),
@@ -703,9 +703,9 @@ async fn read_response(
         error: AtlasError::Status {
             call: call.into(),
             status: status.as_u16(),
-            error_code: body.error_code,
-            detail: body.detail.or(body.reason),
-            content_type,
+            error_code: body.error_code.as_deref().map(from_the_answer),
+            detail: body.detail.or(body.reason).as_deref().map(from_the_answer),
+            content_type: content_type.as_deref().map(from_the_answer),
         },
         retry: worth_retrying(status),
         retry_after,
