@@ -6,6 +6,7 @@
 //!
 //! The exporter runs as its own process, so its peak resident memory (`VmHWM`) is its own.
 
+use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -229,7 +230,10 @@ async fn size_case(name: &str, fault: impl Fn(&str) -> Fault) -> Meter {
 
     let peak = exporter.peak_rss();
     let bound = baseline + BIG.len() as u64 * LIMIT + SLACK;
-    eprintln!(
+    // Straight to stderr: libtest captures `eprintln!` of passing tests, and this report is
+    // for every run.
+    let _ = writeln!(
+        std::io::stderr(),
         "{name}: peak RSS {} KiB after the hostile scrape, baseline {} KiB, bound {} KiB; \
          the stand-in sent {} bytes ({} inflated)",
         peak >> 10,
