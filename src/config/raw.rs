@@ -186,26 +186,23 @@ fn check_base_url(text: &str) -> Result<(), String> {
             "{text:?}: a base URL has no spaces, query or fragment"
         ));
     }
-    let (host, port) = split_host_port(authority);
-    if host.is_empty() {
+    // The url crate skips extra slashes after a special scheme ("https:///api" is host "api"
+    // to it), so an empty authority is caught on the text first.
+    if authority.is_empty() {
         return Err(format!("{text:?} has no host"));
     }
-    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+    let url = url::Url::parse(text).map_err(|error| match error {
+        url::ParseError::EmptyHost => format!("{text:?} has no host"),
+        url::ParseError::InvalidPort => format!("{text:?} has an invalid port"),
+        other => format!("{text:?} is not a valid URL: {other}"),
+    })?;
+    if url.host().is_none() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if url.port() == Some(0) {
         return Err(format!("{text:?} has an invalid port"));
     }
     Ok(())
-}
-
-/// `host[:port]` or `[v6]:port`, without checking either part.
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
-        return (host, after.strip_prefix(':'));
-    }
-    match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    }
 }
 
 pub(super) struct ApiVersionRule;
@@ -830,6 +827,14 @@ targets:
             error("atlas:\n  base_url: https://user:hunter2@cloud.mongodb.com\n"),
             "atlas-backup-exporter.yml: line 2: atlas.base_url: must not hold credentials; put them under \
              atlas.auth"
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud%zz.mongodb.com\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud%zz.mongodb.com" is not a valid URL: invalid international domain name"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud.mongodb.com:0\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud.mongodb.com:0" has an invalid port"#
         );
         assert_eq!(
             ok("atlas:\n  base_url: HTTPS://[::1]:8443//\ntargets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]\n")
