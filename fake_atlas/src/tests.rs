@@ -1142,6 +1142,62 @@ async fn serve_shuts_down_and_releases_hung_requests() {
 }
 
 #[tokio::test]
+async fn stopping_one_server_leaves_the_others_serving() {
+    let fake = FakeAtlas::new().with_api_key(PUBLIC, PRIVATE);
+    fake.add_cluster(GROUP, "Cluster0");
+    // One server launched by `start` on a clone, one bound and served until the test ends.
+    let started = start(&fake.clone()).await;
+    let kept = fake
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kept_url = kept.base_url();
+    let (_keep, kept_stopped) = tokio::sync::oneshot::channel::<()>();
+    let kept_server = tokio::spawn(kept.serve(async move {
+        let _ = kept_stopped.await;
+    }));
+    // A request held on the kept server, which only its own shutdown may release.
+    let gate = Gate::new();
+    fake.inject(Fault::hold("/clusters/Cluster0/backup", &gate).times(1));
+    let held = tokio::spawn({
+        let url = exports_url(&kept_url, "Cluster0");
+        async move {
+            let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+            digest_get(&session, &url).await.status()
+        }
+    });
+    within(gate.arrivals(1)).await;
+
+    // The server that stops.
+    let bound = fake
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    let _ = stop.send(());
+    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    for base in [&started, &kept_url] {
+        let url = exports_url(base, "Cluster0");
+        assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+    }
+    assert!(!held.is_finished(), "released by another server's shutdown");
+    gate.open();
+    assert_eq!(within(held).await.ok(), Some(StatusCode::OK));
+
+    // `shutdown` stops what `start` launched, and leaves the bound server serving.
+    fake.shutdown();
+    let url = exports_url(&kept_url, "Cluster0");
+    assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+    assert!(!kept_server.is_finished());
+}
+
+#[tokio::test]
 async fn latency_applies_to_every_request_including_challenges() {
     let (fake, base) = atlas_with_cluster().await;
     fake.set_latency(Duration::from_millis(100));
