@@ -6,10 +6,11 @@
 //!
 //! The exporter runs as its own process, so its peak resident memory (`VmHWM`) is its own.
 
+use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_atlas::{FakeAtlas, Fault, Meter, job};
+use fake_atlas::{FakeAtlas, Fault, Gate, Meter, job};
 
 use crate::support::{self, GROUP, Scrape, StderrLog, TempDir, within};
 
@@ -194,8 +195,10 @@ const SLACK: u64 = 16 << 20;
 /// Runs one size test: a first scrape with no fault sets the baseline of peak RSS; then each
 /// [`BIG`] cluster gets `fault`, all three in flight at once, and the scrape must fail them with
 /// the limit in the log, keep [`GOOD`], and stay within the baseline plus three limits plus
-/// [`SLACK`]. Returns the meter of the hostile bodies, every one of them ended.
-async fn size_case(name: &str, fault: impl Fn(&str) -> Fault) -> Meter {
+/// [`SLACK`]. With `held`, the gate that holds the hostile bodies: it opens only after the scrape
+/// has failed them, so they failed on what came before any body. Returns the meter of the
+/// hostile bodies, every one of them ended.
+async fn size_case(name: &str, held: Option<&Gate>, fault: impl Fn(&str) -> Fault) -> Meter {
     let fake = fake_with(&BIG);
     let base_url = fake.start().await.unwrap();
     let exporter = Running::start(&base_url, &BIG, Auth::Digest).await;
@@ -223,13 +226,21 @@ async fn size_case(name: &str, fault: impl Fn(&str) -> Fault) -> Meter {
             )
             .await;
     }
+    if let Some(gate) = held {
+        // Failed with every body still behind the gate; now let them meet the closed
+        // connections.
+        gate.open();
+    }
     // Every hostile body ended (the exporter hung up), and none was asked for twice.
     within("the hostile bodies to end", meter.ended(BIG.len())).await;
     assert_eq!(meter.started(), BIG.len());
 
     let peak = exporter.peak_rss();
     let bound = baseline + BIG.len() as u64 * LIMIT + SLACK;
-    eprintln!(
+    // Straight to stderr: libtest captures `eprintln!` of passing tests, and this report is
+    // for every run.
+    let _ = writeln!(
+        std::io::stderr(),
         "{name}: peak RSS {} KiB after the hostile scrape, baseline {} KiB, bound {} KiB; \
          the stand-in sent {} bytes ({} inflated)",
         peak >> 10,
@@ -249,8 +260,12 @@ async fn size_case(name: &str, fault: impl Fn(&str) -> Fault) -> Meter {
 #[tokio::test]
 async fn an_announced_body_past_the_limit_is_not_read() {
     const SIZE: u64 = 256 << 20;
-    let meter = size_case("Content-Length 256 MiB", |path| {
-        Fault::oversized(path, SIZE)
+    // The bodies wait behind a gate that opens only once the scrape is over: an exporter that
+    // read them instead of refusing them on their Content-Length would wait for them until
+    // the deadline and log that the body was still arriving, not that it was too large.
+    let gate = Gate::new();
+    let meter = size_case("Content-Length 256 MiB", Some(&gate), |path| {
+        Fault::oversized_held(path, SIZE, &gate)
     })
     .await;
     // Refused on its Content-Length: what the stand-in got out is what the kernel's buffers
@@ -265,7 +280,7 @@ async fn an_announced_body_past_the_limit_is_not_read() {
 #[tokio::test]
 async fn a_gzip_bomb_is_cut_at_the_limit_counted_inflated() {
     const INFLATED: u64 = 1 << 30;
-    let meter = size_case("gzip bomb of 1 GiB", |path| {
+    let meter = size_case("gzip bomb of 1 GiB", None, |path| {
         Fault::gzip_bomb(path, INFLATED)
     })
     .await;
@@ -284,7 +299,7 @@ async fn a_gzip_bomb_is_cut_at_the_limit_counted_inflated() {
 
 #[tokio::test]
 async fn an_endless_chunked_body_is_cut_at_the_limit() {
-    let meter = size_case("endless chunked body", Fault::endless).await;
+    let meter = size_case("endless chunked body", None, Fault::endless).await;
     // The exporter read past the limit to know it was past it, and then stopped: what was
     // sent is bounded by the limit plus what the kernel's buffers hold.
     assert!(meter.sent() > BIG.len() as u64 * LIMIT, "{}", meter.sent());
@@ -445,5 +460,73 @@ async fn an_oversized_token_answer_is_refused_once() {
     within("the token answer to end", meter.ended(1)).await;
     // A body past the limit would be past it again: not retried.
     assert_eq!(fake.requests().endpoint("oauth_token"), 1);
+    exporter.stop();
+}
+
+// ---- Error bodies ----
+
+/// Characters of hostile text in the error bodies below: under the 1 MiB limit, so the body is
+/// read and its text would reach the log whole if nothing cut it.
+const HUGE: usize = 600_000;
+
+#[tokio::test]
+async fn a_huge_error_detail_is_cut_in_the_log() {
+    let fake = fake_with(&["Loud"]);
+    let body = serde_json::json!({
+        "error": 400,
+        "errorCode": "E".repeat(HUGE / 2),
+        "detail": format!("{}\nforged=line", "d".repeat(HUGE)),
+    });
+    fake.inject(Fault::raw(
+        &exports("Loud"),
+        400,
+        "application/json",
+        body.to_string(),
+    ));
+    let base_url = fake.start().await.unwrap();
+    let exporter = Running::start(&base_url, &["Loud"], Auth::Digest).await;
+    let scrape = exporter.scrape(10).await;
+    assert_only_hostile_failed(&scrape, &["Loud"]);
+    let line = exporter
+        .log_line(
+            "Loud",
+            &format!(
+                "HTTP 400 {}… ({} more characters not shown): {}… ({} more characters not shown)",
+                "E".repeat(200),
+                HUGE / 2 - 200,
+                "d".repeat(200),
+                HUGE + "\nforged=line".len() - 200
+            ),
+        )
+        .await;
+    assert!(line.len() < 2_000, "a log line of {} bytes", line.len());
+    exporter.stop();
+}
+
+#[tokio::test]
+async fn a_huge_oauth_error_is_cut_in_the_log() {
+    let fake = fake_with(&[]);
+    let body = serde_json::json!({ "error": "e".repeat(HUGE) });
+    fake.inject(Fault::raw(
+        "/api/oauth/token",
+        400,
+        "application/json",
+        body.to_string(),
+    ));
+    let base_url = fake.start().await.unwrap();
+    let exporter = Running::start(&base_url, &[], Auth::Bearer).await;
+    let scrape = exporter.scrape(10).await;
+    assert_eq!(up(&scrape, GOOD), Some(0.0));
+    let line = exporter
+        .log_line(
+            GOOD,
+            &format!(
+                "requesting an OAuth token: HTTP 400: {}… ({} more characters not shown)",
+                "e".repeat(200),
+                HUGE - 200
+            ),
+        )
+        .await;
+    assert!(line.len() < 2_000, "a log line of {} bytes", line.len());
     exporter.stop();
 }

@@ -10,7 +10,8 @@ const JSON: &str = "application/json";
 /// How a [`FaultAction::Body`] misbehaves; `hostile` serves them.
 #[derive(Clone, Debug)]
 pub(super) enum BadBody {
-    Oversized(u64),
+    /// The page padded to this many bytes, its body sent once the gate (if any) opens.
+    Oversized(u64, Option<Gate>),
     GzipBomb(u64),
     Endless,
     Trickle(Duration),
@@ -135,7 +136,17 @@ impl Fault {
     pub fn oversized(path_contains: &str, bytes: u64) -> Fault {
         Self::new(
             path_contains,
-            FaultAction::Body(BadBody::Oversized(bytes), Meter::new()),
+            FaultAction::Body(BadBody::Oversized(bytes, None), Meter::new()),
+        )
+    }
+
+    /// [`Fault::oversized`] whose headers, `Content-Length` among them, go out at once while
+    /// its body waits for `gate` to open: a client that refuses the answer on its
+    /// `Content-Length` fails it with the gate still closed; one that reads the body waits.
+    pub fn oversized_held(path_contains: &str, bytes: u64, gate: &Gate) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::Body(BadBody::Oversized(bytes, Some(gate.clone())), Meter::new()),
         )
     }
 

@@ -12,7 +12,7 @@ use flate2::{Compress, Compression, Crc, FlushCompress};
 use futures_util::stream;
 
 use super::connections::ResetSwitch;
-use super::faults::{BadBody, BodyGuard, Meter};
+use super::faults::{BadBody, BodyGuard, Gate, Meter};
 
 /// Blanks, the padding of the oversized and endless pages (valid JSON whitespace).
 static BLANKS: [u8; 64 * 1024] = [b' '; 64 * 1024];
@@ -32,7 +32,7 @@ type Broken = std::io::Error;
 pub(super) fn respond(bad: BadBody, meter: &Meter, reset: Option<ResetSwitch>) -> Response {
     let guard = meter.start();
     let (body, length, gzip) = match bad {
-        BadBody::Oversized(bytes) => (padded_page(guard, bytes), Some(bytes), false),
+        BadBody::Oversized(bytes, gate) => (padded_page(guard, bytes, gate), Some(bytes), false),
         BadBody::GzipBomb(inflated) => (gzip_bomb(guard, inflated), None, true),
         BadBody::Endless => (endless(guard), None, false),
         BadBody::Trickle(every) => (trickle(guard, every), Some(EMPTY_PAGE.len() as u64), false),
@@ -59,27 +59,34 @@ pub(super) fn respond(bad: BadBody, meter: &Meter, reset: Option<ResetSwitch>) -
     response
 }
 
-/// `{"results":[]`, blanks, `}`: `bytes` bytes in all, a chunk at a time.
-fn padded_page(guard: BodyGuard, bytes: u64) -> Body {
-    let state = (guard, 0u64);
-    Body::from_stream(stream::unfold(state, move |(guard, sent)| async move {
-        if sent >= bytes {
-            return None;
-        }
-        let left = usize::try_from(bytes - sent).unwrap_or(usize::MAX);
-        let chunk = if sent == 0 {
-            Bytes::from_static(PAGE_START)
-        } else if left <= PAGE_END.len() {
-            Bytes::from_static(PAGE_END)
-        } else {
-            let n = (left - PAGE_END.len()).min(BLANKS.len());
-            Bytes::from_static(&BLANKS[..n])
-        };
-        let chunk = chunk.slice(..chunk.len().min(left));
-        guard.count(chunk.len(), chunk.len());
-        let sent = sent + chunk.len() as u64;
-        Some((Ok::<_, Broken>(chunk), (guard, sent)))
-    }))
+/// `{"results":[]`, blanks, `}`: `bytes` bytes in all, a chunk at a time, the first once
+/// `gate` (if any) is open.
+fn padded_page(guard: BodyGuard, bytes: u64, gate: Option<Gate>) -> Body {
+    let state = (guard, 0u64, gate);
+    Body::from_stream(stream::unfold(
+        state,
+        move |(guard, sent, gate)| async move {
+            if sent >= bytes {
+                return None;
+            }
+            if let Some(gate) = &gate {
+                gate.pass().await;
+            }
+            let left = usize::try_from(bytes - sent).unwrap_or(usize::MAX);
+            let chunk = if sent == 0 {
+                Bytes::from_static(PAGE_START)
+            } else if left <= PAGE_END.len() {
+                Bytes::from_static(PAGE_END)
+            } else {
+                let n = (left - PAGE_END.len()).min(BLANKS.len());
+                Bytes::from_static(&BLANKS[..n])
+            };
+            let chunk = chunk.slice(..chunk.len().min(left));
+            guard.count(chunk.len(), chunk.len());
+            let sent = sent + chunk.len() as u64;
+            Some((Ok::<_, Broken>(chunk), (guard, sent, None)))
+        },
+    ))
 }
 
 /// `{"results":[` and then blanks for ever.

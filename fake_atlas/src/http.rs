@@ -266,7 +266,7 @@ async fn apply_fault(
             Some(resp)
         }
         FaultAction::Hang => {
-            let mut closing = fake.inner.closing.subscribe();
+            let mut closing = fake.closing.subscribe();
             // Returns when the stand-in shuts down (or never, if its sender were dropped).
             if closing.wait_for(|c| *c).await.is_err() {
                 std::future::pending::<()>().await;
@@ -283,7 +283,7 @@ async fn apply_fault(
             None
         }
         FaultAction::Hold(gate) => {
-            let mut closing = fake.inner.closing.subscribe();
+            let mut closing = fake.closing.subscribe();
             tokio::select! {
                 () = gate.pass() => None,
                 // Released with a 503 when shutting down, like a hang.

@@ -125,10 +125,14 @@ impl BoundAtlas {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        let closing = self.fake.inner.closing.clone();
+        // This server's own flag: its shutdown releases its hung requests, no other server's.
+        let closing = Arc::new(watch::Sender::new(false));
+        let fake = FakeAtlas {
+            inner: self.fake.inner,
+            closing: closing.clone(),
+        };
         let listener = connections::Connections(self.listener);
-        let app = self
-            .fake
+        let app = fake
             .router()
             .into_make_service_with_connect_info::<connections::ResetSwitch>();
         axum::serve(listener, app)
@@ -144,6 +148,9 @@ impl BoundAtlas {
 #[derive(Clone)]
 pub struct FakeAtlas {
     inner: Arc<Inner>,
+    /// Flips to true when the server whose router holds this handle shuts down, releasing
+    /// its hung requests. Each [`BoundAtlas::serve`] has its own.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 struct Inner {
@@ -154,8 +161,8 @@ struct Inner {
     counts: Mutex<RequestCounts>,
     /// Wakes [`FakeAtlas::wait_for_requests`] whenever a counter moves.
     counted: Notify,
-    /// Flips to true when a server of this stand-in shuts down, releasing hung requests.
-    closing: watch::Sender<bool>,
+    /// One stop flag per server [`FakeAtlas::start`] launched and not yet stopped.
+    started: Mutex<Vec<watch::Sender<bool>>>,
 }
 
 /// Locks a mutex, carrying on with the data if a panicking test thread poisoned it.
@@ -172,7 +179,6 @@ impl Default for FakeAtlas {
 impl FakeAtlas {
     /// An empty Atlas: no credentials accepted, no projects, jobs listed newest first.
     pub fn new() -> Self {
-        let (closing, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 auth: Mutex::new(auth::AuthState::default()),
@@ -181,8 +187,9 @@ impl FakeAtlas {
                 latency: Mutex::new(Duration::ZERO),
                 counts: Mutex::new(RequestCounts::default()),
                 counted: Notify::new(),
-                closing,
+                started: Mutex::new(Vec::new()),
             }),
+            closing: Arc::new(watch::Sender::new(false)),
         }
     }
 
@@ -247,12 +254,12 @@ impl FakeAtlas {
     pub async fn start(&self) -> io::Result<String> {
         let bound = self.bind("127.0.0.1:0").await?;
         let base_url = bound.base_url();
-        self.inner.closing.send_replace(false);
-        let mut closing = self.inner.closing.subscribe();
+        let (stop_sender, mut stopped) = watch::channel(false);
+        lock(&self.inner.started).push(stop_sender);
         tokio::spawn(async move {
             let stop = async move {
                 // An error means the sender is gone, which cannot happen while `bound` lives.
-                let _ = closing.wait_for(|c| *c).await;
+                let _ = stopped.wait_for(|c| *c).await;
             };
             if let Err(err) = bound.serve(stop).await {
                 tracing::warn!(%err, "stand-in Atlas stopped");
@@ -261,10 +268,13 @@ impl FakeAtlas {
         Ok(base_url)
     }
 
-    /// Stops servers started by [`FakeAtlas::start`] and releases hung requests (until the
-    /// next `start`).
+    /// Stops the servers [`FakeAtlas::start`] launched (on any clone) and releases their hung
+    /// requests. Servers of [`BoundAtlas::serve`] stop with their own shutdown future, and
+    /// a later `start` serves anew.
     pub fn shutdown(&self) {
-        self.inner.closing.send_replace(true);
+        for stop in lock(&self.inner.started).drain(..) {
+            stop.send_replace(true);
+        }
     }
 
     /// The whole API as an axum router, for serving it some other way.

@@ -1142,6 +1142,62 @@ async fn serve_shuts_down_and_releases_hung_requests() {
 }
 
 #[tokio::test]
+async fn stopping_one_server_leaves_the_others_serving() {
+    let fake = FakeAtlas::new().with_api_key(PUBLIC, PRIVATE);
+    fake.add_cluster(GROUP, "Cluster0");
+    // One server launched by `start` on a clone, one bound and served until the test ends.
+    let started = start(&fake.clone()).await;
+    let kept = fake
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kept_url = kept.base_url();
+    let (_keep, kept_stopped) = tokio::sync::oneshot::channel::<()>();
+    let kept_server = tokio::spawn(kept.serve(async move {
+        let _ = kept_stopped.await;
+    }));
+    // A request held on the kept server, which only its own shutdown may release.
+    let gate = Gate::new();
+    fake.inject(Fault::hold("/clusters/Cluster0/backup", &gate).times(1));
+    let held = tokio::spawn({
+        let url = exports_url(&kept_url, "Cluster0");
+        async move {
+            let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+            digest_get(&session, &url).await.status()
+        }
+    });
+    within(gate.arrivals(1)).await;
+
+    // The server that stops.
+    let bound = fake
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    let _ = stop.send(());
+    let done = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    for base in [&started, &kept_url] {
+        let url = exports_url(base, "Cluster0");
+        assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+    }
+    assert!(!held.is_finished(), "released by another server's shutdown");
+    gate.open();
+    assert_eq!(within(held).await.ok(), Some(StatusCode::OK));
+
+    // `shutdown` stops what `start` launched, and leaves the bound server serving.
+    fake.shutdown();
+    let url = exports_url(&kept_url, "Cluster0");
+    assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+    assert!(!kept_server.is_finished());
+}
+
+#[tokio::test]
 async fn latency_applies_to_every_request_including_challenges() {
     let (fake, base) = atlas_with_cluster().await;
     fake.set_latency(Duration::from_millis(100));
@@ -1227,8 +1283,26 @@ fn seed_examples_are_verbatim() {
     assert_eq!(sh["id"], "606758310d97065aabbe5bfd");
 }
 
-#[tokio::test]
+/// Keeps a paused clock where it is while the test waits for sockets: tokio auto-advances a
+/// paused clock to the next timer whenever the runtime is idle, which waiting for an HTTP
+/// answer is, but not while a blocking task runs. Dropping it lets the clock auto-advance again.
+struct StillClock {
+    _release: std::sync::mpsc::Sender<()>,
+}
+
+impl StillClock {
+    fn hold() -> StillClock {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        // Ends when the sender is dropped.
+        tokio::task::spawn_blocking(move || released.recv());
+        StillClock { _release: release }
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn demo_data_and_its_moving_job() {
+    // The moving job's timers run on this paused clock, which only `advance` moves.
+    let _still = StillClock::hold();
     let fake = FakeAtlas::new();
     let now = t0() + time::Duration::nanoseconds(123);
     let timings = DemoTimings {
@@ -1281,8 +1355,9 @@ async fn demo_data_and_its_moving_job() {
 
     let moving = format!("{}/{DEMO_MOVING_JOB_ID}", list("Cluster0"));
     // Poll like the exporter would: the states must come in order, finishedAt only at the end.
+    // Every 50 ms of the paused clock, for at most 10 s of it.
     let mut seen = vec!["Queued".to_owned()];
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut polls = 0;
     let last = loop {
         let j = body_json(digest_get(&session, &moving).await).await;
         let state = j["state"].as_str().unwrap_or_default().to_owned();
@@ -1290,10 +1365,11 @@ async fn demo_data_and_its_moving_job() {
         if seen.last() != Some(&state) {
             seen.push(state.clone());
         }
-        if state == "Successful" || Instant::now() > deadline {
+        polls += 1;
+        if state == "Successful" || polls > 200 {
             break j;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::advance(Duration::from_millis(50)).await;
     };
     assert_eq!(seen, ["Queued", "InProgress", "Successful"]);
     assert_eq!(last["finishedAt"], "2026-01-01T00:00:02Z");
@@ -1306,9 +1382,7 @@ async fn demo_data_and_its_moving_job() {
     // The moves are timers of the stand-in's runtime: let a task that survived the drop set
     // its first timer, then run the clock past it.
     tokio::task::yield_now().await;
-    tokio::time::pause();
     tokio::time::advance(timings.queued_for + Duration::from_millis(200)).await;
-    tokio::time::resume();
     assert_eq!(
         body_json(digest_get(&session, &moving).await).await["state"],
         "Queued"

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::encode;
-use super::error::AtlasError;
+use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
@@ -608,7 +608,7 @@ impl AtlasClient {
                         .ok()
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                 })
-                .unwrap_or_else(|| "no error details".into());
+                .map_or_else(|| "no error details".into(), |d| from_the_answer(&d));
             return Err(Failure {
                 error: format!("HTTP {}: {detail}", status.as_u16()),
                 retry: worth_retrying(status),
@@ -703,9 +703,9 @@ async fn read_response(
         error: AtlasError::Status {
             call: call.into(),
             status: status.as_u16(),
-            error_code: body.error_code,
-            detail: body.detail.or(body.reason),
-            content_type,
+            error_code: body.error_code.as_deref().map(from_the_answer),
+            detail: body.detail.or(body.reason).as_deref().map(from_the_answer),
+            content_type: content_type.as_deref().map(from_the_answer),
         },
         retry: worth_retrying(status),
         retry_after,
@@ -738,6 +738,9 @@ impl BodyFailure {
     }
 }
 
+/// The most a body's buffer is given up front, whatever `Content-Length` says.
+const MAX_PREALLOCATION: u64 = 1 << 20;
+
 /// Reads a body chunk by chunk as reqwest hands it over (after decompression), keeping at most
 /// `limit` bytes: an answer past it is given up at once, so however large, endless or
 /// compressed the body is, one request in flight holds no more than `limit`.
@@ -750,7 +753,10 @@ async fn read_body(
     if announced.is_some_and(|length| length > limit) {
         return Err(BodyFailure::TooLarge);
     }
-    let capacity = usize::try_from(announced.unwrap_or(0).min(limit)).unwrap_or(0);
+    // What the other end announces is a claim, not memory to set aside: past this the buffer
+    // grows as bytes actually arrive.
+    let capacity =
+        usize::try_from(announced.unwrap_or(0).min(limit).min(MAX_PREALLOCATION)).unwrap_or(0);
     let mut body = Vec::with_capacity(capacity);
     loop {
         let chunk = match tokio::time::timeout_at(end, response.chunk()).await {
@@ -759,11 +765,24 @@ async fn read_body(
             Ok(Ok(None)) => return Ok(body.into()),
             Ok(Ok(Some(chunk))) => chunk,
         };
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(BodyFailure::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
+        append_within(&mut body, &chunk, limit)?;
     }
+}
+
+/// Appends `chunk` to `body` unless that would pass `limit`. The buffer grows by doubling as
+/// `Vec` does, but never past `limit`, so the buffer itself keeps the promise of [`read_body`].
+fn append_within(body: &mut Vec<u8>, chunk: &[u8], limit: u64) -> Result<(), BodyFailure> {
+    let needed = body.len() + chunk.len();
+    if needed as u64 > limit {
+        return Err(BodyFailure::TooLarge);
+    }
+    if needed > body.capacity() {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let target = body.capacity().saturating_mul(2).max(needed).min(limit);
+        body.reserve_exact(target - body.len());
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
 }
 
 /// An error and its causes, "error decoding response body: ...: connection reset by peer":
@@ -899,6 +918,27 @@ mod tests {
             None
         );
         assert_eq!(wait_before_retry(first, None, None), None);
+    }
+
+    #[test]
+    fn a_body_buffer_grows_by_doubling_but_never_past_the_limit() {
+        let mut body = Vec::new();
+        let chunk = [7u8; 300];
+        let mut capacities = Vec::new();
+        for _ in 0..3 {
+            assert!(append_within(&mut body, &chunk, 1000).is_ok());
+            capacities.push(body.capacity());
+        }
+        assert!(append_within(&mut body, &chunk[..100], 1000).is_ok());
+        capacities.push(body.capacity());
+        // 300, doubled to 600, doubled to 1000 rather than 1200, then full.
+        assert_eq!(capacities, [300, 600, 1000, 1000]);
+        assert_eq!(body.len(), 1000);
+        assert!(matches!(
+            append_within(&mut body, &[0], 1000),
+            Err(BodyFailure::TooLarge)
+        ));
+        assert_eq!((body.len(), body.capacity()), (1000, 1000));
     }
 
     #[test]

@@ -71,6 +71,30 @@ fn describe_error_body(
     }
 }
 
+/// How many characters of a text the other end chose are shown in an error.
+const SHOWN_CHARS: usize = 200;
+
+/// Text taken from an answer (`detail`, `reason`, `errorCode`, `Content-Type`, OAuth's
+/// `error`), made fit for a log line: whatever the other end sent, at most [`SHOWN_CHARS`]
+/// characters of it, cut on a character boundary with a note that it was cut, and control
+/// characters escaped so it cannot break the line or forge another.
+pub(super) fn from_the_answer(text: &str) -> String {
+    let mut shown = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(SHOWN_CHARS) {
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    let rest = chars.count();
+    if rest > 0 {
+        shown.push_str(&format!("… ({rest} more characters not shown)"));
+    }
+    shown
+}
+
 impl AtlasError {
     /// A short name of the error's kind, for log fields.
     pub fn kind(&self) -> &'static str {
@@ -85,5 +109,22 @@ impl AtlasError {
             AtlasError::Redirect { .. } => "redirect",
             AtlasError::Token(_) => "token",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_answer_is_cut_and_escaped() {
+        assert_eq!(from_the_answer("CLUSTER_NOT_FOUND"), "CLUSTER_NOT_FOUND");
+        assert_eq!(from_the_answer("a\nb\u{1b}[2J"), "a\\nb\\u{1b}[2J");
+        // Cut on a character boundary: 'é' is two bytes.
+        let long = "é".repeat(SHOWN_CHARS + 5);
+        assert_eq!(
+            from_the_answer(&long),
+            format!("{}… (5 more characters not shown)", "é".repeat(SHOWN_CHARS))
+        );
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
-use super::{ApiVersion, ConfigError, EXPORTER_LABELS, parse_duration, parse_size};
+use super::{ApiVersion, ConfigError, EXPORTER_LABELS, format_size, parse_duration, parse_size};
 
 pub(super) struct GroupIdRule;
 impl Rule for GroupIdRule {
@@ -134,14 +134,23 @@ impl Rule for PositiveDurationRule {
     }
 }
 
-/// A size in bytes where zero would refuse every answer.
-pub(super) struct PositiveSizeRule;
-impl Rule for PositiveSizeRule {
+/// The largest `atlas.max_response_size`: a full page of 500 jobs is about 300 KiB, and a bound
+/// much past what memory can hold would only move the failure from the config to a scrape.
+pub(super) const MAX_RESPONSE_SIZE_BOUND: u64 = 1 << 30;
+
+/// A response size in bytes: zero would refuse every answer, and more than
+/// [`MAX_RESPONSE_SIZE_BOUND`] would let one answer take the process's memory.
+pub(super) struct ResponseSizeRule;
+impl Rule for ResponseSizeRule {
     type Output = u64;
     const EXPECTING: &'static str = "a size such as 16MiB";
     fn check(text: &str) -> Result<u64, String> {
         match parse_size(text)? {
             0 => Err(format!("must be greater than 0, not {text:?}")),
+            size if size > MAX_RESPONSE_SIZE_BOUND => Err(format!(
+                "must be at most {}, not {text:?}",
+                format_size(MAX_RESPONSE_SIZE_BOUND)
+            )),
             size => Ok(size),
         }
     }
@@ -177,26 +186,23 @@ fn check_base_url(text: &str) -> Result<(), String> {
             "{text:?}: a base URL has no spaces, query or fragment"
         ));
     }
-    let (host, port) = split_host_port(authority);
-    if host.is_empty() {
+    // The url crate skips extra slashes after a special scheme ("https:///api" is host "api"
+    // to it), so an empty authority is caught on the text first.
+    if authority.is_empty() {
         return Err(format!("{text:?} has no host"));
     }
-    if port.is_some_and(|port| port.parse::<u16>().map_or(true, |port| port == 0)) {
+    let url = url::Url::parse(text).map_err(|error| match error {
+        url::ParseError::EmptyHost => format!("{text:?} has no host"),
+        url::ParseError::InvalidPort => format!("{text:?} has an invalid port"),
+        other => format!("{text:?} is not a valid URL: {other}"),
+    })?;
+    if url.host().is_none() {
+        return Err(format!("{text:?} has no host"));
+    }
+    if url.port() == Some(0) {
         return Err(format!("{text:?} has an invalid port"));
     }
     Ok(())
-}
-
-/// `host[:port]` or `[v6]:port`, without checking either part.
-fn split_host_port(authority: &str) -> (&str, Option<&str>) {
-    if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
-        return (host, after.strip_prefix(':'));
-    }
-    match authority.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
-    }
 }
 
 pub(super) struct ApiVersionRule;
@@ -378,7 +384,7 @@ pub(super) struct RawAtlas {
     pub(super) api_version: Option<Checked<ApiVersionRule>>,
     pub(super) request_timeout: Option<Checked<PositiveDurationRule>>,
     pub(super) max_concurrent_requests: Option<AtLeast<1>>,
-    pub(super) max_response_size: Option<Checked<PositiveSizeRule>>,
+    pub(super) max_response_size: Option<Checked<ResponseSizeRule>>,
     pub(super) auth: Option<Mapping<RawAuth>>,
 }
 
@@ -721,6 +727,22 @@ targets:
     }
 
     #[test]
+    fn max_response_size_is_at_most_1gib() {
+        assert_eq!(
+            error("atlas:\n  max_response_size: 1024GiB\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_response_size: must be at most 1GiB, not "1024GiB""#
+        );
+        assert_eq!(
+            error("atlas:\n  max_response_size: 1073741825\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.max_response_size: must be at most 1GiB, not "1073741825""#
+        );
+        let config = ok(
+            "atlas:\n  max_response_size: 1GiB\ntargets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]\n",
+        );
+        assert_eq!(config.atlas.max_response_size, 1 << 30);
+    }
+
+    #[test]
     fn zero_is_refused_where_it_makes_no_sense() {
         assert_eq!(
             error("atlas:\n  request_timeout: 0s\n"),
@@ -805,6 +827,14 @@ targets:
             error("atlas:\n  base_url: https://user:hunter2@cloud.mongodb.com\n"),
             "atlas-backup-exporter.yml: line 2: atlas.base_url: must not hold credentials; put them under \
              atlas.auth"
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud%zz.mongodb.com\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud%zz.mongodb.com" is not a valid URL: invalid international domain name"#
+        );
+        assert_eq!(
+            error("atlas:\n  base_url: https://cloud.mongodb.com:0\n"),
+            r#"atlas-backup-exporter.yml: line 2: atlas.base_url: "https://cloud.mongodb.com:0" has an invalid port"#
         );
         assert_eq!(
             ok("atlas:\n  base_url: HTTPS://[::1]:8443//\ntargets: [{group_id: 5f1a2b3c4d5e6f7a8b9c0d1e}]\n")
