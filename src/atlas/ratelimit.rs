@@ -63,8 +63,6 @@ struct Pair {
     until_text: String,
     /// Windows opened so far: a ticket taken in an earlier one is stale.
     windows: u64,
-    /// The last window the log has spoken of.
-    logged: u64,
     /// A window has been open once: the pair has a `rate_limited` series.
     limited_before: bool,
     /// The first request after a window must go alone.
@@ -173,7 +171,7 @@ impl RateLimits {
             match wait {
                 Wait::Window(wait, window) => {
                     if left.is_none_or(|left| left <= wait) {
-                        return Err(Refusal::RateLimited(self.log_once(key, window)));
+                        return Err(Refusal::RateLimited(self.until_text(key)));
                     }
                     tokio::time::sleep(wait).await;
                     // As long as it said, on tokio's timer: the window has passed.
@@ -196,22 +194,12 @@ impl RateLimits {
         }
     }
 
-    /// Says "rate limited until" for the window, unless already said; returns its end.
-    fn log_once(&self, key: &Key, window: u64) -> String {
-        let mut pairs = self.pairs();
-        let Some(pair) = pairs.get_mut(key) else {
-            return String::new();
-        };
-        if pair.logged != window {
-            pair.logged = window;
-            tracing::warn!(
-                endpoint = key.endpoint.label(),
-                group_id = key.group_label(),
-                "rate limited until {}; requests held back until then",
-                pair.until_text
-            );
-        }
-        pair.until_text.clone()
+    /// The end of the open window, as errors name it.
+    fn until_text(&self, key: &Key) -> String {
+        self.pairs()
+            .get(key)
+            .map(|pair| pair.until_text.clone())
+            .unwrap_or_default()
     }
 
     /// Notes what an answer said: its budget, and a 429's window.
@@ -250,12 +238,20 @@ impl RateLimits {
         match (too_many, retry_after) {
             (true, Some(after)) => {
                 let until = now + after;
-                if pair.open_until(now).is_none() {
-                    pair.windows += 1;
-                }
+                let opens = pair.open_until(now).is_none();
                 if pair.until.is_none_or(|open| open < until) {
                     pair.until = Some(until);
                     pair.until_text = wall_clock_after(after);
+                }
+                // Said once per window, however many requests were in flight or held back.
+                if opens {
+                    pair.windows += 1;
+                    tracing::warn!(
+                        endpoint = key.endpoint.label(),
+                        group_id = key.group_label(),
+                        "rate limited until {}; requests held back until then",
+                        pair.until_text
+                    );
                 }
                 pair.limited_before = true;
                 pair.probe_due = true;
