@@ -104,7 +104,7 @@ fn gauge_vec(name: &str, help: &str) -> GaugeVec {
 
 impl RateLimits {
     pub(crate) fn new(clock: Clock) -> RateLimits {
-        RateLimits {
+        let limits = RateLimits {
             clock,
             pairs: Mutex::new(HashMap::new()),
             changed: Notify::new(),
@@ -128,7 +128,12 @@ impl RateLimits {
                 "atlas_backup_exporter_api_rate_limited",
                 "1 while a 429's Retry-After window is open for the endpoint and project, 0 once it has passed; only for pairs that have been rate limited.",
             ),
+        };
+        // Every endpoint from the start, at 0, so a rate of held requests is 0 rather than no data.
+        for endpoint in Endpoint::ALL {
+            limits.held.with_label_values(&[endpoint.label()]);
         }
+        limits
     }
 
     fn pairs(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Pair>> {
@@ -465,9 +470,17 @@ mod tests {
             values(&limits, "atlas_backup_exporter_api_rate_limited"),
             [("a".into(), "list_export_jobs".into(), 1.0)]
         );
+        let held = values(&limits, "atlas_backup_exporter_api_requests_held_total");
+        let held: Vec<_> = held.iter().map(|(_, e, v)| (e.as_str(), *v)).collect();
         assert_eq!(
-            values(&limits, "atlas_backup_exporter_api_requests_held_total"),
-            [(String::new(), "list_export_jobs".into(), 3.0)]
+            held,
+            [
+                ("get_export_job", 0.0),
+                ("list_clusters", 0.0),
+                ("list_export_jobs", 3.0),
+                ("list_projects", 0.0),
+                ("oauth_token", 0.0),
+            ]
         );
 
         manual.advance(Duration::from_secs(20));
