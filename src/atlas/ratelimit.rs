@@ -162,7 +162,7 @@ impl RateLimits {
                     return Ok(Ticket::new(self, key, 0, false));
                 };
                 match pair.open_until(now) {
-                    Some(until) => Wait::Window(until - now, pair.windows),
+                    Some(until) => Wait::Window(until - now, until),
                     None if pair.probing => Wait::First,
                     None => {
                         let probe = pair.probe_due;
@@ -174,15 +174,16 @@ impl RateLimits {
             count_held();
             let left = deadline.remaining();
             match wait {
-                Wait::Window(wait, window) => {
+                Wait::Window(wait, until) => {
                     if left.is_none_or(|left| left <= wait) {
                         return Err(Refusal::RateLimited(self.until_text(key)));
                     }
                     tokio::time::sleep(wait).await;
-                    // As long as it said, on tokio's timer: the window has passed.
+                    // As long as it said, on tokio's timer: the window has passed, unless a later
+                    // 429 moved its end meanwhile.
                     let mut pairs = self.pairs();
                     if let Some(pair) = pairs.get_mut(key)
-                        && pair.windows == window
+                        && pair.until == Some(until)
                     {
                         pair.until = None;
                     }
@@ -291,7 +292,9 @@ impl RateLimits {
 }
 
 enum Wait {
-    Window(Duration, u64),
+    /// This long, until the window's end (on the clock).
+    Window(Duration, Instant),
+    /// Until the call that goes first has its answer.
     First,
 }
 
@@ -534,6 +537,30 @@ mod tests {
         let next = limits.enter(&key("a"), far()).await.unwrap();
         assert!(started.elapsed() >= Duration::from_secs(1));
         assert!(next.probe, "the first after the window goes alone");
+    }
+
+    #[tokio::test]
+    async fn a_429_that_moves_the_window_on_keeps_it_open_for_those_waiting() {
+        let manual = ManualClock::new();
+        let limits = RateLimits::new(manual.clock());
+        let first = limits.enter(&key("a"), far()).await.unwrap();
+        let in_flight = limits.enter(&key("a"), far()).await.unwrap();
+        first.answered(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "1")]),
+        );
+        // Waiting out the 1 s window, while the call still in flight gets a 429 of 30 s.
+        let stormed = key("a");
+        let waiting = limits.enter(&stormed, Deadline::after(Duration::from_secs(5)));
+        let later = async {
+            tokio::task::yield_now().await;
+            in_flight.answered(
+                StatusCode::TOO_MANY_REQUESTS,
+                &headers(&[("retry-after", "30")]),
+            );
+        };
+        let (waited, ()) = tokio::join!(waiting, later);
+        assert!(matches!(waited, Err(Refusal::RateLimited(_))));
     }
 
     #[tokio::test]
