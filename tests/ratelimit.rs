@@ -2,15 +2,15 @@
 //! requests per window, not one request per cluster per scrape; a short `Retry-After` is waited
 //! for as before; the budget Atlas announces is shown.
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::clock::ManualClock;
-use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Exporter, GROUP, GROUP2, Scrape};
+use crate::support::{self, Exporter, GROUP, GROUP2, Scrape, StderrLog, TempDir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 
 /// Clusters of the rate-limited project ([`GROUP`]): more than `max_concurrent_requests`.
 const STORMED: usize = 10;
@@ -76,40 +76,8 @@ fn pair(group: &str) -> [(&str, &str); 2] {
     [("group_id", group), ("endpoint", "list_export_jobs")]
 }
 
-/// What the exporter's log says, captured for the test's thread (the test runs on one).
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Log {
-    fn lines_with(&self, needle: &str) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter(|line| line.contains(needle))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
 #[tokio::test]
 async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
-    let log = Log::default();
-    let writer = log.clone();
-    let _logging = tracing::dispatcher::set_default(&logging::dispatch(
-        LogLevel::Info,
-        LogFormat::Logfmt,
-        move || writer.clone(),
-    ));
     let fake = fake();
     fake.rate_limit_storm(GROUP, "list_export_jobs", 20, Duration::from_secs(20));
     let manual = ManualClock::new();
@@ -174,12 +142,6 @@ async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
     assert_eq!(
         scrape.value("atlas_backup_exporter_api_rate_limit", &pair(GROUP2)),
         Some(1200.0)
-    );
-    assert_eq!(
-        log.lines_with("rate limited until").len(),
-        1,
-        "once per window, not once per cluster: {:?}",
-        log.lines_with("rate limited")
     );
 
     // The storm ends and the window passes: one request goes first, held at the stand-in
@@ -306,4 +268,68 @@ async fn budgets_follow_the_headers_atlas_sends() {
         ),
         Some(2.0)
     );
+}
+
+#[tokio::test]
+async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() {
+    let fake = fake();
+    fake.rate_limit_storm(GROUP, "list_export_jobs", 20, Duration::from_secs(20));
+    let base_url = fake.start().await.unwrap();
+    let dir = TempDir::new("ratelimit");
+    let auth = format!(
+        "  auth:\n    service_account: {{client_id: {}, client_secret: {}}}\n",
+        support::CLIENT_ID,
+        support::CLIENT_SECRET
+    );
+    let yaml = config()
+        .replace("BASE_URL", &base_url)
+        .replace("targets:", &format!("{auth}targets:"));
+    let file = dir.write("exporter.yml", &yaml);
+    let mut child = Command::new(BIN)
+        .args(["--config.file", file.to_str().unwrap()])
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.level",
+            "debug",
+        ])
+        .env_remove("MONGODB_ATLAS_CLIENT_ID")
+        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = StderrLog::read(&mut child);
+    let address = log.listening_address().await;
+    let mut scrape = None;
+    for _ in 0..3 {
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}/metrics"))
+            .header("X-Prometheus-Scrape-Timeout-Seconds", "5")
+            .send()
+            .await
+            .unwrap();
+        scrape = Some(Scrape::parse(&response.text().await.unwrap()));
+    }
+    let held = held(&scrape.unwrap()) as usize;
+    // Every cluster held back says so at debug, the last of them in the third scrape: once they
+    // are all read, so is everything logged before.
+    log.nth_line_with("collecting export jobs held back", held)
+        .await;
+    let text = log.text();
+    let windows: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("rate limited until"))
+        .collect();
+    assert_eq!(windows.len(), 1, "{text}");
+    assert!(windows[0].contains("level=warn"), "{}", windows[0]);
+    assert!(windows[0].contains(GROUP), "{}", windows[0]);
+    assert!(
+        windows[0].contains("endpoint=list_export_jobs"),
+        "{}",
+        windows[0]
+    );
+    support::sigterm(&child);
+    let _ = child.wait();
 }

@@ -53,7 +53,7 @@ pub enum AtlasError {
     /// A 429's `Retry-After` window for the call's endpoint and project ends after the
     /// deadline: the call was not sent.
     #[error(
-        "{call}: rate limited until {until} (Atlas's Retry-After); not asked again before then"
+        "{call}: held back until {until}, when Atlas's Retry-After window for this endpoint and project ends"
     )]
     RateLimited { call: String, until: String },
     /// The OAuth token request failed.
