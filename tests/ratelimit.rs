@@ -333,3 +333,27 @@ async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() 
     support::sigterm(&child);
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn a_rate_limited_token_endpoint_is_held_back_by_endpoint_alone() {
+    let fake = fake();
+    fake.inject(Fault::rate_limited("/api/oauth/token", Some(20)));
+    let exporter = Exporter::start(fake, &config(), support::service_account()).await;
+    for round in 0..2 {
+        let scrape = scrape_with_timeout(&exporter).await;
+        for cluster in CALM {
+            assert_eq!(up(&scrape, GROUP2, cluster), Some(0.0), "round {round}");
+        }
+        // One token request in all: the second scrape does not ask while the window is open.
+        assert_eq!(exporter.fake.requests().endpoint("oauth_token"), 1);
+        assert_eq!(
+            scrape.value(
+                "atlas_backup_exporter_api_rate_limited",
+                &[("endpoint", "oauth_token")]
+            ),
+            Some(1.0),
+            "round {round}"
+        );
+    }
+    assert_eq!(exporter.fake.requests().endpoint("list_export_jobs"), 0);
+}
