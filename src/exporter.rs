@@ -106,6 +106,11 @@ impl Exporter {
         }
     }
 
+    /// The exporter's own metrics as they are now, without joining or starting a collection.
+    pub fn own_metrics(&self) -> Bytes {
+        Bytes::from(self.metrics.encode())
+    }
+
     /// The deadline of a collection started now.
     pub fn deadline(&self, scrape_timeout: Option<Duration>) -> Deadline {
         let budget = match scrape_timeout {

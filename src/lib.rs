@@ -79,6 +79,7 @@ pub fn build_with_clock(
         metrics.api_requests.clone(),
         clock.clone(),
     )?;
+    metrics.expose(client.rate_limit_metrics());
     let collector = Collector::new(config, client, metrics.full_listings.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics).with_clock(clock));
     let router = server::router(exporter.clone(), config, options);

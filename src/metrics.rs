@@ -144,6 +144,13 @@ impl OwnMetrics {
         });
     }
 
+    /// Adds metrics another part keeps (the Atlas client's rate limits) to what is exposed.
+    pub fn expose(&self, collector: Box<dyn prometheus::core::Collector>) {
+        if let Err(error) = self.registry.register(collector) {
+            tracing::error!(%error, "registering metrics");
+        }
+    }
+
     /// The text format of the exporter's own metrics.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(4096);

@@ -7,7 +7,7 @@ use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use serde_json::{Value, json};
 
-use crate::support::{self, Exporter, GROUP, Scrape};
+use crate::support::{self, Exporter, GROUP, GROUP2, Scrape};
 
 /// A config watching `clusters` of [`GROUP`], plus whatever top-level `sections` a test needs.
 fn config(clusters: &str, sections: &str) -> String {
@@ -123,9 +123,14 @@ async fn a_429_without_retry_after_backs_off_exponentially() {
 
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_gives_up_at_once() {
-    let fake = fake_with(&["Slow", "Fine"]);
+    let fake = fake_with(&["Slow"]);
+    // Another project: a 429 holds back its own endpoint and project only (tests/ratelimit.rs).
+    fake.add_cluster(GROUP2, "Fine");
+    fake.put_job(GROUP2, "Fine", job(&format!("{:024x}", 1)).build());
     fake.inject(Fault::rate_limited(&exports("Slow"), Some(60)));
-    let yaml = config("Slow, Fine", "collection:\n  timeout: 3s\n");
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    clusters: [Slow]\n  - group_id: {GROUP2}\n    clusters: [Fine]\ncollection:\n  timeout: 3s\n"
+    );
     let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
     let (scrape, elapsed) = timed_scrape(&exporter, None).await;
     // Waiting 60 s cannot end inside a 3 s deadline: no point waiting at all.

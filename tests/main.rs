@@ -13,6 +13,7 @@ mod incremental;
 mod load;
 mod ops_files;
 mod properties;
+mod ratelimit;
 mod readme;
 mod scale;
 mod schemas;

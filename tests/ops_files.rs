@@ -30,6 +30,10 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_export_discovery_up",
     "atlas_backup_exporter_api_requests_total",
     "atlas_backup_exporter_build_info",
+    "atlas_backup_exporter_api_rate_limit",
+    "atlas_backup_exporter_api_rate_limit_remaining",
+    "atlas_backup_exporter_api_rate_limited",
+    "atlas_backup_exporter_api_requests_held_total",
 ];
 
 /// The scrape job name the alerts and the dashboard expect.

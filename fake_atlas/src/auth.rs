@@ -72,7 +72,7 @@ pub(super) enum DigestOutcome {
 
 impl AuthState {
     /// The stand-in's time: the real clock plus what tests advanced it by.
-    fn now(&self) -> Instant {
+    pub(super) fn now(&self) -> Instant {
         Instant::now() + self.ahead
     }
 

@@ -77,6 +77,18 @@ impl Route {
             Route::GetGroup(_) | Route::GetCluster(..) | Route::Unknown => "other",
         }
     }
+
+    /// The project the route is in, if any.
+    fn group_id(&self) -> Option<&str> {
+        match self {
+            Route::GetGroup(g)
+            | Route::ListClusters(g)
+            | Route::GetCluster(g, _)
+            | Route::ListJobs(g, _)
+            | Route::GetJob(g, ..) => Some(g),
+            _ => None,
+        }
+    }
 }
 
 fn parse_path(path: &str) -> (Api, Route) {
@@ -117,7 +129,7 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
     let (api, route) = parse_path(&path);
-    fake.count(route.endpoint());
+    fake.count(route.endpoint(), route.group_id());
     let latency = *lock(&fake.inner.latency);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -127,6 +139,9 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
         Api::Atlas(version) => {
             if let Some(refused) = authenticate(&fake, &req) {
                 return refused;
+            }
+            if let Some(storm) = storm(&fake, &route) {
+                return storm;
             }
             if let Some(faulted) = apply_fault(&fake, &path, &query, reset_switch(&req)).await {
                 return faulted;
@@ -144,9 +159,15 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
 }
 
 impl FakeAtlas {
-    fn count(&self, endpoint: &'static str) {
+    fn count(&self, endpoint: &'static str, group_id: Option<&str>) {
         let mut counts = lock(&self.inner.counts);
         counts.total += 1;
+        if let Some(group_id) = group_id {
+            *counts
+                .by_project
+                .entry((group_id.to_owned(), endpoint.to_owned()))
+                .or_default() += 1;
+        }
         match counts.by_endpoint.get_mut(endpoint) {
             Some(n) => *n += 1,
             None => {
@@ -213,6 +234,31 @@ fn reset_switch(req: &Request) -> Option<ResetSwitch> {
     req.extensions()
         .get::<ConnectInfo<ResetSwitch>>()
         .map(|info| info.0.clone())
+}
+
+/// The 429 of a rate-limit storm over the route's endpoint and project, while it lasts.
+fn storm(fake: &FakeAtlas, route: &Route) -> Option<Response> {
+    let group_id = route.group_id()?;
+    let now = lock(&fake.inner.auth).now();
+    let mut storms = lock(&fake.inner.storms);
+    storms.retain(|storm| storm.until > now);
+    let storm = storms
+        .iter()
+        .find(|storm| storm.group_id == group_id && storm.endpoint == route.endpoint())?;
+    let mut resp = atlas_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMITED_TOKEN_BUCKET",
+        "You have exceeded the rate limit for this endpoint. Please wait and try again.".into(),
+        Vec::new(),
+    );
+    let limit = lock(&fake.inner.rate_limit).0;
+    let h = resp.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(storm.retry_after));
+    if let Some(limit) = limit {
+        h.insert("ratelimit-limit", HeaderValue::from(limit));
+    }
+    h.insert("ratelimit-remaining", HeaderValue::from(0u64));
+    Some(resp)
 }
 
 /// Applies the first matching fault; `None` means answer normally (possibly after a delay).
@@ -471,6 +517,7 @@ fn atlas(
     if route == Route::Unknown {
         return resource_not_found(path);
     }
+    let rate_limit = *lock(&fake.inner.rate_limit);
     if req.method() != Method::GET {
         return method_not_allowed(path);
     }
@@ -494,8 +541,12 @@ fn atlas(
     let ok = |body: String| {
         let mut resp = response_owned(StatusCode::OK, &content_type, body);
         let h = resp.headers_mut();
-        h.insert("ratelimit-limit", HeaderValue::from_static("1200"));
-        h.insert("ratelimit-remaining", HeaderValue::from_static("1192"));
+        if let Some(limit) = rate_limit.0 {
+            h.insert("ratelimit-limit", HeaderValue::from(limit));
+        }
+        if let Some(remaining) = rate_limit.1 {
+            h.insert("ratelimit-remaining", HeaderValue::from(remaining));
+        }
         resp
     };
     let paged = matches!(

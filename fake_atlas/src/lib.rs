@@ -90,6 +90,8 @@ pub struct RequestCounts {
     /// Requests per endpoint, authenticated or not: `list_export_jobs`, `get_export_job`,
     /// `list_clusters`, `list_all_clusters`, `list_projects`, `oauth_token`, `other`.
     pub by_endpoint: BTreeMap<String, u64>,
+    /// Requests per project and endpoint, for the endpoints under `/groups/{groupId}`.
+    pub by_project: BTreeMap<(String, String), u64>,
 }
 
 impl RequestCounts {
@@ -97,6 +99,24 @@ impl RequestCounts {
     pub fn endpoint(&self, name: &str) -> u64 {
         self.by_endpoint.get(name).copied().unwrap_or(0)
     }
+
+    /// Requests seen for one endpoint name in one project (0 when none).
+    pub fn in_project(&self, group_id: &str, name: &str) -> u64 {
+        self.by_project
+            .get(&(group_id.to_owned(), name.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A rate-limit storm: every request to one endpoint of one project answered 429 until the
+/// stand-in's clock passes `until`.
+#[derive(Clone, Debug)]
+struct Storm {
+    group_id: String,
+    endpoint: String,
+    retry_after: u64,
+    until: std::time::Instant,
 }
 
 /// A stand-in Atlas bound to its address and not yet serving: what [`FakeAtlas::bind`] returns.
@@ -159,6 +179,9 @@ struct Inner {
     faults: Mutex<Vec<Fault>>,
     latency: Mutex<Duration>,
     counts: Mutex<RequestCounts>,
+    /// The `RateLimit-Limit` and `RateLimit-Remaining` every 200 carries (none: left out).
+    rate_limit: Mutex<(Option<u64>, Option<u64>)>,
+    storms: Mutex<Vec<Storm>>,
     /// Wakes [`FakeAtlas::wait_for_requests`] whenever a counter moves.
     counted: Notify,
     /// One stop flag per server [`FakeAtlas::start`] launched and not yet stopped.
@@ -186,6 +209,8 @@ impl FakeAtlas {
                 faults: Mutex::new(Vec::new()),
                 latency: Mutex::new(Duration::ZERO),
                 counts: Mutex::new(RequestCounts::default()),
+                rate_limit: Mutex::new((Some(1200), Some(1192))),
+                storms: Mutex::new(Vec::new()),
                 counted: Notify::new(),
                 started: Mutex::new(Vec::new()),
             }),
@@ -360,6 +385,32 @@ impl FakeAtlas {
     /// Adds a fault; faults are tried in insertion order and the first match applies.
     pub fn inject(&self, fault: Fault) {
         lock(&self.inner.faults).push(fault);
+    }
+
+    /// The `RateLimit-Limit` and `RateLimit-Remaining` headers every 200 of the API carries:
+    /// 1200 and 1192 unless set; `None` leaves a header out.
+    pub fn set_rate_limit_headers(&self, limit: Option<u64>, remaining: Option<u64>) {
+        *lock(&self.inner.rate_limit) = (limit, remaining);
+    }
+
+    /// Answers every request to `endpoint` (a name [`RequestCounts::by_endpoint`] counts
+    /// under, e.g. `list_export_jobs`) in project `group_id` with 429
+    /// `RATE_LIMITED_TOKEN_BUCKET`, `Retry-After: retry_after` and a remaining budget of 0,
+    /// for `lasting` on the stand-in's clock ([`FakeAtlas::advance_clock`] ends it early).
+    pub fn rate_limit_storm(
+        &self,
+        group_id: &str,
+        endpoint: &str,
+        retry_after: u64,
+        lasting: Duration,
+    ) {
+        let until = lock(&self.inner.auth).now() + lasting;
+        lock(&self.inner.storms).push(Storm {
+            group_id: group_id.to_owned(),
+            endpoint: endpoint.to_owned(),
+            retry_after,
+            until,
+        });
     }
 
     /// Removes every fault.

@@ -1561,3 +1561,52 @@ async fn redirects_name_their_location() {
     assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(header(&resp, "location"), "http://127.0.0.1:9/elsewhere");
 }
+
+#[tokio::test]
+async fn rate_limit_headers_take_chosen_values_and_can_be_left_out() {
+    let (fake, base) = atlas_with_cluster().await;
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+    fake.set_rate_limit_headers(Some(100), Some(3));
+    let resp = digest_get(&session, &url).await;
+    assert_eq!(header(&resp, "ratelimit-limit"), "100");
+    assert_eq!(header(&resp, "ratelimit-remaining"), "3");
+    fake.set_rate_limit_headers(None, Some(2));
+    let resp = digest_get(&session, &url).await;
+    assert!(resp.headers().get("ratelimit-limit").is_none());
+    assert_eq!(header(&resp, "ratelimit-remaining"), "2");
+}
+
+#[tokio::test]
+async fn a_storm_answers_429_for_its_endpoint_and_project_while_it_lasts() {
+    let (fake, base) = atlas_with_cluster().await;
+    let other_group = "6a799efbc0eb9e7a177d7e0e";
+    fake.add_cluster(other_group, "Cluster0");
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = exports_url(&base, "Cluster0");
+    fake.rate_limit_storm(GROUP, "list_export_jobs", 20, Duration::from_secs(30));
+    for _ in 0..2 {
+        let resp = digest_get(&session, &url).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&resp, "retry-after"), "20");
+        assert_eq!(header(&resp, "ratelimit-remaining"), "0");
+    }
+    // The other project, and another endpoint of the same project, answer as usual.
+    let other = url.replace(GROUP, other_group);
+    assert_eq!(digest_get(&session, &other).await.status(), StatusCode::OK);
+    let clusters = format!("{base}/api/atlas/v2/groups/{GROUP}/clusters");
+    let resp = client()
+        .get(&clusters)
+        .header(ACCEPT, "application/vnd.atlas.2024-08-05+json")
+        .send_digest_auth(&session)
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let counts = fake.requests();
+    // The session's first call pays the digest challenge; the others reuse its nonce.
+    assert_eq!(counts.in_project(GROUP, "list_export_jobs"), 3);
+    assert_eq!(counts.in_project(other_group, "list_export_jobs"), 1);
+    assert_eq!(counts.in_project(GROUP, "list_clusters"), 1);
+    fake.advance_clock(Duration::from_secs(30));
+    assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+}

@@ -24,6 +24,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::encode;
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
+use super::ratelimit::{Key, RateLimits, Refusal};
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
 
@@ -147,7 +148,7 @@ impl Deadline {
         Deadline(Instant::now() + duration)
     }
 
-    fn remaining(self) -> Option<Duration> {
+    pub(super) fn remaining(self) -> Option<Duration> {
         self.0
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
@@ -178,6 +179,8 @@ struct ClientState {
     /// Bound on one answer's body, counted after decompression.
     max_response_size: u64,
     requests: IntCounterVec,
+    /// The gate 429s close, and the budget Atlas announces: shared with the metrics registry.
+    limits: Arc<RateLimits>,
     /// What the client's caches and its callers' intervals are timed on.
     clock: Clock,
 }
@@ -332,6 +335,7 @@ impl AtlasClient {
                 request_timeout: config.request_timeout,
                 max_response_size: config.max_response_size,
                 requests,
+                limits: Arc::new(RateLimits::new(clock.clone())),
                 clock,
             }),
         })
@@ -353,6 +357,12 @@ impl AtlasClient {
         &self.inner.clock
     }
 
+    /// The rate-limit gate's metrics (`atlas_backup_exporter_api_rate_limit*`,
+    /// `..._api_requests_held_total`), for the registry of the exporter's own metrics.
+    pub fn rate_limit_metrics(&self) -> Box<dyn prometheus::core::Collector> {
+        Box::new(SharedLimits(self.inner.limits.clone()))
+    }
+
     /// The API version the client speaks.
     pub fn api_version(&self) -> ApiVersion {
         self.inner.api_version
@@ -370,26 +380,45 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<Body, AtlasError> {
         let url = format!("{}{}{query}", self.inner.api_root, endpoint.path(segments));
+        // Atlas meters a project's calls together: the project is the path's first segment.
+        let in_project = endpoint
+            .route()
+            .path
+            .is_some_and(|path| path.starts_with("/groups/{groupId}"));
+        let key = Key::new(endpoint, segments.first().copied().filter(|_| in_project));
         retrying(deadline, call, || {
-            self.attempt(endpoint, &url, call, deadline)
+            self.attempt(endpoint, &key, &url, call, deadline)
         })
         .await
     }
 
-    /// One HTTP attempt (a digest exchange counts as one), holding a permit while it runs.
+    /// One HTTP attempt (a digest exchange counts as one), once the rate-limit gate lets it go,
+    /// holding a permit while it runs.
     async fn attempt(
         &self,
         endpoint: Endpoint,
+        key: &Key,
         url: &str,
         call: &str,
         deadline: Deadline,
     ) -> Attempt<Body, AtlasError> {
         let deadline_error = || Failure::permanent(AtlasError::Deadline { call: call.into() });
-        let Some(left) = deadline.remaining() else {
-            return Err(deadline_error());
-        };
-        let Ok(Ok(_permit)) = tokio::time::timeout(left, self.inner.permits.acquire()).await else {
-            return Err(deadline_error());
+        let (ticket, _permit) = loop {
+            let ticket = match self.inner.limits.enter(key, deadline).await {
+                Ok(ticket) => ticket,
+                Err(refusal) => return Err(Failure::permanent(refused(refusal, call))),
+            };
+            let Some(left) = deadline.remaining() else {
+                return Err(deadline_error());
+            };
+            let Ok(Ok(permit)) = tokio::time::timeout(left, self.inner.permits.acquire()).await
+            else {
+                return Err(deadline_error());
+            };
+            // A 429 that came back while this waited for a permit closes the gate for it too.
+            if !ticket.stale() {
+                break (ticket, permit);
+            }
         };
         let Some(left) = deadline.remaining() else {
             return Err(deadline_error());
@@ -399,7 +428,11 @@ impl AtlasClient {
         let end = tokio::time::Instant::now() + timeout;
         let response =
             match tokio::time::timeout_at(end, self.send(endpoint, url, call, deadline)).await {
-                Ok(response) => response?,
+                Ok(response) => {
+                    let response = response?;
+                    ticket.answered(response.status(), response.headers());
+                    response
+                }
                 Err(_) => {
                     self.count(endpoint, None);
                     return Err(Failure::transient(AtlasError::Transport {
@@ -567,10 +600,22 @@ impl AtlasClient {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials")
             .timeout(timeout);
+        let key = Key::new(Endpoint::OAuthToken, None);
+        let ticket = match self.inner.limits.enter(&key, deadline).await {
+            Ok(ticket) => ticket,
+            Err(refusal) => {
+                return Err(Failure::permanent(
+                    refused(refusal, "requesting an OAuth token").to_string(),
+                ));
+            }
+        };
         let (began, asked_at) = (tokens.event(), tokens.clock.now());
         let end = tokio::time::Instant::now() + timeout;
         let mut response = match request.send().await {
-            Ok(response) => response,
+            Ok(response) => {
+                ticket.answered(response.status(), response.headers());
+                response
+            }
             Err(e) => {
                 self.count(Endpoint::OAuthToken, None);
                 return Err(Failure::transient(e.to_string()));
@@ -824,8 +869,32 @@ fn worth_retrying(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
+/// The error of a call the rate-limit gate did not let go.
+fn refused(refusal: Refusal, call: &str) -> AtlasError {
+    match refusal {
+        Refusal::RateLimited(until) => AtlasError::RateLimited {
+            call: call.into(),
+            until,
+        },
+        Refusal::Deadline => AtlasError::Deadline { call: call.into() },
+    }
+}
+
+/// The gate's metrics, registered with the exporter's own while the client keeps the gate.
+struct SharedLimits(Arc<RateLimits>);
+
+impl prometheus::core::Collector for SharedLimits {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
+    }
+}
+
 /// `Retry-After` in seconds, the form Atlas sends.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())

@@ -50,6 +50,12 @@ pub enum AtlasError {
         /// Where it pointed (quoted, cut short) and that it was not followed.
         location: String,
     },
+    /// A 429's `Retry-After` window for the call's endpoint and project ends after the
+    /// deadline: the call was not sent.
+    #[error(
+        "{call}: held back until {until}, when Atlas's Retry-After window for this endpoint and project ends"
+    )]
+    RateLimited { call: String, until: String },
     /// The OAuth token request failed.
     #[error("requesting an OAuth token: {0}")]
     Token(String),
@@ -107,6 +113,7 @@ impl AtlasError {
             AtlasError::TooManyPages { .. } => "too_many_pages",
             AtlasError::TooLarge { .. } => "too_large",
             AtlasError::Redirect { .. } => "redirect",
+            AtlasError::RateLimited { .. } => "rate_limited",
             AtlasError::Token(_) => "token",
         }
     }

@@ -5,6 +5,7 @@ mod client;
 mod error;
 mod listing;
 pub mod model;
+mod ratelimit;
 
 pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
 pub use error::AtlasError;

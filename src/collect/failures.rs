@@ -68,6 +68,16 @@ fn log_invalid(cluster: &WatchedCluster, listing: &JobListing) {
 
 /// Logs why a cluster could not be fetched.
 pub(super) fn log_fetch_error(cluster: &WatchedCluster, error: &AtlasError) {
+    if let AtlasError::RateLimited { .. } = error {
+        // The client said so once for the window; once per cluster would drown it.
+        tracing::debug!(
+            group_id = cluster.group_id.as_str(),
+            cluster_name = cluster.cluster_name.as_str(),
+            %error,
+            "collecting export jobs held back"
+        );
+        return;
+    }
     tracing::warn!(
         group_id = cluster.group_id.as_str(),
         cluster_name = cluster.cluster_name.as_str(),
