@@ -29,6 +29,8 @@ pub(super) struct Store {
 struct Group {
     name: String,
     clusters: BTreeMap<String, Cluster>,
+    /// Export buckets by id: name and cloud provider.
+    buckets: BTreeMap<String, (String, String)>,
 }
 
 struct Cluster {
@@ -74,6 +76,31 @@ impl Store {
         self.groups.entry(gid.to_owned()).or_insert_with(|| Group {
             name: format!("Project {}", gid.chars().take(6).collect::<String>()),
             clusters: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+        })
+    }
+
+    pub(super) fn add_bucket(&mut self, gid: &str, id: &str, name: &str, provider: &str) {
+        let bucket = (name.to_owned(), provider.to_owned());
+        self.group_mut(gid).buckets.insert(id.to_owned(), bucket);
+    }
+
+    /// A page of a project's export buckets, in the 2024-05-30 shape (`_id`, not `id`).
+    pub(super) fn buckets_page(
+        &self,
+        gid: &str,
+        start: usize,
+        len: usize,
+    ) -> Result<Page<Value>, Missing> {
+        let g = self.groups.get(gid).ok_or(Missing::Group)?;
+        let items = g.buckets.iter().skip(start).take(len);
+        Ok(Page {
+            items: items
+                .map(|(id, (name, provider))| {
+                    json!({"_id": id, "bucketName": name, "cloudProvider": provider, "links": []})
+                })
+                .collect(),
+            total: g.buckets.len(),
         })
     }
 
