@@ -294,6 +294,11 @@ impl FakeAtlas {
         lock(&self.inner.store).add_bucket(group_id, bucket_id, name, provider);
     }
 
+    /// Sets a cluster's Atlas resource tags (adding it as a replica set if needed).
+    pub fn set_cluster_tags(&self, group_id: &str, cluster: &str, tags: &[(&str, &str)]) {
+        lock(&self.inner.store).set_cluster_tags(group_id, cluster, tags);
+    }
+
     /// Adds a replica-set cluster, and its project if needed.
     pub fn add_cluster(&self, group_id: &str, name: &str) {
         lock(&self.inner.store).add_cluster(group_id, name, ClusterKind::ReplicaSet);

@@ -36,6 +36,8 @@ struct Group {
 struct Cluster {
     id: String,
     kind: ClusterKind,
+    /// Atlas resource tags, key and value, in the order given.
+    tags: Vec<(String, String)>,
     /// In insertion order; a replaced job keeps its place.
     jobs: Vec<StoredJob>,
     by_id: HashMap<String, usize>,
@@ -108,6 +110,14 @@ impl Store {
         self.cluster_mut(gid, name, kind).kind = kind;
     }
 
+    pub(super) fn set_cluster_tags(&mut self, gid: &str, name: &str, tags: &[(&str, &str)]) {
+        let cluster = self.cluster_mut(gid, name, ClusterKind::ReplicaSet);
+        cluster.tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
     /// Whether the project holds a cluster with asymmetric shards.
     pub(super) fn has_asymmetric(&self, gid: &str) -> bool {
         self.groups.get(gid).is_some_and(|g| {
@@ -124,6 +134,7 @@ impl Store {
             .or_insert_with(|| Cluster {
                 id: fake_hex_id(&format!("cluster/{gid}/{name}")),
                 kind,
+                tags: Vec::new(),
                 jobs: Vec::new(),
                 by_id: HashMap::new(),
                 listing: None,
@@ -397,6 +408,7 @@ fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
         "name": name,
         "paused": c.kind == ClusterKind::Paused,
         "stateName": "IDLE",
+        "tags": c.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     });
     let backup = c.kind != ClusterKind::BackupDisabled;
     match shape {

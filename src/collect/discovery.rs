@@ -265,7 +265,10 @@ impl Discovery {
             ..Skipped::default()
         };
         let mut clusters = Vec::new();
-        for ClusterItem { name, unwatched } in listed.clusters {
+        for ClusterItem {
+            name, unwatched, ..
+        } in listed.clusters
+        {
             let configured = self
                 .configured
                 .contains(&(group_id.to_owned(), name.clone()));
