@@ -494,3 +494,74 @@ async fn probes_carry_their_cluster_s_details_and_metrics_the_project_s() {
     );
     assert!(scrape.find("atlas_backup_export_up", &[]).is_empty());
 }
+
+#[tokio::test]
+async fn the_demo_shows_every_info_series_with_its_data() {
+    let fake = fake();
+    let _demo = fake.seed_demo(time::OffsetDateTime::now_utc());
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {GROUP}\n    labels: {{env: demo}}\n\
+         metadata:\n  cluster_tags: [team, environment]\n"
+    );
+    let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
+    let scrape = exporter.scrape().await;
+    let project = [
+        ("group_id", GROUP),
+        ("group_name", "Demo Project"),
+        ("env", "demo"),
+    ];
+    assert_eq!(
+        info(&scrape, "atlas_backup_export_project_info", &project),
+        1
+    );
+    let cluster = "atlas_backup_export_cluster_info";
+    let c0 = [
+        ("cluster_name", "Cluster0"),
+        ("cluster_type", "REPLICASET"),
+        ("paused", "false"),
+    ];
+    assert_eq!(info(&scrape, cluster, &c0), 1);
+    let c1 = [
+        ("cluster_name", "Cluster1"),
+        ("cluster_type", "SHARDED"),
+        ("mongodb_version", "8.0.12"),
+    ];
+    assert_eq!(info(&scrape, cluster, &c1), 1);
+    // Archive is not watched (Cloud Backup off), so it has no details series.
+    assert_eq!(scrape.find(cluster, &[]).len(), 2);
+    let tags = "atlas_backup_export_cluster_tags";
+    let t0 = [
+        ("cluster_name", "Cluster0"),
+        ("tag_team", "payments"),
+        ("tag_environment", "demo"),
+    ];
+    assert_eq!(info(&scrape, tags, &t0), 1);
+    let t1 = [
+        ("cluster_name", "Cluster1"),
+        ("tag_team", "analytics"),
+        ("tag_environment", ""),
+    ];
+    assert_eq!(info(&scrape, tags, &t1), 1);
+    let bucket = "atlas_backup_export_bucket_info";
+    let aws = [
+        ("export_bucket_id", "6a794342c0eb9e7a17729455"),
+        ("bucket_name", "acme-backups"),
+        ("cloud_provider", "AWS"),
+    ];
+    let gcp = [
+        ("export_bucket_id", "6a794342c0eb9e7a17729456"),
+        ("bucket_name", "acme-backups-eu"),
+        ("cloud_provider", "GCP"),
+    ];
+    assert_eq!(info(&scrape, bucket, &aws), 1);
+    assert_eq!(info(&scrape, bucket, &gcp), 1);
+    // Each job's bucket joins to a bucket_info series.
+    for job in scrape.find("atlas_backup_export_job_info", &[]) {
+        let id = job.labels["export_bucket_id"].as_str();
+        assert_eq!(
+            scrape.find(bucket, &[("export_bucket_id", id)]).len(),
+            1,
+            "{id}"
+        );
+    }
+}

@@ -1253,7 +1253,7 @@ async fn demo_data_and_its_moving_job() {
     let rs = &c0["results"][1];
     assert_eq!(rs["createdAt"], "2025-12-31T22:00:00Z");
     assert_eq!(rs["finishedAt"], "2025-12-31T22:58:57Z");
-    assert_eq!(rs["exportBucketId"], "{BUCKET-ID}");
+    assert_eq!(rs["exportBucketId"], "6a794342c0eb9e7a17729455");
     assert_eq!(c0["results"][2]["state"], "Failed");
     assert_eq!(
         c0["results"][2]["stateReason"]["errorCode"],
