@@ -28,6 +28,10 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_export_scrape_duration_seconds",
     "atlas_backup_export_collection_timestamp_seconds",
     "atlas_backup_export_discovery_up",
+    "atlas_backup_export_project_info",
+    "atlas_backup_export_cluster_info",
+    "atlas_backup_export_cluster_tags",
+    "atlas_backup_export_bucket_info",
     "atlas_backup_exporter_api_requests_total",
     "atlas_backup_exporter_build_info",
 ];
