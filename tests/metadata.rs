@@ -565,3 +565,43 @@ async fn the_demo_shows_every_info_series_with_its_data() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hundred_clusters_in_ten_projects_cost_at_most_a_hundredth_of_a_request_per_cluster_per_scrape()
+ {
+    // The worst case: every cluster configured, so each needs a details call of its own.
+    let fake = fake();
+    let mut yaml = "atlas:\n  base_url: BASE_URL\ntargets:\n".to_owned();
+    for p in 0..10 {
+        let group_id = format!("5f1a2b3c4d5e6f7a8b9c0d{p:02x}");
+        let clusters: Vec<String> = (0..10).map(|c| format!("C{p}x{c}")).collect();
+        for cluster in &clusters {
+            fake.add_cluster(&group_id, cluster);
+        }
+        fake.add_export_bucket(&group_id, BUCKET, "acme-backups", "AWS");
+        yaml.push_str(&format!(
+            "  - group_id: {group_id}\n    clusters: [{}]\n",
+            clusters.join(", ")
+        ));
+    }
+    let clock = ManualClock::new();
+    let exporter = Exporter::start_with_clock(
+        fake.clone(),
+        &yaml,
+        support::service_account(),
+        clock.clock(),
+    )
+    .await;
+    // An hour of 30-second scrapes.
+    let scrapes = 120;
+    for _ in 0..scrapes {
+        let scrape = exporter.scrape().await;
+        assert_eq!(scrape.find("atlas_backup_export_up", &[]).len(), 100);
+        clock.advance(Duration::from_secs(30));
+    }
+    let [names, details, buckets] = lookups(&fake);
+    assert_eq!([names, details, buckets], [10, 100, 10]);
+    let per_cluster_per_scrape = (names + details + buckets) as f64 / (100.0 * scrapes as f64);
+    assert!(per_cluster_per_scrape <= 0.01, "{per_cluster_per_scrape}");
+    assert_eq!(fake.requests().endpoint("list_export_jobs"), 100 * scrapes);
+}
