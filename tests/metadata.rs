@@ -605,3 +605,60 @@ async fn a_hundred_clusters_in_ten_projects_cost_at_most_a_hundredth_of_a_reques
     assert!(per_cluster_per_scrape <= 0.01, "{per_cluster_per_scrape}");
     assert_eq!(fake.requests().endpoint("list_export_jobs"), 100 * scrapes);
 }
+
+#[tokio::test]
+async fn the_binary_logs_a_failed_lookup_once_per_refresh_not_once_per_scrape() {
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+    let fake = two_projects();
+    let base_url = fake.start().await.unwrap();
+    // No role for buckets; and a cluster that is gone, whose failure is logged every scrape.
+    fake.inject(Fault::status("/exportBuckets", 403));
+    let dir = support::TempDir::new("metadata-log");
+    let config = dir.write(
+        "exporter.yml",
+        &format!(
+            "atlas:\n  base_url: {base_url}\n  auth:\n    api_key: {{public_key: {}, private_key: {}}}\n\
+             targets:\n  - group_id: {GROUP}\n    clusters: [Cluster0, Gone]\n",
+            support::PUBLIC_KEY,
+            support::PRIVATE_KEY
+        ),
+    );
+    let mut child = Command::new(BIN)
+        .args(["--config.file", config.to_str().unwrap()])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .env_remove("MONGODB_ATLAS_CLIENT_ID")
+        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = support::StderrLog::read(&mut child);
+    let address = log.listening_address().await;
+    for _ in 0..3 {
+        let text = reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let scrape = Scrape::parse(&text);
+        let up = scrape.value("atlas_backup_export_up", &[("cluster_name", "Cluster0")]);
+        assert_eq!(up, Some(1.0));
+    }
+    // The third scrape's own failure line: everything logged before it is in.
+    log.nth_line_with("collecting export jobs failed", 3).await;
+    let failed = "looking up the project's export buckets failed";
+    let line = log.line_with(failed).await;
+    assert!(line.contains("403") && line.contains(GROUP), "{line}");
+    let text = log.text();
+    assert_eq!(
+        text.lines().filter(|l| l.contains(failed)).count(),
+        1,
+        "{text}"
+    );
+    // The child is ours: stop it by its handle.
+    let _ = child.kill();
+    let _ = child.wait();
+}
