@@ -36,7 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let yaml = format!(
         "atlas:\n  base_url: {base_url}\n  auth:\n    api_key:\n      public_key: {DEMO_PUBLIC_KEY}\n      private_key: {DEMO_PRIVATE_KEY}\n\
          targets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n\
-         export_jobs:\n  max_age: 30d\n"
+         export_jobs:\n  max_age: 30d\n\
+         metadata:\n  cluster_tags: [team, environment]\n"
     );
     let config = config::parse(&yaml, "demo config")?;
     let credentials = config::resolve_credentials(config.atlas.auth.as_ref(), |_| None)?;

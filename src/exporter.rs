@@ -91,10 +91,12 @@ impl Exporter {
         let collection = if self.on_metrics {
             self.collection_text(scrape_timeout).await
         } else {
-            // The clusters are probed one by one; the discoveries behind `/sd` still belong here.
+            // The clusters are probed one by one; the discoveries behind `/sd` and the project
+            // names and buckets the probes read still belong here.
             let discoveries = Collection {
                 clusters: Vec::new(),
                 discoveries: self.collector.last_discoveries(),
+                metadata: self.collector.last_project_metadata(),
             };
             let mut text = String::new();
             render(&discoveries, &mut text);

@@ -9,7 +9,7 @@ use strum::VariantArray;
 
 use crate::atlas::model::Unwatched;
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
-use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary};
+use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary, MetadataReport};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
 /// so a family cannot be added without being named, explained and written; and the list of
@@ -23,6 +23,16 @@ enum Family {
     Cluster(ClusterFamily),
     /// A series per discovery listing (a project, or the listing of the projects).
     Project(ProjectFamily),
+    /// The names and details to join on the ids (`*_info`, `cluster_tags`).
+    Info(InfoFamily),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
+enum InfoFamily {
+    Project,
+    Cluster,
+    ClusterTags,
+    Bucket,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
@@ -60,7 +70,8 @@ impl Family {
         let jobs = JobFamily::VARIANTS.iter().map(|&f| Family::Job(f));
         let clusters = ClusterFamily::VARIANTS.iter().map(|&f| Family::Cluster(f));
         let projects = ProjectFamily::VARIANTS.iter().map(|&f| Family::Project(f));
-        jobs.chain(clusters).chain(projects)
+        let infos = InfoFamily::VARIANTS.iter().map(|&f| Family::Info(f));
+        jobs.chain(clusters).chain(projects).chain(infos)
     }
 
     fn name(self) -> &'static str {
@@ -74,6 +85,10 @@ impl Family {
             Family::Project(ProjectFamily::InvalidClusters) => {
                 "atlas_backup_export_invalid_clusters"
             }
+            Family::Info(InfoFamily::Project) => "atlas_backup_export_project_info",
+            Family::Info(InfoFamily::Cluster) => "atlas_backup_export_cluster_info",
+            Family::Info(InfoFamily::ClusterTags) => "atlas_backup_export_cluster_tags",
+            Family::Info(InfoFamily::Bucket) => "atlas_backup_export_bucket_info",
         }
     }
 
@@ -127,6 +142,18 @@ impl Family {
             }
             Family::Project(ProjectFamily::InvalidClusters) => {
                 "Clusters of a discovered project skipped because Atlas listed them without a name."
+            }
+            Family::Info(InfoFamily::Project) => {
+                "Always 1; the project's name, to join on group_id. Read again every metadata.refresh_interval."
+            }
+            Family::Info(InfoFamily::Cluster) => {
+                "Always 1; the cluster's type, MongoDB version, state and whether it is paused, to join on group_id and cluster_name."
+            }
+            Family::Info(InfoFamily::ClusterTags) => {
+                "Always 1; the cluster's Atlas resource tags allowed by metadata.cluster_tags, one tag_<key> label each (empty when the cluster lacks the tag)."
+            }
+            Family::Info(InfoFamily::Bucket) => {
+                "Always 1; the export bucket's name and cloud provider, to join on group_id and export_bucket_id."
             }
         }
     }
@@ -207,6 +234,7 @@ pub fn render(collection: &Collection, out: &mut String) {
                     }
                 }
             }
+            Family::Info(family) => info_samples(family, name, &collection.metadata, out),
         }
         if out.len() == header {
             // A family without samples is left out altogether.
@@ -404,6 +432,81 @@ fn discovery_sample(
     out.push('\n');
 }
 
+/// The samples of an info family, each `1`, its labels in the order the metric table gives,
+/// then the target's static labels.
+fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: &mut String) {
+    let mut line = |pairs: &[(&str, &str)], static_labels: &[(String, String)]| {
+        out.push_str(name);
+        out.push('{');
+        let statics = static_labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
+        for (i, (label, value)) in pairs.iter().copied().chain(statics).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label);
+            out.push_str("=\"");
+            escape(value, out);
+            out.push('"');
+        }
+        out.push_str("} 1\n");
+    };
+    match family {
+        InfoFamily::Project => {
+            for p in &metadata.projects {
+                let pairs = [("group_id", p.group_id.as_str()), ("group_name", &p.name)];
+                line(&pairs, &p.labels);
+            }
+        }
+        InfoFamily::Cluster => {
+            for c in &metadata.clusters {
+                let d = &c.details;
+                let pairs = [
+                    ("group_id", c.group_id.as_str()),
+                    ("cluster_name", &c.cluster_name),
+                    ("cluster_type", &d.cluster_type),
+                    ("mongodb_version", &d.mongodb_version),
+                    ("state_name", &d.state_name),
+                    ("paused", &d.paused),
+                ];
+                line(&pairs, &c.labels);
+            }
+        }
+        InfoFamily::ClusterTags => {
+            if metadata.tags.is_empty() {
+                return;
+            }
+            for c in &metadata.clusters {
+                let mut pairs = vec![
+                    ("group_id", c.group_id.as_str()),
+                    ("cluster_name", c.cluster_name.as_str()),
+                ];
+                for tag in metadata.tags.iter() {
+                    pairs.push((tag.label.as_str(), c.details.tag(&tag.key)));
+                }
+                line(&pairs, &c.labels);
+            }
+        }
+        InfoFamily::Bucket => {
+            for b in &metadata.buckets {
+                let bucket = &b.bucket;
+                let pairs = [
+                    ("group_id", b.group_id.as_str()),
+                    ("export_bucket_id", bucket.id.as_deref().unwrap_or_default()),
+                    (
+                        "bucket_name",
+                        bucket.bucket_name.as_deref().unwrap_or_default(),
+                    ),
+                    (
+                        "cloud_provider",
+                        bucket.cloud_provider.as_deref().unwrap_or_default(),
+                    ),
+                ];
+                line(&pairs, &b.labels);
+            }
+        }
+    }
+}
+
 fn labels(extra: &[(&str, &str)], out: &mut String) {
     for (name, value) in extra {
         out.push(',');
@@ -507,6 +610,7 @@ mod tests {
             }),
         };
         let collection = Collection {
+            metadata: Default::default(),
             clusters: vec![report(Some(JobSummary {
                 shown: vec![std::sync::Arc::new(job)],
                 counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
@@ -587,6 +691,7 @@ mod tests {
         let collection = Collection {
             clusters: vec![report(None)],
             discoveries: vec![],
+            metadata: Default::default(),
         };
         let mut out = String::new();
         render(&collection, &mut out);
@@ -629,6 +734,10 @@ mod tests {
                 Family::Project(ProjectFamily::DiscoveryUp) => 13,
                 Family::Project(ProjectFamily::UnwatchedClusters) => 14,
                 Family::Project(ProjectFamily::InvalidClusters) => 15,
+                Family::Info(InfoFamily::Project) => 16,
+                Family::Info(InfoFamily::Cluster) => 17,
+                Family::Info(InfoFamily::ClusterTags) => 18,
+                Family::Info(InfoFamily::Bucket) => 19,
             }
         }
         let all: Vec<Family> = Family::all().collect();

@@ -29,6 +29,18 @@ const NEW_ERROR_CODE: &str = "EXPORT_BUCKET_NOT_ACCESSIBLE";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_prometheus_shows_every_panel_and_alerts_on_a_failed_export() {
+    real_prometheus(true).await;
+}
+
+/// The same with the project names lookup off (`metadata.projects: false`): no
+/// `atlas_backup_export_project_info`, and the same alert names the project by its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_alerts_with_ids_when_the_names_lookup_is_off() {
+    real_prometheus(false).await;
+}
+
+/// The whole run; `names`: whether the exporter looks up project names.
+async fn real_prometheus(names: bool) {
     let (Some(prometheus), Some(promtool), Some(alertmanager)) =
         (tool("prometheus"), tool("promtool"), tool("alertmanager"))
     else {
@@ -51,9 +63,12 @@ async fn real_prometheus_shows_every_panel_and_alerts_on_a_failed_export() {
     );
     // The project's clusters are discovered, so `discovery_up` exists; the static label must reach
     // the alerts.
-    let yaml = format!(
+    let mut yaml = format!(
         "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n"
     );
+    if !names {
+        yaml.push_str("metadata:\n  projects: false\n");
+    }
     let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
 
     // promtool on real scrapes: the whole /metrics and one /probe.
@@ -65,6 +80,11 @@ async fn real_prometheus_shows_every_panel_and_alerts_on_a_failed_export() {
         ))
         .await;
     assert_eq!(status, 200);
+    assert_eq!(
+        metrics.contains("\natlas_backup_export_project_info{"),
+        names
+    );
+    assert!(metrics.contains("\natlas_backup_export_bucket_info{"));
     for (what, text) in [("/metrics", metrics), ("/probe", probe)] {
         let out = run_tool(&promtool, &["check", "metrics"], Some(text.into_bytes())).await;
         assert!(
@@ -252,9 +272,22 @@ async fn real_prometheus_shows_every_panel_and_alerts_on_a_failed_export() {
     let description = alert["annotations"]["description"]
         .as_str()
         .unwrap_or_default();
-    for part in [NEW_FAILED_JOB, "Cluster0", DEMO_GROUP_ID, NEW_ERROR_CODE] {
+    // The project by the name atlas_backup_export_project_info gives, looked up by the
+    // annotation's template; the id stays in the labels and the runbook's command.
+    // Without the lookup, the same alert fires with the same labels and names the project by
+    // its id.
+    let project = if names { "Demo Project" } else { DEMO_GROUP_ID };
+    let named = format!("cluster Cluster0 in project {project} ended Failed");
+    for part in [NEW_FAILED_JOB, named.as_str(), NEW_ERROR_CODE] {
         assert!(description.contains(part), "{part} not in {description:?}");
     }
+    assert_eq!(
+        description.contains(DEMO_GROUP_ID),
+        !names,
+        "{description:?}"
+    );
+    let runbook = alert["annotations"]["runbook"].as_str().unwrap_or_default();
+    assert!(runbook.contains(DEMO_GROUP_ID), "{runbook:?}");
 
     // And Alertmanager got it, routed by examples/alertmanager.yml to the atlas-backups receiver.
     let filter = format!("export_job_id=\"{NEW_FAILED_JOB}\"");

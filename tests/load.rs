@@ -150,7 +150,18 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
         CLUSTERS.len() as u64,
         "{counts:?}"
     );
-    assert_eq!(counts.total, 1 + CLUSTERS.len() as u64, "{counts:?}");
+    // One collection's metadata lookups too: the project's name and buckets, and each
+    // configured cluster's details.
+    assert_eq!(counts.endpoint("get_cluster"), CLUSTERS.len() as u64);
+    assert_eq!(
+        counts.endpoint("get_project") + counts.endpoint("list_export_buckets"),
+        2
+    );
+    assert_eq!(
+        counts.total,
+        1 + 2 * CLUSTERS.len() as u64 + 2,
+        "{counts:?}"
+    );
     let first = Scrape::parse(answers[0].as_ref().unwrap());
     let stamps = collected_at(&first);
     assert_eq!(answers.len(), 200);

@@ -11,6 +11,7 @@ mod faults;
 mod hostile;
 mod incremental;
 mod load;
+mod metadata;
 mod ops_files;
 mod properties;
 mod ratelimit;

@@ -94,9 +94,12 @@ async fn the_stand_in_answers_every_call_of_the_table_in_its_version() {
         let segments: &[&str] = match endpoint {
             Endpoint::OAuthToken => continue,
             Endpoint::ListProjects => &[],
+            Endpoint::GetProject => &[GROUP],
             Endpoint::ListClusters => &[GROUP],
+            Endpoint::GetCluster => &[GROUP, "Cluster0"],
             Endpoint::ListExportJobs => &[GROUP, "Cluster0"],
             Endpoint::GetExportJob => &[GROUP, "Cluster0", job_id],
+            Endpoint::ListExportBuckets => &[GROUP],
         };
         let body = client
             .get(endpoint, segments, "", endpoint.label(), deadline)

@@ -180,6 +180,7 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
     Collection {
         clusters: reports,
         discoveries: Vec::new(),
+        metadata: Default::default(),
     }
 }
 

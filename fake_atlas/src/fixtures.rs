@@ -27,6 +27,8 @@ pub const DEMO_MOVING_JOB_ID: &str = "6a7945592c88faeba59d5e8e";
 
 const RECORDED_SNAPSHOT_ID: &str = "6a7943462c88faeba59ccf5f";
 const RECORDED_BUCKET_ID: &str = "6a794342c0eb9e7a17729455";
+/// The demo's second export bucket, on GCP.
+const DEMO_GCP_BUCKET_ID: &str = "6a794342c0eb9e7a17729456";
 const RECORDED_CREATED_AT: &str = "2026-08-10T03:28:25Z";
 /// The recorded prefix up to the cluster; the time and epoch parts follow `createdAt`.
 const RECORDED_PREFIX_BASE: &str =
@@ -274,7 +276,9 @@ impl FakeAtlas {
     /// that moves from `Queued` to `InProgress` (after 60 s) to `Successful` (after 180 s))
     /// and `Cluster1` (sharded: the seed's sharded example, `Successful` without `finishedAt`
     /// as in the seed, a `Successful` one from 8 h ago with `finishedAt`, and a job still
-    /// `InProgress`), and `Archive`, a cluster with Cloud Backup off. The moving job needs a
+    /// `InProgress`), and `Archive`, a cluster with Cloud Backup off. `Cluster0` and `Cluster1`
+    /// carry tags (`team`, `environment`), and the project has two export buckets,
+    /// `acme-backups` on AWS (Cluster0's exports) and `acme-backups-eu` on GCP (Cluster1's). The moving job needs a
     /// tokio runtime;
     /// outside one it stays `Queued`.
     #[must_use = "dropping the handle stops the moving job"]
@@ -295,13 +299,26 @@ impl FakeAtlas {
         self.add_sharded_cluster(g, "Cluster1");
         // Cloud Backup off: discovery does not watch it, and counts it as unwatched.
         self.add_cluster_of_kind(g, "Archive", ClusterKind::BackupDisabled);
+        self.set_cluster_tags(
+            g,
+            "Cluster0",
+            &[("team", "payments"), ("environment", "demo")],
+        );
+        self.set_cluster_tags(g, "Cluster1", &[("team", "analytics")]);
+        // Buckets on two clouds: Cluster0's jobs export to the recorded bucket on AWS,
+        // Cluster1's to one on GCP.
+        self.add_export_bucket(g, RECORDED_BUCKET_ID, "acme-backups", "AWS");
+        self.add_export_bucket(g, DEMO_GCP_BUCKET_ID, "acme-backups-eu", "GCP");
 
         let (mut replica_set, mut sharded) = seed_examples();
         // Re-dated with the seed's own durations kept (3,537 s for the replica set).
         let rs_created = now - hours(2);
         replica_set["createdAt"] = atlas_time(rs_created).into();
         replica_set["finishedAt"] = atlas_time(rs_created + time::Duration::seconds(3537)).into();
+        // Their buckets too: the documentation's placeholder becomes the demo's buckets.
+        replica_set["exportBucketId"] = RECORDED_BUCKET_ID.into();
         self.put_job(g, "Cluster0", replica_set);
+        sharded["exportBucketId"] = DEMO_GCP_BUCKET_ID.into();
         sharded["createdAt"] = atlas_time(now - hours(3)).into();
         self.put_job(g, "Cluster1", sharded);
 
@@ -330,6 +347,7 @@ impl FakeAtlas {
                 .created(sharded_done)
                 .finished(sharded_done + time::Duration::minutes(41))
                 .snapshot_id("6a7943472c88faeba59ccf70")
+                .export_bucket_id(DEMO_GCP_BUCKET_ID)
                 .components(2)
                 .build(),
         );
@@ -340,6 +358,7 @@ impl FakeAtlas {
                 .state("InProgress")
                 .created(now - time::Duration::minutes(25))
                 .snapshot_id("6a7943472c88faeba59ccf71")
+                .export_bucket_id(DEMO_GCP_BUCKET_ID)
                 .components(2)
                 .build(),
         );

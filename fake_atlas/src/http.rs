@@ -44,6 +44,7 @@ enum Route {
     GetCluster(String, String),
     ListJobs(String, String),
     GetJob(String, String, String),
+    ListBuckets(String),
     ListAllClusters,
     Unknown,
 }
@@ -55,12 +56,14 @@ const CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01", "2024-08-05"];
 /// The cluster versions that cannot describe asymmetric shards.
 const LEGACY_CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01"];
 const FIRST_VERSION: &[&str] = &["2023-01-01"];
+const BUCKET_VERSIONS: &[&str] = &["2023-01-01", "2024-05-30"];
 
 impl Route {
     /// The versions Atlas answers this route in.
     fn versions(&self) -> &'static [&'static str] {
         match self {
             Route::ListClusters(_) | Route::GetCluster(..) => CLUSTER_VERSIONS,
+            Route::ListBuckets(_) => BUCKET_VERSIONS,
             _ => FIRST_VERSION,
         }
     }
@@ -70,11 +73,14 @@ impl Route {
         match self {
             Route::OAuthToken => "oauth_token",
             Route::ListGroups => "list_projects",
+            Route::GetGroup(_) => "get_project",
             Route::ListClusters(_) => "list_clusters",
+            Route::GetCluster(..) => "get_cluster",
             Route::ListJobs(..) => "list_export_jobs",
             Route::GetJob(..) => "get_export_job",
+            Route::ListBuckets(_) => "list_export_buckets",
             Route::ListAllClusters => "list_all_clusters",
-            Route::GetGroup(_) | Route::GetCluster(..) | Route::Unknown => "other",
+            Route::Unknown => "other",
         }
     }
 
@@ -116,6 +122,7 @@ fn parse_path(path: &str) -> (Api, Route) {
         ["groups", g] => Route::GetGroup(o(g)),
         ["groups", g, "clusters"] => Route::ListClusters(o(g)),
         ["groups", g, "clusters", c] => Route::GetCluster(o(g), o(c)),
+        ["groups", g, "backup", "exportBuckets"] => Route::ListBuckets(o(g)),
         ["groups", g, "clusters", c, "backup", "exports"] => Route::ListJobs(o(g), o(c)),
         ["groups", g, "clusters", c, "backup", "exports", j] => Route::GetJob(o(g), o(c), o(j)),
         ["clusters"] => Route::ListAllClusters,
@@ -551,7 +558,11 @@ fn atlas(
     };
     let paged = matches!(
         route,
-        Route::ListGroups | Route::ListClusters(_) | Route::ListJobs(..) | Route::ListAllClusters
+        Route::ListGroups
+            | Route::ListClusters(_)
+            | Route::ListJobs(..)
+            | Route::ListBuckets(_)
+            | Route::ListAllClusters
     );
     let paging = if paged {
         match Paging::parse(query) {
@@ -603,6 +614,10 @@ fn atlas(
             let page = store.groups_page(start, len);
             ok(value_page(&page, &links(page.total), &paging))
         }
+        Route::ListBuckets(g) => match store.buckets_page(&g, start, len) {
+            Ok(page) => ok(value_page(&page, &links(page.total), &paging)),
+            Err(m) => missing(m, &g, "", ""),
+        },
         Route::GetGroup(g) => match store.group(&g) {
             Ok(v) => ok(v.to_string()),
             Err(m) => missing(m, &g, "", ""),

@@ -87,8 +87,10 @@ pub struct RequestCounts {
     pub total: u64,
     /// 401 answers carrying a digest challenge (missing, wrong or stale digest).
     pub challenges: u64,
-    /// Requests per endpoint, authenticated or not: `list_export_jobs`, `get_export_job`,
-    /// `list_clusters`, `list_all_clusters`, `list_projects`, `oauth_token`, `other`.
+    /// Requests per endpoint, authenticated or not, under the exporter's `endpoint` labels
+    /// (`list_projects`, `get_project`, `list_clusters`, `get_cluster`, `list_export_jobs`,
+    /// `get_export_job`, `list_export_buckets`, `oauth_token`), plus `list_all_clusters` and
+    /// `other`.
     pub by_endpoint: BTreeMap<String, u64>,
     /// Requests per project and endpoint, for the endpoints under `/groups/{groupId}`.
     pub by_project: BTreeMap<(String, String), u64>,
@@ -319,6 +321,17 @@ impl FakeAtlas {
     /// Names a project (adding it if needed); by default it is `Project` and its id's start.
     pub fn set_group_name(&self, group_id: &str, name: &str) {
         lock(&self.inner.store).set_group_name(group_id, name);
+    }
+
+    /// Adds an export bucket (`provider`: `AWS`, `AZURE` or `GCP`) to a project, adding the
+    /// project if needed; the same id again replaces it.
+    pub fn add_export_bucket(&self, group_id: &str, bucket_id: &str, name: &str, provider: &str) {
+        lock(&self.inner.store).add_bucket(group_id, bucket_id, name, provider);
+    }
+
+    /// Sets a cluster's Atlas resource tags (adding it as a replica set if needed).
+    pub fn set_cluster_tags(&self, group_id: &str, cluster: &str, tags: &[(&str, &str)]) {
+        lock(&self.inner.store).set_cluster_tags(group_id, cluster, tags);
     }
 
     /// Adds a replica-set cluster, and its project if needed.

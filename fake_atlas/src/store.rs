@@ -29,11 +29,15 @@ pub(super) struct Store {
 struct Group {
     name: String,
     clusters: BTreeMap<String, Cluster>,
+    /// Export buckets by id: name and cloud provider.
+    buckets: BTreeMap<String, (String, String)>,
 }
 
 struct Cluster {
     id: String,
     kind: ClusterKind,
+    /// Atlas resource tags, key and value, in the order given.
+    tags: Vec<(String, String)>,
     /// In insertion order; a replaced job keeps its place.
     jobs: Vec<StoredJob>,
     by_id: HashMap<String, usize>,
@@ -74,11 +78,44 @@ impl Store {
         self.groups.entry(gid.to_owned()).or_insert_with(|| Group {
             name: format!("Project {}", gid.chars().take(6).collect::<String>()),
             clusters: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+        })
+    }
+
+    pub(super) fn add_bucket(&mut self, gid: &str, id: &str, name: &str, provider: &str) {
+        let bucket = (name.to_owned(), provider.to_owned());
+        self.group_mut(gid).buckets.insert(id.to_owned(), bucket);
+    }
+
+    /// A page of a project's export buckets, in the 2024-05-30 shape (`_id`, not `id`).
+    pub(super) fn buckets_page(
+        &self,
+        gid: &str,
+        start: usize,
+        len: usize,
+    ) -> Result<Page<Value>, Missing> {
+        let g = self.groups.get(gid).ok_or(Missing::Group)?;
+        let items = g.buckets.iter().skip(start).take(len);
+        Ok(Page {
+            items: items
+                .map(|(id, (name, provider))| {
+                    json!({"_id": id, "bucketName": name, "cloudProvider": provider, "links": []})
+                })
+                .collect(),
+            total: g.buckets.len(),
         })
     }
 
     pub(super) fn add_cluster(&mut self, gid: &str, name: &str, kind: ClusterKind) {
         self.cluster_mut(gid, name, kind).kind = kind;
+    }
+
+    pub(super) fn set_cluster_tags(&mut self, gid: &str, name: &str, tags: &[(&str, &str)]) {
+        let cluster = self.cluster_mut(gid, name, ClusterKind::ReplicaSet);
+        cluster.tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
     }
 
     /// Whether the project holds a cluster with asymmetric shards.
@@ -97,6 +134,7 @@ impl Store {
             .or_insert_with(|| Cluster {
                 id: fake_hex_id(&format!("cluster/{gid}/{name}")),
                 kind,
+                tags: Vec::new(),
                 jobs: Vec::new(),
                 by_id: HashMap::new(),
                 listing: None,
@@ -370,6 +408,7 @@ fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
         "name": name,
         "paused": c.kind == ClusterKind::Paused,
         "stateName": "IDLE",
+        "tags": c.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     });
     let backup = c.kind != ClusterKind::BackupDisabled;
     match shape {

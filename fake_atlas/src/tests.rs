@@ -1327,7 +1327,7 @@ async fn demo_data_and_its_moving_job() {
     let rs = &c0["results"][1];
     assert_eq!(rs["createdAt"], "2025-12-31T22:00:00Z");
     assert_eq!(rs["finishedAt"], "2025-12-31T22:58:57Z");
-    assert_eq!(rs["exportBucketId"], "{BUCKET-ID}");
+    assert_eq!(rs["exportBucketId"], "6a794342c0eb9e7a17729455");
     assert_eq!(c0["results"][2]["state"], "Failed");
     assert_eq!(
         c0["results"][2]["stateReason"]["errorCode"],
@@ -1609,4 +1609,34 @@ async fn a_storm_answers_429_for_its_endpoint_and_project_while_it_lasts() {
     assert_eq!(counts.in_project(GROUP, "list_clusters"), 1);
     fake.advance_clock(Duration::from_secs(30));
     assert_eq!(digest_get(&session, &url).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn export_buckets_are_listed_by_underscore_id_in_both_versions_and_counted() {
+    let (fake, base) = atlas_with_cluster().await;
+    fake.add_export_bucket(GROUP, "32b6e34b3d91647abb20e7b8", "acme-backups", "AWS");
+    fake.add_export_bucket(GROUP, "32b6e34b3d91647abb20e7b9", "acme-gcs", "GCP");
+    let session = DigestAuthSession::new(PUBLIC, PRIVATE);
+    let url = format!("{base}/api/atlas/v2/groups/{GROUP}/backup/exportBuckets");
+    for date in ["2023-01-01", "2024-05-30"] {
+        let resp = get_accepting(&session, &url, &version(date)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{date}");
+        let body = body_json(resp).await;
+        assert_eq!(body["totalCount"], 2);
+        assert_eq!(body["results"][0]["_id"], "32b6e34b3d91647abb20e7b8");
+        assert_eq!(body["results"][0]["bucketName"], "acme-backups");
+        assert_eq!(body["results"][1]["cloudProvider"], "GCP");
+        assert!(body["results"][0].get("id").is_none());
+    }
+    let resp = get_accepting(&session, &url, &version("2024-08-05")).await;
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
+    let unknown =
+        format!("{base}/api/atlas/v2/groups/5f1a2b3c4d5e6f7a8b9c0d1f/backup/exportBuckets");
+    let resp = get_accepting(&session, &unknown, &version("2024-05-30")).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    // Four calls, the first of which also met the digest challenge.
+    assert_eq!(fake.requests().endpoint("list_export_buckets"), 5);
+    let project = format!("{base}/api/atlas/v2/groups/{GROUP}");
+    get_accepting(&session, &project, &version("2023-01-01")).await;
+    assert_eq!(fake.requests().endpoint("get_project"), 1);
 }

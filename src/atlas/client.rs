@@ -44,9 +44,12 @@ const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 pub enum Endpoint {
     OAuthToken,
     ListProjects,
+    GetProject,
     ListClusters,
+    GetCluster,
     ListExportJobs,
     GetExportJob,
+    ListExportBuckets,
 }
 
 /// One row of the endpoint table.
@@ -65,25 +68,41 @@ pub struct Route {
 
 impl Endpoint {
     /// Every endpoint, in the table's order.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 8] = [
         Endpoint::OAuthToken,
         Endpoint::ListProjects,
+        Endpoint::GetProject,
         Endpoint::ListClusters,
+        Endpoint::GetCluster,
         Endpoint::ListExportJobs,
         Endpoint::GetExportJob,
+        Endpoint::ListExportBuckets,
     ];
 
     /// The endpoint's row of the table.
     pub const fn route(self) -> Route {
         // 2024-08-05 is the cluster listing's newest version: 2023-01-01 and 2023-02-01 are sunset
         // on 2027-07-01, and Atlas refuses them for a project holding a cluster with
-        // asymmetric shards. Export jobs exist in 2023-01-01 only.
+        // asymmetric shards; the same holds for one cluster. Export jobs exist in 2023-01-01
+        // only; export buckets' 2023-01-01 is sunset on 2027-07-01 too.
         let (label, path, version, role) = match self {
             Endpoint::OAuthToken => ("oauth_token", None, "", None),
             Endpoint::ListProjects => ("list_projects", Some("/groups"), "2023-01-01", None),
+            Endpoint::GetProject => (
+                "get_project",
+                Some("/groups/{groupId}"),
+                "2023-01-01",
+                Some("Project Read Only"),
+            ),
             Endpoint::ListClusters => (
                 "list_clusters",
                 Some("/groups/{groupId}/clusters"),
+                "2024-08-05",
+                Some("Project Read Only"),
+            ),
+            Endpoint::GetCluster => (
+                "get_cluster",
+                Some("/groups/{groupId}/clusters/{clusterName}"),
                 "2024-08-05",
                 Some("Project Read Only"),
             ),
@@ -98,6 +117,12 @@ impl Endpoint {
                 Some("/groups/{groupId}/clusters/{clusterName}/backup/exports/{exportId}"),
                 "2023-01-01",
                 Some("Project Backup Manager"),
+            ),
+            Endpoint::ListExportBuckets => (
+                "list_export_buckets",
+                Some("/groups/{groupId}/backup/exportBuckets"),
+                "2024-05-30",
+                Some("Project Read Only"),
             ),
         };
         Route {
@@ -1018,9 +1043,12 @@ mod tests {
             [
                 "oauth_token",
                 "list_projects",
+                "get_project",
                 "list_clusters",
+                "get_cluster",
                 "list_export_jobs",
                 "get_export_job",
+                "list_export_buckets",
             ]
         );
     }

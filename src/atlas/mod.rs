@@ -11,7 +11,10 @@ pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
 pub use error::AtlasError;
 use futures_util::future::join_all;
 pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
-use model::{BodyError, ClusterItem, ClusterShape, ExportJob, InvalidJob, Page, Project};
+use model::{
+    BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket, ExportJob, InvalidJob,
+    Page, Project,
+};
 
 use crate::config::ApiVersion;
 
@@ -113,6 +116,74 @@ impl AtlasClient {
             )
             .await?;
         Ok(pages.into_iter().flat_map(|p| p.results).collect())
+    }
+
+    /// A project's name (`GET /groups/{groupId}`); `None` when Atlas gives none.
+    pub async fn get_project(
+        &self,
+        group_id: &str,
+        deadline: Deadline,
+    ) -> Result<Option<String>, AtlasError> {
+        let call = format!("getting project {group_id}");
+        let value = self
+            .get_object(Endpoint::GetProject, &[group_id], &call, deadline)
+            .await?;
+        Ok(value
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// One cluster's details and tags (`GET /groups/{groupId}/clusters/{clusterName}`).
+    pub async fn get_cluster(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        deadline: Deadline,
+    ) -> Result<ClusterDetails, AtlasError> {
+        let call = format!("getting cluster {group_id}/{cluster}");
+        let value = self
+            .get_object(Endpoint::GetCluster, &[group_id, cluster], &call, deadline)
+            .await?;
+        Ok(ClusterDetails::from_value(&value))
+    }
+
+    /// A project's export buckets, all pages; a bucket without an `_id` is left out.
+    pub async fn list_export_buckets(
+        &self,
+        group_id: &str,
+        max_pages: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<ExportBucket>, AtlasError> {
+        let call = format!("listing the export buckets of project {group_id}");
+        let pages = self
+            .pages(
+                Endpoint::ListExportBuckets,
+                &[group_id],
+                &call,
+                max_pages,
+                deadline,
+                model::parse_page::<ExportBucket>,
+            )
+            .await?;
+        let buckets = pages.into_iter().flat_map(|p| p.results);
+        Ok(buckets.filter(|b| b.id.is_some()).collect())
+    }
+
+    /// GETs one JSON object.
+    async fn get_object(
+        &self,
+        endpoint: Endpoint,
+        segments: &[&str],
+        call: &str,
+        deadline: Deadline,
+    ) -> Result<serde_json::Value, AtlasError> {
+        let body = self.get(endpoint, segments, "", call, deadline).await?;
+        model::parse_object(&body.bytes).map_err(|source| AtlasError::Body {
+            call: call.to_owned(),
+            content_type: body.content_type,
+            source,
+        })
     }
 
     /// Fetches a listing page by page. The first page says how many there are (`totalCount`);

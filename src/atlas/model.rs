@@ -147,6 +147,17 @@ pub fn parse_job(body: &[u8]) -> Result<Result<ExportJob, InvalidJob>, BodyError
     Ok(parse_job_raw(value.get()))
 }
 
+/// Parses the body of a get-one endpoint that answers one JSON object (a project, a cluster).
+pub fn parse_object(body: &[u8]) -> Result<serde_json::Value, BodyError> {
+    let text = json_text(body)?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    if !value.is_object() {
+        return Err(BodyError::NotAPage("expected a JSON object".into()));
+    }
+    Ok(value)
+}
+
 /// Whether a JSON text (known to be valid) is an object. serde's derived structs also accept
 /// a list of field values in order, so `[[]]` would pass for an empty page and
 /// `["id", "Queued", "2026-..."]` for a job: everything Atlas sends is an object, and nothing
@@ -311,6 +322,85 @@ pub struct Project {
     /// Atlas's count of the project's clusters; absent means unknown, so the project is listed.
     #[serde(default)]
     pub cluster_count: Option<i64>,
+    /// The project's name (`atlas_backup_export_project_info`); absent or not a string says
+    /// nothing.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: Option<String>,
+}
+
+/// A string field that may be missing, `null` or of another type; only a string says something.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(value.as_str().map(str::to_owned))
+}
+
+/// A project's export bucket, as `GET /groups/{id}/backup/exportBuckets` lists it; the id is
+/// `_id`. Only the id is needed: a missing name or provider is an empty label value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportBucket {
+    #[serde(rename = "_id", default, deserialize_with = "lenient_string")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub bucket_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub cloud_provider: Option<String>,
+}
+
+/// What `atlas_backup_export_cluster_info` and `cluster_tags` show of a cluster; a field Atlas
+/// leaves out (or sends as another type) is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterDetails {
+    pub cluster_type: String,
+    pub mongodb_version: String,
+    pub state_name: String,
+    /// `true`, `false`, or empty when Atlas does not say.
+    pub paused: String,
+    /// Atlas's resource tags, key and value, in Atlas's order.
+    pub tags: Vec<(String, String)>,
+}
+
+impl ClusterDetails {
+    /// Reads the details of a cluster item (v2 and v1.0 name these fields alike).
+    pub fn from_value(item: &serde_json::Value) -> ClusterDetails {
+        use serde_json::Value;
+        let text = |key: &str| {
+            item.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let paused = match item.get("paused").and_then(Value::as_bool) {
+            Some(paused) => paused.to_string(),
+            None => String::new(),
+        };
+        let tags = item
+            .get("tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|tag| {
+                let key = tag.get("key")?.as_str()?;
+                let value = tag.get("value").and_then(Value::as_str).unwrap_or_default();
+                Some((key.to_owned(), value.to_owned()))
+            })
+            .collect();
+        ClusterDetails {
+            cluster_type: text("clusterType"),
+            mongodb_version: text("mongoDBVersion"),
+            state_name: text("stateName"),
+            paused,
+            tags,
+        }
+    }
+
+    /// The value of tag `key`, or empty when the cluster has no such tag.
+    pub fn tag(&self, key: &str) -> &str {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
+    }
 }
 
 /// One cluster of a project, as `GET /groups/{id}/clusters` lists it: its name, and why it
@@ -319,6 +409,7 @@ pub struct Project {
 pub struct ClusterItem {
     pub name: String,
     pub unwatched: Option<Unwatched>,
+    pub details: ClusterDetails,
 }
 
 /// Why a discovered cluster is not watched: it has no Cloud Backup snapshots to export.
@@ -397,6 +488,7 @@ impl ClusterItem {
         Some(ClusterItem {
             name: name.to_owned(),
             unwatched,
+            details: ClusterDetails::from_value(item),
         })
     }
 }

@@ -478,8 +478,11 @@ mod tests {
         assert_eq!(
             held,
             [
+                ("get_cluster", 0.0),
                 ("get_export_job", 0.0),
+                ("get_project", 0.0),
                 ("list_clusters", 0.0),
+                ("list_export_buckets", 0.0),
                 ("list_export_jobs", 3.0),
                 ("list_projects", 0.0),
                 ("oauth_token", 0.0),

@@ -8,11 +8,12 @@
 //! clusters of the others, all at once under the client's bound on requests in flight.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::metadata::Metadata;
 use super::{Labels, WatchedCluster, lock};
 use crate::atlas::model::{ClusterItem, Unwatched};
 use crate::atlas::{AtlasClient, AtlasError, Deadline, Endpoint};
@@ -54,6 +55,8 @@ pub(super) struct Discovery {
     /// The labels of a project no target names: none.
     no_labels: Labels,
     lists: Mutex<Lists>,
+    /// Takes the names and cluster details the listings give anyway.
+    metadata: Arc<Metadata>,
 }
 
 #[derive(Default)]
@@ -87,7 +90,7 @@ struct ClusterList {
 }
 
 impl Discovery {
-    pub(super) fn new(config: &Config, client: AtlasClient) -> Discovery {
+    pub(super) fn new(config: &Config, client: AtlasClient, metadata: Arc<Metadata>) -> Discovery {
         let targets = config
             .targets
             .iter()
@@ -118,6 +121,7 @@ impl Discovery {
             configured,
             no_labels: Labels::from([]),
             lists: Mutex::new(Lists::default()),
+            metadata,
         }
     }
 
@@ -180,6 +184,11 @@ impl Discovery {
             list.up = listed.is_ok();
             match listed {
                 Ok(projects) => {
+                    for project in &projects {
+                        if let Some(id) = &project.id {
+                            self.metadata.put_project_name(id, project.name.clone());
+                        }
+                    }
                     let invalid = projects.iter().filter(|p| p.id.is_none()).count();
                     // A project Atlas counts no clusters in has nothing to list.
                     let with_clusters = projects.into_iter().filter(|p| p.cluster_count != Some(0));
@@ -265,7 +274,13 @@ impl Discovery {
             ..Skipped::default()
         };
         let mut clusters = Vec::new();
-        for ClusterItem { name, unwatched } in listed.clusters {
+        for ClusterItem {
+            name,
+            unwatched,
+            details,
+        } in listed.clusters
+        {
+            self.metadata.put_cluster(group_id, &name, details);
             let configured = self
                 .configured
                 .contains(&(group_id.to_owned(), name.clone()));

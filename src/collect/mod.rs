@@ -7,6 +7,8 @@
 
 mod discovery;
 mod failures;
+mod metadata;
+mod refresh;
 mod summary;
 
 use std::collections::HashSet;
@@ -18,12 +20,14 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 
 pub use discovery::{DiscoveryReport, Skipped};
+pub use metadata::{BucketInfo, ClusterInfo, MetadataReport, ProjectInfo};
 pub use summary::{JobSummary, Retention, summarize};
 
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
 use crate::config::Config;
 use discovery::Discovery;
 use failures::{FailureLog, log_fetch_error};
+use metadata::Metadata;
 
 /// Static labels of a target, shared by all its series.
 pub type Labels = Arc<[(String, String)]>;
@@ -35,6 +39,8 @@ pub struct Collection {
     pub clusters: Vec<ClusterReport>,
     /// One report per discovery listing made or reused in this collection.
     pub discoveries: Vec<DiscoveryReport>,
+    /// The names and details of the clusters collected and (on `/metrics`) their projects.
+    pub metadata: MetadataReport,
 }
 
 /// A cluster the exporter watches, named in the config or discovered.
@@ -66,6 +72,8 @@ pub struct Collector {
     /// The clusters the config names, in config order.
     configured: Vec<WatchedCluster>,
     discovery: Discovery,
+    /// Names, cluster details and buckets, read again once per `metadata.refresh_interval`.
+    metadata: Arc<Metadata>,
     /// Lists each cluster's jobs, incrementally where its last listing allows.
     listings: JobLister,
     /// For the jobs the config names by id.
@@ -94,9 +102,11 @@ impl Collector {
                 })
             })
             .collect();
+        let metadata = Arc::new(Metadata::new(config, client.clone()));
         Collector {
             configured,
-            discovery: Discovery::new(config, client.clone()),
+            discovery: Discovery::new(config, client.clone(), metadata.clone()),
+            metadata,
             listings: JobLister::new(client.clone(), config.export_jobs.max_pages, full_listings),
             client,
             retention: Retention {
@@ -120,9 +130,12 @@ impl Collector {
             });
         clusters.extend(discovered);
         clusters.sort_by(|a, b| a.cluster.key().cmp(&b.cluster.key()));
+        self.refresh_metadata(&clusters, deadline).await;
+        let watched: Vec<WatchedCluster> = clusters.iter().map(|r| r.cluster.clone()).collect();
         Collection {
             clusters,
             discoveries,
+            metadata: self.metadata.report(&watched, true),
         }
     }
 
@@ -159,10 +172,48 @@ impl Collector {
             let (generation, discovered) = self.discovery.clusters();
             self.forget_unwatched(generation, &discovered);
         }
+        // A probe refreshes its cluster's details and its project's names and buckets when
+        // due, and answers with the cluster's series only: the project's are on /metrics.
+        let watched = [cluster.clone()];
+        let reports = [self.fetch_cluster(cluster, deadline).await];
+        self.refresh_metadata(&reports, deadline).await;
         Some(Collection {
-            clusters: vec![self.fetch_cluster(cluster, deadline).await],
+            clusters: Vec::from(reports),
             discoveries: Vec::new(),
+            metadata: self.metadata.report(&watched, false),
         })
+    }
+
+    /// The project names and export buckets known for the watched projects, without calling
+    /// Atlas: `/metrics` shows them when the clusters are scraped through `/probe`.
+    pub fn last_project_metadata(&self) -> MetadataReport {
+        let mut watched = self.configured.clone();
+        watched.extend(self.discovery.clusters().1);
+        let mut report = self.metadata.report(&watched, true);
+        report.clusters.clear();
+        report
+    }
+
+    /// Refreshes what is due of the metadata of the clusters collected and their projects,
+    /// after their export jobs: when Atlas answered none of them (a refused credential, Atlas
+    /// down), the lookups would fail the same way and only add to the cost, so they wait for
+    /// a collection that reaches Atlas.
+    async fn refresh_metadata(&self, collected: &[ClusterReport], deadline: Deadline) {
+        if !collected.iter().any(|c| c.jobs.is_some()) {
+            return;
+        }
+        let watched: Vec<&WatchedCluster> = collected.iter().map(|c| &c.cluster).collect();
+        let mut group_ids: Vec<String> = watched.iter().map(|c| c.group_id.clone()).collect();
+        group_ids.sort();
+        group_ids.dedup();
+        let configured: Vec<(String, String)> = watched
+            .iter()
+            .filter(|c| self.configured.contains(c))
+            .map(|c| (c.group_id.clone(), c.cluster_name.clone()))
+            .collect();
+        self.metadata
+            .refresh(&group_ids, &configured, deadline)
+            .await;
     }
 
     /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it
@@ -185,6 +236,8 @@ impl Collector {
             .collect();
         self.listings
             .forget_all_but(|group_id, cluster| watched.contains(&(group_id, cluster)));
+        let all: Vec<WatchedCluster> = self.configured.iter().chain(discovered).cloned().collect();
+        self.metadata.forget_all_but(&all);
     }
 
     /// Fetches clusters concurrently, each in a task of its own so that parsing and reducing

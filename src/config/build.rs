@@ -9,12 +9,12 @@ use secrecy::zeroize::Zeroize;
 
 use super::raw::{
     FilePathRule, RawAtlas, RawAuth, RawCluster, RawCollection, RawConfig, RawDiscovery,
-    RawExportJobs, RawTarget, SecretRule,
+    RawExportJobs, RawMetadata, RawTarget, SecretRule,
 };
 use super::yaml::{Checked, KeyPath, Locator, Mapping};
 use super::{
-    AtlasConfig, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
-    ExportJobsConfig, ListedCluster, Target,
+    AtlasConfig, ClusterTag, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
+    ExportJobsConfig, ListedCluster, MetadataConfig, Target,
 };
 
 pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
@@ -37,12 +37,17 @@ pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError>
         .map_or_else(DiscoveryConfig::default, |Mapping(raw)| {
             build_discovery(raw)
         });
+    let metadata = match raw.metadata {
+        Some(Mapping(raw)) => build_metadata(raw, at)?,
+        None => MetadataConfig::default(),
+    };
     Ok(Config {
         atlas,
         targets: build_targets(raw.targets, discovery.all_projects, at)?,
         export_jobs,
         collection,
         discovery,
+        metadata,
     })
 }
 
@@ -296,6 +301,38 @@ fn build_discovery(raw: RawDiscovery) -> DiscoveryConfig {
         interval: raw.interval.map_or(defaults.interval, |v| v.0),
         all_projects: raw.all_projects.unwrap_or(defaults.all_projects),
     }
+}
+
+fn build_metadata(raw: RawMetadata, at: &Locator) -> Result<MetadataConfig, ConfigError> {
+    let defaults = MetadataConfig::default();
+    let path = KeyPath::root().key("metadata").key("cluster_tags");
+    let mut cluster_tags: Vec<ClusterTag> = Vec::new();
+    for (index, key) in raw.cluster_tags.unwrap_or_default().into_iter().enumerate() {
+        let tag = ClusterTag::new(&key.0);
+        if let Some(first) = cluster_tags.iter().position(|t| t.label == tag.label) {
+            let first_path = path.index(first);
+            return Err(at.error(
+                &path.index(index),
+                format_args!(
+                    "tag {:?} becomes the label {}, as {:?} at {first_path}{} does: allow one of them",
+                    tag.key,
+                    tag.label,
+                    cluster_tags[first].key,
+                    at.line_note(&first_path)
+                ),
+            ));
+        }
+        cluster_tags.push(tag);
+    }
+    Ok(MetadataConfig {
+        refresh_interval: raw
+            .refresh_interval
+            .map_or(defaults.refresh_interval, |v| v.0),
+        projects: raw.projects.unwrap_or(defaults.projects),
+        clusters: raw.clusters.unwrap_or(defaults.clusters),
+        buckets: raw.buckets.unwrap_or(defaults.buckets),
+        cluster_tags,
+    })
 }
 
 #[cfg(test)]

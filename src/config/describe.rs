@@ -63,6 +63,7 @@ impl Config {
              at most {} pages per cluster",
             jobs.max_pages
         )?;
+        self.write_metadata(out)?;
         let collection = &self.collection;
         let cache = if collection.cache_ttl.is_zero() {
             "no cache".to_owned()
@@ -118,6 +119,37 @@ impl Config {
         Ok(())
     }
 
+    fn write_metadata(&self, out: &mut String) -> fmt::Result {
+        let metadata = &self.metadata;
+        let tags = if metadata.cluster_tags.is_empty() {
+            "no tags".to_owned()
+        } else {
+            let tags: Vec<String> = metadata
+                .cluster_tags
+                .iter()
+                .map(|t| format!("{:?} as {}", t.key, t.label))
+                .collect();
+            format!("tags {}", tags.join(", "))
+        };
+        let lookups: Vec<String> = [
+            (metadata.projects, "project names".to_owned()),
+            (metadata.clusters, format!("cluster details ({tags})")),
+            (metadata.buckets, "export buckets".to_owned()),
+        ]
+        .into_iter()
+        .filter_map(|(on, what)| on.then_some(what))
+        .collect();
+        if lookups.is_empty() {
+            return writeln!(out, "Metadata: no lookups");
+        }
+        writeln!(
+            out,
+            "Metadata: {}, read again every {}",
+            lookups.join(", "),
+            format_duration(metadata.refresh_interval)
+        )
+    }
+
     fn discovery_cadence(&self) -> String {
         if self.discovery.interval.is_zero() {
             "on every scrape".to_owned()
@@ -163,6 +195,7 @@ Targets: 2
     clusters: all clusters, discovered every 5m
 Per-job series: unfinished jobs, the newest job, listed job ids, and jobs created within 7d (at most 50 per \
 cluster); at most 100 pages per cluster
+Metadata: project names, cluster details (no tags), export buckets, read again every 1h
 Collection: deadline is Prometheus's scrape timeout minus 500ms, or 30s without it; results reused for 15s; \
 /metrics serves the export jobs
 "
@@ -177,6 +210,7 @@ targets:
 export_jobs: {max_age: 0, max_per_cluster: 0}
 collection: {on_metrics: false}
 discovery: {interval: 0, all_projects: true}
+metadata: {projects: false, buckets: false, refresh_interval: 30m, cluster_tags: [team, cost-center]}
 ");
         let description = config.describe();
         for expected in [
@@ -185,6 +219,8 @@ discovery: {interval: 0, all_projects: true}
             "    clusters: all clusters, discovered on every scrape\n",
             "  and every cluster of every project the credential can see, discovered on every scrape\n",
             "and every job (no age limit) (no cap per cluster)",
+            "Metadata: cluster details (tags \"team\" as tag_team, \"cost-center\" as tag_cost_center), \
+             read again every 30m\n",
             "; no cache; /metrics serves only the exporter's own metrics (export jobs on /probe)\n",
         ] {
             assert!(
@@ -192,5 +228,10 @@ discovery: {interval: 0, all_projects: true}
                 "{expected:?} not in:\n{description}"
             );
         }
+        let off = ok(
+            "targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\nmetadata: {projects: false, \
+                      clusters: false, buckets: false}\n",
+        );
+        assert!(off.describe().contains("\nMetadata: no lookups\n"));
     }
 }

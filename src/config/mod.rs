@@ -54,9 +54,20 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "revision",
     "handler",
     "reason",
+    "group_name",
+    "cluster_type",
+    "mongodb_version",
+    "state_name",
+    "paused",
+    "bucket_name",
+    "cloud_provider",
     "job",
     "instance",
 ];
+
+/// The prefix of the labels `atlas_backup_export_cluster_tags` makes of Atlas's tag keys; a static
+/// label may not start with it.
+pub const TAG_LABEL_PREFIX: &str = "tag_";
 
 /// The whole config file, checked: every value here is usable as it is.
 #[derive(Clone, Debug)]
@@ -68,6 +79,7 @@ pub struct Config {
     pub export_jobs: ExportJobsConfig,
     pub collection: CollectionConfig,
     pub discovery: DiscoveryConfig,
+    pub metadata: MetadataConfig,
 }
 
 /// How to reach the Atlas Administration API, and how hard to lean on it.
@@ -197,6 +209,57 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             interval: Duration::from_secs(5 * 60),
             all_projects: false,
+        }
+    }
+}
+
+/// The names and details read besides the export jobs (the `*_info` and `cluster_tags` series), and
+/// how often.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetadataConfig {
+    /// How long a looked-up name, cluster detail, tag or bucket is reused; never zero.
+    pub refresh_interval: Duration,
+    /// Project names (`atlas_backup_export_project_info`).
+    pub projects: bool,
+    /// Cluster details and tags (`cluster_info`, `cluster_tags`).
+    pub clusters: bool,
+    /// Export buckets (`bucket_info`).
+    pub buckets: bool,
+    /// The Atlas tag keys `cluster_tags` carries, in file order, each with its label name.
+    pub cluster_tags: Vec<ClusterTag>,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig {
+            refresh_interval: Duration::from_secs(3600),
+            projects: true,
+            clusters: true,
+            buckets: true,
+            cluster_tags: Vec::new(),
+        }
+    }
+}
+
+/// An Atlas resource tag key allowed onto `atlas_backup_export_cluster_tags`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterTag {
+    /// The key as Atlas spells it.
+    pub key: String,
+    /// `tag_` and the key with every character outside `[a-zA-Z0-9_]` made `_`.
+    pub label: String,
+}
+
+impl ClusterTag {
+    /// The tag key and its label name.
+    pub fn new(key: &str) -> ClusterTag {
+        let sanitised: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        ClusterTag {
+            key: key.to_owned(),
+            label: format!("{TAG_LABEL_PREFIX}{sanitised}"),
         }
     }
 }

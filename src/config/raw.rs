@@ -13,7 +13,10 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
-use super::{ApiVersion, ConfigError, EXPORTER_LABELS, format_size, parse_duration, parse_size};
+use super::{
+    ApiVersion, ConfigError, EXPORTER_LABELS, TAG_LABEL_PREFIX, format_size, parse_duration,
+    parse_size,
+};
 
 pub(super) struct GroupIdRule;
 impl Rule for GroupIdRule {
@@ -93,6 +96,28 @@ impl Rule for LabelNameRule {
         if EXPORTER_LABELS.contains(&text) {
             return Err(format!(
                 "{text:?} is a label the exporter or Prometheus sets itself; choose another name"
+            ));
+        }
+        if text.starts_with(TAG_LABEL_PREFIX) {
+            return Err(format!(
+                "{text:?}: labels starting with {TAG_LABEL_PREFIX} are the Atlas cluster tags of \
+                 atlas_backup_export_cluster_tags; choose another name"
+            ));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+/// An Atlas resource tag key: Atlas allows 1 to 255 characters.
+pub(super) struct TagKeyRule;
+impl Rule for TagKeyRule {
+    type Output = String;
+    const EXPECTING: &'static str = "an Atlas tag key";
+    fn check(text: &str) -> Result<String, String> {
+        let length = text.chars().count();
+        if length == 0 || length > 255 || text.chars().any(char::is_control) {
+            return Err(format!(
+                "{text:?} is not an Atlas tag key (1 to 255 characters, no control characters)"
             ));
         }
         Ok(text.to_owned())
@@ -375,6 +400,7 @@ pub(super) struct RawConfig {
     pub(super) export_jobs: Option<Mapping<RawExportJobs>>,
     pub(super) collection: Option<Mapping<RawCollection>>,
     pub(super) discovery: Option<Mapping<RawDiscovery>>,
+    pub(super) metadata: Option<Mapping<RawMetadata>>,
 }
 
 #[derive(Deserialize)]
@@ -454,6 +480,16 @@ pub(super) struct RawCollection {
 pub(super) struct RawDiscovery {
     pub(super) interval: Option<Checked<DurationRule>>,
     pub(super) all_projects: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetadata {
+    pub(super) refresh_interval: Option<Checked<PositiveDurationRule>>,
+    pub(super) projects: Option<bool>,
+    pub(super) clusters: Option<bool>,
+    pub(super) buckets: Option<bool>,
+    pub(super) cluster_tags: Option<Vec<Checked<TagKeyRule>>>,
 }
 
 /// Refuses a document that is not YAML, empty, or not a mapping before the typed pass, whose messages for
@@ -614,7 +650,7 @@ scrape_interval: 30s
 "
             ),
             "atlas-backup-exporter.yml: line 3: scrape_interval: unknown key (allowed keys: atlas, targets, \
-             export_jobs, collection, discovery)"
+             export_jobs, collection, discovery, metadata)"
         );
         assert_eq!(
             error(

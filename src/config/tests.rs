@@ -99,6 +99,16 @@ targets:
             all_projects: false,
         }
     );
+    assert_eq!(
+        config.metadata,
+        MetadataConfig {
+            refresh_interval: Duration::from_secs(3600),
+            projects: true,
+            clusters: true,
+            buckets: true,
+            cluster_tags: vec![],
+        }
+    );
 }
 
 #[test]
@@ -108,9 +118,11 @@ atlas:
 export_jobs: {}
 collection:
 discovery: {}
+metadata:
 targets:
   - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
 ");
+    assert_eq!(config.metadata, MetadataConfig::default());
     assert_eq!(config.atlas.base_url, DEFAULT_BASE_URL);
     assert_eq!(config.export_jobs, ExportJobsConfig::default());
     assert_eq!(config.collection, CollectionConfig::default());
@@ -307,4 +319,102 @@ targets:
             assert!(!text.contains(secret), "{secret} shows in: {text}");
         }
     }
+}
+
+#[test]
+fn metadata_is_read_as_written_and_tag_keys_become_label_names() {
+    let config = ok(r#"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+metadata:
+  refresh_interval: 15m
+  projects: false
+  clusters: true
+  buckets: false
+  cluster_tags: [team, cost-center, "app.kubernetes.io/name", Équipe]
+"#);
+    let metadata = &config.metadata;
+    assert_eq!(metadata.refresh_interval, Duration::from_secs(900));
+    assert!(!metadata.projects && metadata.clusters && !metadata.buckets);
+    let tags: Vec<(&str, &str)> = metadata
+        .cluster_tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.label.as_str()))
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            ("team", "tag_team"),
+            ("cost-center", "tag_cost_center"),
+            ("app.kubernetes.io/name", "tag_app_kubernetes_io_name"),
+            ("Équipe", "tag__quipe"),
+        ]
+    );
+}
+
+#[test]
+fn metadata_errors_name_the_key_and_the_line() {
+    let metadata = |body: &str| {
+        error(&format!(
+            "targets:\n  - group_id: {GROUP}\nmetadata:\n{body}"
+        ))
+    };
+    assert_eq!(
+        metadata("  cluster_tags:\n    - cost-center\n    - team\n    - cost center\n"),
+        "atlas-backup-exporter.yml: line 7: metadata.cluster_tags[2]: tag \"cost center\" becomes the \
+         label tag_cost_center, as \"cost-center\" at metadata.cluster_tags[0] (line 5) does: allow one \
+         of them"
+    );
+    assert_eq!(
+        metadata("  cluster_tags: [team, team]\n"),
+        "atlas-backup-exporter.yml: line 4: metadata.cluster_tags[1]: tag \"team\" becomes the label \
+         tag_team, as \"team\" at metadata.cluster_tags[0] (line 4) does: allow one of them"
+    );
+    assert_eq!(
+        metadata("  cluster_tags: [\"\"]\n"),
+        "atlas-backup-exporter.yml: line 4: metadata.cluster_tags[0]: \"\" is not an Atlas tag key \
+         (1 to 255 characters, no control characters)"
+    );
+    assert_eq!(
+        metadata("  refresh_interval: 0s\n"),
+        "atlas-backup-exporter.yml: line 4: metadata.refresh_interval: must be greater than 0, not \"0s\""
+    );
+    assert_eq!(
+        metadata("  projects: yes please\n"),
+        "atlas-backup-exporter.yml: line 4: metadata.projects: invalid type: string \"yes please\", \
+         expected a boolean"
+    );
+    assert_eq!(
+        metadata("  tags: [team]\n"),
+        "atlas-backup-exporter.yml: line 4: metadata.tags: unknown key (allowed keys: \
+         refresh_interval, projects, clusters, buckets, cluster_tags)"
+    );
+}
+
+#[test]
+fn the_info_series_labels_and_tag_prefix_are_refused_as_static_labels() {
+    for name in [
+        "group_name",
+        "cluster_type",
+        "mongodb_version",
+        "state_name",
+        "paused",
+        "bucket_name",
+        "cloud_provider",
+    ] {
+        let text = format!("targets:\n  - group_id: {GROUP}\n    labels: {{{name}: x}}\n");
+        assert_eq!(
+            error(&text),
+            format!(
+                "atlas-backup-exporter.yml: line 3: targets[0].labels: {name:?} is a label the \
+                 exporter or Prometheus sets itself; choose another name"
+            )
+        );
+    }
+    let text = format!("targets:\n  - group_id: {GROUP}\n    labels: {{tag_team: x}}\n");
+    assert_eq!(
+        error(&text),
+        "atlas-backup-exporter.yml: line 3: targets[0].labels: \"tag_team\": labels starting with \
+         tag_ are the Atlas cluster tags of atlas_backup_export_cluster_tags; choose another name"
+    );
 }
