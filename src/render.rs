@@ -25,6 +25,18 @@ enum Family {
     Project(ProjectFamily),
     /// The names and details to join on the ids (`*_info`, `cluster_tags`).
     Info(InfoFamily),
+    /// What should have happened: each cluster's auto-export schedule, its creation, and the
+    /// age of the data its newest export holds.
+    Schedule(ScheduleFamily),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
+enum ScheduleFamily {
+    AutoExportEnabled,
+    AutoExportIntervalSeconds,
+    AutoExportLastSuccessTimestamp,
+    LastSuccessSnapshotTimestamp,
+    ClusterCreatedTimestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
@@ -71,7 +83,13 @@ impl Family {
         let clusters = ClusterFamily::VARIANTS.iter().map(|&f| Family::Cluster(f));
         let projects = ProjectFamily::VARIANTS.iter().map(|&f| Family::Project(f));
         let infos = InfoFamily::VARIANTS.iter().map(|&f| Family::Info(f));
-        jobs.chain(clusters).chain(projects).chain(infos)
+        let schedules = ScheduleFamily::VARIANTS
+            .iter()
+            .map(|&f| Family::Schedule(f));
+        jobs.chain(clusters)
+            .chain(projects)
+            .chain(infos)
+            .chain(schedules)
     }
 
     fn name(self) -> &'static str {
@@ -89,6 +107,21 @@ impl Family {
             Family::Info(InfoFamily::Cluster) => "atlas_backup_export_cluster_info",
             Family::Info(InfoFamily::ClusterTags) => "atlas_backup_export_cluster_tags",
             Family::Info(InfoFamily::Bucket) => "atlas_backup_export_bucket_info",
+            Family::Schedule(ScheduleFamily::AutoExportEnabled) => {
+                "atlas_backup_export_auto_export_enabled"
+            }
+            Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => {
+                "atlas_backup_export_auto_export_interval_seconds"
+            }
+            Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => {
+                "atlas_backup_export_auto_export_last_success_timestamp_seconds"
+            }
+            Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => {
+                "atlas_backup_export_last_success_snapshot_timestamp_seconds"
+            }
+            Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => {
+                "atlas_backup_export_cluster_created_timestamp_seconds"
+            }
         }
     }
 
@@ -154,6 +187,21 @@ impl Family {
             }
             Family::Info(InfoFamily::Bucket) => {
                 "Always 1; the export bucket's name and cloud provider, to join on group_id and export_bucket_id."
+            }
+            Family::Schedule(ScheduleFamily::AutoExportEnabled) => {
+                "1 if the cluster's backup schedule exports snapshots automatically (autoExportEnabled), 0 if not. Read again every metadata.refresh_interval."
+            }
+            Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => {
+                "Seconds between automatic exports by the schedule's frequency (monthly 31 days, yearly 366 days, weekly, daily), while auto-export is on; none for a frequency the exporter does not know."
+            }
+            Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => {
+                "finishedAt of the newest successful export job to the auto-export schedule's bucket, as Unix seconds, while auto-export is on; exports to other buckets do not count."
+            }
+            Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => {
+                "When the snapshot that the newest successful export holds was taken, as Unix seconds (with auto-export on, the newest to the schedule's bucket): the point in time the bucket's newest copy restores. From the snapshot, or from its id once it expired."
+            }
+            Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => {
+                "When the cluster was created (createDate), as Unix seconds."
             }
         }
     }
@@ -235,6 +283,9 @@ pub fn render(collection: &Collection, out: &mut String) {
                 }
             }
             Family::Info(family) => info_samples(family, name, &collection.metadata, out),
+            Family::Schedule(family) => {
+                schedule_samples(family, name, &collection.metadata, out);
+            }
         }
         if out.len() == header {
             // A family without samples is left out altogether.
@@ -507,6 +558,99 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
     }
 }
 
+/// The samples of a schedule family: its labels in the order the metric table gives, then the
+/// target's static labels.
+fn schedule_samples(
+    family: ScheduleFamily,
+    name: &str,
+    metadata: &MetadataReport,
+    out: &mut String,
+) {
+    let mut line = |pairs: &[(&str, &str)], static_labels: &[(String, String)], value: f64| {
+        out.push_str(name);
+        out.push('{');
+        let statics = static_labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
+        for (i, (label, value)) in pairs.iter().copied().chain(statics).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(label);
+            out.push_str("=\"");
+            escape(value, out);
+            out.push('"');
+        }
+        out.push_str("} ");
+        value.write(out);
+        out.push('\n');
+    };
+    match family {
+        ScheduleFamily::AutoExportEnabled => {
+            for s in &metadata.schedules {
+                let pairs = [
+                    ("group_id", s.group_id.as_str()),
+                    ("cluster_name", &s.cluster_name),
+                ];
+                line(
+                    &pairs,
+                    &s.labels,
+                    f64::from(u8::from(s.schedule.auto_export)),
+                );
+            }
+        }
+        ScheduleFamily::AutoExportIntervalSeconds => {
+            for s in metadata.schedules.iter().filter(|s| s.schedule.auto_export) {
+                let Some(interval) = s.schedule.interval_seconds() else {
+                    continue;
+                };
+                let pairs = [
+                    ("group_id", s.group_id.as_str()),
+                    ("cluster_name", &s.cluster_name),
+                    (
+                        "export_bucket_id",
+                        s.schedule.bucket_id.as_deref().unwrap_or_default(),
+                    ),
+                    (
+                        "frequency_type",
+                        s.schedule.frequency_type.as_deref().unwrap_or_default(),
+                    ),
+                ];
+                line(&pairs, &s.labels, interval as f64);
+            }
+        }
+        ScheduleFamily::AutoExportLastSuccessTimestamp => {
+            for s in &metadata.schedules {
+                if let Some(finished) = s.last_success {
+                    let pairs = [
+                        ("group_id", s.group_id.as_str()),
+                        ("cluster_name", &s.cluster_name),
+                    ];
+                    line(&pairs, &s.labels, finished);
+                }
+            }
+        }
+        ScheduleFamily::LastSuccessSnapshotTimestamp => {
+            for s in &metadata.snapshots {
+                let pairs = [
+                    ("group_id", s.group_id.as_str()),
+                    ("cluster_name", &s.cluster_name),
+                ];
+                line(&pairs, &s.labels, s.time.taken_at);
+            }
+        }
+        ScheduleFamily::ClusterCreatedTimestamp => {
+            for c in &metadata.clusters {
+                if let Some(created) = c.details.created {
+                    let pairs = [
+                        ("group_id", c.group_id.as_str()),
+                        ("cluster_name", &c.cluster_name),
+                    ];
+                    line(&pairs, &c.labels, created as f64);
+                }
+            }
+        }
+    }
+}
+
 fn labels(extra: &[(&str, &str)], out: &mut String) {
     for (name, value) in extra {
         out.push(',');
@@ -615,6 +759,7 @@ mod tests {
                 shown: vec![std::sync::Arc::new(job)],
                 counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
                 last_success: None,
+                newest_successes: vec![],
                 invalid: 3,
             }))],
             discoveries: vec![
@@ -738,6 +883,11 @@ mod tests {
                 Family::Info(InfoFamily::Cluster) => 17,
                 Family::Info(InfoFamily::ClusterTags) => 18,
                 Family::Info(InfoFamily::Bucket) => 19,
+                Family::Schedule(ScheduleFamily::AutoExportEnabled) => 20,
+                Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => 21,
+                Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => 22,
+                Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => 23,
+                Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => 24,
             }
         }
         let all: Vec<Family> = Family::all().collect();

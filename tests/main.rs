@@ -17,6 +17,7 @@ mod properties;
 mod ratelimit;
 mod readme;
 mod scale;
+mod schedules;
 mod schemas;
 mod secrets;
 mod servers;

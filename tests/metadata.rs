@@ -527,8 +527,9 @@ async fn the_demo_shows_every_info_series_with_its_data() {
         ("mongodb_version", "8.0.12"),
     ];
     assert_eq!(info(&scrape, cluster, &c1), 1);
-    // Archive is not watched (Cloud Backup off), so it has no details series.
-    assert_eq!(scrape.find(cluster, &[]).len(), 2);
+    // Archive is not watched (Cloud Backup off), so it has no details series; Cluster2 (the
+    // overdue auto-export) has.
+    assert_eq!(scrape.find(cluster, &[]).len(), 3);
     let tags = "atlas_backup_export_cluster_tags";
     let t0 = [
         ("cluster_name", "Cluster0"),

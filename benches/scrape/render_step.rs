@@ -172,6 +172,7 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
                     shown: shown.into_iter().map(std::sync::Arc::new).collect(),
                     counts,
                     last_success,
+                    newest_successes: Vec::new(),
                     invalid: 0,
                 }),
             }

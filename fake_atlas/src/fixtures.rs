@@ -26,6 +26,12 @@ pub const DEMO_CLIENT_SECRET: &str = "mdb_sa_sk_demo";
 pub const DEMO_MOVING_JOB_ID: &str = "6a7945592c88faeba59d5e8e";
 
 const RECORDED_SNAPSHOT_ID: &str = "6a7943462c88faeba59ccf5f";
+/// The snapshot of the seed page's replica-set example.
+const DEMO_SEED_SNAPSHOT_ID: &str = "605cbac9b498841007af7d9f";
+/// The demo's expired snapshot: the newest success of `Cluster1` holds it, Atlas answers 404.
+pub const DEMO_EXPIRED_SNAPSHOT_ID: &str = "6a7943472c88faeba59ccf70";
+const DEMO_OVERDUE_SNAPSHOT_ID: &str = "6a7943482c88faeba59ccf80";
+const DEMO_ON_DEMAND_SNAPSHOT_ID: &str = "6a7943482c88faeba59ccf81";
 const RECORDED_BUCKET_ID: &str = "6a794342c0eb9e7a17729455";
 /// The demo's second export bucket, on GCP.
 const DEMO_GCP_BUCKET_ID: &str = "6a794342c0eb9e7a17729456";
@@ -281,6 +287,12 @@ impl FakeAtlas {
     /// `acme-backups` on AWS (Cluster0's exports) and `acme-backups-eu` on GCP (Cluster1's). The moving job needs a
     /// tokio runtime;
     /// outside one it stays `Queued`.
+    ///
+    /// Backup schedules: `Cluster0` exports monthly to `acme-backups` and is on schedule;
+    /// `Cluster1` has no auto-export; `Cluster2` exports monthly to `acme-backups` but its last
+    /// scheduled export is 40 days old (an on-demand export to `acme-backups-eu` 2 days ago).
+    /// Each success's snapshot is there, but for `Cluster1`'s newest
+    /// ([`DEMO_EXPIRED_SNAPSHOT_ID`]), which has expired (404).
     #[must_use = "dropping the handle stops the moving job"]
     pub fn seed_demo(&self, now: OffsetDateTime) -> DemoHandle {
         self.seed_demo_with_timings(now, DemoTimings::default())
@@ -305,6 +317,14 @@ impl FakeAtlas {
             &[("team", "payments"), ("environment", "demo")],
         );
         self.set_cluster_tags(g, "Cluster1", &[("team", "analytics")]);
+        // Cluster2 exports monthly by its schedule, but its last scheduled export is 40 days
+        // old: an on-demand export to the other bucket 2 days ago does not hide that.
+        self.add_cluster(g, "Cluster2");
+        for cluster in ["Cluster0", "Cluster1", "Cluster2"] {
+            self.set_cluster_created(g, cluster, now - time::Duration::days(400));
+        }
+        self.set_auto_export(g, "Cluster0", RECORDED_BUCKET_ID, "monthly");
+        self.set_auto_export(g, "Cluster2", RECORDED_BUCKET_ID, "monthly");
         // Buckets on two clouds: Cluster0's jobs export to the recorded bucket on AWS,
         // Cluster1's to one on GCP.
         self.add_export_bucket(g, RECORDED_BUCKET_ID, "acme-backups", "AWS");
@@ -317,6 +337,12 @@ impl FakeAtlas {
         replica_set["finishedAt"] = atlas_time(rs_created + time::Duration::seconds(3537)).into();
         // Their buckets too: the documentation's placeholder becomes the demo's buckets.
         replica_set["exportBucketId"] = RECORDED_BUCKET_ID.into();
+        self.add_snapshot(
+            g,
+            "Cluster0",
+            DEMO_SEED_SNAPSHOT_ID,
+            rs_created - time::Duration::minutes(30),
+        );
         self.put_job(g, "Cluster0", replica_set);
         sharded["exportBucketId"] = DEMO_GCP_BUCKET_ID.into();
         sharded["createdAt"] = atlas_time(now - hours(3)).into();
@@ -346,7 +372,7 @@ impl FakeAtlas {
                 .state("Successful")
                 .created(sharded_done)
                 .finished(sharded_done + time::Duration::minutes(41))
-                .snapshot_id("6a7943472c88faeba59ccf70")
+                .snapshot_id(DEMO_EXPIRED_SNAPSHOT_ID)
                 .export_bucket_id(DEMO_GCP_BUCKET_ID)
                 .components(2)
                 .build(),
@@ -361,6 +387,52 @@ impl FakeAtlas {
                 .export_bucket_id(DEMO_GCP_BUCKET_ID)
                 .components(2)
                 .build(),
+        );
+
+        // The sharded cluster's newest success holds a snapshot that has expired since
+        // (never added: Atlas answers 404), so its time comes from its id.
+        let days = |d: i64| time::Duration::days(d);
+        let (scheduled, on_demand) = (now - days(40), now - days(2));
+        self.add_snapshot(
+            g,
+            "Cluster2",
+            DEMO_OVERDUE_SNAPSHOT_ID,
+            scheduled - hours(1),
+        );
+        self.add_snapshot(
+            g,
+            "Cluster2",
+            DEMO_ON_DEMAND_SNAPSHOT_ID,
+            on_demand - hours(1),
+        );
+        self.put_job(
+            g,
+            "Cluster2",
+            job("6a79455b2c88faeba59d5f10")
+                .state("Successful")
+                .created(scheduled)
+                .finished(scheduled + time::Duration::minutes(20))
+                .snapshot_id(DEMO_OVERDUE_SNAPSHOT_ID)
+                .export_bucket_id(RECORDED_BUCKET_ID)
+                .build(),
+        );
+        self.put_job(
+            g,
+            "Cluster2",
+            job("6a79455b2c88faeba59d5f11")
+                .state("Successful")
+                .created(on_demand)
+                .finished(on_demand + time::Duration::minutes(20))
+                .snapshot_id(DEMO_ON_DEMAND_SNAPSHOT_ID)
+                .export_bucket_id(DEMO_GCP_BUCKET_ID)
+                .build(),
+        );
+        // The moving job's snapshot, taken half an hour before it starts.
+        self.add_snapshot(
+            g,
+            "Cluster0",
+            RECORDED_SNAPSHOT_ID,
+            now - time::Duration::minutes(30),
         );
 
         let moving = move |state: &str, finished: Option<OffsetDateTime>| {

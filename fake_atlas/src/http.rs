@@ -45,6 +45,9 @@ enum Route {
     ListJobs(String, String),
     GetJob(String, String, String),
     ListBuckets(String),
+    GetSchedule(String, String),
+    /// Project, cluster, snapshot id, and whether at the sharded path.
+    GetSnapshot(String, String, String, bool),
     ListAllClusters,
     Unknown,
 }
@@ -56,6 +59,7 @@ const CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01", "2024-08-05"];
 /// The cluster versions that cannot describe asymmetric shards.
 const LEGACY_CLUSTER_VERSIONS: &[&str] = &["2023-01-01", "2023-02-01"];
 const FIRST_VERSION: &[&str] = &["2023-01-01"];
+const SCHEDULE_VERSIONS: &[&str] = &["2023-01-01", "2024-08-05"];
 const BUCKET_VERSIONS: &[&str] = &["2023-01-01", "2024-05-30"];
 
 impl Route {
@@ -64,6 +68,7 @@ impl Route {
         match self {
             Route::ListClusters(_) | Route::GetCluster(..) => CLUSTER_VERSIONS,
             Route::ListBuckets(_) => BUCKET_VERSIONS,
+            Route::GetSchedule(..) => SCHEDULE_VERSIONS,
             _ => FIRST_VERSION,
         }
     }
@@ -79,6 +84,8 @@ impl Route {
             Route::ListJobs(..) => "list_export_jobs",
             Route::GetJob(..) => "get_export_job",
             Route::ListBuckets(_) => "list_export_buckets",
+            Route::GetSchedule(..) => "get_backup_schedule",
+            Route::GetSnapshot(..) => "get_snapshot",
             Route::ListAllClusters => "list_all_clusters",
             Route::Unknown => "other",
         }
@@ -91,7 +98,9 @@ impl Route {
             | Route::ListClusters(g)
             | Route::GetCluster(g, _)
             | Route::ListJobs(g, _)
-            | Route::GetJob(g, ..) => Some(g),
+            | Route::GetJob(g, ..)
+            | Route::GetSchedule(g, _)
+            | Route::GetSnapshot(g, ..) => Some(g),
             _ => None,
         }
     }
@@ -125,6 +134,20 @@ fn parse_path(path: &str) -> (Api, Route) {
         ["groups", g, "backup", "exportBuckets"] => Route::ListBuckets(o(g)),
         ["groups", g, "clusters", c, "backup", "exports"] => Route::ListJobs(o(g), o(c)),
         ["groups", g, "clusters", c, "backup", "exports", j] => Route::GetJob(o(g), o(c), o(j)),
+        ["groups", g, "clusters", c, "backup", "schedule"] => Route::GetSchedule(o(g), o(c)),
+        [
+            "groups",
+            g,
+            "clusters",
+            c,
+            "backup",
+            "snapshots",
+            "shardedCluster",
+            i,
+        ] => Route::GetSnapshot(o(g), o(c), o(i), true),
+        ["groups", g, "clusters", c, "backup", "snapshots", i] => {
+            Route::GetSnapshot(o(g), o(c), o(i), false)
+        }
         ["clusters"] => Route::ListAllClusters,
         _ => Route::Unknown,
     };
@@ -505,6 +528,12 @@ fn missing(what: Missing, gid: &str, cluster: &str, job: &str) -> Response {
             format!("No export job with ID {job} exists for cluster {cluster}."),
             vec![job.to_owned(), cluster.to_owned()],
         ),
+        Missing::Snapshot => atlas_error(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+            format!("No snapshot with ID {job} exists for cluster {cluster}."),
+            vec![job.to_owned(), cluster.to_owned()],
+        ),
     }
 }
 
@@ -621,6 +650,14 @@ fn atlas(
         Route::GetGroup(g) => match store.group(&g) {
             Ok(v) => ok(v.to_string()),
             Err(m) => missing(m, &g, "", ""),
+        },
+        Route::GetSchedule(g, c) => match store.backup_schedule(&g, &c) {
+            Ok(v) => ok(v.to_string()),
+            Err(m) => missing(m, &g, &c, ""),
+        },
+        Route::GetSnapshot(g, c, i, sharded) => match store.snapshot(&g, &c, &i, sharded) {
+            Ok(v) => ok(v.to_string()),
+            Err(m) => missing(m, &g, &c, &i),
         },
         Route::ListAllClusters => {
             let page = store.all_clusters_page(start, len);

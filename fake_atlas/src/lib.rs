@@ -29,13 +29,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
+use time::OffsetDateTime;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Notify, watch};
 
 pub use faults::{Fault, Gate, Meter};
 pub use fixtures::{
-    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_GROUP_ID, DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY,
-    DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder, atlas_time, job, seed_examples,
+    DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_EXPIRED_SNAPSHOT_ID, DEMO_GROUP_ID,
+    DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder,
+    atlas_time, job, seed_examples,
 };
 
 /// The order in which the stand-in lists a cluster's export jobs.
@@ -327,6 +329,41 @@ impl FakeAtlas {
     /// project if needed; the same id again replaces it.
     pub fn add_export_bucket(&self, group_id: &str, bucket_id: &str, name: &str, provider: &str) {
         lock(&self.inner.store).add_bucket(group_id, bucket_id, name, provider);
+    }
+
+    /// Sets a cluster's `createDate` (adding it as a replica set if needed).
+    pub fn set_cluster_created(&self, group_id: &str, cluster: &str, created: OffsetDateTime) {
+        let created = fixtures::atlas_time(created);
+        lock(&self.inner.store).set_cluster_created(group_id, cluster, &created);
+    }
+
+    /// Turns on the cluster's auto-export to `bucket_id` every `frequency` (`monthly`,
+    /// `yearly`, or anything else Atlas might send), adding it as a replica set if needed.
+    pub fn set_auto_export(&self, group_id: &str, cluster: &str, bucket_id: &str, frequency: &str) {
+        let export = Some((bucket_id.to_owned(), frequency.to_owned()));
+        lock(&self.inner.store).set_auto_export(group_id, cluster, export);
+    }
+
+    /// Turns the cluster's auto-export off (as every cluster starts).
+    pub fn disable_auto_export(&self, group_id: &str, cluster: &str) {
+        lock(&self.inner.store).set_auto_export(group_id, cluster, None);
+    }
+
+    /// Adds a snapshot taken at `taken`; a snapshot never added answers 404, as an expired one.
+    pub fn add_snapshot(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        snapshot_id: &str,
+        taken: OffsetDateTime,
+    ) {
+        let taken = fixtures::atlas_time(taken);
+        lock(&self.inner.store).add_snapshot(group_id, cluster, snapshot_id, &taken);
+    }
+
+    /// Lets a snapshot expire: Atlas answers 404 for it from now on.
+    pub fn expire_snapshot(&self, group_id: &str, cluster: &str, snapshot_id: &str) {
+        lock(&self.inner.store).remove_snapshot(group_id, cluster, snapshot_id);
     }
 
     /// Sets a cluster's Atlas resource tags (adding it as a replica set if needed).

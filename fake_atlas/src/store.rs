@@ -17,6 +17,8 @@ use super::{ClusterKind, Order};
 pub(super) const ORG_ID: &str = "a0123456789abcdef012345a";
 pub(super) const ORG_NAME: &str = "Example Organization";
 const MONGODB_VERSION: &str = "8.0.12";
+/// Every cluster's `createDate` unless a test sets another.
+const CLUSTER_CREATED: &str = "2026-01-05T09:30:00Z";
 
 #[derive(Default)]
 pub(super) struct Store {
@@ -38,6 +40,12 @@ struct Cluster {
     kind: ClusterKind,
     /// Atlas resource tags, key and value, in the order given.
     tags: Vec<(String, String)>,
+    /// `createDate`, as Atlas writes it.
+    created: String,
+    /// The backup schedule's auto-export: bucket id and `frequencyType`; `None`: off.
+    auto_export: Option<(String, String)>,
+    /// Snapshots Atlas still has: id to `createdAt`.
+    snapshots: HashMap<String, String>,
     /// In insertion order; a replaced job keeps its place.
     jobs: Vec<StoredJob>,
     by_id: HashMap<String, usize>,
@@ -57,6 +65,7 @@ pub(super) enum Missing {
     Group,
     Cluster,
     Job,
+    Snapshot,
 }
 
 /// One page of a listing: its items and the size of the whole listing.
@@ -118,6 +127,88 @@ impl Store {
             .collect();
     }
 
+    pub(super) fn set_cluster_created(&mut self, gid: &str, name: &str, created: &str) {
+        created.clone_into(&mut self.cluster_mut(gid, name, ClusterKind::ReplicaSet).created);
+    }
+
+    pub(super) fn set_auto_export(
+        &mut self,
+        gid: &str,
+        name: &str,
+        export: Option<(String, String)>,
+    ) {
+        self.cluster_mut(gid, name, ClusterKind::ReplicaSet)
+            .auto_export = export;
+    }
+
+    pub(super) fn add_snapshot(&mut self, gid: &str, name: &str, id: &str, created: &str) {
+        let cluster = self.cluster_mut(gid, name, ClusterKind::ReplicaSet);
+        cluster.snapshots.insert(id.to_owned(), created.to_owned());
+    }
+
+    pub(super) fn remove_snapshot(&mut self, gid: &str, name: &str, id: &str) {
+        if let Some(c) = self
+            .groups
+            .get_mut(gid)
+            .and_then(|g| g.clusters.get_mut(name))
+        {
+            c.snapshots.remove(id);
+        }
+    }
+
+    /// The cluster's backup schedule, in the 2024-08-05 shape (the fields the exporter reads,
+    /// and a few around them).
+    pub(super) fn backup_schedule(&self, gid: &str, name: &str) -> Result<Value, Missing> {
+        let c = self.cluster(gid, name)?;
+        let mut schedule = json!({
+            "autoExportEnabled": c.auto_export.is_some(),
+            "clusterId": c.id,
+            "clusterName": name,
+            "links": [],
+            "referenceHourOfDay": 3,
+            "referenceMinuteOfHour": 45,
+            "restoreWindowDays": 7,
+            "useOrgAndGroupNamesInExportPrefix": false,
+        });
+        if let Some((bucket, frequency)) = &c.auto_export {
+            schedule["export"] = json!({"exportBucketId": bucket, "frequencyType": frequency});
+        }
+        Ok(schedule)
+    }
+
+    /// A snapshot Atlas still has, at the path for the cluster's kind: a replica set's
+    /// snapshot is not found at the sharded path, nor the other way round.
+    pub(super) fn snapshot(
+        &self,
+        gid: &str,
+        name: &str,
+        id: &str,
+        sharded: bool,
+    ) -> Result<Value, Missing> {
+        let c = self.cluster(gid, name)?;
+        if c.kind.is_sharded() != sharded {
+            return Err(Missing::Snapshot);
+        }
+        let created = c.snapshots.get(id).ok_or(Missing::Snapshot)?;
+        let mut snapshot = json!({
+            "id": id,
+            "createdAt": created,
+            "frequencyType": "daily",
+            "mongodVersion": MONGODB_VERSION,
+            "snapshotType": "scheduled",
+            "status": "completed",
+            "links": [],
+        });
+        if sharded {
+            snapshot["type"] = json!("shardedCluster");
+            snapshot["snapshotIds"] = json!([]);
+        } else {
+            snapshot["type"] = json!("replicaSet");
+            snapshot["cloudProvider"] = json!("AWS");
+        }
+        Ok(snapshot)
+    }
+
     /// Whether the project holds a cluster with asymmetric shards.
     pub(super) fn has_asymmetric(&self, gid: &str) -> bool {
         self.groups.get(gid).is_some_and(|g| {
@@ -135,6 +226,9 @@ impl Store {
                 id: fake_hex_id(&format!("cluster/{gid}/{name}")),
                 kind,
                 tags: Vec::new(),
+                created: CLUSTER_CREATED.to_owned(),
+                auto_export: None,
+                snapshots: HashMap::new(),
                 jobs: Vec::new(),
                 by_id: HashMap::new(),
                 listing: None,
@@ -402,6 +496,7 @@ fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
     };
     let mut cluster = json!({
         "clusterType": if c.kind.is_sharded() { "SHARDED" } else { "REPLICASET" },
+        "createDate": c.created,
         "groupId": gid,
         "id": c.id,
         "mongoDBVersion": MONGODB_VERSION,

@@ -50,6 +50,11 @@ pub enum Endpoint {
     ListExportJobs,
     GetExportJob,
     ListExportBuckets,
+    GetBackupSchedule,
+    /// A replica set's snapshot.
+    GetSnapshot,
+    /// A sharded cluster's snapshot: another path, the same `endpoint` label.
+    GetShardedSnapshot,
 }
 
 /// One row of the endpoint table.
@@ -68,7 +73,7 @@ pub struct Route {
 
 impl Endpoint {
     /// Every endpoint, in the table's order.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::OAuthToken,
         Endpoint::ListProjects,
         Endpoint::GetProject,
@@ -77,6 +82,9 @@ impl Endpoint {
         Endpoint::ListExportJobs,
         Endpoint::GetExportJob,
         Endpoint::ListExportBuckets,
+        Endpoint::GetBackupSchedule,
+        Endpoint::GetSnapshot,
+        Endpoint::GetShardedSnapshot,
     ];
 
     /// The endpoint's row of the table.
@@ -122,6 +130,27 @@ impl Endpoint {
                 "list_export_buckets",
                 Some("/groups/{groupId}/backup/exportBuckets"),
                 "2024-05-30",
+                Some("Project Read Only"),
+            ),
+            // The schedule's 2023-01-01 is sunset on 2027-07-01; snapshots exist in 2023-01-01 only.
+            Endpoint::GetBackupSchedule => (
+                "get_backup_schedule",
+                Some("/groups/{groupId}/clusters/{clusterName}/backup/schedule"),
+                "2024-08-05",
+                Some("Project Read Only"),
+            ),
+            Endpoint::GetSnapshot => (
+                "get_snapshot",
+                Some("/groups/{groupId}/clusters/{clusterName}/backup/snapshots/{snapshotId}"),
+                "2023-01-01",
+                Some("Project Read Only"),
+            ),
+            Endpoint::GetShardedSnapshot => (
+                "get_snapshot",
+                Some(
+                    "/groups/{groupId}/clusters/{clusterName}/backup/snapshots/shardedCluster/{snapshotId}",
+                ),
+                "2023-01-01",
                 Some("Project Read Only"),
             ),
         };
@@ -1049,6 +1078,9 @@ mod tests {
                 "list_export_jobs",
                 "get_export_job",
                 "list_export_buckets",
+                "get_backup_schedule",
+                "get_snapshot",
+                "get_snapshot",
             ]
         );
     }

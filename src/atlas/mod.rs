@@ -12,8 +12,8 @@ pub use error::AtlasError;
 use futures_util::future::join_all;
 pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 use model::{
-    BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket, ExportJob, InvalidJob,
-    Page, Project,
+    BackupSchedule, BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket, ExportJob,
+    InvalidJob, Page, Project, SnapshotTime,
 };
 
 use crate::config::ApiVersion;
@@ -146,6 +146,78 @@ impl AtlasClient {
             .get_object(Endpoint::GetCluster, &[group_id, cluster], &call, deadline)
             .await?;
         Ok(ClusterDetails::from_value(&value))
+    }
+
+    /// A cluster's backup schedule: whether it exports automatically, where and how often.
+    pub async fn get_backup_schedule(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        deadline: Deadline,
+    ) -> Result<BackupSchedule, AtlasError> {
+        let call = format!("getting the backup schedule of {group_id}/{cluster}");
+        let segments = [group_id, cluster];
+        let value = self
+            .get_object(Endpoint::GetBackupSchedule, &segments, &call, deadline)
+            .await?;
+        Ok(BackupSchedule::from_value(&value))
+    }
+
+    /// When a snapshot was taken (`createdAt`), at the sharded path when `sharded`. A snapshot
+    /// Atlas no longer has (it expired: 404 for the snapshot, not for the cluster or project)
+    /// gives the time its id carries.
+    pub async fn get_snapshot(
+        &self,
+        group_id: &str,
+        cluster: &str,
+        snapshot_id: &str,
+        sharded: bool,
+        deadline: Deadline,
+    ) -> Result<SnapshotTime, AtlasError> {
+        let call = format!("getting snapshot {snapshot_id} of {group_id}/{cluster}");
+        let endpoint = match sharded {
+            true => Endpoint::GetShardedSnapshot,
+            false => Endpoint::GetSnapshot,
+        };
+        let segments = [group_id, cluster, snapshot_id];
+        let taken_at = match self.get_object(endpoint, &segments, &call, deadline).await {
+            Ok(value) => value
+                .get("createdAt")
+                .and_then(serde_json::Value::as_str)
+                .and_then(model::parse_timestamp),
+            Err(AtlasError::Status {
+                status: 404,
+                error_code,
+                ..
+            }) if error_code.as_deref() != Some("CLUSTER_NOT_FOUND")
+                && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
+            {
+                return model::object_id_time(snapshot_id)
+                    .map(|taken_at| SnapshotTime {
+                        taken_at,
+                        from_id: true,
+                    })
+                    .ok_or_else(|| AtlasError::Body {
+                        call,
+                        content_type: String::new(),
+                        source: BodyError::Incomplete(format!(
+                            "is 404 (the snapshot expired) and its id {snapshot_id:?} is not an \
+                             ObjectId that carries a time"
+                        )),
+                    });
+            }
+            Err(error) => return Err(error),
+        };
+        taken_at
+            .map(|taken_at| SnapshotTime {
+                taken_at,
+                from_id: false,
+            })
+            .ok_or_else(|| AtlasError::Body {
+                call,
+                content_type: String::new(),
+                source: BodyError::Incomplete("has no createdAt time".into()),
+            })
     }
 
     /// A project's export buckets, all pages; a bucket without an `_id` is left out.

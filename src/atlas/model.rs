@@ -81,6 +81,9 @@ pub enum BodyError {
     NotAPage(String),
     #[error("the page holds {got} items but at most {asked} were asked for")]
     TooManyItems { got: usize, asked: usize },
+    /// An object that lacks what the call needs from it.
+    #[error("the answer {0}")]
+    Incomplete(String),
 }
 
 #[derive(Deserialize)]
@@ -358,6 +361,8 @@ pub struct ClusterDetails {
     pub paused: String,
     /// Atlas's resource tags, key and value, in Atlas's order.
     pub tags: Vec<(String, String)>,
+    /// `createDate` as whole Unix seconds; `None` when Atlas leaves it out or it does not parse.
+    pub created: Option<i64>,
 }
 
 impl ClusterDetails {
@@ -391,6 +396,11 @@ impl ClusterDetails {
             state_name: text("stateName"),
             paused,
             tags,
+            created: item
+                .get("createDate")
+                .and_then(Value::as_str)
+                .and_then(parse_timestamp)
+                .map(|at| at.floor() as i64),
         }
     }
 
@@ -401,6 +411,67 @@ impl ClusterDetails {
             .find(|(k, _)| k == key)
             .map_or("", |(_, v)| v.as_str())
     }
+}
+
+/// What a cluster's backup schedule says of auto-export
+/// (`GET …/clusters/{clusterName}/backup/schedule`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// `autoExportEnabled`; a schedule that leaves it out does not export.
+    pub auto_export: bool,
+    /// `export.exportBucketId`.
+    pub bucket_id: Option<String>,
+    /// `export.frequencyType` as Atlas sends it (`monthly`, `yearly`, …).
+    pub frequency_type: Option<String>,
+}
+
+impl BackupSchedule {
+    pub fn from_value(value: &serde_json::Value) -> BackupSchedule {
+        use serde_json::Value;
+        let export = value.get("export");
+        let text = |key: &str| {
+            export
+                .and_then(|e| e.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        BackupSchedule {
+            auto_export: value.get("autoExportEnabled").and_then(Value::as_bool) == Some(true),
+            bucket_id: text("exportBucketId"),
+            frequency_type: text("frequencyType"),
+        }
+    }
+
+    /// The seconds one export period lasts: Atlas's CLI documents daily and weekly besides the
+    /// specification's monthly and yearly; months and years at their longest, so that a
+    /// schedule on time is never overdue. `None` for any other value.
+    pub fn interval_seconds(&self) -> Option<u64> {
+        match self.frequency_type.as_deref()? {
+            "daily" => Some(86_400),
+            "weekly" => Some(604_800),
+            "monthly" => Some(2_678_400),
+            "yearly" => Some(31_622_400),
+            _ => None,
+        }
+    }
+}
+
+/// When a snapshot was taken, and where the exporter learnt it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SnapshotTime {
+    /// Unix seconds.
+    pub taken_at: f64,
+    /// `true`: Atlas no longer has the snapshot (404), and the time is the one its id carries.
+    pub from_id: bool,
+}
+
+/// The creation time an ObjectId carries in its first four bytes, as Unix seconds; `None` for
+/// anything but 24 hexadecimal digits.
+pub fn object_id_time(id: &str) -> Option<f64> {
+    if id.len() != 24 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(id.get(..8)?, 16).ok().map(f64::from)
 }
 
 /// One cluster of a project, as `GET /groups/{id}/clusters` lists it: its name, and why it

@@ -478,9 +478,11 @@ mod tests {
         assert_eq!(
             held,
             [
+                ("get_backup_schedule", 0.0),
                 ("get_cluster", 0.0),
                 ("get_export_job", 0.0),
                 ("get_project", 0.0),
+                ("get_snapshot", 0.0),
                 ("list_clusters", 0.0),
                 ("list_export_buckets", 0.0),
                 ("list_export_jobs", 3.0),

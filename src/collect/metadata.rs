@@ -1,16 +1,25 @@
 //! What the info series show besides the export jobs: project names, cluster details and tags,
 //! export buckets. Each is kept per project or cluster and read again once per
 //! `metadata.refresh_interval` (see `refresh`), or put by the listings discovery makes anyway:
-//! the project listing gives names, a cluster listing its clusters' details.
+//! the project listing gives names, a cluster listing its clusters' details. Besides them, each
+//! cluster's backup schedule, and when the snapshot its newest successful export holds was taken:
+//! read once per snapshot id, since a snapshot never changes.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures_util::future::join_all;
 
 use super::refresh::Refreshed;
-use super::{Labels, WatchedCluster};
-use crate::atlas::model::{ClusterDetails, ExportBucket};
+use super::{JobSummary, Labels, WatchedCluster, lock};
+use crate::atlas::model::{BackupSchedule, ClusterDetails, ExportBucket, SnapshotTime};
 use crate::atlas::{AtlasClient, Deadline};
+use crate::clock::Clock;
 use crate::config::{ClusterTag, Config, MetadataConfig};
+
+/// A project and a cluster name.
+type ClusterKey = (String, String);
 
 /// The names and details of the watched projects and clusters, as one collection shows them.
 #[derive(Debug, Default)]
@@ -23,6 +32,36 @@ pub struct MetadataReport {
     pub buckets: Vec<BucketInfo>,
     /// The tag keys `cluster_tags` carries; empty: no `cluster_tags` series.
     pub tags: Arc<[ClusterTag]>,
+    /// Clusters whose backup schedule is known.
+    pub schedules: Vec<ScheduleInfo>,
+    /// Clusters whose newest exported snapshot's time is known.
+    pub snapshots: Vec<SnapshotInfo>,
+}
+
+#[derive(Debug)]
+pub struct ScheduleInfo {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
+    pub schedule: BackupSchedule,
+    /// `finishedAt` of the newest successful export to the schedule's bucket, while auto-export
+    /// is on.
+    pub last_success: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct SnapshotInfo {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
+    pub time: SnapshotTime,
+}
+
+/// The time of the snapshot a cluster's newest successful export holds.
+#[derive(Clone, Debug)]
+struct KeptSnapshot {
+    snapshot_id: String,
+    time: SnapshotTime,
 }
 
 #[derive(Debug)]
@@ -57,6 +96,13 @@ pub(super) struct Metadata {
     names: Refreshed<String, Option<String>>,
     details: Refreshed<(String, String), ClusterDetails>,
     buckets: Refreshed<String, Vec<ExportBucket>>,
+    schedules: Refreshed<ClusterKey, BackupSchedule>,
+    /// Per cluster, the snapshot its newest success holds, kept while that job is the newest.
+    snapshots: Mutex<HashMap<ClusterKey, KeptSnapshot>>,
+    /// Per cluster, the snapshot id last tried and when: a failed lookup waits for the next
+    /// refresh, as the other lookups do.
+    snapshot_tries: Mutex<HashMap<ClusterKey, (String, Instant)>>,
+    clock: Clock,
 }
 
 impl Metadata {
@@ -67,7 +113,11 @@ impl Metadata {
             tags: Arc::from(metadata.cluster_tags.clone()),
             names: Refreshed::new("the project's name", interval, clock.clone()),
             details: Refreshed::new("the cluster's details", interval, clock.clone()),
-            buckets: Refreshed::new("the project's export buckets", interval, clock),
+            buckets: Refreshed::new("the project's export buckets", interval, clock.clone()),
+            schedules: Refreshed::new("the cluster's backup schedule", interval, clock.clone()),
+            snapshots: Mutex::default(),
+            snapshot_tries: Mutex::default(),
+            clock,
             config: metadata,
             client,
             max_pages: config.export_jobs.max_pages,
@@ -90,11 +140,14 @@ impl Metadata {
     }
 
     /// Reads again what is due for these projects and these clusters (the configured ones:
-    /// discovered clusters get theirs from discovery's listing), each lookup concurrently.
+    /// discovered clusters get theirs from discovery's listing), each lookup concurrently; then
+    /// the schedules of the clusters `collected` (those whose jobs were read), and the snapshots
+    /// their newest successes hold.
     pub(super) async fn refresh(
         &self,
         group_ids: &[String],
         configured: &[(String, String)],
+        collected: &[(ClusterKey, &JobSummary)],
         deadline: Deadline,
     ) {
         let client = &self.client;
@@ -121,7 +174,101 @@ impl Metadata {
                 self.buckets.refresh(group_ids, lookup).await;
             }
         };
-        tokio::join!(names, details, buckets);
+        let schedules = async {
+            if self.config.schedules {
+                let keys: Vec<ClusterKey> = collected.iter().map(|(k, _)| k.clone()).collect();
+                let lookup = |(g, c): ClusterKey| async move {
+                    let schedule = client.get_backup_schedule(&g, &c, deadline).await?;
+                    if schedule.auto_export && schedule.interval_seconds().is_none() {
+                        tracing::warn!(
+                            group_id = g,
+                            cluster_name = c,
+                            frequency_type = schedule.frequency_type.as_deref().unwrap_or(""),
+                            "the backup schedule's auto-export frequency is not one the exporter \
+                             knows; no atlas_backup_export_auto_export_interval_seconds for it"
+                        );
+                    }
+                    Ok(schedule)
+                };
+                self.schedules.refresh(&keys, lookup).await;
+            }
+        };
+        tokio::join!(names, details, buckets, schedules);
+        if self.config.snapshots {
+            self.refresh_snapshots(collected, deadline).await;
+        }
+    }
+
+    /// Reads the time of each snapshot a cluster's newest success holds (with auto-export on,
+    /// the newest to the schedule's bucket) that is not kept yet: once per snapshot id.
+    async fn refresh_snapshots(&self, collected: &[(ClusterKey, &JobSummary)], deadline: Deadline) {
+        let now = self.clock.now();
+        let interval = self.config.refresh_interval;
+        let mut due: Vec<(ClusterKey, String, bool)> = Vec::new();
+        {
+            let mut kept = lock(&self.snapshots);
+            let mut tries = lock(&self.snapshot_tries);
+            for (key, summary) in collected {
+                let bucket = self
+                    .schedules
+                    .get(key)
+                    .filter(|s| s.auto_export)
+                    .and_then(|s| s.bucket_id);
+                let wanted = summary
+                    .newest_success(bucket.as_deref())
+                    .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));
+                let Some((snapshot_id, sharded)) = wanted else {
+                    // Its job is no longer the newest success: the snapshot goes with it.
+                    kept.remove(key);
+                    tries.remove(key);
+                    continue;
+                };
+                if kept.get(key).is_some_and(|k| k.snapshot_id == snapshot_id) {
+                    continue;
+                }
+                let tried_lately = tries.get(key).is_some_and(|(id, at)| {
+                    *id == snapshot_id && now.saturating_duration_since(*at) < interval
+                });
+                if !tried_lately {
+                    tries.insert(key.clone(), (snapshot_id.clone(), now));
+                    due.push((key.clone(), snapshot_id, sharded));
+                }
+            }
+        }
+        let client = &self.client;
+        let looked_up = join_all(due.into_iter().map(|(key, id, sharded)| async move {
+            let (g, c) = &key;
+            let result = client.get_snapshot(g, c, &id, sharded, deadline).await;
+            (key, id, result)
+        }))
+        .await;
+        let mut kept = lock(&self.snapshots);
+        for ((group_id, cluster_name), snapshot_id, result) in looked_up {
+            match result {
+                Ok(time) => {
+                    if time.from_id {
+                        tracing::debug!(
+                            group_id,
+                            cluster_name,
+                            snapshot_id,
+                            "the exported snapshot has expired; its time is the one its id carries"
+                        );
+                    }
+                    let key = (group_id, cluster_name);
+                    kept.insert(key, KeptSnapshot { snapshot_id, time });
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        group_id,
+                        cluster_name,
+                        snapshot_id,
+                        %error,
+                        kept_last_value = kept.contains_key(&(group_id.clone(), cluster_name.clone())),
+                        "looking up the exported snapshot failed; trying again at the next refresh"
+                    );
+                }
+            }
+        }
     }
 
     /// What is known of `clusters` and their projects, without calling Atlas. With
@@ -131,8 +278,26 @@ impl Metadata {
             tags: self.tags.clone(),
             ..MetadataReport::default()
         };
+        let snapshots = lock(&self.snapshots);
         for cluster in clusters {
             let key = (cluster.group_id.clone(), cluster.cluster_name.clone());
+            if let Some(schedule) = self.schedules.get(&key) {
+                report.schedules.push(ScheduleInfo {
+                    group_id: key.0.clone(),
+                    cluster_name: key.1.clone(),
+                    labels: cluster.labels.clone(),
+                    schedule,
+                    last_success: None,
+                });
+            }
+            if let Some(kept) = snapshots.get(&key) {
+                report.snapshots.push(SnapshotInfo {
+                    group_id: key.0.clone(),
+                    cluster_name: key.1.clone(),
+                    labels: cluster.labels.clone(),
+                    time: kept.time,
+                });
+            }
             if let Some(details) = self.details.get(&key) {
                 report.clusters.push(ClusterInfo {
                     group_id: key.0,
@@ -142,6 +307,7 @@ impl Metadata {
                 });
             }
         }
+        drop(snapshots);
         if !projects {
             return report;
         }
@@ -175,7 +341,10 @@ impl Metadata {
         let watched: HashSet<(&str, &str)> = clusters.iter().map(WatchedCluster::key).collect();
         self.names.retain(|g| projects.contains(g.as_str()));
         self.buckets.retain(|g| projects.contains(g.as_str()));
-        self.details
-            .retain(|(g, c)| watched.contains(&(g.as_str(), c.as_str())));
+        let is_watched = |(g, c): &ClusterKey| watched.contains(&(g.as_str(), c.as_str()));
+        self.details.retain(is_watched);
+        self.schedules.retain(is_watched);
+        lock(&self.snapshots).retain(|key, _| is_watched(key));
+        lock(&self.snapshot_tries).retain(|key, _| is_watched(key));
     }
 }

@@ -20,7 +20,9 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 
 pub use discovery::{DiscoveryReport, Skipped};
-pub use metadata::{BucketInfo, ClusterInfo, MetadataReport, ProjectInfo};
+pub use metadata::{
+    BucketInfo, ClusterInfo, MetadataReport, ProjectInfo, ScheduleInfo, SnapshotInfo,
+};
 pub use summary::{JobSummary, Retention, summarize};
 
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
@@ -131,11 +133,11 @@ impl Collector {
         clusters.extend(discovered);
         clusters.sort_by(|a, b| a.cluster.key().cmp(&b.cluster.key()));
         self.refresh_metadata(&clusters, deadline).await;
-        let watched: Vec<WatchedCluster> = clusters.iter().map(|r| r.cluster.clone()).collect();
+        let metadata = self.metadata_report(&clusters, true);
         Collection {
             clusters,
             discoveries,
-            metadata: self.metadata.report(&watched, true),
+            metadata,
         }
     }
 
@@ -174,13 +176,13 @@ impl Collector {
         }
         // A probe refreshes its cluster's details and its project's names and buckets when
         // due, and answers with the cluster's series only: the project's are on /metrics.
-        let watched = [cluster.clone()];
         let reports = [self.fetch_cluster(cluster, deadline).await];
         self.refresh_metadata(&reports, deadline).await;
+        let metadata = self.metadata_report(&reports, false);
         Some(Collection {
             clusters: Vec::from(reports),
             discoveries: Vec::new(),
-            metadata: self.metadata.report(&watched, false),
+            metadata,
         })
     }
 
@@ -191,6 +193,8 @@ impl Collector {
         watched.extend(self.discovery.clusters().1);
         let mut report = self.metadata.report(&watched, true);
         report.clusters.clear();
+        report.schedules.clear();
+        report.snapshots.clear();
         report
     }
 
@@ -211,9 +215,38 @@ impl Collector {
             .filter(|c| self.configured.contains(c))
             .map(|c| (c.group_id.clone(), c.cluster_name.clone()))
             .collect();
+        let summaries: Vec<((String, String), &JobSummary)> = collected
+            .iter()
+            .filter_map(|c| {
+                let key = (c.cluster.group_id.clone(), c.cluster.cluster_name.clone());
+                Some((key, c.jobs.as_ref()?))
+            })
+            .collect();
         self.metadata
-            .refresh(&group_ids, &configured, deadline)
+            .refresh(&group_ids, &configured, &summaries, deadline)
             .await;
+    }
+
+    /// The metadata report of the clusters collected, with the last success to each one's
+    /// auto-export bucket, which needs their jobs.
+    fn metadata_report(&self, collected: &[ClusterReport], projects: bool) -> MetadataReport {
+        let watched: Vec<WatchedCluster> = collected.iter().map(|r| r.cluster.clone()).collect();
+        let mut report = self.metadata.report(&watched, projects);
+        for info in &mut report.schedules {
+            let schedule = &info.schedule;
+            let Some(bucket) = schedule
+                .bucket_id
+                .as_deref()
+                .filter(|_| schedule.auto_export)
+            else {
+                continue;
+            };
+            let key = (info.group_id.as_str(), info.cluster_name.as_str());
+            let jobs = collected.iter().find(|c| c.cluster.key() == key);
+            let newest = jobs.and_then(|c| c.jobs.as_ref()?.newest_success(Some(bucket)).cloned());
+            info.last_success = newest.and_then(|job| job.finished_at);
+        }
+        report
     }
 
     /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it

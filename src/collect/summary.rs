@@ -15,8 +15,28 @@ pub struct JobSummary {
     pub counts: Vec<(String, u64)>,
     /// The largest `finishedAt` among successful jobs.
     pub last_success: Option<f64>,
+    /// The newest successful job (largest `finishedAt`) to each export bucket, a job without
+    /// `exportBucketId` under its own entry; one per bucket, so few.
+    pub newest_successes: Vec<Arc<ExportJob>>,
     /// Jobs skipped because they were malformed.
     pub invalid: u64,
+}
+
+impl JobSummary {
+    /// The newest successful job of the cluster; to `bucket` only when one is given.
+    pub fn newest_success(&self, bucket: Option<&str>) -> Option<&Arc<ExportJob>> {
+        let candidates = self.newest_successes.iter();
+        let mut to_bucket =
+            candidates.filter(|j| bucket.is_none() || j.export_bucket_id.as_deref() == bucket);
+        let first = to_bucket.next()?;
+        Some(to_bucket.fold(first, |newest, j| {
+            if j.finished_at > newest.finished_at {
+                j
+            } else {
+                newest
+            }
+        }))
+    }
 }
 
 /// Which jobs keep per-job series besides the ones that always do.
@@ -41,6 +61,7 @@ pub fn summarize(
     let jobs = listing.jobs();
     let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
     let mut last_success: Option<f64> = None;
+    let mut newest_successes: Vec<Arc<ExportJob>> = Vec::new();
     let mut shown: Vec<usize> = Vec::new();
     shown.extend(jobs.first().map(|_| 0));
     for (index, job) in jobs.iter().enumerate() {
@@ -52,6 +73,12 @@ pub fn summarize(
             && let Some(finished) = job.finished_at
         {
             last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
+            let same_bucket = |kept: &Arc<ExportJob>| kept.export_bucket_id == job.export_bucket_id;
+            match newest_successes.iter_mut().find(|kept| same_bucket(kept)) {
+                Some(kept) if kept.finished_at < Some(finished) => *kept = Arc::clone(job),
+                Some(_) => {}
+                None => newest_successes.push(Arc::clone(job)),
+            }
         }
         if !job.is_terminal() {
             shown.push(index);
@@ -79,6 +106,7 @@ pub fn summarize(
         shown: shown.into_iter().map(|i| Arc::clone(&jobs[i])).collect(),
         counts,
         last_success,
+        newest_successes,
         invalid: listing.invalid().len() as u64,
     }
 }

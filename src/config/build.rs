@@ -331,6 +331,8 @@ fn build_metadata(raw: RawMetadata, at: &Locator) -> Result<MetadataConfig, Conf
         projects: raw.projects.unwrap_or(defaults.projects),
         clusters: raw.clusters.unwrap_or(defaults.clusters),
         buckets: raw.buckets.unwrap_or(defaults.buckets),
+        schedules: raw.schedules.unwrap_or(defaults.schedules),
+        snapshots: raw.snapshots.unwrap_or(defaults.snapshots),
         cluster_tags,
     })
 }

@@ -135,6 +135,8 @@ impl Config {
             (metadata.projects, "project names".to_owned()),
             (metadata.clusters, format!("cluster details ({tags})")),
             (metadata.buckets, "export buckets".to_owned()),
+            (metadata.schedules, "backup schedules".to_owned()),
+            (metadata.snapshots, "exported snapshots' times".to_owned()),
         ]
         .into_iter()
         .filter_map(|(on, what)| on.then_some(what))
@@ -195,7 +197,8 @@ Targets: 2
     clusters: all clusters, discovered every 5m
 Per-job series: unfinished jobs, the newest job, listed job ids, and jobs created within 7d (at most 50 per \
 cluster); at most 100 pages per cluster
-Metadata: project names, cluster details (no tags), export buckets, read again every 1h
+Metadata: project names, cluster details (no tags), export buckets, backup schedules, exported \
+snapshots' times, read again every 1h
 Collection: deadline is Prometheus's scrape timeout minus 500ms, or 30s without it; results reused for 15s; \
 /metrics serves the export jobs
 "
@@ -210,7 +213,7 @@ targets:
 export_jobs: {max_age: 0, max_per_cluster: 0}
 collection: {on_metrics: false}
 discovery: {interval: 0, all_projects: true}
-metadata: {projects: false, buckets: false, refresh_interval: 30m, cluster_tags: [team, cost-center]}
+metadata: {projects: false, buckets: false, snapshots: false, refresh_interval: 30m, cluster_tags: [team, cost-center]}
 ");
         let description = config.describe();
         for expected in [
@@ -220,7 +223,7 @@ metadata: {projects: false, buckets: false, refresh_interval: 30m, cluster_tags:
             "  and every cluster of every project the credential can see, discovered on every scrape\n",
             "and every job (no age limit) (no cap per cluster)",
             "Metadata: cluster details (tags \"team\" as tag_team, \"cost-center\" as tag_cost_center), \
-             read again every 30m\n",
+             backup schedules, read again every 30m\n",
             "; no cache; /metrics serves only the exporter's own metrics (export jobs on /probe)\n",
         ] {
             assert!(
@@ -230,7 +233,7 @@ metadata: {projects: false, buckets: false, refresh_interval: 30m, cluster_tags:
         }
         let off = ok(
             "targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\nmetadata: {projects: false, \
-                      clusters: false, buckets: false}\n",
+                      clusters: false, buckets: false, schedules: false, snapshots: false}\n",
         );
         assert!(off.describe().contains("\nMetadata: no lookups\n"));
     }

@@ -47,6 +47,7 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "state",
     "snapshot_id",
     "export_bucket_id",
+    "frequency_type",
     "error_code",
     "endpoint",
     "code",
@@ -225,6 +226,11 @@ pub struct MetadataConfig {
     pub clusters: bool,
     /// Export buckets (`bucket_info`).
     pub buckets: bool,
+    /// Each watched cluster's backup schedule (`auto_export_*`).
+    pub schedules: bool,
+    /// The time of the snapshot each cluster's newest successful export holds
+    /// (`last_success_snapshot_timestamp_seconds`).
+    pub snapshots: bool,
     /// The Atlas tag keys `cluster_tags` carries, in file order, each with its label name.
     pub cluster_tags: Vec<ClusterTag>,
 }
@@ -236,6 +242,8 @@ impl Default for MetadataConfig {
             projects: true,
             clusters: true,
             buckets: true,
+            schedules: true,
+            snapshots: true,
             cluster_tags: Vec::new(),
         }
     }

@@ -489,6 +489,8 @@ pub(super) struct RawMetadata {
     pub(super) projects: Option<bool>,
     pub(super) clusters: Option<bool>,
     pub(super) buckets: Option<bool>,
+    pub(super) schedules: Option<bool>,
+    pub(super) snapshots: Option<bool>,
     pub(super) cluster_tags: Option<Vec<Checked<TagKeyRule>>>,
 }
 

@@ -106,6 +106,8 @@ targets:
             projects: true,
             clusters: true,
             buckets: true,
+            schedules: true,
+            snapshots: true,
             cluster_tags: vec![],
         }
     );
@@ -387,7 +389,7 @@ fn metadata_errors_name_the_key_and_the_line() {
     assert_eq!(
         metadata("  tags: [team]\n"),
         "atlas-backup-exporter.yml: line 4: metadata.tags: unknown key (allowed keys: \
-         refresh_interval, projects, clusters, buckets, cluster_tags)"
+         refresh_interval, projects, clusters, buckets, schedules, snapshots, cluster_tags)"
     );
 }
 
