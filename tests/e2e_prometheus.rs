@@ -158,7 +158,7 @@ async fn real_prometheus(names: bool) {
     .await;
 
     check_template_variables(prometheus).await;
-    check_panels(prometheus, &exporter).await;
+    check_panels(prometheus, &exporter, names).await;
     check_rules(prometheus).await;
 
     // On the demo data the failure alert fires, for the demo's failed job and the cancelled one,
@@ -482,7 +482,9 @@ async fn check_template_variables(prometheus: &Server) {
 
 /// Every expression of every panel returns data, with every project and cluster selected both as
 /// Grafana's "All" and as the list of seeded values; a few panels are checked for their values.
-async fn check_panels(prometheus: &Server, exporter: &Exporter) {
+/// `names`: whether the project has a name, which legends and tables then show in `group_name`
+/// (its id otherwise).
+async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
     let dashboard = dashboard();
     let selections = [
         (
@@ -572,6 +574,45 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter) {
                 && label(r, "error_code") == "EXPORT_FAILED"),
         "{reasons:?}"
     );
+    // Every series a legend or table shows by project carries the project's name, or its id when
+    // no name is known: never an empty legend.
+    let project = if names { "Demo Project" } else { DEMO_GROUP_ID };
+    let mut by_project = 0;
+    for ((title, ref_id), series) in &results {
+        let Some(panel) = panels(&dashboard)
+            .into_iter()
+            .find(|p| p["title"].as_str() == Some(title))
+        else {
+            continue;
+        };
+        let shows_name = panel["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["refId"].as_str() == Some(ref_id))
+            .any(|t| {
+                t["expr"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("group_left(group_name)")
+            });
+        if !shows_name {
+            continue;
+        }
+        by_project += 1;
+        for s in series.iter().filter(|s| !label(s, "group_id").is_empty()) {
+            assert_eq!(
+                label(s, "group_name"),
+                project,
+                "panel {title:?} query {ref_id}: {s:?}"
+            );
+        }
+    }
+    assert!(
+        by_project >= 10,
+        "only {by_project} queries show the project's name"
+    );
+
     let components = panel("Components per export job (sharded clusters)", "A");
     assert!(
         components
