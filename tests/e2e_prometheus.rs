@@ -157,7 +157,7 @@ async fn real_prometheus(names: bool) {
     )
     .await;
 
-    check_template_variables(prometheus).await;
+    check_template_variables(prometheus, names).await;
     check_panels(prometheus, &exporter, names).await;
     check_rules(prometheus).await;
 
@@ -421,8 +421,9 @@ fn duration_secs(text: &str) -> u64 {
 }
 
 /// The template variables' `label_values(...)` queries, asked of the live Prometheus the way
-/// Grafana asks them, list the seeded values.
-async fn check_template_variables(prometheus: &Server) {
+/// Grafana asks them, list the seeded values. The Project variable's `query_result(...)` lists
+/// each project once, with the name Grafana shows (its id when `names` is off) and the id it filters on.
+async fn check_template_variables(prometheus: &Server, names: bool) {
     let dashboard = dashboard();
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("job", vec![JOB]),
@@ -446,6 +447,36 @@ async fn check_template_variables(prometheus: &Server) {
             Json::String(query) => query.as_str(),
             other => other["query"].as_str().unwrap_or_default(),
         };
+        if let Some(expr) = query
+            .trim()
+            .strip_prefix("query_result(")
+            .and_then(|q| q.strip_suffix(')'))
+        {
+            // Grafana's regex takes group_id as the value and group_name, when present, as the text.
+            let series = prometheus.query(&substitute(expr, &all, None)).await;
+            let options: Vec<(&str, &str)> = series
+                .iter()
+                .map(|s| {
+                    let id = label(s, "group_id");
+                    let name = label(s, "group_name");
+                    (if name.is_empty() { id } else { name }, id)
+                })
+                .collect();
+            let shown = if names { "Demo Project" } else { DEMO_GROUP_ID };
+            assert_eq!(
+                options,
+                [(shown, DEMO_GROUP_ID)],
+                "variable {name}: {query}"
+            );
+            let regex = variable["regex"].as_str().unwrap_or_default();
+            assert!(
+                regex.contains(r#"group_id="(?<value>"#)
+                    && regex.contains(r#"group_name="(?<text>"#),
+                "variable {name}: {regex}"
+            );
+            checked.insert(name);
+            continue;
+        }
         let inner = query
             .trim()
             .strip_prefix("label_values(")
