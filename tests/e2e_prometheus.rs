@@ -157,8 +157,8 @@ async fn real_prometheus(names: bool) {
     )
     .await;
 
-    check_template_variables(prometheus).await;
-    check_panels(prometheus, &exporter).await;
+    check_template_variables(prometheus, names).await;
+    check_panels(prometheus, &exporter, names).await;
     check_rules(prometheus).await;
 
     // On the demo data the failure alert fires, for the demo's failed job and the cancelled one,
@@ -421,8 +421,9 @@ fn duration_secs(text: &str) -> u64 {
 }
 
 /// The template variables' `label_values(...)` queries, asked of the live Prometheus the way
-/// Grafana asks them, list the seeded values.
-async fn check_template_variables(prometheus: &Server) {
+/// Grafana asks them, list the seeded values. The Project variable's `query_result(...)` lists
+/// each project once, with the name Grafana shows (its id when `names` is off) and the id it filters on.
+async fn check_template_variables(prometheus: &Server, names: bool) {
     let dashboard = dashboard();
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("job", vec![JOB]),
@@ -446,6 +447,36 @@ async fn check_template_variables(prometheus: &Server) {
             Json::String(query) => query.as_str(),
             other => other["query"].as_str().unwrap_or_default(),
         };
+        if let Some(expr) = query
+            .trim()
+            .strip_prefix("query_result(")
+            .and_then(|q| q.strip_suffix(')'))
+        {
+            // Grafana's regex takes group_id as the value and group_name, when present, as the text.
+            let series = prometheus.query(&substitute(expr, &all, None)).await;
+            let options: Vec<(&str, &str)> = series
+                .iter()
+                .map(|s| {
+                    let id = label(s, "group_id");
+                    let name = label(s, "group_name");
+                    (if name.is_empty() { id } else { name }, id)
+                })
+                .collect();
+            let shown = if names { "Demo Project" } else { DEMO_GROUP_ID };
+            assert_eq!(
+                options,
+                [(shown, DEMO_GROUP_ID)],
+                "variable {name}: {query}"
+            );
+            let regex = variable["regex"].as_str().unwrap_or_default();
+            assert!(
+                regex.contains(r#"group_id="(?<value>"#)
+                    && regex.contains(r#"group_name="(?<text>"#),
+                "variable {name}: {regex}"
+            );
+            checked.insert(name);
+            continue;
+        }
         let inner = query
             .trim()
             .strip_prefix("label_values(")
@@ -482,7 +513,9 @@ async fn check_template_variables(prometheus: &Server) {
 
 /// Every expression of every panel returns data, with every project and cluster selected both as
 /// Grafana's "All" and as the list of seeded values; a few panels are checked for their values.
-async fn check_panels(prometheus: &Server, exporter: &Exporter) {
+/// `names`: whether the project has a name, which legends and tables then show in `group_name`
+/// (its id otherwise).
+async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
     let dashboard = dashboard();
     let selections = [
         (
@@ -572,6 +605,45 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter) {
                 && label(r, "error_code") == "EXPORT_FAILED"),
         "{reasons:?}"
     );
+    // Every series a legend or table shows by project carries the project's name, or its id when
+    // no name is known: never an empty legend.
+    let project = if names { "Demo Project" } else { DEMO_GROUP_ID };
+    let mut by_project = 0;
+    for ((title, ref_id), series) in &results {
+        let Some(panel) = panels(&dashboard)
+            .into_iter()
+            .find(|p| p["title"].as_str() == Some(title))
+        else {
+            continue;
+        };
+        let shows_name = panel["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["refId"].as_str() == Some(ref_id))
+            .any(|t| {
+                t["expr"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("group_left(group_name)")
+            });
+        if !shows_name {
+            continue;
+        }
+        by_project += 1;
+        for s in series.iter().filter(|s| !label(s, "group_id").is_empty()) {
+            assert_eq!(
+                label(s, "group_name"),
+                project,
+                "panel {title:?} query {ref_id}: {s:?}"
+            );
+        }
+    }
+    assert!(
+        by_project >= 10,
+        "only {by_project} queries show the project's name"
+    );
+
     let components = panel("Components per export job (sharded clusters)", "A");
     assert!(
         components

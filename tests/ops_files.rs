@@ -458,12 +458,21 @@ fn dashboard_is_importable_grafana_json() {
         let v = variable(name);
         assert_eq!(v["type"], "query", "{name}");
         assert_eq!(v["datasource"]["uid"], "${datasource}", "{name}");
-        let (_, label) = label_values(variable_query(v));
-        assert_eq!(
-            label, name,
-            "{name} must list the values of the label {name}"
-        );
     }
+    let (_, label) = label_values(variable_query(variable("cluster_name")));
+    assert_eq!(
+        label, "cluster_name",
+        "cluster_name must list the cluster names"
+    );
+    // Projects are shown by name and filtered by id: a query_result whose regex takes the id as
+    // the value and the name, when the series has one, as the text (Grafana's named groups).
+    let projects = variable("group_id");
+    query_result(variable_query(projects));
+    let regex = json_str(&projects["regex"]);
+    assert!(
+        regex.contains(r#"group_id="(?<value>"#) && regex.contains(r#"group_name="(?<text>"#),
+        "the Project variable's regex must take group_id as the value and group_name as the text: {regex}"
+    );
 
     // Panels: a type, a place, the data source variable, and queries with expressions.
     let panels = all_panels(&dashboard);
@@ -548,10 +557,15 @@ fn dashboard_queries_are_valid_promql() {
         .expect("templating")
     {
         if variable["type"] == "query" {
-            let (selector, _) = label_values(variable_query(variable));
+            let query = variable_query(variable);
+            let expr = if query.trim().starts_with("query_result(") {
+                query_result(query)
+            } else {
+                label_values(query).0
+            };
             exprs.push((
                 format!("variable_{}", json_str(&variable["name"])),
-                substitute_variables(selector),
+                substitute_variables(expr),
             ));
         }
     }
@@ -1150,6 +1164,15 @@ fn variable_query(variable: &Json) -> &str {
         Json::String(query) => query,
         other => json_str(&other["query"]),
     }
+}
+
+/// The expression of a `query_result(expr)` query.
+fn query_result(query: &str) -> &str {
+    query
+        .trim()
+        .strip_prefix("query_result(")
+        .and_then(|q| q.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a query_result() query: {query}"))
 }
 
 /// `label_values(selector, label)` split into its selector and label.
