@@ -32,6 +32,11 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_export_cluster_info",
     "atlas_backup_export_cluster_tags",
     "atlas_backup_export_bucket_info",
+    "atlas_backup_export_auto_export_enabled",
+    "atlas_backup_export_auto_export_interval_seconds",
+    "atlas_backup_export_auto_export_last_success_timestamp_seconds",
+    "atlas_backup_export_last_success_snapshot_timestamp_seconds",
+    "atlas_backup_export_cluster_created_timestamp_seconds",
     "atlas_backup_exporter_api_requests_total",
     "atlas_backup_exporter_build_info",
     "atlas_backup_exporter_api_rate_limit",
@@ -283,6 +288,8 @@ fn thresholds_are_recorded_once_and_used() {
         BTreeSet::from([
             "atlas_backup_export:failure_lookback_seconds",
             "atlas_backup_export:no_success_threshold_seconds",
+            "atlas_backup_export:schedule_grace_seconds",
+            "atlas_backup_export:stale_data_grace_seconds",
             "atlas_backup_export:stuck_threshold_seconds",
         ])
     );
@@ -300,15 +307,18 @@ fn thresholds_are_recorded_once_and_used() {
             );
         }
     }
-    // The never-succeeded alert can only wait with `for:`: it must wait as long as the threshold.
+    // The never-succeeded alert compares the cluster's createDate: a `for:` would start over with
+    // every restart of Prometheus.
     let never = rules
         .iter()
         .find(|r| r["alert"].as_str() == Some("AtlasBackupExportNeverSucceeded"))
         .expect("the alert AtlasBackupExportNeverSucceeded");
-    assert_eq!(
-        duration_secs(string(never, "for")),
-        thresholds["atlas_backup_export:no_success_threshold_seconds"],
-        "AtlasBackupExportNeverSucceeded's `for:` differs from no_success_threshold_seconds"
+    assert!(
+        never.get("for").is_none(),
+        "AtlasBackupExportNeverSucceeded must compare createDate, not wait with `for:`"
+    );
+    assert!(
+        string(never, "expr").contains("atlas_backup_export_cluster_created_timestamp_seconds")
     );
 }
 
@@ -399,6 +409,63 @@ fn alertmanager_routes_every_alert_grouped_by_project_and_cluster() {
             out.text
         );
     }
+}
+
+/// Whether an inhibit rule of alertmanager.yml holds back `target` while `source` fires: each
+/// matcher of the rule is `label="value"`, and the labels in `equal` must be equal.
+fn inhibits(rule: &Yaml, source: &[(&str, &str)], target: &[(&str, &str)]) -> bool {
+    let matches = |key: &str, labels: &[(&str, &str)]| {
+        seq(rule, key).iter().filter_map(Yaml::as_str).all(|m| {
+            let (name, value) = m.split_once('=').expect("a label=\"value\" matcher");
+            let value = value.trim_matches('"');
+            labels.iter().any(|(l, v)| *l == name && *v == value)
+        })
+    };
+    let get = |labels: &[(&str, &str)], name: &str| {
+        labels
+            .iter()
+            .find(|(l, _)| *l == name)
+            .map(|(_, v)| (*v).to_owned())
+    };
+    let equal = seq(rule, "equal")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .all(|name| get(source, name) == get(target, name));
+    matches("source_matchers", source) && matches("target_matchers", target) && equal
+}
+
+#[test]
+fn stale_data_is_inhibited_while_the_same_cluster_has_no_recent_success() {
+    let config = yaml("examples/alertmanager.yml");
+    let rules = seq(&config, "inhibit_rules");
+    let inhibited = |source: &[(&str, &str)], target: &[(&str, &str)]| {
+        rules.iter().any(|rule| inhibits(rule, source, target))
+    };
+    let alert = |name, cluster| {
+        [
+            ("alertname", name),
+            ("group_id", "5f1a2b3c4d5e6f7a8b9c0d1e"),
+            ("cluster_name", cluster),
+            ("instance", "exporter:9947"),
+        ]
+    };
+    let overdue = alert("AtlasBackupExportNoRecentSuccess", "Cluster0");
+    let stale = alert("AtlasBackupExportedDataStale", "Cluster0");
+    assert!(inhibited(&overdue, &stale));
+    let other_cluster = alert("AtlasBackupExportedDataStale", "Cluster1");
+    assert!(
+        !inhibited(&overdue, &other_cluster),
+        "another cluster's stale data still fires"
+    );
+    assert!(
+        !inhibited(&stale, &overdue),
+        "the overdue export is never held back"
+    );
+    let never = alert("AtlasBackupExportNeverSucceeded", "Cluster0");
+    assert!(
+        !inhibited(&never, &stale),
+        "only the overdue alert holds it back"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
