@@ -161,31 +161,35 @@ async fn real_prometheus(names: bool) {
     check_panels(prometheus, &exporter, names).await;
     check_rules(prometheus).await;
 
-    // On the demo data the failure alert fires, for the demo's failed job and the cancelled one,
-    // and nothing else is even pending.
+    // On the demo data the failure alert fires, for the demo's failed job and the cancelled one;
+    // of the three schedules, only Cluster2's (monthly, its last scheduled export 40 days old) is
+    // overdue, and its exported data stale: not Cluster0 (monthly, on time), not Cluster1 (no
+    // auto-export), and no NeverSucceeded for anyone. Nothing else is even pending.
     let demo_alerts = wait_until(
-        "only AtlasBackupExportFailed, for the two demo jobs",
+        "the failure alerts for the two demo jobs, and Cluster2 overdue",
         || async move {
             let alerts = alerts(prometheus).await;
             let seen: BTreeSet<(String, String)> = alerts
                 .iter()
                 .map(|a| {
-                    (
-                        json_label(a, "alertname").to_owned(),
-                        json_label(a, "export_job_id").to_owned(),
-                    )
+                    let job = json_label(a, "export_job_id");
+                    let which = if job.is_empty() {
+                        json_label(a, "cluster_name")
+                    } else {
+                        job
+                    };
+                    (json_label(a, "alertname").to_owned(), which.to_owned())
                 })
                 .collect();
-            let wanted = BTreeSet::from([
-                (
-                    "AtlasBackupExportFailed".to_owned(),
-                    DEMO_FAILED_JOB.to_owned(),
-                ),
-                (
-                    "AtlasBackupExportFailed".to_owned(),
-                    CANCELLED_JOB.to_owned(),
-                ),
-            ]);
+            let wanted: BTreeSet<(String, String)> = [
+                ("AtlasBackupExportFailed", DEMO_FAILED_JOB),
+                ("AtlasBackupExportFailed", CANCELLED_JOB),
+                ("AtlasBackupExportNoRecentSuccess", "Cluster2"),
+                ("AtlasBackupExportedDataStale", "Cluster2"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect();
             if seen == wanted {
                 Ok(alerts)
             } else {
@@ -193,8 +197,9 @@ async fn real_prometheus(names: bool) {
                     .iter()
                     .map(|a| {
                         format!(
-                            "{} {} ({})",
+                            "{} {}{} ({})",
                             json_label(a, "alertname"),
+                            json_label(a, "cluster_name"),
                             json_label(a, "export_job_id"),
                             a["state"]
                         )
@@ -205,6 +210,26 @@ async fn real_prometheus(names: bool) {
         },
     )
     .await;
+    let overdue = demo_alerts
+        .iter()
+        .find(|a| json_label(a, "alertname") == "AtlasBackupExportNoRecentSuccess")
+        .expect("the overdue alert");
+    assert_labels(
+        overdue,
+        &[
+            ("cluster_name", "Cluster2"),
+            ("severity", "critical"),
+            ("env", "demo"),
+        ],
+    );
+    // Overdue since its last scheduled export, 40 days ago (the on-demand one 2 days ago does
+    // not count): more than its 31 days plus a day of grace.
+    let age: f64 = overdue["value"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_default();
+    let days = age / 86_400.0;
+    assert!((39.9..40.1).contains(&days), "{overdue}");
     let failed = find_alert(&demo_alerts, DEMO_FAILED_JOB);
     assert_labels(
         failed,
@@ -311,6 +336,42 @@ async fn real_prometheus(names: bool) {
         .collect();
     assert_eq!(receivers, ["atlas-backups"], "{received}");
     assert_eq!(received["labels"]["error_code"], NEW_ERROR_CODE);
+
+    // examples/alertmanager.yml holds Cluster2's stale data alert back while its overdue alert
+    // fires, and suppresses nothing else.
+    let stale_filter = "alertname=\"AtlasBackupExportedDataStale\"";
+    let stale = wait_until(
+        "Alertmanager to inhibit the stale data alert",
+        || async move {
+            let alerts = alertmanager
+                .get_json("/api/v2/alerts", &[("filter", stale_filter)])
+                .await?;
+            let alert = alerts
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned()
+                .ok_or_else(|| format!("{alerts}"))?;
+            if alert["status"]["state"] == "suppressed" {
+                Ok(alert)
+            } else {
+                Err(format!("{alert}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(stale["labels"]["cluster_name"], "Cluster2");
+    assert!(
+        !stale["status"]["inhibitedBy"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{stale}"
+    );
+    let overdue_filter = "alertname=\"AtlasBackupExportNoRecentSuccess\"";
+    let overdue = alertmanager
+        .get_json("/api/v2/alerts", &[("filter", overdue_filter)])
+        .await
+        .expect("Alertmanager's alerts");
+    assert_eq!(overdue[0]["status"]["state"], "active", "{overdue}");
 }
 
 /// examples/prometheus.yml with the exporter and Alertmanager on loopback, scraping and evaluating
@@ -428,7 +489,7 @@ async fn check_template_variables(prometheus: &Server, names: bool) {
     let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
         ("job", vec![JOB]),
         ("group_id", vec![DEMO_GROUP_ID]),
-        ("cluster_name", vec!["Cluster0", "Cluster1"]),
+        ("cluster_name", vec!["Cluster0", "Cluster1", "Cluster2"]),
     ]);
     let all = [
         ("group_id", ".*".to_owned()),
@@ -573,7 +634,7 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
         assert_eq!(series.len(), 1, "{title}: {series:?}");
         value(&series[0])
     };
-    assert_eq!(single("Clusters watched"), 2.0);
+    assert_eq!(single("Clusters watched"), 3.0);
     assert_eq!(single("Clusters not readable"), 0.0);
     assert_eq!(single("Failed or cancelled, last 24h"), 2.0);
     assert_eq!(single("Exports queued or running"), 2.0);
@@ -582,7 +643,7 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
     // The table lists every job the exporter has per-job series for, with its state.
     let scrape = exporter.scrape().await;
     let mut exposed: BTreeSet<String> = BTreeSet::new();
-    for cluster in ["Cluster0", "Cluster1"] {
+    for cluster in ["Cluster0", "Cluster1", "Cluster2"] {
         exposed.extend(scrape.job_ids(cluster));
     }
     assert!(

@@ -157,9 +157,16 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
         counts.endpoint("get_project") + counts.endpoint("list_export_buckets"),
         2
     );
+    // Each cluster's backup schedule, and the snapshot of Alpha's newest success (the only
+    // cluster with one).
+    assert_eq!(
+        counts.endpoint("get_backup_schedule"),
+        CLUSTERS.len() as u64
+    );
+    assert_eq!(counts.endpoint("get_snapshot"), 1);
     assert_eq!(
         counts.total,
-        1 + 2 * CLUSTERS.len() as u64 + 2,
+        1 + 3 * CLUSTERS.len() as u64 + 2 + 1,
         "{counts:?}"
     );
     let first = Scrape::parse(answers[0].as_ref().unwrap());

@@ -400,8 +400,8 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
             .collect();
         assert_eq!(
             printed.len(),
-            6,
-            "run {run}: the demo's six jobs\n{printed:?}"
+            8,
+            "run {run}: the demo's eight jobs\n{printed:?}"
         );
         assert_eq!(printed, expected, "run {run}: `{line}`");
     }
