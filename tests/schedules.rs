@@ -336,3 +336,63 @@ async fn the_schedule_and_snapshots_are_read_on_v2_and_v1() {
         assert_eq!(ok, 1, "{api_version}");
     }
 }
+
+#[tokio::test]
+async fn an_hour_of_scrapes_of_a_hundred_clusters_reads_each_schedule_and_snapshot_once() {
+    let fake = fake();
+    let mut yaml = "atlas:\n  base_url: BASE_URL\ntargets:\n".to_owned();
+    let taken = OffsetDateTime::from_unix_timestamp(1_786_000_000).unwrap();
+    for p in 0..10 {
+        let group_id = format!("5f1a2b3c4d5e6f7a8b9c0d{p:02x}");
+        let clusters: Vec<String> = (0..10).map(|c| format!("C{p}x{c}")).collect();
+        for (c, cluster) in clusters.iter().enumerate() {
+            fake.add_cluster(&group_id, cluster);
+            fake.set_auto_export(&group_id, cluster, AWS_BUCKET, "monthly");
+            let snapshot = format!("6a7943462c88faeba59c{p:02x}{c:02x}");
+            fake.add_snapshot(&group_id, cluster, &snapshot, taken);
+            let done = job(&format!("6a7945592c88faeba59d{p:02x}{c:02x}"))
+                .state("Successful")
+                .created_at("2026-08-11T10:00:00Z")
+                .finished_at("2026-08-11T10:30:00Z")
+                .snapshot_id(&snapshot)
+                .export_bucket_id(AWS_BUCKET);
+            fake.put_job(&group_id, cluster, done.build());
+        }
+        yaml.push_str(&format!(
+            "  - group_id: {group_id}\n    clusters: [{}]\n",
+            clusters.join(", ")
+        ));
+    }
+    let clock = ManualClock::new();
+    let exporter = Exporter::start_with_clock(
+        fake.clone(),
+        &yaml,
+        support::service_account(),
+        clock.clock(),
+    )
+    .await;
+    // An hour of 30-second scrapes, the default refresh_interval (1h).
+    let scrapes = 120;
+    for _ in 0..scrapes {
+        let scrape = exporter.scrape().await;
+        assert_eq!(scrape.find(SNAPSHOT, &[]).len(), 100);
+        assert_eq!(scrape.find(SCHEDULED_SUCCESS, &[]).len(), 100);
+        clock.advance(Duration::from_secs(30));
+    }
+    let counts = fake.requests();
+    let (schedules, snapshots) = (
+        counts.endpoint("get_backup_schedule"),
+        counts.endpoint("get_snapshot"),
+    );
+    assert_eq!((schedules, snapshots), (100, 100));
+    let per_cluster_per_scrape = (schedules + snapshots) as f64 / (100.0 * scrapes as f64);
+    assert!(per_cluster_per_scrape <= 0.017, "{per_cluster_per_scrape}");
+    // The next hour reads the schedules again, the snapshots not: they never change.
+    for _ in 0..scrapes {
+        exporter.scrape().await;
+        clock.advance(Duration::from_secs(30));
+    }
+    let counts = fake.requests();
+    assert_eq!(counts.endpoint("get_backup_schedule"), 200);
+    assert_eq!(counts.endpoint("get_snapshot"), 100);
+}
