@@ -590,7 +590,7 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
             "every seeded value",
             [
                 ("group_id", DEMO_GROUP_ID.to_owned()),
-                ("cluster_name", "(Cluster0|Cluster1)".to_owned()),
+                ("cluster_name", "(Cluster0|Cluster1|Cluster2)".to_owned()),
             ],
         ),
     ];
@@ -639,6 +639,22 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
     assert_eq!(single("Failed or cancelled, last 24h"), 2.0);
     assert_eq!(single("Exports queued or running"), 2.0);
     assert_eq!(single("Exporters up"), 1.0);
+
+    // The schedules: each cluster on or off, and Cluster2's exported data 40 days and an hour old.
+    let schedules = panel("Auto-export per cluster", "A");
+    let on_off: BTreeMap<&str, f64> = schedules
+        .iter()
+        .map(|r| (label(r, "cluster_name"), value(r)))
+        .collect();
+    let expected = BTreeMap::from([("Cluster0", 1.0), ("Cluster1", 0.0), ("Cluster2", 1.0)]);
+    assert_eq!(on_off, expected);
+    let ages = panel("Age of the exported data", "A");
+    let cluster2 = ages
+        .iter()
+        .find(|r| label(r, "cluster_name") == "Cluster2")
+        .expect("Cluster2's exported data");
+    let days = value(cluster2) / 86_400.0;
+    assert!((40.0..40.1).contains(&days), "{cluster2}");
 
     // The table lists every job the exporter has per-job series for, with its state.
     let scrape = exporter.scrape().await;
