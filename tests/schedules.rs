@@ -291,14 +291,56 @@ async fn each_lookup_turned_off_costs_no_request_and_shows_no_series() {
     assert_eq!(scrape.value(ENABLED, &of("Cluster0")), Some(1.0));
 }
 
-#[tokio::test]
-async fn an_unknown_frequency_shows_auto_export_on_without_an_interval() {
+/// The log lines written while it is held, as one text.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn count(&self, needle: &str) -> usize {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).matches(needle).count()
+    }
+}
+
+// One thread: the scrapes, and so the lookups, run where the log is captured.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_frequency_shows_auto_export_on_without_an_interval_and_is_logged_once_per_refresh()
+ {
+    use atlas_backup_exporter::logging::{LogFormat, LogLevel, dispatch};
+    let captured = Captured::default();
+    let writer = {
+        let captured = captured.clone();
+        move || captured.clone()
+    };
+    let _log =
+        tracing::dispatcher::set_default(&dispatch(LogLevel::Info, LogFormat::Logfmt, writer));
     let (fake, _now, _demo) = demo();
     fake.set_auto_export(GROUP, "Cluster1", AWS_BUCKET, "fortnightly");
-    let (exporter, _clock) = start(fake, "").await;
-    let scrape: Scrape = exporter.scrape().await;
-    assert_eq!(scrape.value(ENABLED, &of("Cluster1")), Some(1.0));
-    assert!(scrape.find(INTERVAL, &of("Cluster1")).is_empty());
+    let (exporter, clock) = start(fake, "").await;
+    let unknown = "frequency is not one the exporter knows";
+    for _ in 0..5 {
+        let scrape: Scrape = exporter.scrape().await;
+        assert_eq!(scrape.value(ENABLED, &of("Cluster1")), Some(1.0));
+        assert!(scrape.find(INTERVAL, &of("Cluster1")).is_empty());
+        assert!(scrape.find(INTERVAL, &of("Cluster0")).len() == 1);
+    }
+    assert_eq!(captured.count(unknown), 1);
+    assert_eq!(captured.count("frequency_type=fortnightly"), 1);
+    clock.advance(HOUR);
+    exporter.scrape().await;
+    assert_eq!(captured.count(unknown), 2, "once per refresh");
 }
 
 #[tokio::test]

@@ -954,6 +954,19 @@ mod tests {
             parse_path("/api/atlas/v2/clusters").1.endpoint(),
             "list_all_clusters"
         );
+        let base = "/api/atlas/v2/groups/g1/clusters/C0/backup";
+        let (_, r) = parse_path(&format!("{base}/snapshots/shardedCluster/s1"));
+        assert_eq!(
+            r,
+            Route::GetSnapshot("g1".into(), "C0".into(), "s1".into(), true)
+        );
+        let (_, r) = parse_path(&format!("{base}/snapshots/s1"));
+        assert_eq!(
+            r,
+            Route::GetSnapshot("g1".into(), "C0".into(), "s1".into(), false)
+        );
+        let (_, r) = parse_path(&format!("{base}/schedule"));
+        assert_eq!(r.endpoint(), "get_backup_schedule");
     }
 
     #[test]

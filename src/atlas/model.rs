@@ -618,6 +618,57 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_schedule_reads_auto_export_and_knows_four_frequencies() {
+        let on = serde_json::json!({
+            "autoExportEnabled": true,
+            "export": {"exportBucketId": "32b6e34b3d91647abb20e7b8", "frequencyType": "monthly"},
+        });
+        let schedule = BackupSchedule::from_value(&on);
+        assert!(schedule.auto_export);
+        assert_eq!(
+            schedule.bucket_id.as_deref(),
+            Some("32b6e34b3d91647abb20e7b8")
+        );
+        assert_eq!(schedule.interval_seconds(), Some(31 * 86_400));
+        for (frequency, seconds) in [
+            ("yearly", Some(366 * 86_400)),
+            ("weekly", Some(7 * 86_400)),
+            ("daily", Some(86_400)),
+            ("ondemand", None),
+        ] {
+            let schedule = BackupSchedule {
+                frequency_type: Some(frequency.into()),
+                ..BackupSchedule::default()
+            };
+            assert_eq!(schedule.interval_seconds(), seconds, "{frequency}");
+        }
+        // A field of another type, or none, is "off".
+        let odd = serde_json::json!({"autoExportEnabled": "yes", "export": 3});
+        assert_eq!(BackupSchedule::from_value(&odd), BackupSchedule::default());
+    }
+
+    #[test]
+    fn an_object_id_carries_its_creation_second() {
+        assert_eq!(
+            object_id_time("6a7943472c88faeba59ccf70"),
+            Some(1_786_331_975.0)
+        );
+        assert_eq!(
+            object_id_time("ffffffff2c88faeba59ccf70"),
+            Some(4_294_967_295.0)
+        );
+        for not_an_id in [
+            "",
+            "6a794347",
+            "6a7943472c88faeba59ccf7g",
+            "6a7943472c88faeba59ccf700",
+            "é6a7943472c88faeba59ccf",
+        ] {
+            assert_eq!(object_id_time(not_an_id), None, "{not_an_id}");
+        }
+    }
+
+    #[test]
     fn seed_replica_set_example_parses_to_exact_values() {
         let (replica_set, _) = crate::fake_atlas::seed_examples();
         let job = parse_job(replica_set.to_string().as_bytes())
