@@ -372,6 +372,12 @@ async fn the_schedule_and_snapshots_are_read_on_v2_and_v1() {
             .get_snapshot(GROUP, "Nowhere", DEMO_EXPIRED_SNAPSHOT_ID, false, deadline)
             .await;
         assert!(gone.is_err(), "{api_version}");
+        // An expired snapshot whose id carries no time is an error that says so.
+        let odd = client
+            .get_snapshot(GROUP, "Cluster0", "snapshot-1", false, deadline)
+            .await
+            .unwrap_err();
+        assert!(odd.to_string().contains("not an ObjectId"), "{odd}");
         let ok = requests
             .with_label_values(&["get_backup_schedule", "200"])
             .get();

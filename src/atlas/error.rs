@@ -36,6 +36,11 @@ pub enum AtlasError {
         job_id: String,
         error_code: Option<String>,
     },
+    /// A snapshot Atlas no longer has (404) whose id carries no time to fall back on.
+    #[error(
+        "{call}: the snapshot is gone (HTTP 404) and its id is not an ObjectId that carries its time"
+    )]
+    ExpiredSnapshot { call: String },
     /// Paging did not end within `export_jobs.max_pages`.
     #[error("{call}: still full after {max_pages} pages (export_jobs.max_pages); giving up")]
     TooManyPages { call: String, max_pages: u32 },
@@ -110,6 +115,7 @@ impl AtlasError {
             AtlasError::Deadline { .. } => "deadline",
             AtlasError::Body { .. } => "body",
             AtlasError::UnknownJob { .. } => "unknown_job",
+            AtlasError::ExpiredSnapshot { .. } => "expired_snapshot",
             AtlasError::TooManyPages { .. } => "too_many_pages",
             AtlasError::TooLarge { .. } => "too_large",
             AtlasError::Redirect { .. } => "redirect",

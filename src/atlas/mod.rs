@@ -180,11 +180,8 @@ impl AtlasClient {
             false => Endpoint::GetSnapshot,
         };
         let segments = [group_id, cluster, snapshot_id];
-        let taken_at = match self.get_object(endpoint, &segments, &call, deadline).await {
-            Ok(value) => value
-                .get("createdAt")
-                .and_then(serde_json::Value::as_str)
-                .and_then(model::parse_timestamp),
+        let body = match self.get(endpoint, &segments, "", &call, deadline).await {
+            Ok(body) => body,
             Err(AtlasError::Status {
                 status: 404,
                 error_code,
@@ -192,32 +189,32 @@ impl AtlasClient {
             }) if error_code.as_deref() != Some("CLUSTER_NOT_FOUND")
                 && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
             {
-                return model::object_id_time(snapshot_id)
-                    .map(|taken_at| SnapshotTime {
-                        taken_at,
-                        from_id: true,
-                    })
-                    .ok_or_else(|| AtlasError::Body {
-                        call,
-                        content_type: String::new(),
-                        source: BodyError::Incomplete(format!(
-                            "is 404 (the snapshot expired) and its id {snapshot_id:?} is not an \
-                             ObjectId that carries a time"
-                        )),
-                    });
+                let taken_at = model::object_id_time(snapshot_id)
+                    .ok_or(AtlasError::ExpiredSnapshot { call })?;
+                return Ok(SnapshotTime {
+                    taken_at,
+                    from_id: true,
+                });
             }
             Err(error) => return Err(error),
         };
-        taken_at
-            .map(|taken_at| SnapshotTime {
+        let taken_at = model::parse_object(&body.bytes).and_then(|value| {
+            let created = value.get("createdAt").and_then(serde_json::Value::as_str);
+            created
+                .and_then(model::parse_timestamp)
+                .ok_or_else(|| BodyError::Incomplete("has no createdAt time".into()))
+        });
+        match taken_at {
+            Ok(taken_at) => Ok(SnapshotTime {
                 taken_at,
                 from_id: false,
-            })
-            .ok_or_else(|| AtlasError::Body {
+            }),
+            Err(source) => Err(AtlasError::Body {
                 call,
-                content_type: String::new(),
-                source: BodyError::Incomplete("has no createdAt time".into()),
-            })
+                content_type: body.content_type,
+                source,
+            }),
+        }
     }
 
     /// A project's export buckets, all pages; a bucket without an `_id` is left out.
