@@ -174,7 +174,14 @@ async fn a_steadily_inexact_total_count_costs_no_full_listing_after_the_first() 
         .map(|s| s.labels["reason"].clone())
         .collect();
     reasons.sort();
-    let every = ["count", "first", "invalid_job", "missing_job", "new_jobs", "order"];
+    let every = [
+        "count",
+        "first",
+        "invalid_job",
+        "missing_job",
+        "new_jobs",
+        "order",
+    ];
     assert_eq!(reasons, every, "every reason has a series from the start");
     for _ in 0..20 {
         let (scrape, calls) = scrape_counting(&exporter).await;
