@@ -282,6 +282,14 @@ collection:
             .collect()
     }
 
+    /// How many watched clusters a scrape should find up now: all but the failing project's.
+    pub fn expected_up(&self) -> usize {
+        self.clusters
+            .keys()
+            .filter(|(group, _)| !(self.failing && group == LISTED))
+            .count()
+    }
+
     /// True while the listed project answers 403.
     pub fn failing(&self) -> bool {
         self.failing
