@@ -169,7 +169,8 @@ fn gauge(scrape: &Scrape, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_soak_with_churn_keeps_memory_descriptors_and_series_bounded() {
-    let fake = FakeAtlas::new().with_token_lifetime(std::time::Duration::from_secs(3600));
+    // Tokens expire every 8 s (renewed at half their life) besides the churn's revocations.
+    let fake = FakeAtlas::new().with_token_lifetime(std::time::Duration::from_secs(8));
     let mut churn = Churn::new(fake.clone(), OffsetDateTime::now_utc());
     let base_url = fake.start().await.unwrap();
     let dir = TempDir::new("soak");
