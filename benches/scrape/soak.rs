@@ -13,7 +13,7 @@ use fake_atlas::FakeAtlas;
 use crate::churn::{self, Churn};
 use crate::process::ExporterProcess;
 
-/// Scrapes before the first point, when the baselines are taken: the same warm-up as the
+/// Scrapes before the first point, when the baselines are taken: a few hundred, like the
 /// soak test's.
 const WARM_UP: usize = 300;
 /// Points read over the run (the plots' width); every fifth is a row of the table.
