@@ -20,6 +20,7 @@ mod scale;
 mod schemas;
 mod secrets;
 mod servers;
+mod soak;
 mod spec;
 mod support;
 mod tools;
