@@ -182,6 +182,9 @@ discovery:
   interval: 0s
 collection:
   cache_ttl: 0s
+metadata:
+  refresh_interval: 2s
+  cluster_tags: [team]
 ",
             pinned = self.pinned.join(", ")
         )
