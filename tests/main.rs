@@ -21,6 +21,7 @@ mod schedules;
 mod schemas;
 mod secrets;
 mod servers;
+mod soak;
 mod spec;
 mod support;
 mod tools;

@@ -7,15 +7,20 @@
 //! cargo bench --bench scrape -- --quick            # without the 1,000-cluster scenarios
 //! cargo bench --bench scrape -- --latency-ms 100   # or ATLAS_BENCH_LATENCY_MS=100
 //! cargo bench --bench scrape -- --help
+//! cargo bench --bench scrape -- --soak             # the long soak, 30 minutes
+//! cargo bench --bench scrape -- --soak --soak-minutes 5
 //! ```
 //!
 //! Layout: `fleet` (the clusters and jobs served, shared with the smoke test in the test suite),
 //! `process` (the exporter as a child process: start, scrape, `/proc` figures), `render_step`
-//! (the render step alone against a hand-written writer and the `prometheus` crate).
+//! (the render step alone against a hand-written writer and the `prometheus` crate), `soak` (the
+//! long soak) over `churn` (an estate that keeps changing, shared with the soak test).
 
+mod churn;
 mod fleet;
 mod process;
 mod render_step;
+mod soak;
 
 use std::fmt::Write as _;
 use std::io;
@@ -41,8 +46,12 @@ Options:
   --quick            leave out the 1,000-cluster scenarios
   --only PARTS       comma-separated: wall, cpu, render [default all three]
   --exporter PATH    exporter binary [default: the one cargo built with this benchmark]
-  --markdown PATH    also write the report to PATH
+  --markdown PATH    also write the report to PATH; with --soak, replace the part of PATH
+                     between its soak markers (BENCHMARKS.md has them)
   --verbose          print every scrape's figures as it goes
+  --soak             run the long soak instead: scrapes back to back while Atlas churns,
+                     RSS, CPU per scrape and open descriptors over time
+  --soak-minutes N   how long the soak runs [default 30]
   -h, --help         this text";
 
 /// Thresholds from the issue.
@@ -63,6 +72,7 @@ struct Options {
     exporter: PathBuf,
     markdown: Option<PathBuf>,
     verbose: bool,
+    soak: Option<Duration>,
 }
 
 impl Options {
@@ -79,7 +89,9 @@ impl Options {
             exporter: PathBuf::from(env!("CARGO_BIN_EXE_atlas-backup-exporter")),
             markdown: None,
             verbose: false,
+            soak: None,
         };
+        let mut soak_minutes = 30;
         if let Some(ms) = env_latency {
             options.latency = Duration::from_millis(number("ATLAS_BENCH_LATENCY_MS", &ms)?);
         }
@@ -105,6 +117,8 @@ impl Options {
                 "--scrapes" => options.scrapes = number(&flag, &value()?)?.max(1) as usize,
                 "--cpu-scrapes" => options.cpu_scrapes = number(&flag, &value()?)?.max(1) as usize,
                 "--quick" => options.quick = true,
+                "--soak" => options.soak = Some(Duration::ZERO),
+                "--soak-minutes" => soak_minutes = number(&flag, &value()?)?.max(1),
                 "--verbose" => options.verbose = true,
                 "--only" => {
                     let parts = value()?;
@@ -124,6 +138,9 @@ impl Options {
                 "--markdown" => options.markdown = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
+        }
+        if options.soak.is_some() {
+            options.soak = Some(Duration::from_secs(60 * soak_minutes));
         }
         Ok(options)
     }
@@ -157,12 +174,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(&options)) {
+    let outcome = match options.soak {
+        Some(duration) => runtime.block_on(run_soak(&options, duration)),
+        None => runtime.block_on(run(&options)),
+    };
+    match outcome {
         Ok(report) => {
             println!("{report}");
-            if let Some(path) = &options.markdown
-                && let Err(error) = std::fs::write(path, &report)
-            {
+            let written = match (&options.markdown, options.soak) {
+                (None, _) => Ok(()),
+                (Some(path), None) => std::fs::write(path, &report),
+                (Some(path), Some(_)) => write_soak_section(path, &report),
+            };
+            if let (Some(path), Err(error)) = (&options.markdown, written) {
                 eprintln!("writing {}: {error}", path.display());
                 return ExitCode::FAILURE;
             }
@@ -225,6 +249,56 @@ impl Cpu {
     fn is_worst_case(&self) -> bool {
         self.retention == Retention::Everything && !self.gzip
     }
+}
+
+/// The soak's markers in a Markdown file: the report goes between them.
+const SOAK_BEGIN: &str = "<!-- soak report: begin -->";
+const SOAK_END: &str = "<!-- soak report: end -->";
+
+async fn run_soak(options: &Options, duration: Duration) -> io::Result<String> {
+    let machine = Machine::read();
+    eprintln!(
+        "machine: {} cores, {}, {} memory; load {}; soak for {} minutes",
+        machine.cores,
+        machine.cpu,
+        machine.memory,
+        machine.load,
+        duration.as_secs() / 60
+    );
+    let dir = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = soak::run(&options.exporter, &dir, duration, options.verbose).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let command = match duration.as_secs() / 60 {
+        30 => "cargo bench --bench scrape -- --soak".to_owned(),
+        minutes => format!("cargo bench --bench scrape -- --soak --soak-minutes {minutes}"),
+    };
+    Ok(format!(
+        "From `{command}` on a machine of {} cores ({}), load {} before and {} after.\n\n{}",
+        machine.cores,
+        machine.cpu,
+        machine.load,
+        Machine::read().load,
+        result?
+    ))
+}
+
+/// Replaces the text between the soak markers of `path` with `report`; a file without them is
+/// left alone and the error says so.
+fn write_soak_section(path: &Path, report: &str) -> io::Result<()> {
+    let text = std::fs::read_to_string(path)?;
+    let (Some(begin), Some(end)) = (text.find(SOAK_BEGIN), text.find(SOAK_END)) else {
+        return Err(io::Error::other(format!(
+            "no {SOAK_BEGIN:?} … {SOAK_END:?} markers to write the soak between"
+        )));
+    };
+    if end < begin {
+        return Err(io::Error::other(
+            "the soak's end marker comes before its beginning",
+        ));
+    }
+    let updated = format!("{}{SOAK_BEGIN}\n{report}\n{}", &text[..begin], &text[end..]);
+    std::fs::write(path, updated)
 }
 
 async fn run(options: &Options) -> io::Result<String> {

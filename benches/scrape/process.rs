@@ -138,6 +138,11 @@ impl ExporterProcess {
         self.status_kib("VmRSS:")
     }
 
+    /// File descriptors open now (the entries of `/proc/PID/fd`).
+    pub fn open_fds(&self) -> io::Result<u64> {
+        Ok(std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))?.count() as u64)
+    }
+
     fn status_kib(&self, field: &str) -> io::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         status
