@@ -464,42 +464,18 @@ fn discovery_sample(
     value: impl Value,
     out: &mut String,
 ) {
-    out.push_str(name);
-    out.push('{');
     let group = report.group_id.as_deref().map(|id| ("group_id", id));
     let static_labels = report.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
     let all = group.into_iter().chain(extra).chain(static_labels);
-    for (i, (label, value)) in all.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(label);
-        out.push_str("=\"");
-        escape(value, out);
-        out.push('"');
-    }
-    out.push_str("} ");
-    value.write(out);
-    out.push('\n');
+    labelled_sample(name, all, value, out);
 }
 
 /// The samples of an info family, each `1`, its labels in the order the metric table gives,
 /// then the target's static labels.
 fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: &mut String) {
     let mut line = |pairs: &[(&str, &str)], static_labels: &[(String, String)]| {
-        out.push_str(name);
-        out.push('{');
         let statics = static_labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
-        for (i, (label, value)) in pairs.iter().copied().chain(statics).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(label);
-            out.push_str("=\"");
-            escape(value, out);
-            out.push('"');
-        }
-        out.push_str("} 1\n");
+        labelled_sample(name, pairs.iter().copied().chain(statics), 1u64, out);
     };
     match family {
         InfoFamily::Project => {
@@ -567,21 +543,8 @@ fn schedule_samples(
     out: &mut String,
 ) {
     let mut line = |pairs: &[(&str, &str)], static_labels: &[(String, String)], value: f64| {
-        out.push_str(name);
-        out.push('{');
         let statics = static_labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
-        for (i, (label, value)) in pairs.iter().copied().chain(statics).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(label);
-            out.push_str("=\"");
-            escape(value, out);
-            out.push('"');
-        }
-        out.push_str("} ");
-        value.write(out);
-        out.push('\n');
+        labelled_sample(name, pairs.iter().copied().chain(statics), value, out);
     };
     match family {
         ScheduleFamily::AutoExportEnabled => {
@@ -649,6 +612,30 @@ fn schedule_samples(
             }
         }
     }
+}
+
+/// One line, `name{label="value",…} value`, for the families that are not per cluster or per
+/// job (those write the cluster's labels escaped once, see [`sample`]).
+fn labelled_sample<'a>(
+    name: &str,
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+    value: impl Value,
+    out: &mut String,
+) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (label, value)) in labels.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(label);
+        out.push_str("=\"");
+        escape(value, out);
+        out.push('"');
+    }
+    out.push_str("} ");
+    value.write(out);
+    out.push('\n');
 }
 
 fn labels(extra: &[(&str, &str)], out: &mut String) {
