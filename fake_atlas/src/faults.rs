@@ -35,6 +35,8 @@ pub struct Fault {
 pub(super) enum FaultAction {
     /// An Atlas error body with a fitting `errorCode`.
     Status(u16),
+    /// An Atlas error body with this status and `errorCode`.
+    AtlasError { status: u16, error_code: String },
     /// 429 `RATE_LIMITED_TOKEN_BUCKET`, with `Retry-After` seconds when given.
     RateLimited(Option<u64>),
     /// Anything at all, e.g. a proxy's HTML page or truncated JSON.
@@ -73,6 +75,19 @@ impl Fault {
     /// `RESOURCE_NOT_FOUND`, 401 the digest challenge's body, and so on.
     pub fn status(path_contains: &str, status: u16) -> Fault {
         Self::new(path_contains, FaultAction::Status(status))
+    }
+
+    /// Answers with `status` and an Atlas error body carrying `error_code`, as Atlas refuses an
+    /// authenticated request: 401 `USER_UNAUTHORIZED` (the credential lacks the project role), 403
+    /// `IP_ADDRESS_NOT_ON_ACCESS_LIST`, 404 `GROUP_NOT_FOUND` or `CLUSTER_NOT_FOUND`, and so on.
+    pub fn atlas_error(path_contains: &str, status: u16, error_code: &str) -> Fault {
+        Self::new(
+            path_contains,
+            FaultAction::AtlasError {
+                status,
+                error_code: error_code.to_owned(),
+            },
+        )
     }
 
     /// Answers 429 `RATE_LIMITED_TOKEN_BUCKET`, with `Retry-After: secs` when given.

@@ -305,6 +305,9 @@ async fn apply_fault(
     };
     let mut resp = match action {
         FaultAction::Status(status) => Some(status_fault(status, path)),
+        FaultAction::AtlasError { status, error_code } => {
+            Some(coded_fault(status, &error_code, path))
+        }
         FaultAction::RateLimited(retry_after) => {
             let mut resp = atlas_error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -422,6 +425,21 @@ fn status_fault(status: u16, path: &str) -> Response {
         _ => return response(code, JSON, "{}".into()),
     };
     atlas_error(code, error_code, detail, params)
+}
+
+/// An Atlas error with a chosen `errorCode`, its detail worded as Atlas words it.
+fn coded_fault(status: u16, error_code: &str, path: &str) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let detail = match error_code {
+        "USER_UNAUTHORIZED" => "Current user is not authorized to perform this action.".to_owned(),
+        "IP_ADDRESS_NOT_ON_ACCESS_LIST" => {
+            "IP address 127.0.0.1 is not allowed to access this resource.".to_owned()
+        }
+        "GROUP_NOT_FOUND" => "No group with the requested id exists.".to_owned(),
+        "CLUSTER_NOT_FOUND" => "No cluster with the requested name exists.".to_owned(),
+        other => format!("{other} at {path}."),
+    };
+    atlas_error(code, error_code, detail, Vec::new())
 }
 
 /// Atlas's error envelope, keys in Atlas's (alphabetical) order, plus `X-Error-Code`.

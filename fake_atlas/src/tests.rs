@@ -1009,6 +1009,25 @@ async fn faults_apply_after_auth_in_order_and_run_out() {
     assert_eq!(fake.requests().challenges, 1);
 }
 
+/// A refusal of an authenticated request names its own errorCode: a missing role is a 401 that
+/// carries no new digest challenge.
+#[tokio::test]
+async fn coded_refusals_follow_authentication() {
+    let (fake, base) = atlas_with_cluster().await;
+    let url = exports_url(&base, "Cluster0");
+    for (status, code) in [(401, "USER_UNAUTHORIZED"), (404, "GROUP_NOT_FOUND")] {
+        fake.inject(Fault::atlas_error("/backup/exports", status, code).times(1));
+        // A new session: its first leg is challenged, its second is authenticated and refused.
+        let resp = digest_get(&DigestAuthSession::new(PUBLIC, PRIVATE), &url).await;
+        assert_eq!(resp.status().as_u16(), status);
+        assert!(resp.headers().get("www-authenticate").is_none());
+        assert_eq!(header(&resp, "x-error-code"), code);
+        assert_eq!(body_json(resp).await["errorCode"], code);
+    }
+    let resp = digest_get(&DigestAuthSession::new(PUBLIC, PRIVATE), &url).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the refusals ran out");
+}
+
 #[tokio::test]
 async fn rate_limits_raw_bodies_and_delays() {
     let (fake, base) = atlas_with_cluster().await;
