@@ -533,6 +533,7 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
         response.text().await.unwrap()
     });
     let scrape = Scrape::parse(&body);
+    assert_series_counts_as_documented(&body, run);
     let state = |job: &str, state: &str| {
         scrape.value(
             "atlas_backup_export_job_state",
@@ -633,6 +634,72 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
     let code = wait_for_exit(&mut child.0, Duration::from_secs(30));
     let log = log.join().unwrap_or_default();
     assert_eq!(code, Some(0), "run {run}: Ctrl-C exits 0\n{log}");
+}
+
+/// The value of label `name` on a sample line, if it has one.
+fn label_value<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line
+        .find(&format!("{{{name}=\""))
+        .or_else(|| line.find(&format!(",{name}=\"")))?
+        + name.len()
+        + 3;
+    let rest = &line[start..];
+    Some(&rest[..rest.find('"')?])
+}
+
+/// The series counts of docs/metrics.md ("How many series") hold on a real scrape: a job has 8
+/// series, 2 more once finished, 1 more with a failure reason and 1 more per undocumented state;
+/// a cluster has at most 21 besides its jobs (plus one per undocumented state).
+fn assert_series_counts_as_documented(body: &str, run: usize) {
+    let page = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    let counts = section(&page, "docs/metrics.md", "How many series");
+    for documented in [
+        "| 8 |",
+        "| 10 |",
+        "| 11 |",
+        "| 12 |",
+        "at most **21 + *u***",
+    ] {
+        assert!(counts.contains(documented), "`{documented}` in:\n{counts}");
+    }
+    let mut jobs: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let mut clusters: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for line in body
+        .lines()
+        .filter(|l| l.starts_with("atlas_backup_export_"))
+    {
+        if let Some(job) = label_value(line, "export_job_id") {
+            jobs.entry(job).or_default().push(line);
+        } else if let Some(cluster) = label_value(line, "cluster_name") {
+            clusters.entry(cluster).or_default().push(line);
+        }
+    }
+    assert!(
+        jobs.len() >= 7 && clusters.len() >= 3,
+        "run {run}: {jobs:?}"
+    );
+    let family = |lines: &[&str], name: &str| {
+        lines
+            .iter()
+            .filter(|l| l.starts_with(&format!("atlas_backup_export_{name}{{")))
+            .count()
+    };
+    for (job, lines) in &jobs {
+        let unknown_states = family(lines, "job_state") - 5;
+        let finished = family(lines, "job_finished_timestamp_seconds");
+        let reason = family(lines, "job_failure_info");
+        let expected = 8 + unknown_states + 2 * finished + reason;
+        assert_eq!(lines.len(), expected, "run {run}: job {job}: {lines:#?}");
+        assert!((8..=12).contains(&lines.len()), "run {run}: job {job}");
+    }
+    for (cluster, lines) in &clusters {
+        let unknown_states = family(lines, "jobs") - 5;
+        assert!(
+            lines.len() <= 21 + unknown_states,
+            "run {run}: cluster {cluster} has {} series: {lines:#?}",
+            lines.len()
+        );
+    }
 }
 
 /// The README's install commands, checked against the repository they name: the package's file
