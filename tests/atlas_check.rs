@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_atlas::{FakeAtlas, Fault, job};
+use fake_atlas::{ClusterKind, FakeAtlas, Fault, job};
 use time::OffsetDateTime;
 
 use crate::support::{self, CLIENT_ID, CLIENT_SECRET, GROUP, GROUP2, PRIVATE_KEY, PUBLIC_KEY};
@@ -42,7 +42,7 @@ const GOOD_ACCOUNT: Credential<'static> = Credential::ServiceAccount(CLIENT_ID, 
 
 /// Two projects: payments-prod's Cluster0, named in the config, with a successful export
 /// whose snapshot is kept and auto-export on; analytics, discovered, with Cluster9 and a
-/// job still queued.
+/// job still queued, and a shared-tier cluster discovery leaves alone.
 fn estate() -> FakeAtlas {
     let fake = support::fake();
     fake.set_group_name(GROUP, "payments-prod");
@@ -72,6 +72,7 @@ fn estate() -> FakeAtlas {
     fake.add_export_bucket(GROUP, BUCKET, "acme-backups", "AWS");
     fake.set_auto_export(GROUP, "Cluster0", BUCKET, "monthly");
     fake.add_cluster(GROUP2, "Cluster9");
+    fake.add_cluster_of_kind(GROUP2, "Shared0", ClusterKind::Tenant);
     fake.put_job(GROUP2, "Cluster9", job("605ccba3c1c7613f423e1586").build());
     fake
 }
@@ -157,7 +158,7 @@ async fn all_fine_prints_what_it_found_and_exits_zero() {
         &[
             "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok  1 cluster, 1 export bucket",
             "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  ok  2 export jobs, auto-export on",
-            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok  1 cluster, 0 export buckets",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok  1 cluster, 0 export buckets (not watched: 1 shared tier or Flex)",
             "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok  1 export job, auto-export off",
             "atlas.check: OK: everything the exporter needs is readable (2 projects, 2 clusters)",
         ],
@@ -199,7 +200,7 @@ async fn a_wrong_service_account_secret_is_the_credential_on_every_line() {
             &format!("5f1a2b3c4d5e6f7a8b9c0d1e            {refused}"),
             &format!("5f1a2b3c4d5e6f7a8b9c0d1e  Cluster0  {refused}"),
             &format!("6a799efbc0eb9e7a177d7e0e            {refused}"),
-            "atlas.check: FAILED: 2 of 2 projects and 1 of 1 clusters are not ok",
+            "atlas.check: FAILED: not ok: 2 of 2 projects, 1 of 1 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -229,7 +230,7 @@ async fn a_wrong_api_key_secret_is_the_credential_on_every_line() {
             &format!(
                 "6a799efbc0eb9e7a177d7e0e            FAILED  list_clusters: HTTP 401 UNEXPECTED_ERROR (fix: {KEY_REFUSED})"
             ),
-            "atlas.check: FAILED: 2 of 2 projects and 1 of 1 clusters are not ok",
+            "atlas.check: FAILED: not ok: 2 of 2 projects, 1 of 1 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -259,7 +260,7 @@ async fn a_missing_role_names_the_role_to_grant_in_that_project() {
             "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  FAILED  list_export_jobs: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Backup Manager role in this project)",
             "6a799efbc0eb9e7a177d7e0e  \"analytics\"                FAILED  list_export_buckets: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Read Only role in this project)",
             "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
-            "atlas.check: FAILED: 1 of 2 projects and 1 of 2 clusters are not ok",
+            "atlas.check: FAILED: not ok: 1 of 2 projects, 1 of 2 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -315,7 +316,7 @@ async fn a_host_not_on_the_access_list_is_told_to_add_its_egress_ip() {
             &format!("5f1a2b3c4d5e6f7a8b9c0d1e            FAILED  list_export_jobs: {refused}"),
             &format!("5f1a2b3c4d5e6f7a8b9c0d1e  Cluster0  FAILED  list_export_jobs: {refused}"),
             &format!("6a799efbc0eb9e7a177d7e0e            FAILED  list_clusters: {refused}"),
-            "atlas.check: FAILED: 2 of 2 projects and 1 of 1 clusters are not ok",
+            "atlas.check: FAILED: not ok: 2 of 2 projects, 1 of 1 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -345,7 +346,7 @@ async fn a_wrong_group_id_and_a_wrong_cluster_name_are_told_apart() {
             &format!(
                 "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  FAILED  get_cluster, list_export_jobs: {cluster}"
             ),
-            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok      1 cluster, 0 export buckets",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok      1 cluster, 0 export buckets (not watched: 1 shared tier or Flex)",
             "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
             &format!(
                 "7b8a9c0d1e2f3a4b5c6d7e8f                             FAILED  get_project, list_export_buckets: {group}"
@@ -353,7 +354,7 @@ async fn a_wrong_group_id_and_a_wrong_cluster_name_are_told_apart() {
             &format!(
                 "7b8a9c0d1e2f3a4b5c6d7e8f                   Cluster5  FAILED  get_cluster, list_export_jobs: {group}"
             ),
-            "atlas.check: FAILED: 1 of 3 projects and 2 of 3 clusters are not ok",
+            "atlas.check: FAILED: not ok: 1 of 3 projects, 2 of 3 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -382,7 +383,7 @@ async fn an_expired_snapshot_is_fine() {
         &[
             "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok  1 cluster, 1 export bucket",
             "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  ok  2 export jobs, auto-export on, the newest export's snapshot has expired (fine: Atlas removes them)",
-            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok  1 cluster, 0 export buckets",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok  1 cluster, 0 export buckets (not watched: 1 shared tier or Flex)",
             "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok  1 export job, auto-export off",
             "atlas.check: OK: everything the exporter needs is readable (2 projects, 2 clusters)",
         ],
@@ -411,7 +412,7 @@ async fn a_mix_across_projects_is_told_project_by_project() {
             "6a799efbc0eb9e7a177d7e0e                             FAILED  list_clusters: HTTP 503 SERVICE_UNAVAILABLE (fix: try again later: Atlas failed, still after retries)",
             "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"                  ok      1 cluster, 0 export buckets",
             "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"        Cluster5  FAILED  list_export_jobs: HTTP 429 RATE_LIMITED (fix: try again later: Atlas rate-limited the credential, still after retries)",
-            "atlas.check: FAILED: 1 of 3 projects and 1 of 2 clusters are not ok",
+            "atlas.check: FAILED: not ok: 1 of 3 projects, 1 of 2 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -478,7 +479,7 @@ async fn it_finishes_within_collection_timeout_against_a_hanging_atlas() {
             "5f1a2b3c4d5e6f7a8b9c0d1e            unchecked  not looked up: the exporter looks projects up once it has read some cluster's export jobs",
             &format!("5f1a2b3c4d5e6f7a8b9c0d1e  Cluster0  FAILED     list_export_jobs: {slow}"),
             &format!("6a799efbc0eb9e7a177d7e0e            FAILED     list_clusters: {slow}"),
-            "atlas.check: FAILED: 2 of 2 projects and 1 of 1 clusters are not ok",
+            "atlas.check: FAILED: not ok: 2 of 2 projects, 1 of 1 clusters",
         ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
@@ -514,4 +515,64 @@ async fn config_errors_are_those_of_config_check() {
     );
     assert!(checked.stderr.contains("group_id"), "{}", checked.output());
     assert_eq!(checked.stdout, "");
+}
+
+#[tokio::test]
+async fn every_project_the_credential_sees_has_its_line_under_all_projects() {
+    let fake = estate();
+    fake.set_group_name(GROUP3, "billing");
+    fake.add_cluster(GROUP3, "Cluster5");
+    // billing's clusters are refused to this credential.
+    let exports = format!("/groups/{GROUP3}/clusters/Cluster5/backup/exports");
+    fake.inject(Fault::atlas_error(&exports, 401, "USER_UNAUTHORIZED"));
+    let extra = "discovery:\n  all_projects: true\n";
+    let checked = check(&fake, GOOD_ACCOUNT, extra).await;
+    assert_lines(
+        &checked,
+        &[
+            "discovery.all_projects                               ok      listed the projects",
+            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok      1 cluster, 1 export bucket",
+            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  ok      2 export jobs, auto-export on",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok      1 cluster, 0 export buckets (not watched: 1 shared tier or Flex)",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
+            "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"                  ok      1 cluster, 0 export buckets",
+            "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"        Cluster5  FAILED  list_export_jobs: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Backup Manager role in this project)",
+            "atlas.check: FAILED: not ok: 1 of 3 clusters",
+        ],
+    );
+    assert_eq!(checked.code, Some(1), "{}", checked.output());
+    let counts = fake.requests();
+    assert_eq!(counts.endpoint("list_projects"), 1, "{counts:?}");
+    // The names came with the project listing: no project is looked up on its own.
+    assert_eq!(counts.endpoint("get_project"), 0, "{counts:?}");
+    for group in [GROUP2, GROUP3] {
+        assert_eq!(counts.in_project(group, "list_clusters"), 1, "{counts:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_export_job_id_atlas_does_not_know_is_named() {
+    let fake = estate();
+    fake.add_cluster(GROUP3, "Cluster5");
+    fake.put_job(GROUP3, "Cluster5", job("605ccba3c1c7613f423e1587").build());
+    let extra = format!(
+        "  - group_id: {GROUP3}\n    clusters:\n      - name: Cluster5\n        \
+         export_job_ids: [605ccba3c1c7613f423e1587, 605ccba3c1c7613f423e1599]\n"
+    );
+    let checked = check(&fake, GOOD_ACCOUNT, &extra).await;
+    let line = checked
+        .stdout
+        .lines()
+        .find(|l| l.contains("Cluster5"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with(GROUP3)
+            && line.ends_with(
+                "FAILED  get_export_job: HTTP 404 RESOURCE_NOT_FOUND: export job 605ccba3c1c7613f423e1599 does not exist (fix: check the cluster's export_job_ids)"
+            ),
+        "{}",
+        checked.output()
+    );
+    assert_eq!(checked.code, Some(1), "{}", checked.output());
+    assert_eq!(fake.requests().in_project(GROUP3, "get_export_job"), 2);
 }

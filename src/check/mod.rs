@@ -20,8 +20,9 @@ use crate::collect::Collector;
 use crate::config::{Config, Credentials};
 use crate::metrics::OwnMetrics;
 
-/// The longest time kept back from `collection.timeout` for writing the report.
-const MAX_MARGIN: Duration = Duration::from_millis(500);
+/// The longest time kept back from `collection.timeout` for the collection to reduce what it
+/// read and the report to be written: a quarter of the timeout, at most this.
+const MAX_MARGIN: Duration = Duration::from_secs(1);
 
 /// Makes one collection of everything `config` asks for with `credentials`, and reports how
 /// each project and cluster went. Ends within `collection.timeout`.
@@ -40,7 +41,7 @@ pub async fn run(config: &Config, credentials: Credentials) -> Result<Report, At
     let collector = Arc::new(Collector::new(config, client, metrics.full_listings));
     // The calls end by the deadline; the margin after it is for the collection to reduce
     // what it read, and the bound after that holds whatever happens.
-    let margin = (timeout / 10).min(MAX_MARGIN);
+    let margin = (timeout / 4).min(MAX_MARGIN);
     let deadline = Deadline::after(timeout - margin);
     let collection = tokio::time::timeout_at(started + timeout, collector.collect(deadline))
         .await

@@ -6,7 +6,8 @@ use std::fmt;
 
 use super::diagnosis::{Note, Problem, Verdict};
 use crate::atlas::Endpoint;
-use crate::collect::{ClusterReport, Collection};
+use crate::atlas::model::Unwatched;
+use crate::collect::{ClusterReport, Collection, Skipped};
 use crate::config::Config;
 
 /// How one call ended, and what it was about.
@@ -147,12 +148,19 @@ impl Report {
             .lines
             .iter()
             .any(|l| l.subject == LISTING && l.status != Status::Ok);
-        format!(
-            "atlas.check: FAILED: {}{} of {projects} projects and {} of {clusters} clusters are not ok",
-            if listing { "the project listing, " } else { "" },
-            not_ok(false),
-            not_ok(true),
-        )
+        let mut parts: Vec<String> = Vec::new();
+        if listing {
+            parts.push("the project listing".to_owned());
+        }
+        for (failed, all, noun) in [
+            (not_ok(false), projects, "projects"),
+            (not_ok(true), clusters, "clusters"),
+        ] {
+            if failed > 0 {
+                parts.push(format!("{failed} of {all} {noun}"));
+            }
+        }
+        format!("atlas.check: FAILED: not ok: {}", parts.join(", "))
     }
 }
 
@@ -242,7 +250,16 @@ fn project_line(
         let buckets = collection.metadata.buckets.iter();
         buckets.filter(|b| b.group_id == group_id).count()
     });
-    Some((Status::Ok, found_in_project(clusters, buckets)))
+    let skipped = collection
+        .discoveries
+        .iter()
+        .find(|d| d.group_id.as_deref() == Some(group_id))
+        .and_then(|d| d.skipped.as_ref());
+    let mut found = found_in_project(clusters, buckets);
+    if let Some(skipped) = skipped {
+        found.push_str(&not_watched(skipped));
+    }
+    Some((Status::Ok, found))
 }
 
 fn found_in_project(clusters: usize, buckets: Option<usize>) -> String {
@@ -251,6 +268,30 @@ fn found_in_project(clusters: usize, buckets: Option<usize>) -> String {
         found.push_str(&format!(", {}", plural(buckets, "export bucket")));
     }
     found
+}
+
+/// The clusters discovery listed and leaves alone, and why: ` (not watched: 1 shared tier or
+/// Flex)`, or nothing.
+fn not_watched(skipped: &Skipped) -> String {
+    let reasons = Unwatched::ALL
+        .iter()
+        .zip(skipped.unwatched)
+        .map(|(reason, n)| {
+            let why = match reason {
+                Unwatched::Tenant => "shared tier or Flex",
+                Unwatched::BackupDisabled => "without Cloud Backup",
+            };
+            (n, why)
+        });
+    let parts: Vec<String> = reasons
+        .chain([(skipped.invalid, "without a name")])
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, why)| format!("{n} {why}"))
+        .collect();
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" (not watched: {})", parts.join(", ")),
+    }
 }
 
 fn cluster_line(
@@ -445,7 +486,7 @@ mod tests {
                 "5f1a2b3c4d5e6f7a8b9c0d1e  \"Payments \\\"EU\\\"\"              ok         what was found",
                 "5f1a2b3c4d5e6f7a8b9c0d1e  \"Payments \\\"EU\\\"\"  A\\nB        FAILED     what was found",
                 "6a799efbc0eb9e7a177d7e0e                     Cluster-10  unchecked  what was found",
-                "atlas.check: FAILED: the project listing, 0 of 1 projects and 2 of 2 clusters are not ok",
+                "atlas.check: FAILED: not ok: the project listing, 2 of 2 clusters",
             ]
         );
         assert!(!report.passed());
