@@ -156,6 +156,9 @@ fn main() -> ExitCode {
 
 /// `--atlas.check`: the report on stdout, exit 0 when everything the exporter needs is readable.
 async fn check_atlas(config: &Config, credentials: config::ResolvedCredentials) -> ExitCode {
+    if let Some(notice) = &credentials.notice {
+        tracing::info!("{notice}");
+    }
     eprintln!(
         "Checking {} with the credentials from {}, within {} (collection.timeout)",
         config.atlas.base_url,
