@@ -554,24 +554,24 @@ async fn every_project_the_credential_sees_has_its_line_under_all_projects() {
 async fn an_export_job_id_atlas_does_not_know_is_named() {
     let fake = estate();
     fake.add_cluster(GROUP3, "Cluster5");
+    fake.set_group_name(GROUP3, "billing");
     fake.put_job(GROUP3, "Cluster5", job("605ccba3c1c7613f423e1587").build());
     let extra = format!(
         "  - group_id: {GROUP3}\n    clusters:\n      - name: Cluster5\n        \
          export_job_ids: [605ccba3c1c7613f423e1587, 605ccba3c1c7613f423e1599]\n"
     );
     let checked = check(&fake, GOOD_ACCOUNT, &extra).await;
-    let line = checked
-        .stdout
-        .lines()
-        .find(|l| l.contains("Cluster5"))
-        .unwrap_or_default();
-    assert!(
-        line.starts_with(GROUP3)
-            && line.ends_with(
-                "FAILED  get_export_job: HTTP 404 RESOURCE_NOT_FOUND: export job 605ccba3c1c7613f423e1599 does not exist (fix: check the cluster's export_job_ids)"
-            ),
-        "{}",
-        checked.output()
+    assert_lines(
+        &checked,
+        &[
+            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok      1 cluster, 1 export bucket",
+            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  ok      2 export jobs, auto-export on",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                ok      1 cluster, 0 export buckets (not watched: 1 shared tier or Flex)",
+            "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
+            "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"                  ok      1 cluster, 0 export buckets",
+            "7b8a9c0d1e2f3a4b5c6d7e8f  \"billing\"        Cluster5  FAILED  get_export_job: HTTP 404 RESOURCE_NOT_FOUND: export job 605ccba3c1c7613f423e1599 does not exist (fix: check the cluster's export_job_ids)",
+            "atlas.check: FAILED: not ok: 1 of 3 clusters",
+        ],
     );
     assert_eq!(checked.code, Some(1), "{}", checked.output());
     assert_eq!(fake.requests().in_project(GROUP3, "get_export_job"), 2);
