@@ -9,10 +9,11 @@
 //! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
 //! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
 //! passwords through [`basic_auth`]. [`clock`] is the time the caches read, which tests move
-//! by hand.
+//! by hand. [`check`] is `--atlas.check`: one collection, told back project by project.
 
 pub mod atlas;
 pub mod basic_auth;
+pub mod check;
 pub mod clock;
 pub mod collect;
 pub mod config;

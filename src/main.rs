@@ -74,6 +74,11 @@ struct Args {
     /// Validate the configuration, print what would be scraped, and exit (0 if valid, 1 if not).
     #[arg(long = "config.check")]
     config_check: bool,
+
+    /// Make one collection against Atlas with the config and credentials, print per project and
+    /// cluster `ok` or what failed and the fix, and exit (0 if all is readable, 1 if not).
+    #[arg(long = "atlas.check")]
+    atlas_check: bool,
 }
 
 /// A duration in Prometheus's form (`30s`, `1m`), more than zero.
@@ -122,7 +127,9 @@ fn main() -> ExitCode {
         if let (Some(path), Some(web)) = (&args.web_config_file, &web) {
             println!("{}: OK\nWeb: {}", path.display(), web.describe());
         }
-        return ExitCode::SUCCESS;
+        if !args.atlas_check {
+            return ExitCode::SUCCESS;
+        }
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -131,11 +138,43 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.atlas_check {
+        let checked = runtime.block_on(check_atlas(&config, credentials));
+        // A call still hanging is not waited for: the check ends within collection.timeout.
+        runtime.shutdown_background();
+        return checked;
+    }
     match runtime.block_on(run(args, config, credentials, web)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--atlas.check`: the report on stdout, exit 0 when everything the exporter needs is readable.
+async fn check_atlas(config: &Config, credentials: config::ResolvedCredentials) -> ExitCode {
+    if let Some(notice) = &credentials.notice {
+        tracing::info!("{notice}");
+    }
+    eprintln!(
+        "Checking {} with the credentials from {}, within {} (collection.timeout)",
+        config.atlas.base_url,
+        credentials.source,
+        config::format_duration(config.collection.timeout)
+    );
+    match atlas_backup_exporter::check::run(config, credentials.credentials).await {
+        Ok(report) => {
+            print!("{report}");
+            match report.passed() {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            eprintln!("building the Atlas client: {error}");
             ExitCode::FAILURE
         }
     }

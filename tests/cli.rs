@@ -70,6 +70,7 @@ fn version_and_help_work() {
         "--log.level",
         "--log.format",
         "--config.check",
+        "--atlas.check",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }

@@ -21,9 +21,10 @@ use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::encode;
+pub use super::endpoint::{Endpoint, Route};
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
+use super::observer::{CallObserver, CallOutcome};
 use super::ratelimit::{Key, RateLimits, Refusal};
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
@@ -37,160 +38,6 @@ const FIRST_BACKOFF_STEP: Duration = Duration::from_millis(125);
 const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
-
-/// The Atlas endpoints the exporter calls: every call goes through this table, which gives its
-/// `endpoint` label, its path, the API version it asks for on v2, and the role Atlas requires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    OAuthToken,
-    ListProjects,
-    GetProject,
-    ListClusters,
-    GetCluster,
-    ListExportJobs,
-    GetExportJob,
-    ListExportBuckets,
-    GetBackupSchedule,
-    /// A replica set's snapshot.
-    GetSnapshot,
-    /// A sharded cluster's snapshot: another path, the same `endpoint` label.
-    GetShardedSnapshot,
-}
-
-/// One row of the endpoint table.
-pub struct Route {
-    /// The value of the `endpoint` label.
-    pub label: &'static str,
-    /// The path under `/api/atlas/v2` (and `/api/atlas/v1.0`), `{name}` for each segment the
-    /// call fills in, in order; `None` for the OAuth token, which is outside the API.
-    pub path: Option<&'static str>,
-    /// The version date sent on v2: the newest one the specification lists for the path without
-    /// a sunset date.
-    pub version: &'static str,
-    /// The role the specification says the credential needs (`None`: any).
-    pub role: Option<&'static str>,
-}
-
-impl Endpoint {
-    /// Every endpoint, in the table's order.
-    pub const ALL: [Endpoint; 11] = [
-        Endpoint::OAuthToken,
-        Endpoint::ListProjects,
-        Endpoint::GetProject,
-        Endpoint::ListClusters,
-        Endpoint::GetCluster,
-        Endpoint::ListExportJobs,
-        Endpoint::GetExportJob,
-        Endpoint::ListExportBuckets,
-        Endpoint::GetBackupSchedule,
-        Endpoint::GetSnapshot,
-        Endpoint::GetShardedSnapshot,
-    ];
-
-    /// The endpoint's row of the table.
-    pub const fn route(self) -> Route {
-        // 2024-08-05 is the cluster listing's newest version: 2023-01-01 and 2023-02-01 are sunset
-        // on 2027-07-01, and Atlas refuses them for a project holding a cluster with
-        // asymmetric shards; the same holds for one cluster. Export jobs exist in 2023-01-01
-        // only; export buckets' 2023-01-01 is sunset on 2027-07-01 too.
-        let (label, path, version, role) = match self {
-            Endpoint::OAuthToken => ("oauth_token", None, "", None),
-            Endpoint::ListProjects => ("list_projects", Some("/groups"), "2023-01-01", None),
-            Endpoint::GetProject => (
-                "get_project",
-                Some("/groups/{groupId}"),
-                "2023-01-01",
-                Some("Project Read Only"),
-            ),
-            Endpoint::ListClusters => (
-                "list_clusters",
-                Some("/groups/{groupId}/clusters"),
-                "2024-08-05",
-                Some("Project Read Only"),
-            ),
-            Endpoint::GetCluster => (
-                "get_cluster",
-                Some("/groups/{groupId}/clusters/{clusterName}"),
-                "2024-08-05",
-                Some("Project Read Only"),
-            ),
-            Endpoint::ListExportJobs => (
-                "list_export_jobs",
-                Some("/groups/{groupId}/clusters/{clusterName}/backup/exports"),
-                "2023-01-01",
-                Some("Project Backup Manager"),
-            ),
-            Endpoint::GetExportJob => (
-                "get_export_job",
-                Some("/groups/{groupId}/clusters/{clusterName}/backup/exports/{exportId}"),
-                "2023-01-01",
-                Some("Project Backup Manager"),
-            ),
-            Endpoint::ListExportBuckets => (
-                "list_export_buckets",
-                Some("/groups/{groupId}/backup/exportBuckets"),
-                "2024-05-30",
-                Some("Project Read Only"),
-            ),
-            // The schedule's 2023-01-01 is sunset on 2027-07-01; snapshots exist in 2023-01-01 only.
-            Endpoint::GetBackupSchedule => (
-                "get_backup_schedule",
-                Some("/groups/{groupId}/clusters/{clusterName}/backup/schedule"),
-                "2024-08-05",
-                Some("Project Read Only"),
-            ),
-            Endpoint::GetSnapshot => (
-                "get_snapshot",
-                Some("/groups/{groupId}/clusters/{clusterName}/backup/snapshots/{snapshotId}"),
-                "2023-01-01",
-                Some("Project Read Only"),
-            ),
-            Endpoint::GetShardedSnapshot => (
-                "get_snapshot",
-                Some(
-                    "/groups/{groupId}/clusters/{clusterName}/backup/snapshots/shardedCluster/{snapshotId}",
-                ),
-                "2023-01-01",
-                Some("Project Read Only"),
-            ),
-        };
-        Route {
-            label,
-            path,
-            version,
-            role,
-        }
-    }
-
-    /// The value of the `endpoint` label.
-    pub const fn label(self) -> &'static str {
-        self.route().label
-    }
-
-    /// The media type that selects the endpoint's version on v2.
-    pub fn media_type(self) -> String {
-        format!("application/vnd.atlas.{}+json", self.route().version)
-    }
-
-    /// The path under the API root with `segments` filled in, each percent-encoded. A segment
-    /// too many or too few is a bug of the caller: the path then keeps its placeholder, and
-    /// Atlas answers 404.
-    pub fn path(self, segments: &[&str]) -> String {
-        let template = self.route().path.unwrap_or_default();
-        let mut path = String::with_capacity(template.len() + 64);
-        let mut segments = segments.iter();
-        for part in template.split('/').filter(|p| !p.is_empty()) {
-            path.push('/');
-            let segment = part.starts_with('{').then(|| segments.next()).flatten();
-            match segment {
-                Some(segment) => path.push_str(&encode(segment)),
-                None => path.push_str(part),
-            }
-        }
-        debug_assert!(segments.next().is_none(), "{template}: too many segments");
-        path
-    }
-}
 
 /// The moment by which a scrape must have its answer; every request and retry ends before it.
 #[derive(Clone, Copy, Debug)]
@@ -237,6 +84,8 @@ struct ClientState {
     limits: Arc<RateLimits>,
     /// What the client's caches and its callers' intervals are timed on.
     clock: Clock,
+    /// Told how each call ended (`--atlas.check`), once one is set.
+    observer: std::sync::OnceLock<Arc<dyn CallObserver>>,
 }
 
 enum Auth {
@@ -391,6 +240,7 @@ impl AtlasClient {
                 requests,
                 limits: Arc::new(RateLimits::new(clock.clone())),
                 clock,
+                observer: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -422,6 +272,15 @@ impl AtlasClient {
         self.inner.api_version
     }
 
+    /// Tells `observer` how every call of this client and its clones ends from now on; a
+    /// client has at most one observer, and a second is refused.
+    pub fn set_observer(
+        &self,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<(), Arc<dyn CallObserver>> {
+        self.inner.observer.set(observer)
+    }
+
     /// GETs `endpoint` with its path's `segments` filled in and `query` (empty, or starting with
     /// `?`), asking for the endpoint's version, retrying transient failures until the deadline.
     /// `call` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
@@ -440,10 +299,19 @@ impl AtlasClient {
             .path
             .is_some_and(|path| path.starts_with("/groups/{groupId}"));
         let key = Key::new(endpoint, segments.first().copied().filter(|_| in_project));
-        retrying(deadline, call, || {
+        let result = retrying(deadline, call, || {
             self.attempt(endpoint, &key, &url, call, deadline)
         })
-        .await
+        .await;
+        if let Some(observer) = self.inner.observer.get() {
+            let result = result.as_ref().map(|_| ());
+            observer.observe(CallOutcome {
+                endpoint,
+                segments,
+                result,
+            });
+        }
+        result
     }
 
     /// One HTTP attempt (a digest exchange counts as one), once the rate-limit gate lets it go,
@@ -1062,39 +930,5 @@ mod tests {
             Err(BodyFailure::TooLarge)
         ));
         assert_eq!((body.len(), body.capacity()), (1000, 1000));
-    }
-
-    #[test]
-    fn endpoint_labels_are_the_documented_ones() {
-        let labels: Vec<_> = Endpoint::ALL.into_iter().map(Endpoint::label).collect();
-        assert_eq!(
-            labels,
-            [
-                "oauth_token",
-                "list_projects",
-                "get_project",
-                "list_clusters",
-                "get_cluster",
-                "list_export_jobs",
-                "get_export_job",
-                "list_export_buckets",
-                "get_backup_schedule",
-                "get_snapshot",
-                "get_snapshot",
-            ]
-        );
-    }
-
-    #[test]
-    fn paths_fill_and_encode_their_segments() {
-        assert_eq!(Endpoint::ListProjects.path(&[]), "/groups");
-        assert_eq!(
-            Endpoint::GetExportJob.path(&["5f1a2b3c4d5e6f7a8b9c0d1e", "Cluster0", "{BUCKET-ID}"]),
-            "/groups/5f1a2b3c4d5e6f7a8b9c0d1e/clusters/Cluster0/backup/exports/%7BBUCKET-ID%7D"
-        );
-        assert_eq!(
-            Endpoint::ListClusters.media_type(),
-            "application/vnd.atlas.2024-08-05+json"
-        );
     }
 }

@@ -2,9 +2,11 @@
 //! makes, paging, and the models of what comes back.
 
 mod client;
+mod endpoint;
 mod error;
 mod listing;
 pub mod model;
+mod observer;
 mod ratelimit;
 
 pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
@@ -15,6 +17,7 @@ use model::{
     BackupSchedule, BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket, ExportJob,
     InvalidJob, Page, Project, SnapshotTime,
 };
+pub use observer::{CallObserver, CallOutcome};
 
 use crate::config::ApiVersion;
 
