@@ -698,7 +698,7 @@ async fn one_cluster_failing_leaves_the_others_served() {
             only,
             [
                 "atlas_backup_export_up",
-                "atlas_backup_export_scrape_duration_seconds",
+                "atlas_backup_export_collection_duration_seconds",
                 "atlas_backup_export_collection_timestamp_seconds"
             ],
             "{failed}"
