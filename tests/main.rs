@@ -3,6 +3,7 @@
 mod bench_smoke;
 mod cli;
 mod discovery;
+mod e2e_alerts;
 mod e2e_prometheus;
 mod e2e_sharded;
 mod endpoint;
