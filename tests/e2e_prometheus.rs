@@ -623,6 +623,35 @@ async fn check_panels(prometheus: &Server, exporter: &Exporter, names: bool) {
     assert_eq!(single("Failed or cancelled, last 24h"), 2.0);
     assert_eq!(single("Exports queued or running"), 2.0);
     assert_eq!(single("Exporters up"), 1.0);
+    // The headline follows each cluster's own expectation: Cluster2 (monthly, 40 days since its
+    // last scheduled export) is overdue, Cluster0 (monthly, on time) is not, and Cluster1 (no
+    // auto-export, no expect_export_every) has no expectation and is listed as such.
+    assert_eq!(single("Clusters overdue"), 1.0);
+    let clusters = |title: &str, ref_id: &str| -> BTreeMap<String, f64> {
+        panel(title, ref_id)
+            .iter()
+            .map(|r| (label(r, "cluster_name").to_owned(), value(r)))
+            .collect()
+    };
+    let overdue = clusters("When each cluster is due", "D");
+    assert_eq!(
+        overdue,
+        BTreeMap::from([("Cluster0".to_owned(), 0.0), ("Cluster2".to_owned(), 1.0)])
+    );
+    let until = clusters("Time until due (negative: since)", "A");
+    let days = until["Cluster2"] / 86_400.0;
+    assert!((-9.1..-8.9).contains(&days), "{until:?}");
+    assert!(until["Cluster0"] > 20.0 * 86_400.0, "{until:?}");
+    let sources: BTreeSet<(&str, &str)> = panel("When each cluster is due", "A")
+        .iter()
+        .map(|r| (label(r, "cluster_name"), label(r, "source")))
+        .collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from([("Cluster0", "auto_export"), ("Cluster2", "auto_export")])
+    );
+    let none = clusters("Clusters with no expectation", "A");
+    assert_eq!(none, BTreeMap::from([("Cluster1".to_owned(), 0.0)]));
 
     // The schedules: each cluster on or off, and Cluster2's exported data 40 days and an hour old.
     let schedules = panel("Auto-export per cluster", "A");

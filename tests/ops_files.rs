@@ -855,6 +855,58 @@ fn dashboard_is_importable_grafana_json() {
         );
     }
 
+    // 0/1 series read as states, not as lines between 0 and 1; CPU has its unit.
+    for title in [
+        "Exporter scraped (up)",
+        "Atlas reads per cluster and project",
+        "Paused clusters",
+        "Atlas refusing the exporter, per project",
+    ] {
+        let panel = panels
+            .iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title}"));
+        assert_eq!(panel["type"], "state-timeline", "{title}");
+    }
+    let cpu = panels
+        .iter()
+        .find(|p| json_str(&p["title"]).starts_with("Exporter CPU"))
+        .expect("the CPU panel");
+    assert_eq!(cpu["fieldConfig"]["defaults"]["unit"], "percentunit");
+    // The headline: the overdue count comes first, and no panel colours by a fixed 26 hours.
+    assert!(!text.contains("93600"), "a fixed 26-hour threshold is left");
+    let overdue = panels
+        .iter()
+        .find(|p| p["title"] == "Clusters overdue")
+        .expect("the Clusters overdue stat");
+    assert_eq!(overdue["gridPos"]["y"], 1);
+    // The expectations row sits right under the headline.
+    let expectations = panels
+        .iter()
+        .find(|p| p["type"] == "row" && p["title"] == "Expectations and schedules")
+        .expect("the expectations row");
+    assert_eq!(expectations["gridPos"]["y"], 5);
+    // Legends and tables name the project: every legend with a cluster starts with the project.
+    for panel in &panels {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let legend = target["legendFormat"].as_str().unwrap_or_default();
+            if legend.contains("{{cluster_name}}") {
+                assert!(
+                    legend.starts_with("{{group_name}} / {{cluster_name}}"),
+                    "{}: legend {legend}",
+                    json_str(&panel["title"])
+                );
+            }
+        }
+        if panel["type"] == "table" && panel.to_string().contains("cluster_name") {
+            assert!(
+                panel.to_string().contains(r#""group_name":"Project""#),
+                "{}: no project-name column",
+                json_str(&panel["title"])
+            );
+        }
+    }
+
     // The table of newest jobs colours the state.
     let table = panels
         .iter()
