@@ -377,3 +377,253 @@ fn seed(fake: &FakeAtlas, now: OffsetDateTime) {
         "USER_UNAUTHORIZED",
     ));
 }
+
+/// `examples/alertmanager.yml` on the real Alertmanager, with alerts as Prometheus would send them:
+/// a refused project holds back its clusters' and listing's alerts (not another project's), a
+/// refused credential is one notification for every project, the critical exporter alert holds back
+/// its own warning, the overdue export pages, and info alerts reach nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_alertmanager_holds_back_and_groups_as_its_comments_say() {
+    let Some(alertmanager) = tool("alertmanager") else {
+        return;
+    };
+    let dir = TempDir::new("alertmanager-rules");
+    std::fs::copy(
+        repo_path("examples/alertmanager.yml"),
+        dir.path().join("alertmanager.yml"),
+    )
+    .expect("copying alertmanager.yml");
+    let server = Server::alertmanager(
+        &alertmanager,
+        &dir.path().join("alertmanager.yml"),
+        dir.path(),
+    )
+    .await;
+    let server = &server;
+    let other = "5e0000000000000000000001";
+    let exporter = [
+        ("job", "atlas-backup-exporter"),
+        ("instance", "exporter:9947"),
+    ];
+    let alert = |labels: &[(&str, &str)]| {
+        let mut all: serde_json::Map<String, Json> = exporter
+            .iter()
+            .chain(labels)
+            .map(|(k, v)| ((*k).to_owned(), Json::from(*v)))
+            .collect();
+        all.entry("severity").or_insert_with(|| "warning".into());
+        serde_json::json!({
+            "labels": all,
+            "annotations": {"summary": "test"},
+            "generatorURL": "http://prometheus.example/graph",
+        })
+    };
+    let denied = "AtlasBackupExportAccessDenied";
+    let alerts = [
+        // An expired secret: both projects refused at once.
+        alert(&[("alertname", denied), ("group_id", SCHEDULED)]),
+        alert(&[("alertname", denied), ("group_id", REFUSED)]),
+        alert(&[
+            ("alertname", "AtlasBackupExportClusterDown"),
+            ("group_id", SCHEDULED),
+            ("cluster_name", "Cluster0"),
+        ]),
+        alert(&[
+            ("alertname", "AtlasBackupExportClusterDown"),
+            ("group_id", other),
+            ("cluster_name", "Cluster9"),
+        ]),
+        alert(&[
+            ("alertname", "AtlasBackupExportDiscoveryDown"),
+            ("group_id", REFUSED),
+        ]),
+        // The listing of every project (no group_id) fails with the credential too.
+        alert(&[("alertname", "AtlasBackupExportDiscoveryDown")]),
+        alert(&[
+            ("alertname", "AtlasBackupExporterDown"),
+            ("severity", "critical"),
+        ]),
+        alert(&[("alertname", "AtlasBackupExporterDown")]),
+        alert(&[
+            ("alertname", "AtlasBackupExporterDown"),
+            ("instance", "exporter-b:9947"),
+        ]),
+        alert(&[
+            ("alertname", "AtlasBackupExportOverdue"),
+            ("severity", "critical"),
+            ("group_id", other),
+            ("cluster_name", "Cluster9"),
+            ("basis", "schedule_bucket"),
+        ]),
+        alert(&[
+            ("alertname", "AtlasBackupExportInvalidJobs"),
+            ("severity", "info"),
+            ("group_id", other),
+            ("cluster_name", "Cluster9"),
+        ]),
+    ];
+    server
+        .post_json("/api/v2/alerts", &Json::Array(alerts.to_vec()))
+        .await;
+
+    // (alertname, group_id, cluster_name, instance, severity) -> (state, receivers)
+    type Key = (String, String, String, String, String);
+    let wanted: BTreeMap<Key, (&str, Vec<&str>)> = [
+        (
+            (denied, SCHEDULED, "", "exporter:9947", "warning"),
+            ("active", vec!["atlas-backups"]),
+        ),
+        (
+            (denied, REFUSED, "", "exporter:9947", "warning"),
+            ("active", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExportClusterDown",
+                SCHEDULED,
+                "Cluster0",
+                "exporter:9947",
+                "warning",
+            ),
+            ("suppressed", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExportClusterDown",
+                other,
+                "Cluster9",
+                "exporter:9947",
+                "warning",
+            ),
+            ("active", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExportDiscoveryDown",
+                REFUSED,
+                "",
+                "exporter:9947",
+                "warning",
+            ),
+            ("suppressed", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExportDiscoveryDown",
+                "",
+                "",
+                "exporter:9947",
+                "warning",
+            ),
+            ("suppressed", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExporterDown",
+                "",
+                "",
+                "exporter:9947",
+                "critical",
+            ),
+            ("active", vec!["atlas-backups-page"]),
+        ),
+        (
+            (
+                "AtlasBackupExporterDown",
+                "",
+                "",
+                "exporter:9947",
+                "warning",
+            ),
+            ("suppressed", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExporterDown",
+                "",
+                "",
+                "exporter-b:9947",
+                "warning",
+            ),
+            ("active", vec!["atlas-backups"]),
+        ),
+        (
+            (
+                "AtlasBackupExportOverdue",
+                other,
+                "Cluster9",
+                "exporter:9947",
+                "critical",
+            ),
+            ("active", vec!["atlas-backups-page"]),
+        ),
+        (
+            (
+                "AtlasBackupExportInvalidJobs",
+                other,
+                "Cluster9",
+                "exporter:9947",
+                "info",
+            ),
+            ("active", vec!["nobody"]),
+        ),
+    ]
+    .into_iter()
+    .map(|((a, g, c, i, s), v)| ((a.into(), g.into(), c.into(), i.into(), s.into()), v))
+    .collect();
+    let wanted = &wanted;
+    wait_until("Alertmanager's verdict on every alert", || async move {
+        let listed = server.get_json("/api/v2/alerts", &[]).await?;
+        let got: BTreeMap<Key, (&str, Vec<&str>)> = listed
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let l = |name: &str| a["labels"][name].as_str().unwrap_or_default().to_owned();
+                let receivers = a["receivers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["name"].as_str())
+                    .collect();
+                let state = a["status"]["state"].as_str().unwrap_or_default();
+                (
+                    (
+                        l("alertname"),
+                        l("group_id"),
+                        l("cluster_name"),
+                        l("instance"),
+                        l("severity"),
+                    ),
+                    (state, receivers),
+                )
+            })
+            .collect();
+        if &got == wanted {
+            Ok(())
+        } else {
+            Err(format!("{got:#?}"))
+        }
+    })
+    .await;
+
+    // Both refused projects make one group, so one notification.
+    let groups = server
+        .get_json("/api/v2/alerts/groups", &[])
+        .await
+        .expect("groups");
+    let denied_groups: Vec<&Json> = groups
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|g| g["labels"]["alertname"] == denied)
+        .collect();
+    assert_eq!(denied_groups.len(), 1, "{groups}");
+    let projects: BTreeSet<&str> = denied_groups[0]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["labels"]["group_id"].as_str())
+        .collect();
+    assert_eq!(projects, BTreeSet::from([SCHEDULED, REFUSED]), "{groups}");
+}
