@@ -6,6 +6,7 @@ mod discovery;
 mod e2e_prometheus;
 mod e2e_sharded;
 mod endpoint;
+mod expectations;
 mod exporter;
 mod faults;
 mod hostile;
