@@ -692,6 +692,7 @@ async fn one_cluster_failing_leaves_the_others_served() {
             .filter(|name| {
                 *name != "atlas_backup_export_cluster_info"
                     && *name != "atlas_backup_export_cluster_created_timestamp_seconds"
+                    && *name != "atlas_backup_export_cluster_paused"
             })
             .collect();
         assert_eq!(

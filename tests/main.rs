@@ -7,6 +7,7 @@ mod e2e_alerts;
 mod e2e_prometheus;
 mod e2e_sharded;
 mod endpoint;
+mod expectations;
 mod exporter;
 mod faults;
 mod hostile;
