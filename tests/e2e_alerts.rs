@@ -18,8 +18,10 @@ use crate::tools::tool;
 const SCHEDULED: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
 /// A target with `expect_export_every: 1d` (discovered).
 const DECLARED: &str = "6a7945592c88faeba59d5e00";
-/// A project that refuses every call with 401 USER_UNAUTHORIZED (a missing role).
+/// A project that refuses every call with 401 `USER_UNAUTHORIZED` (a missing role).
 const REFUSED: &str = "6a799efbc0eb9e7a177d7e0e";
+/// A project that refuses every call with 403 `IP_ADDRESS_NOT_ON_ACCESS_LIST`.
+const NOT_LISTED: &str = "6a799efbc0eb9e7a177d7e0f";
 const BUCKET: &str = "62a0000000000000000000b1";
 const NEW_BUCKET: &str = "62a0000000000000000000b2";
 
@@ -46,7 +48,8 @@ async fn real_prometheus_pages_only_the_rows_that_ask_for_it() {
     seed(&fake, now);
     let yaml = format!(
         "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {SCHEDULED}\n  \
-         - group_id: {DECLARED}\n    expect_export_every: 1d\n  - group_id: {REFUSED}\n"
+         - group_id: {DECLARED}\n    expect_export_every: 1d\n  - group_id: {REFUSED}\n  \
+         - group_id: {NOT_LISTED}\n"
     );
     let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
 
@@ -85,8 +88,10 @@ async fn real_prometheus_pages_only_the_rows_that_ask_for_it() {
         ("AtlasBackupExportStuck", "stuck", "firing"),
         // `for: 5m`: pending within the test, once for the project.
         ("AtlasBackupExportAccessDenied", REFUSED, "pending"),
-        // Its listing fails too (Alertmanager holds DiscoveryDown back once AccessDenied fires).
+        ("AtlasBackupExportAccessDenied", NOT_LISTED, "pending"),
+        // Their listings fail too (Alertmanager holds DiscoveryDown back once AccessDenied fires).
         ("AtlasBackupExportDiscoveryDown", REFUSED, "pending"),
+        ("AtlasBackupExportDiscoveryDown", NOT_LISTED, "pending"),
     ]
     .into_iter()
     .map(|(a, b, c)| (a.to_owned(), b.to_owned(), c.to_owned()))
@@ -203,14 +208,19 @@ async fn real_prometheus_pages_only_the_rows_that_ask_for_it() {
         assert!((0.0..600.0).contains(&late), "{cluster}: due {value} s ago");
     }
     // Names: the project by its name where Atlas gives one, by its id otherwise.
-    let denied = firing
-        .iter()
-        .find(|a| json_label(a, "alertname") == "AtlasBackupExportAccessDenied")
-        .expect("AccessDenied");
-    let summary = denied["annotations"]["summary"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(summary.contains(REFUSED), "{summary}");
+    for project in [REFUSED, NOT_LISTED] {
+        let denied = firing
+            .iter()
+            .find(|a| {
+                json_label(a, "alertname") == "AtlasBackupExportAccessDenied"
+                    && json_label(a, "group_id") == project
+            })
+            .expect("AccessDenied");
+        let summary = denied["annotations"]["summary"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(summary.contains(project), "{summary}");
+    }
     let stuck = firing
         .iter()
         .find(|a| json_label(a, "alertname") == "AtlasBackupExportStuck")
@@ -248,6 +258,7 @@ fn seed(fake: &FakeAtlas, now: OffsetDateTime) {
     fake.set_group_name(SCHEDULED, "payments-prod");
     fake.set_group_name(DECLARED, "reports");
     fake.add_group(REFUSED);
+    fake.add_group(NOT_LISTED);
     for bucket in [BUCKET, NEW_BUCKET] {
         fake.add_export_bucket(SCHEDULED, bucket, bucket, "AWS");
     }
@@ -277,6 +288,7 @@ fn seed(fake: &FakeAtlas, now: OffsetDateTime) {
     cluster(DECLARED, "daily-never", now - days(3));
     cluster(REFUSED, "refused-a", old);
     cluster(REFUSED, "refused-b", old);
+    cluster(NOT_LISTED, "not-listed", old);
 
     fake.disable_auto_export(SCHEDULED, "auto-export-off");
     for name in [
@@ -375,6 +387,12 @@ fn seed(fake: &FakeAtlas, now: OffsetDateTime) {
         &format!("/groups/{REFUSED}"),
         401,
         "USER_UNAUTHORIZED",
+    ));
+    // And the fourth from an address its organization's API access list does not hold.
+    fake.inject(Fault::atlas_error(
+        &format!("/groups/{NOT_LISTED}"),
+        403,
+        "IP_ADDRESS_NOT_ON_ACCESS_LIST",
     ));
 }
 
