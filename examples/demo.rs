@@ -10,7 +10,9 @@
 use anyhow::Context;
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::{config, server};
-use fake_atlas::{DEMO_GROUP_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, FakeAtlas};
+use fake_atlas::{
+    DEMO_GROUP_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DEMO_TOOLING_GROUP_ID, FakeAtlas,
+};
 use tokio::sync::watch;
 
 #[tokio::main]
@@ -32,10 +34,12 @@ async fn main() -> anyhow::Result<()> {
     let base_url = atlas.base_url();
     let atlas = tokio::spawn(atlas.serve(until_stopped(stopped.clone())));
 
-    // The same path a user's config takes: YAML through the real parser.
+    // The same path a user's config takes: YAML through the real parser. The second project's
+    // cluster is exported by the team's own tooling every day, as its entry declares.
     let yaml = format!(
         "atlas:\n  base_url: {base_url}\n  auth:\n    api_key:\n      public_key: {DEMO_PUBLIC_KEY}\n      private_key: {DEMO_PRIVATE_KEY}\n\
          targets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n\
+         \x20 - group_id: {DEMO_TOOLING_GROUP_ID}\n    labels: {{env: demo}}\n    clusters:\n      - name: Reports\n        expect_export_every: 1d\n\
          export_jobs:\n  max_age: 30d\n\
          metadata:\n  cluster_tags: [team, environment]\n"
     );

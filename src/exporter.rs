@@ -94,9 +94,10 @@ impl Exporter {
             // The clusters are probed one by one; the discoveries behind `/sd` and the project
             // names and buckets the probes read still belong here.
             let discoveries = Collection {
-                clusters: Vec::new(),
                 discoveries: self.collector.last_discoveries(),
                 metadata: self.collector.last_project_metadata(),
+                access: self.collector.last_access(),
+                ..Collection::default()
             };
             let mut text = String::new();
             render(&discoveries, &mut text);

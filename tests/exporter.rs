@@ -692,13 +692,14 @@ async fn one_cluster_failing_leaves_the_others_served() {
             .filter(|name| {
                 *name != "atlas_backup_export_cluster_info"
                     && *name != "atlas_backup_export_cluster_created_timestamp_seconds"
+                    && *name != "atlas_backup_export_cluster_paused"
             })
             .collect();
         assert_eq!(
             only,
             [
                 "atlas_backup_export_up",
-                "atlas_backup_export_scrape_duration_seconds",
+                "atlas_backup_export_collection_duration_seconds",
                 "atlas_backup_export_collection_timestamp_seconds"
             ],
             "{failed}"

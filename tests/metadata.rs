@@ -229,11 +229,33 @@ async fn names_details_tags_and_buckets_are_served_and_read_once_per_refresh_int
         ("cluster_name", "Cluster0"),
         ("cluster_type", "REPLICASET"),
         ("mongodb_version", "8.0.12"),
-        ("state_name", "IDLE"),
-        ("paused", "false"),
         ("env", "prod"),
     ];
     assert_eq!(info(&scrape, cluster, &labels), 1);
+    // Only the labels that rarely change: the state churned series, pausing has its own.
+    let found = scrape.find(cluster, &[("cluster_name", "Cluster0")]);
+    let names: Vec<&str> = found[0].labels.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "cluster_name",
+            "cluster_type",
+            "env",
+            "group_id",
+            "mongodb_version"
+        ]
+    );
+    assert_eq!(
+        scrape.value(
+            "atlas_backup_export_cluster_paused",
+            &[
+                ("group_id", GROUP),
+                ("cluster_name", "Cluster0"),
+                ("env", "prod")
+            ]
+        ),
+        Some(0.0)
+    );
     let labels = [
         ("group_id", GROUP2),
         ("cluster_name", "Cluster9"),
@@ -515,11 +537,7 @@ async fn the_demo_shows_every_info_series_with_its_data() {
         1
     );
     let cluster = "atlas_backup_export_cluster_info";
-    let c0 = [
-        ("cluster_name", "Cluster0"),
-        ("cluster_type", "REPLICASET"),
-        ("paused", "false"),
-    ];
+    let c0 = [("cluster_name", "Cluster0"), ("cluster_type", "REPLICASET")];
     assert_eq!(info(&scrape, cluster, &c0), 1);
     let c1 = [
         ("cluster_name", "Cluster1"),
@@ -528,8 +546,8 @@ async fn the_demo_shows_every_info_series_with_its_data() {
     ];
     assert_eq!(info(&scrape, cluster, &c1), 1);
     // Archive is not watched (Cloud Backup off), so it has no details series; Cluster2 (the
-    // overdue auto-export) has.
-    assert_eq!(scrape.find(cluster, &[]).len(), 3);
+    // overdue auto-export) and Cluster3 (exported by hand) have.
+    assert_eq!(scrape.find(cluster, &[]).len(), 4);
     let tags = "atlas_backup_export_cluster_tags";
     let t0 = [
         ("cluster_name", "Cluster0"),

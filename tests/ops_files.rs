@@ -25,7 +25,7 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_export_last_success_timestamp_seconds",
     "atlas_backup_export_invalid_jobs",
     "atlas_backup_export_up",
-    "atlas_backup_export_scrape_duration_seconds",
+    "atlas_backup_export_collection_duration_seconds",
     "atlas_backup_export_collection_timestamp_seconds",
     "atlas_backup_export_discovery_up",
     "atlas_backup_export_project_info",
@@ -37,6 +37,11 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_export_auto_export_last_success_timestamp_seconds",
     "atlas_backup_export_last_success_snapshot_timestamp_seconds",
     "atlas_backup_export_cluster_created_timestamp_seconds",
+    "atlas_backup_export_auto_export_info",
+    "atlas_backup_export_cluster_paused",
+    "atlas_backup_export_expected_interval_seconds",
+    "atlas_backup_export_next_due_timestamp_seconds",
+    "atlas_backup_export_access_denied",
     "atlas_backup_exporter_api_requests_total",
     "atlas_backup_exporter_build_info",
     "atlas_backup_exporter_api_rate_limit",
@@ -202,7 +207,7 @@ fn every_alert_is_tested_firing_and_quiet_on_healthy_data() {
                     labels.get("severity").is_some(),
                     "{name}: no severity in {alert:?}"
                 );
-                for key in ["summary", "description", "runbook"] {
+                for key in ["summary", "description", "runbook_url"] {
                     let text = alert["exp_annotations"].get(key).and_then(Yaml::as_str);
                     assert!(
                         text.is_some_and(|t| !t.is_empty()),
@@ -236,17 +241,38 @@ fn alert_rules_carry_severity_and_actionable_annotations() {
     let mut names = BTreeSet::new();
     for rule in &rules {
         let name = string(rule, "alert");
-        assert!(names.insert(name), "{name} defined twice");
+        let severity = string(&rule["labels"], "severity");
+        // One name may carry two severities (the exporter alerts escalate), never the same twice.
+        assert!(
+            names.insert((name, severity)),
+            "{name} ({severity}) defined twice"
+        );
         assert!(
             name.starts_with("AtlasBackupExport"),
             "{name}: routes match the prefix"
         );
-        let severity = string(&rule["labels"], "severity");
         assert!(
             ["critical", "warning", "info"].contains(&severity),
             "{name}: severity {severity}"
         );
-        for key in ["summary", "description", "runbook"] {
+        // Critical means backups at risk: the overdue export, and the exporter blind long enough to
+        // hide one. Everything else is a warning or info.
+        if severity == "critical" {
+            assert!(
+                [
+                    "AtlasBackupExportOverdue",
+                    "AtlasBackupExporterDown",
+                    "AtlasBackupExporterAbsent"
+                ]
+                .contains(&name),
+                "{name} must not page"
+            );
+        }
+        assert!(
+            rule["annotations"].get("runbook").is_none(),
+            "{name}: the runbook prose lives in docs/runbooks.md, linked by runbook_url"
+        );
+        for key in ["summary", "description", "runbook_url"] {
             assert!(
                 !string(&rule["annotations"], key).trim().is_empty(),
                 "{name}: empty {key}"
@@ -261,19 +287,35 @@ fn alert_rules_carry_severity_and_actionable_annotations() {
                 "$labels.cluster_name",
                 "$labels.export_job_id",
             ]);
-        } else if expr.contains("atlas_backup_export_discovery_up") {
+        } else if expr.contains("atlas_backup_export_discovery_up")
+            || expr.contains("atlas_backup_export_access_denied")
+        {
             wanted.push("$labels.group_id");
-        } else if expr.contains("atlas_backup_export_") {
+        } else if expr.contains("atlas_backup_export_") || expr.contains(":since_due_seconds") {
             wanted.extend(["$labels.group_id", "$labels.cluster_name"]);
         }
         if expr.contains("atlas_backup_export_job_failure_info") {
             wanted.push("$labels.error_code");
+        }
+        // The project by its name where project_info knows it, its id otherwise.
+        if wanted.contains(&"$labels.group_id") {
+            assert!(
+                description.contains("atlas_backup_export_project_info")
+                    && description.contains("{{ else }}{{ $labels.group_id }}"),
+                "{name}: description must name the project, falling back to its id"
+            );
         }
         for label in wanted {
             assert!(
                 description.contains(label),
                 "{name}: description lacks {label}"
             );
+        }
+    }
+    // Both severities of an escalating alert exist.
+    for name in ["AtlasBackupExporterDown", "AtlasBackupExporterAbsent"] {
+        for severity in ["warning", "critical"] {
+            assert!(names.contains(&(name, severity)), "{name} ({severity})");
         }
     }
 }
@@ -286,9 +328,8 @@ fn thresholds_are_recorded_once_and_used() {
     assert_eq!(
         names,
         BTreeSet::from([
+            "atlas_backup_export:blind_critical_after_seconds",
             "atlas_backup_export:failure_lookback_seconds",
-            "atlas_backup_export:no_success_threshold_seconds",
-            "atlas_backup_export:schedule_grace_seconds",
             "atlas_backup_export:stale_data_grace_seconds",
             "atlas_backup_export:stuck_threshold_seconds",
         ])
@@ -307,24 +348,56 @@ fn thresholds_are_recorded_once_and_used() {
             );
         }
     }
-    // The never-succeeded alert compares the cluster's createDate: a `for:` would start over with
-    // every restart of Prometheus.
-    let never = rules
+    // The overdue alert compares due times: a `for:` would start over with every restart of
+    // Prometheus. It reads them through max_over_time, so a failed scrape neither resolves nor
+    // re-fires it, and compares with the per-cluster grace.
+    let overdue = rules
         .iter()
-        .find(|r| r["alert"].as_str() == Some("AtlasBackupExportNeverSucceeded"))
-        .expect("the alert AtlasBackupExportNeverSucceeded");
+        .find(|r| r["alert"].as_str() == Some("AtlasBackupExportOverdue"))
+        .expect("the alert AtlasBackupExportOverdue");
     assert!(
-        never.get("for").is_none(),
-        "AtlasBackupExportNeverSucceeded must compare createDate, not wait with `for:`"
+        overdue.get("for").is_none(),
+        "AtlasBackupExportOverdue must compare due times, not wait with `for:`"
+    );
+    let expr = string(overdue, "expr");
+    assert!(
+        expr.contains("atlas_backup_export:overdue_grace_seconds"),
+        "{expr}"
+    );
+    let recorded = |name: &str| {
+        all_rules()
+            .into_iter()
+            .find(|r| r["record"].as_str() == Some(name))
+            .map(|r| string(&r, "expr").to_owned())
+            .unwrap_or_else(|| panic!("no recording rule {name}"))
+    };
+    let since_due = recorded("atlas_backup_export:since_due_seconds");
+    assert!(
+        expr.contains("atlas_backup_export:since_due_seconds"),
+        "{expr}"
     );
     assert!(
-        string(never, "expr").contains("atlas_backup_export_cluster_created_timestamp_seconds")
+        since_due.contains("max_over_time(atlas_backup_export_next_due_timestamp_seconds[1h])"),
+        "{since_due}"
+    );
+    // The grace: a quarter of the expected interval, within [1 hour, 1 day].
+    let grace: String = recorded("atlas_backup_export:overdue_grace_seconds")
+        .split_whitespace()
+        .collect();
+    assert!(
+        grace.starts_with("clamp(")
+            && grace.contains("atlas_backup_export_expected_interval_seconds")
+            && grace.ends_with("/4,3600,86400)"),
+        "{grace}"
     );
 }
 
 #[test]
 fn rules_and_dashboard_use_only_documented_metrics() {
-    let recorded: BTreeSet<String> = thresholds().into_keys().collect();
+    let recorded: BTreeSet<String> = all_rules()
+        .iter()
+        .filter_map(|r| r.get("record").and_then(Yaml::as_str).map(str::to_owned))
+        .collect();
     let exprs = all_rules()
         .into_iter()
         .map(|r| ("alerts.yml".to_owned(), string(&r, "expr").to_owned()))
@@ -341,6 +414,118 @@ fn rules_and_dashboard_use_only_documented_metrics() {
             );
         }
     }
+}
+
+/// The runbook links: every alert's `runbook_url` is the one base URL (a recording rule users point
+/// at their own copy) followed by `docs/runbooks.md#<anchor>`, and the anchor is a heading of
+/// docs/runbooks.md, the alert's own section, as GitHub makes anchors. An alert added later without
+/// a section fails here.
+#[test]
+fn every_runbook_url_points_at_its_own_section_of_the_runbooks() {
+    const BASE_RULE: &str = "atlas_backup_export:runbook_base_url";
+    let runbooks = read("docs/runbooks.md");
+    let anchors = markdown_anchors(&runbooks);
+    let base_rules: Vec<Yaml> = all_rules()
+        .into_iter()
+        .filter(|r| r["record"].as_str() == Some(BASE_RULE))
+        .collect();
+    assert_eq!(base_rules.len(), 1, "one place holds the base URL");
+    let expr = string(&base_rules[0], "expr");
+    let base = expr
+        .strip_prefix(r#"label_replace(vector(1), "url", ""#)
+        .and_then(|rest| rest.strip_suffix(r#"", "", "")"#))
+        .unwrap_or_else(|| {
+            panic!("{BASE_RULE} must be label_replace(vector(1), \"url\", ...): {expr}")
+        });
+    assert!(
+        base.starts_with("https://") && base.ends_with('/') && !base.contains('"'),
+        "the base URL {base}"
+    );
+    let prefix = format!(
+        r#"{{{{ with query "{BASE_RULE}" }}}}{{{{ . | first | label "url" }}}}{{{{ end }}}}docs/runbooks.md#"#
+    );
+    let mut linked = BTreeSet::new();
+    for rule in alert_rules() {
+        let name = string(&rule, "alert");
+        let url = string(&rule["annotations"], "runbook_url").trim();
+        let anchor = url
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{name}: runbook_url must be {prefix}<anchor>, not {url}"));
+        assert!(
+            anchors.contains(anchor),
+            "{name}: docs/runbooks.md has no heading with the anchor #{anchor}; its anchors: {anchors:?}"
+        );
+        assert_eq!(anchor, github_anchor(name), "{name}: link its own section");
+        linked.insert(anchor.to_owned());
+    }
+    // The runbooks' own links between sections resolve too.
+    for (at, _) in runbooks.match_indices("](#") {
+        let rest = &runbooks[at + 3..];
+        let anchor = &rest[..rest.find(')').expect("a closed link")];
+        assert!(
+            anchors.contains(anchor),
+            "docs/runbooks.md links to a missing #{anchor}"
+        );
+    }
+    assert!(linked.len() >= 12, "{linked:?}");
+}
+
+/// The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a Markdown file's headings (outside code blocks); a repeated heading gets `-1`,
+/// `-2`, ... as on GitHub.
+fn markdown_anchors(text: &str) -> BTreeSet<String> {
+    let mut anchors = BTreeSet::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut in_code = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        let hashes = line.len() - line.trim_start_matches('#').len();
+        if in_code || hashes == 0 || hashes > 6 || !line[hashes..].starts_with(' ') {
+            continue;
+        }
+        let anchor = github_anchor(&line[hashes..]);
+        let count = seen.entry(anchor.clone()).or_default();
+        anchors.insert(if *count == 0 {
+            anchor
+        } else {
+            format!("{anchor}-{count}")
+        });
+        *count += 1;
+    }
+    anchors
+}
+
+#[test]
+fn github_anchors_are_made_as_github_makes_them() {
+    assert_eq!(
+        github_anchor("Diagnosing Atlas's refusals"),
+        "diagnosing-atlass-refusals"
+    );
+    assert_eq!(
+        github_anchor("The model: an `expect_export_every`"),
+        "the-model-an-expect_export_every"
+    );
+    let anchors = markdown_anchors("# A\n```\n# not a heading\n```\n## A\n#no\n### B c\n");
+    assert_eq!(
+        anchors,
+        BTreeSet::from(["a".to_owned(), "a-1".to_owned(), "b-c".to_owned()])
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -363,19 +548,40 @@ fn alertmanager_config_passes_amtool() {
 #[test]
 fn alertmanager_routes_every_alert_grouped_by_project_and_cluster() {
     let config = yaml("examples/alertmanager.yml");
-    let atlas_route = seq(&config["route"], "routes")
+    let route = |matchers: &[&str]| {
+        seq(&config["route"], "routes")
+            .iter()
+            .find(|r| {
+                let own: Vec<&str> = seq(r, "matchers").iter().filter_map(Yaml::as_str).collect();
+                own == matchers
+            })
+            .unwrap_or_else(|| panic!("no route with the matchers {matchers:?}"))
+            .clone()
+    };
+    let group_by = |route: &Yaml| -> Vec<String> {
+        seq(route, "group_by")
+            .iter()
+            .filter_map(Yaml::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let atlas_route = route(&[r#"alertname=~"AtlasBackupExport.*""#]);
+    assert_eq!(group_by(&atlas_route), ["group_id", "cluster_name"]);
+    // An expired secret makes every project refuse at once: one notification, not one per project.
+    let denied = route(&[r#"alertname="AtlasBackupExportAccessDenied""#]);
+    assert_eq!(group_by(&denied), ["alertname"]);
+    // Info alerts notify nobody by default: their receiver has no integration at all.
+    let info = route(&[r#"alertname=~"AtlasBackupExport.*""#, r#"severity="info""#]);
+    let nobody = string(&info, "receiver");
+    let receiver = seq(&config, "receivers")
         .iter()
-        .find(|r| {
-            seq(r, "matchers")
-                .iter()
-                .any(|m| m.as_str() == Some(r#"alertname=~"AtlasBackupExport.*""#))
-        })
-        .expect("a route for the AtlasBackupExport* alerts");
-    let group_by: Vec<&str> = seq(atlas_route, "group_by")
-        .iter()
-        .filter_map(Yaml::as_str)
-        .collect();
-    assert_eq!(group_by, ["group_id", "cluster_name"]);
+        .find(|r| string(r, "name") == nobody)
+        .expect("the info alerts' receiver");
+    assert_eq!(
+        receiver.as_mapping().map(serde_yaml::Mapping::len),
+        Some(1),
+        "the receiver {nobody} must only have a name: {receiver:?}"
+    );
 
     let Some(amtool) = tool("amtool") else {
         return;
@@ -383,10 +589,10 @@ fn alertmanager_routes_every_alert_grouped_by_project_and_cluster() {
     for rule in &alert_rules() {
         let name = string(rule, "alert");
         let severity = string(&rule["labels"], "severity");
-        let receiver = if severity == "critical" {
-            "atlas-backups-page"
-        } else {
-            "atlas-backups"
+        let receiver = match severity {
+            "critical" => "atlas-backups-page",
+            "info" => nobody,
+            _ => "atlas-backups",
         };
         let out = run(
             &amtool,
@@ -412,13 +618,19 @@ fn alertmanager_routes_every_alert_grouped_by_project_and_cluster() {
 }
 
 /// Whether an inhibit rule of alertmanager.yml holds back `target` while `source` fires: each
-/// matcher of the rule is `label="value"`, and the labels in `equal` must be equal.
+/// matcher of the rule is `label="value"` (`label=""` matches a missing label, as in Alertmanager),
+/// and the labels in `equal` must be equal.
 fn inhibits(rule: &Yaml, source: &[(&str, &str)], target: &[(&str, &str)]) -> bool {
     let matches = |key: &str, labels: &[(&str, &str)]| {
         seq(rule, key).iter().filter_map(Yaml::as_str).all(|m| {
             let (name, value) = m.split_once('=').expect("a label=\"value\" matcher");
+            assert!(
+                !name.ends_with('!') && !value.starts_with('~'),
+                "only label=\"value\" matchers: {m}"
+            );
             let value = value.trim_matches('"');
-            labels.iter().any(|(l, v)| *l == name && *v == value)
+            let found = labels.iter().find(|(l, _)| *l == name).map(|(_, v)| *v);
+            found.unwrap_or_default() == value
         })
     };
     let get = |labels: &[(&str, &str)], name: &str| {
@@ -435,37 +647,83 @@ fn inhibits(rule: &Yaml, source: &[(&str, &str)], target: &[(&str, &str)]) -> bo
 }
 
 #[test]
-fn stale_data_is_inhibited_while_the_same_cluster_has_no_recent_success() {
+fn inhibitions_hold_back_what_another_alert_already_says() {
     let config = yaml("examples/alertmanager.yml");
     let rules = seq(&config, "inhibit_rules");
     let inhibited = |source: &[(&str, &str)], target: &[(&str, &str)]| {
         rules.iter().any(|rule| inhibits(rule, source, target))
     };
-    let alert = |name, cluster| {
-        [
+    let alert = |name: &'static str,
+                 group_id: &'static str,
+                 cluster: &'static str|
+     -> Vec<(&'static str, &'static str)> {
+        let mut labels = vec![
             ("alertname", name),
-            ("group_id", "5f1a2b3c4d5e6f7a8b9c0d1e"),
-            ("cluster_name", cluster),
+            ("group_id", group_id),
             ("instance", "exporter:9947"),
-        ]
+            ("job", "atlas-backup-exporter"),
+            ("severity", "warning"),
+        ];
+        if !cluster.is_empty() {
+            labels.push(("cluster_name", cluster));
+        }
+        labels
     };
-    let overdue = alert("AtlasBackupExportNoRecentSuccess", "Cluster0");
-    let stale = alert("AtlasBackupExportedDataStale", "Cluster0");
-    assert!(inhibited(&overdue, &stale));
-    let other_cluster = alert("AtlasBackupExportedDataStale", "Cluster1");
-    assert!(
-        !inhibited(&overdue, &other_cluster),
-        "another cluster's stale data still fires"
-    );
-    assert!(
-        !inhibited(&stale, &overdue),
-        "the overdue export is never held back"
-    );
-    let never = alert("AtlasBackupExportNeverSucceeded", "Cluster0");
-    assert!(
-        !inhibited(&never, &stale),
-        "only the overdue alert holds it back"
-    );
+    let (p1, p2) = ("5f1a2b3c4d5e6f7a8b9c0d1e", "6a799efbc0eb9e7a177d7e0e");
+    // A refused project: its clusters' and its listing's failures are the same news.
+    let denied = alert("AtlasBackupExportAccessDenied", p1, "");
+    for target in [
+        alert("AtlasBackupExportClusterDown", p1, "Cluster0"),
+        alert("AtlasBackupExportDiscoveryDown", p1, ""),
+    ] {
+        assert!(inhibited(&denied, &target), "{target:?}");
+    }
+    for target in [
+        alert("AtlasBackupExportClusterDown", p2, "Cluster9"),
+        alert("AtlasBackupExportDiscoveryDown", p2, ""),
+        alert("AtlasBackupExportFailed", p1, "Cluster0"),
+        alert("AtlasBackupExportStuck", p1, "Cluster0"),
+    ] {
+        assert!(
+            !inhibited(&denied, &target),
+            "another project's or another kind of alert still fires: {target:?}"
+        );
+    }
+    assert!(!inhibited(
+        &alert("AtlasBackupExportClusterDown", p1, "Cluster0"),
+        &denied
+    ));
+    // Nothing holds back the overdue alert.
+    let mut overdue = alert("AtlasBackupExportOverdue", p1, "Cluster0");
+    overdue.retain(|(l, _)| *l != "severity");
+    overdue.push(("severity", "critical"));
+    for rule in rules {
+        for source in [
+            denied.clone(),
+            alert("AtlasBackupExportedDataStale", p1, "Cluster0"),
+            alert("AtlasBackupExportFailed", p1, "Cluster0"),
+            alert("AtlasBackupExportDiscoveryDown", p1, ""),
+        ] {
+            assert!(!inhibits(rule, &source, &overdue), "{rule:?}");
+        }
+    }
+    // The exporter alerts: the critical one holds back its own warning, not another exporter's,
+    // and never the reverse.
+    for name in ["AtlasBackupExporterDown", "AtlasBackupExporterAbsent"] {
+        let warning = [
+            ("alertname", name),
+            ("job", "atlas-backup-exporter"),
+            ("instance", "exporter:9947"),
+            ("severity", "warning"),
+        ];
+        let mut critical = warning;
+        critical[3] = ("severity", "critical");
+        assert!(inhibited(&critical, &warning), "{name}");
+        assert!(!inhibited(&warning, &critical), "{name}");
+        let mut other = warning;
+        other[2] = ("instance", "exporter-b:9947");
+        assert!(!inhibited(&critical, &other), "{name}: another exporter");
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -595,6 +853,58 @@ fn dashboard_is_importable_grafana_json() {
             requires.contains(&("panel".to_owned(), kind.clone())),
             "__requires lacks the panel type {kind}"
         );
+    }
+
+    // 0/1 series read as states, not as lines between 0 and 1; CPU has its unit.
+    for title in [
+        "Exporter scraped (up)",
+        "Atlas reads per cluster and project",
+        "Paused clusters",
+        "Atlas refusing the exporter, per project",
+    ] {
+        let panel = panels
+            .iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title}"));
+        assert_eq!(panel["type"], "state-timeline", "{title}");
+    }
+    let cpu = panels
+        .iter()
+        .find(|p| json_str(&p["title"]).starts_with("Exporter CPU"))
+        .expect("the CPU panel");
+    assert_eq!(cpu["fieldConfig"]["defaults"]["unit"], "percentunit");
+    // The headline: the overdue count comes first, and no panel colours by a fixed 26 hours.
+    assert!(!text.contains("93600"), "a fixed 26-hour threshold is left");
+    let overdue = panels
+        .iter()
+        .find(|p| p["title"] == "Clusters overdue")
+        .expect("the Clusters overdue stat");
+    assert_eq!(overdue["gridPos"]["y"], 1);
+    // The expectations row sits right under the headline.
+    let expectations = panels
+        .iter()
+        .find(|p| p["type"] == "row" && p["title"] == "Expectations and schedules")
+        .expect("the expectations row");
+    assert_eq!(expectations["gridPos"]["y"], 5);
+    // Legends and tables name the project: every legend with a cluster starts with the project.
+    for panel in &panels {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let legend = target["legendFormat"].as_str().unwrap_or_default();
+            if legend.contains("{{cluster_name}}") {
+                assert!(
+                    legend.starts_with("{{group_name}} / {{cluster_name}}"),
+                    "{}: legend {legend}",
+                    json_str(&panel["title"])
+                );
+            }
+        }
+        if panel["type"] == "table" && panel.to_string().contains("cluster_name") {
+            assert!(
+                panel.to_string().contains(r#""group_name":"Project""#),
+                "{}: no project-name column",
+                json_str(&panel["title"])
+            );
+        }
     }
 
     // The table of newest jobs colours the state.

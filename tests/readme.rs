@@ -542,13 +542,50 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
     };
     let (replica_set, sharded) = seed_examples();
     let id = |job: &serde_json::Value| job["id"].as_str().unwrap().to_owned();
-    for cluster in ["Cluster0", "Cluster1"] {
+    for cluster in ["Cluster0", "Cluster1", "Cluster2", "Cluster3", "Reports"] {
         assert_eq!(
             scrape.value("atlas_backup_export_up", &[("cluster_name", cluster)]),
             Some(1.0),
             "run {run}: {cluster} is up\n{body}"
         );
     }
+    // The overdue monthly cluster and the one whose expectation the demo's config declares
+    // have one; the cluster exported by hand long ago, like the sharded one without
+    // auto-export, is expected nothing and pages nobody.
+    let expected = "atlas_backup_export_expected_interval_seconds";
+    let of = |cluster| [("cluster_name", cluster)];
+    let source = |cluster| {
+        let found = scrape.find(expected, &of(cluster));
+        found.first().map(|s| (s.labels["source"].clone(), s.value))
+    };
+    assert_eq!(
+        source("Cluster2"),
+        Some(("auto_export".into(), 2_678_400.0)),
+        "run {run}"
+    );
+    assert_eq!(
+        source("Reports"),
+        Some(("config".into(), 86_400.0)),
+        "run {run}"
+    );
+    assert_eq!(source("Cluster3"), None, "run {run}");
+    assert_eq!(source("Cluster1"), None, "run {run}");
+    let due = "atlas_backup_export_next_due_timestamp_seconds";
+    assert!(scrape.find(due, &of("Cluster3")).is_empty(), "run {run}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let overdue = scrape.value(
+        due,
+        &[("cluster_name", "Cluster2"), ("basis", "schedule_bucket")],
+    );
+    assert!(
+        overdue.is_some_and(|at| at < now - 8.0 * 86_400.0),
+        "run {run}: {overdue:?}"
+    );
+    let on_time = scrape.value(due, &[("cluster_name", "Reports"), ("basis", "any_bucket")]);
+    assert!(on_time.is_some_and(|at| at > now), "run {run}: {on_time:?}");
     // The cluster with Cloud Backup off is counted, not watched.
     assert!(
         scrape
@@ -621,11 +658,13 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
             .filter(|l| l.starts_with("atlas_backup_export_job_state{") && l.ends_with(" 1"))
             .map(str::to_owned)
             .collect();
-        // Seven: Cluster2's scheduled export of 40 days ago is older than export_jobs.max_age.
+        // Nine: the demo project's seven recent jobs, Cluster3's one export by hand (200 days
+        // old, but a cluster's newest job always has series) and the tooling project's daily
+        // export; Cluster2's scheduled export of 40 days ago is older than export_jobs.max_age.
         assert_eq!(
             printed.len(),
-            7,
-            "run {run}: the demo's seven recent jobs\n{printed:?}"
+            9,
+            "run {run}: the demo's nine jobs with series\n{printed:?}"
         );
         assert_eq!(printed, expected, "run {run}: `{line}`");
     }

@@ -22,6 +22,7 @@ const INTERVAL: &str = "atlas_backup_export_auto_export_interval_seconds";
 const SCHEDULED_SUCCESS: &str = "atlas_backup_export_auto_export_last_success_timestamp_seconds";
 const SNAPSHOT: &str = "atlas_backup_export_last_success_snapshot_timestamp_seconds";
 const CREATED: &str = "atlas_backup_export_cluster_created_timestamp_seconds";
+const AUTO_EXPORT_INFO: &str = "atlas_backup_export_auto_export_info";
 
 /// The demo, its moving job held `Queued` for the whole test, seeded at a whole second.
 fn demo() -> (FakeAtlas, f64, fake_atlas::DemoHandle) {
@@ -64,18 +65,26 @@ async fn the_demo_shows_the_five_series_with_the_values_its_data_implies() {
     assert_eq!(scrape.value(ENABLED, &of("Cluster2")), Some(1.0));
 
     for cluster in ["Cluster0", "Cluster2"] {
+        // The interval has the cluster's labels only: the schedule's bucket and frequency are
+        // on auto_export_info, so rules join the two without ignoring().
+        let found = scrape.find(INTERVAL, &of(cluster));
+        assert_eq!(found.len(), 1, "{cluster}");
+        let names: Vec<&str> = found[0].labels.keys().map(String::as_str).collect();
+        assert_eq!(names, ["cluster_name", "group_id"]);
+        assert_eq!(found[0].value, 2_678_400.0);
         let labels = [
             ("cluster_name", cluster),
             ("export_bucket_id", AWS_BUCKET),
             ("frequency_type", "monthly"),
         ];
-        assert_eq!(scrape.value(INTERVAL, &labels), Some(2_678_400.0));
+        assert_eq!(scrape.value(AUTO_EXPORT_INFO, &labels), Some(1.0));
     }
     assert_eq!(
         scrape.find(INTERVAL, &[]).len(),
         2,
         "none without auto-export"
     );
+    assert_eq!(scrape.find(AUTO_EXPORT_INFO, &[]).len(), 2);
 
     // Cluster0: the seed's replica-set job, 2 h ago plus its 3,537 s. Cluster2: the scheduled
     // export 40 days ago, not the on-demand one to the other bucket 2 days ago.
@@ -113,7 +122,7 @@ async fn the_demo_shows_the_five_series_with_the_values_its_data_implies() {
         Some(now - 40.0 * DAY - 3600.0)
     );
 
-    for cluster in ["Cluster0", "Cluster1", "Cluster2"] {
+    for cluster in ["Cluster0", "Cluster1", "Cluster2", "Cluster3"] {
         assert_eq!(scrape.value(CREATED, &of(cluster)), Some(now - 400.0 * DAY));
     }
     assert_eq!(scrape.find(CREATED, &of("Archive")).len(), 0, "not watched");
@@ -129,7 +138,7 @@ async fn each_snapshot_is_read_once_and_the_expired_one_again_after_a_restart_wi
         scrape = first.scrape().await;
     }
     // One snapshot per cluster, each read once over five scrapes, the expired one included.
-    assert_eq!(fake.requests().endpoint("get_snapshot"), 3);
+    assert_eq!(fake.requests().endpoint("get_snapshot"), 4);
     let expired = scrape.value(SNAPSHOT, &of("Cluster1"));
     assert!(expired.is_some());
 
@@ -137,7 +146,7 @@ async fn each_snapshot_is_read_once_and_the_expired_one_again_after_a_restart_wi
     // same time.
     let (second, _clock) = start(fake.clone(), "").await;
     let after_restart = second.scrape().await;
-    assert_eq!(fake.requests().endpoint("get_snapshot"), 6);
+    assert_eq!(fake.requests().endpoint("get_snapshot"), 8);
     assert_eq!(after_restart.value(SNAPSHOT, &of("Cluster1")), expired);
 }
 
@@ -231,7 +240,7 @@ async fn the_schedule_is_read_once_per_refresh_interval_and_a_failure_keeps_the_
     }
     assert_eq!(
         fake.requests().endpoint("get_backup_schedule"),
-        3,
+        4,
         "one per cluster"
     );
 
@@ -259,7 +268,7 @@ async fn the_schedule_is_read_once_per_refresh_interval_and_a_failure_keeps_the_
     exporter.scrape().await;
     let calls = fake.requests().endpoint("get_backup_schedule");
     assert!(
-        (6..=9).contains(&calls),
+        (8..=11).contains(&calls),
         "{calls}: retried within one refresh only"
     );
 }

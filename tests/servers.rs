@@ -242,6 +242,26 @@ impl Server {
         serde_json::from_str(&text).map_err(|e| format!("{} {url}: {e}: {text}", self.name))
     }
 
+    /// `POST path` with a JSON body, failing the test unless it succeeds.
+    pub async fn post_json(&self, path: &str, body: &Json) {
+        let url = format!("{}{path}", self.url);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{} POST {url}: {e}", self.name));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "{} POST {url}: HTTP {status}: {text}",
+            self.name
+        );
+    }
+
     /// The `data` of a Prometheus API answer (`/api/v1/...`), failing the test on an error.
     pub async fn api(&self, path: &str, params: &[(&str, &str)]) -> Json {
         let answer = self

@@ -259,7 +259,7 @@ fn comparable(scrape: &Scrape) -> BTreeMap<String, f64> {
         name.starts_with("process_")
             || counters.contains(name)
             || counters.contains(name.strip_suffix("_total").unwrap_or(name))
-            || name == "atlas_backup_export_scrape_duration_seconds"
+            || name == "atlas_backup_export_collection_duration_seconds"
             || name == "atlas_backup_export_collection_timestamp_seconds"
     };
     scrape

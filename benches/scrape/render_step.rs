@@ -165,6 +165,7 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
                     cluster_name: format!("cluster-{c:04}"),
                     labels: labels.clone(),
                     job_ids: None,
+                    expect: Default::default(),
                 },
                 duration: 0.051_234 + c as f64 / 1e4,
                 collected_at: now + 0.25,
@@ -180,8 +181,7 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
         .collect();
     Collection {
         clusters: reports,
-        discoveries: Vec::new(),
-        metadata: Default::default(),
+        ..Collection::default()
     }
 }
 
@@ -316,7 +316,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
     for (c, s) in &clusters {
         let _ = writeln!(
             out,
-            "atlas_backup_export_scrape_duration_seconds{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
+            "atlas_backup_export_collection_duration_seconds{{group_id=\"{}\",cluster_name=\"{}\"{}}} {}",
             c.cluster.group_id, c.cluster.cluster_name, s, c.duration
         );
     }
@@ -369,7 +369,7 @@ fn prometheus_families(collection: &Collection) -> (Registry, usize) {
     let last = vec("atlas_backup_export_last_success_timestamp_seconds", &[]);
     let invalid = vec("atlas_backup_export_invalid_jobs", &[]);
     let up = vec("atlas_backup_export_up", &[]);
-    let scrape = vec("atlas_backup_export_scrape_duration_seconds", &[]);
+    let scrape = vec("atlas_backup_export_collection_duration_seconds", &[]);
     let collected = vec("atlas_backup_export_collection_timestamp_seconds", &[]);
     let mut n = 0;
     for c in &collection.clusters {

@@ -35,6 +35,13 @@ const DEMO_ON_DEMAND_SNAPSHOT_ID: &str = "6a7943482c88faeba59ccf81";
 const RECORDED_BUCKET_ID: &str = "6a794342c0eb9e7a17729455";
 /// The demo's second export bucket, on GCP.
 const DEMO_GCP_BUCKET_ID: &str = "6a794342c0eb9e7a17729456";
+/// The demo's second project, `Demo Tooling`: its cluster `Reports` is exported by the team's
+/// own tooling every day, which the demo's config declares with `expect_export_every: 1d`.
+pub const DEMO_TOOLING_GROUP_ID: &str = "6a7941002c88faeba59c0001";
+/// `Demo Tooling`'s export bucket.
+const DEMO_TOOLING_BUCKET_ID: &str = "6a794342c0eb9e7a17729457";
+const DEMO_HAND_SNAPSHOT_ID: &str = "6a7943492c88faeba59ccf90";
+const DEMO_TOOLING_SNAPSHOT_ID: &str = "6a79434a2c88faeba59ccfa0";
 const RECORDED_CREATED_AT: &str = "2026-08-10T03:28:25Z";
 /// The recorded prefix up to the cluster; the time and epoch parts follow `createdAt`.
 const RECORDED_PREFIX_BASE: &str =
@@ -293,6 +300,11 @@ impl FakeAtlas {
     /// scheduled export is 40 days old (an on-demand export to `acme-backups-eu` 2 days ago).
     /// Each success's snapshot is there, but for `Cluster1`'s newest
     /// ([`DEMO_EXPIRED_SNAPSHOT_ID`]), which has expired (404).
+    ///
+    /// `Cluster3` was exported by hand once, 200 days ago, and has no auto-export: nobody
+    /// expects it to export. A second project, [`DEMO_TOOLING_GROUP_ID`] (`Demo Tooling`), holds
+    /// `Reports`, exported daily by the team's own tooling (last 20 hours ago) to its bucket
+    /// `tooling-exports` on AWS, without auto-export: the demo's config declares the expectation.
     #[must_use = "dropping the handle stops the moving job"]
     pub fn seed_demo(&self, now: OffsetDateTime) -> DemoHandle {
         self.seed_demo_with_timings(now, DemoTimings::default())
@@ -425,6 +437,46 @@ impl FakeAtlas {
                 .finished(on_demand + time::Duration::minutes(20))
                 .snapshot_id(DEMO_ON_DEMAND_SNAPSHOT_ID)
                 .export_bucket_id(DEMO_GCP_BUCKET_ID)
+                .build(),
+        );
+        // Exported by hand once, long ago, and never again: no schedule, no expectation.
+        let by_hand = now - days(200);
+        self.add_cluster(g, "Cluster3");
+        self.set_cluster_created(g, "Cluster3", now - days(400));
+        self.add_snapshot(g, "Cluster3", DEMO_HAND_SNAPSHOT_ID, by_hand - hours(1));
+        self.put_job(
+            g,
+            "Cluster3",
+            job("6a79455c2c88faeba59d5f20")
+                .state("Successful")
+                .created(by_hand)
+                .finished(by_hand + time::Duration::minutes(12))
+                .snapshot_id(DEMO_HAND_SNAPSHOT_ID)
+                .export_bucket_id(DEMO_GCP_BUCKET_ID)
+                .build(),
+        );
+        // The second project: a cluster the team's own tooling exports every day.
+        let tooling = DEMO_TOOLING_GROUP_ID;
+        let exported = now - hours(20);
+        self.set_group_name(tooling, "Demo Tooling");
+        self.add_cluster(tooling, "Reports");
+        self.set_cluster_created(tooling, "Reports", now - days(90));
+        self.add_export_bucket(tooling, DEMO_TOOLING_BUCKET_ID, "tooling-exports", "AWS");
+        self.add_snapshot(
+            tooling,
+            "Reports",
+            DEMO_TOOLING_SNAPSHOT_ID,
+            exported - hours(1),
+        );
+        self.put_job(
+            tooling,
+            "Reports",
+            job("6a79455d2c88faeba59d5f30")
+                .state("Successful")
+                .created(exported)
+                .finished(exported + time::Duration::minutes(9))
+                .snapshot_id(DEMO_TOOLING_SNAPSHOT_ID)
+                .export_bucket_id(DEMO_TOOLING_BUCKET_ID)
                 .build(),
         );
         // The moving job's snapshot, taken half an hour before it starts.

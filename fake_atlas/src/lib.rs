@@ -36,8 +36,8 @@ use tokio::sync::{Notify, watch};
 pub use faults::{Fault, Gate, Meter};
 pub use fixtures::{
     DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_EXPIRED_SNAPSHOT_ID, DEMO_GROUP_ID,
-    DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DemoHandle, DemoTimings, JobBuilder,
-    atlas_time, job, seed_examples,
+    DEMO_MOVING_JOB_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DEMO_TOOLING_GROUP_ID, DemoHandle,
+    DemoTimings, JobBuilder, atlas_time, job, seed_examples,
 };
 
 /// The order in which the stand-in lists a cluster's export jobs.
@@ -334,7 +334,13 @@ impl FakeAtlas {
     /// Sets a cluster's `createDate` (adding it as a replica set if needed).
     pub fn set_cluster_created(&self, group_id: &str, cluster: &str, created: OffsetDateTime) {
         let created = fixtures::atlas_time(created);
-        lock(&self.inner.store).set_cluster_created(group_id, cluster, &created);
+        lock(&self.inner.store).set_cluster_created(group_id, cluster, Some(&created));
+    }
+
+    /// Leaves `createDate` out of the cluster's description, as an answer that does not say
+    /// when the cluster was created (adding it as a replica set if needed).
+    pub fn clear_cluster_created(&self, group_id: &str, cluster: &str) {
+        lock(&self.inner.store).set_cluster_created(group_id, cluster, None);
     }
 
     /// Turns on the cluster's auto-export to `bucket_id` every `frequency` (`monthly`,

@@ -40,8 +40,8 @@ struct Cluster {
     kind: ClusterKind,
     /// Atlas resource tags, key and value, in the order given.
     tags: Vec<(String, String)>,
-    /// `createDate`, as Atlas writes it.
-    created: String,
+    /// `createDate`, as Atlas writes it; `None`: left out of the cluster's description.
+    created: Option<String>,
     /// The backup schedule's auto-export: bucket id and `frequencyType`; `None`: off.
     auto_export: Option<(String, String)>,
     /// Snapshots Atlas still has: id to `createdAt`.
@@ -127,8 +127,8 @@ impl Store {
             .collect();
     }
 
-    pub(super) fn set_cluster_created(&mut self, gid: &str, name: &str, created: &str) {
-        created.clone_into(&mut self.cluster_mut(gid, name, ClusterKind::ReplicaSet).created);
+    pub(super) fn set_cluster_created(&mut self, gid: &str, name: &str, created: Option<&str>) {
+        self.cluster_mut(gid, name, ClusterKind::ReplicaSet).created = created.map(str::to_owned);
     }
 
     pub(super) fn set_auto_export(
@@ -226,7 +226,7 @@ impl Store {
                 id: fake_hex_id(&format!("cluster/{gid}/{name}")),
                 kind,
                 tags: Vec::new(),
-                created: CLUSTER_CREATED.to_owned(),
+                created: Some(CLUSTER_CREATED.to_owned()),
                 auto_export: None,
                 snapshots: HashMap::new(),
                 jobs: Vec::new(),
@@ -496,7 +496,6 @@ fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
     };
     let mut cluster = json!({
         "clusterType": if c.kind.is_sharded() { "SHARDED" } else { "REPLICASET" },
-        "createDate": c.created,
         "groupId": gid,
         "id": c.id,
         "mongoDBVersion": MONGODB_VERSION,
@@ -505,6 +504,9 @@ fn cluster_json(gid: &str, name: &str, c: &Cluster, shape: Shape) -> Value {
         "stateName": "IDLE",
         "tags": c.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
     });
+    if let Some(created) = &c.created {
+        cluster["createDate"] = json!(created);
+    }
     let backup = c.kind != ClusterKind::BackupDisabled;
     match shape {
         Shape::Current => {

@@ -22,12 +22,15 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
 pub use super::endpoint::{Endpoint, Route};
+
+use super::access::AccessLog;
+use super::body::{BodyFailure, not_followed, read_body};
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use super::observer::{CallObserver, CallOutcome};
 use super::ratelimit::{Key, RateLimits, Refusal};
 use crate::clock::Clock;
-use crate::config::{ApiVersion, AtlasConfig, Credentials, format_size};
+use crate::config::{ApiVersion, AtlasConfig, Credentials};
 
 /// Retries per call after the first attempt, all inside the scrape's deadline.
 const MAX_RETRIES: usize = 3;
@@ -86,6 +89,8 @@ struct ClientState {
     clock: Clock,
     /// Told how each call ended (`--atlas.check`), once one is set.
     observer: std::sync::OnceLock<Arc<dyn CallObserver>>,
+    /// Which projects Atlas refuses, as the latest calls left them.
+    access: AccessLog,
 }
 
 enum Auth {
@@ -241,6 +246,7 @@ impl AtlasClient {
                 limits: Arc::new(RateLimits::new(clock.clone())),
                 clock,
                 observer: std::sync::OnceLock::new(),
+                access: AccessLog::default(),
             }),
         })
     }
@@ -298,11 +304,13 @@ impl AtlasClient {
             .route()
             .path
             .is_some_and(|path| path.starts_with("/groups/{groupId}"));
-        let key = Key::new(endpoint, segments.first().copied().filter(|_| in_project));
+        let group_id = segments.first().copied().filter(|_| in_project);
+        let key = Key::new(endpoint, group_id);
         let result = retrying(deadline, call, || {
             self.attempt(endpoint, &key, &url, call, deadline)
         })
         .await;
+        self.inner.access.call_ended(group_id, endpoint, &result);
         if let Some(observer) = self.inner.observer.get() {
             let result = result.as_ref().map(|_| ());
             observer.observe(CallOutcome {
@@ -312,6 +320,17 @@ impl AtlasClient {
             });
         }
         result
+    }
+
+    /// Whether Atlas refuses the exporter in the project: the credential, or the latest call
+    /// of some kind in it (see `access`).
+    pub fn access_denied(&self, group_id: &str) -> bool {
+        self.inner.access.denied(group_id)
+    }
+
+    /// Forgets the refusals of the projects `keep` refuses (no longer watched).
+    pub fn forget_access_all_but(&self, keep: impl Fn(&str) -> bool) {
+        self.inner.access.retain(keep);
     }
 
     /// One HTTP attempt (a digest exchange counts as one), once the rate-limit gate lets it go,
@@ -576,6 +595,9 @@ impl AtlasClient {
                         .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
                 })
                 .map_or_else(|| "no error details".into(), |d| from_the_answer(&d));
+            if status == StatusCode::UNAUTHORIZED || detail == "invalid_client" {
+                self.inner.access.token_answered(true);
+            }
             return Err(Failure {
                 error: format!("HTTP {}: {detail}", status.as_u16()),
                 retry: worth_retrying(status),
@@ -592,6 +614,7 @@ impl AtlasClient {
             lifetime / 2
         };
         tracing::debug!(expires_in = parsed.expires_in, "fetched an OAuth token");
+        self.inner.access.token_answered(false);
         Ok(Token {
             value: Arc::new(SecretString::from(parsed.access_token)),
             fetch_began: began,
@@ -677,113 +700,6 @@ async fn read_response(
         retry: worth_retrying(status),
         retry_after,
     })
-}
-
-/// Why a body could not be read whole.
-enum BodyFailure {
-    /// Past the limit, announced by `Content-Length` or counted while reading.
-    TooLarge,
-    /// The connection failed mid-body: reset, closed early, a broken chunk or gzip stream.
-    Broken(String),
-    /// Still arriving when the attempt's time ran out, after this many bytes.
-    TimedOut(usize),
-}
-
-impl BodyFailure {
-    fn describe(&self, limit: u64, timeout: Duration) -> String {
-        match self {
-            BodyFailure::TooLarge => format!(
-                "the answer is larger than atlas.max_response_size ({})",
-                format_size(limit)
-            ),
-            BodyFailure::Broken(message) => message.clone(),
-            BodyFailure::TimedOut(read) => format!(
-                "the body was still arriving after {} ms ({read} bytes read)",
-                timeout.as_millis()
-            ),
-        }
-    }
-}
-
-/// The most a body's buffer is given up front, whatever `Content-Length` says.
-const MAX_PREALLOCATION: u64 = 1 << 20;
-
-/// Reads a body chunk by chunk as reqwest hands it over (after decompression), keeping at most
-/// `limit` bytes: an answer past it is given up at once, so however large, endless or
-/// compressed the body is, one request in flight holds no more than `limit`.
-async fn read_body(
-    response: &mut reqwest::Response,
-    limit: u64,
-    end: tokio::time::Instant,
-) -> Result<bytes::Bytes, BodyFailure> {
-    let announced = response.content_length();
-    if announced.is_some_and(|length| length > limit) {
-        return Err(BodyFailure::TooLarge);
-    }
-    // What the other end announces is a claim, not memory to set aside: past this the buffer
-    // grows as bytes actually arrive.
-    let capacity =
-        usize::try_from(announced.unwrap_or(0).min(limit).min(MAX_PREALLOCATION)).unwrap_or(0);
-    let mut body = Vec::with_capacity(capacity);
-    loop {
-        let chunk = match tokio::time::timeout_at(end, response.chunk()).await {
-            Err(_) => return Err(BodyFailure::TimedOut(body.len())),
-            Ok(Err(error)) => return Err(BodyFailure::Broken(error_chain(&error))),
-            Ok(Ok(None)) => return Ok(body.into()),
-            Ok(Ok(Some(chunk))) => chunk,
-        };
-        append_within(&mut body, &chunk, limit)?;
-    }
-}
-
-/// Appends `chunk` to `body` unless that would pass `limit`. The buffer grows by doubling as
-/// `Vec` does, but never past `limit`, so the buffer itself keeps the promise of [`read_body`].
-fn append_within(body: &mut Vec<u8>, chunk: &[u8], limit: u64) -> Result<(), BodyFailure> {
-    let needed = body.len() + chunk.len();
-    if needed as u64 > limit {
-        return Err(BodyFailure::TooLarge);
-    }
-    if needed > body.capacity() {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let target = body.capacity().saturating_mul(2).max(needed).min(limit);
-        body.reserve_exact(target - body.len());
-    }
-    body.extend_from_slice(chunk);
-    Ok(())
-}
-
-/// An error and its causes, "error decoding response body: ...: connection reset by peer":
-/// reqwest's own message alone does not say what went wrong.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-/// Where a redirect pointed, for the error that refuses it: quoted, control characters
-/// escaped, and cut short, since it is whatever the other end sent.
-fn not_followed(headers: &HeaderMap) -> String {
-    const SHOWN: usize = 200;
-    match headers.get(reqwest::header::LOCATION) {
-        Some(location) => {
-            let text = String::from_utf8_lossy(location.as_bytes());
-            let mut shown: String = text.chars().take(SHOWN).collect();
-            if text.chars().count() > SHOWN {
-                shown.push('…');
-            }
-            format!("redirect to {shown:?} not followed (Atlas does not redirect API calls)")
-        }
-        None => "redirect without a Location not followed (Atlas does not redirect API calls)"
-            .to_owned(),
-    }
 }
 
 /// Atlas's rate limit and its server errors pass; the other statuses say the call is wrong.
@@ -909,26 +825,5 @@ mod tests {
             None
         );
         assert_eq!(wait_before_retry(first, None, None), None);
-    }
-
-    #[test]
-    fn a_body_buffer_grows_by_doubling_but_never_past_the_limit() {
-        let mut body = Vec::new();
-        let chunk = [7u8; 300];
-        let mut capacities = Vec::new();
-        for _ in 0..3 {
-            assert!(append_within(&mut body, &chunk, 1000).is_ok());
-            capacities.push(body.capacity());
-        }
-        assert!(append_within(&mut body, &chunk[..100], 1000).is_ok());
-        capacities.push(body.capacity());
-        // 300, doubled to 600, doubled to 1000 rather than 1200, then full.
-        assert_eq!(capacities, [300, 600, 1000, 1000]);
-        assert_eq!(body.len(), 1000);
-        assert!(matches!(
-            append_within(&mut body, &[0], 1000),
-            Err(BodyFailure::TooLarge)
-        ));
-        assert_eq!((body.len(), body.capacity()), (1000, 1000));
     }
 }

@@ -1,6 +1,8 @@
 //! The Atlas Administration API client: authentication (digest or OAuth), the calls the exporter
 //! makes, paging, and the models of what comes back.
 
+mod access;
+mod body;
 mod client;
 mod endpoint;
 mod error;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 
 use super::metadata::Metadata;
-use super::{Labels, WatchedCluster, lock};
+use super::{ConfiguredExpectation, Labels, WatchedCluster, lock};
 use crate::atlas::model::{ClusterItem, Unwatched};
 use crate::atlas::{AtlasClient, AtlasError, Deadline, Endpoint};
 use crate::config::Config;
@@ -54,6 +54,10 @@ pub(super) struct Discovery {
     configured: HashSet<(String, String)>,
     /// The labels of a project no target names: none.
     no_labels: Labels,
+    /// What each target's config expects of its clusters' exports (its first target's).
+    target_expectations: HashMap<String, ConfiguredExpectation>,
+    /// What the config expects of the clusters of a project no target names.
+    no_target: ConfiguredExpectation,
     lists: Mutex<Lists>,
     /// Takes the names and cluster details the listings give anyway.
     metadata: Arc<Metadata>,
@@ -98,10 +102,14 @@ impl Discovery {
             .map(|t| (t.group_id.clone(), Labels::from(t.labels.clone())))
             .collect();
         let mut target_labels = HashMap::new();
+        let mut target_expectations = HashMap::new();
         for target in &config.targets {
             target_labels
                 .entry(target.group_id.clone())
                 .or_insert_with(|| Labels::from(target.labels.clone()));
+            target_expectations
+                .entry(target.group_id.clone())
+                .or_insert_with(|| ConfiguredExpectation::of_target(config, target));
         }
         let configured = config
             .targets
@@ -118,6 +126,11 @@ impl Discovery {
             targets,
             all_projects: config.discovery.all_projects,
             target_labels,
+            target_expectations,
+            no_target: ConfiguredExpectation {
+                explicit: None,
+                default: config.export_jobs.expect_export_every,
+            },
             configured,
             no_labels: Labels::from([]),
             lists: Mutex::new(Lists::default()),
@@ -346,6 +359,10 @@ impl Discovery {
                     cluster_name: key.1,
                     labels: self.labels(group_id).clone(),
                     job_ids: None,
+                    expect: *self
+                        .target_expectations
+                        .get(group_id)
+                        .unwrap_or(&self.no_target),
                 });
             }
         }

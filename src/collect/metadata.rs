@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_util::future::join_all;
 
 use super::refresh::Refreshed;
-use super::{JobSummary, Labels, WatchedCluster, lock};
+use super::{Labels, WatchedCluster, lock};
 use crate::atlas::model::{BackupSchedule, ClusterDetails, ExportBucket, SnapshotTime};
 use crate::atlas::{AtlasClient, Deadline};
 use crate::clock::Clock;
@@ -44,9 +44,6 @@ pub struct ScheduleInfo {
     pub cluster_name: String,
     pub labels: Labels,
     pub schedule: BackupSchedule,
-    /// `finishedAt` of the newest successful export to the schedule's bucket, while auto-export
-    /// is on.
-    pub last_success: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -140,14 +137,13 @@ impl Metadata {
     }
 
     /// Reads again what is due for these projects and these clusters (the configured ones:
-    /// discovered clusters get theirs from discovery's listing), each lookup concurrently; then
-    /// the schedules of the clusters `collected` (those whose jobs were read), and the snapshots
-    /// their newest successes hold.
+    /// discovered clusters get theirs from discovery's listing), each lookup concurrently; and
+    /// the schedules of the clusters `collected` (those whose jobs were read).
     pub(super) async fn refresh(
         &self,
         group_ids: &[String],
-        configured: &[(String, String)],
-        collected: &[(ClusterKey, &JobSummary)],
+        configured: &[ClusterKey],
+        collected: &[ClusterKey],
         deadline: Deadline,
     ) {
         let client = &self.client;
@@ -176,7 +172,6 @@ impl Metadata {
         };
         let schedules = async {
             if self.config.schedules {
-                let keys: Vec<ClusterKey> = collected.iter().map(|(k, _)| k.clone()).collect();
                 let lookup = |(g, c): ClusterKey| async move {
                     let schedule = client.get_backup_schedule(&g, &c, deadline).await?;
                     if schedule.auto_export && schedule.interval_seconds().is_none() {
@@ -190,35 +185,42 @@ impl Metadata {
                     }
                     Ok(schedule)
                 };
-                self.schedules.refresh(&keys, lookup).await;
+                self.schedules.refresh(collected, lookup).await;
             }
         };
         tokio::join!(names, details, buckets, schedules);
-        if self.config.snapshots {
-            self.refresh_snapshots(collected, deadline).await;
-        }
     }
 
-    /// Reads the time of each snapshot a cluster's newest success holds (with auto-export on,
-    /// the newest to the schedule's bucket) that is not kept yet: once per snapshot id.
-    async fn refresh_snapshots(&self, collected: &[(ClusterKey, &JobSummary)], deadline: Deadline) {
+    /// The last backup schedule read for a cluster.
+    pub(super) fn schedule(&self, key: &ClusterKey) -> Option<BackupSchedule> {
+        self.schedules.get(key)
+    }
+
+    /// The last details read for a cluster.
+    pub(super) fn details(&self, key: &ClusterKey) -> Option<ClusterDetails> {
+        self.details.get(key)
+    }
+
+    /// Reads the time of each snapshot the success that counts of a cluster holds (`wanted`:
+    /// its snapshot id and whether the cluster is sharded; `None` when no success counts) that
+    /// is not kept yet: once per snapshot id.
+    pub(super) async fn refresh_snapshots(
+        &self,
+        wanted: &[(ClusterKey, Option<(String, bool)>)],
+        deadline: Deadline,
+    ) {
+        if !self.config.snapshots {
+            return;
+        }
         let now = self.clock.now();
         let interval = self.config.refresh_interval;
         let mut due: Vec<(ClusterKey, String, bool)> = Vec::new();
         {
             let mut kept = lock(&self.snapshots);
             let mut tries = lock(&self.snapshot_tries);
-            for (key, summary) in collected {
-                let bucket = self
-                    .schedules
-                    .get(key)
-                    .filter(|s| s.auto_export)
-                    .and_then(|s| s.bucket_id);
-                let wanted = summary
-                    .newest_success(bucket.as_deref())
-                    .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));
-                let Some((snapshot_id, sharded)) = wanted else {
-                    // Its job is no longer the newest success: the snapshot goes with it.
+            for (key, wanted) in wanted {
+                let Some((snapshot_id, sharded)) = wanted.clone() else {
+                    // Its job is no longer the success that counts: the snapshot goes with it.
                     kept.remove(key);
                     tries.remove(key);
                     continue;
@@ -287,7 +289,6 @@ impl Metadata {
                     cluster_name: key.1.clone(),
                     labels: cluster.labels.clone(),
                     schedule,
-                    last_success: None,
                 });
             }
             if let Some(kept) = snapshots.get(&key) {

@@ -6,12 +6,13 @@
 //! and the failures already logged (`failures`).
 
 mod discovery;
+mod expectation;
 mod failures;
 mod metadata;
 mod refresh;
 mod summary;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -20,6 +21,9 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 
 pub use discovery::{DiscoveryReport, Skipped};
+pub use expectation::{
+    Assessment, Basis, ConfiguredExpectation, Due, Expectation, Facts, Source, assess,
+};
 pub use metadata::{
     BucketInfo, ClusterInfo, MetadataReport, ProjectInfo, ScheduleInfo, SnapshotInfo,
 };
@@ -43,6 +47,33 @@ pub struct Collection {
     pub discoveries: Vec<DiscoveryReport>,
     /// The names and details of the clusters collected and (on `/metrics`) their projects.
     pub metadata: MetadataReport,
+    /// What is expected of each cluster collected, in the same order.
+    pub expectations: Vec<ClusterExpectation>,
+    /// Whether Atlas refuses the exporter in each watched project (on `/metrics` only).
+    pub access: Vec<ProjectAccess>,
+}
+
+/// What is expected of one cluster's exports, and when the next one is due.
+#[derive(Debug)]
+pub struct ClusterExpectation {
+    pub group_id: String,
+    pub cluster_name: String,
+    pub labels: Labels,
+    pub assessment: Assessment,
+}
+
+impl ClusterExpectation {
+    fn key(&self) -> (&str, &str) {
+        (&self.group_id, &self.cluster_name)
+    }
+}
+
+/// Whether Atlas refuses the exporter in a project (`atlas_backup_export_access_denied`).
+#[derive(Debug)]
+pub struct ProjectAccess {
+    pub group_id: String,
+    pub labels: Labels,
+    pub denied: bool,
 }
 
 /// A cluster the exporter watches, named in the config or discovered.
@@ -55,6 +86,8 @@ pub struct WatchedCluster {
     /// `Some`: only these export jobs, fetched one by one (the config's `export_job_ids`).
     /// `None`: every job of the cluster, listed.
     pub job_ids: Option<Arc<[String]>>,
+    /// What the config expects of the cluster's exports.
+    pub expect: ConfiguredExpectation,
 }
 
 /// One cluster's outcome in a collection.
@@ -84,6 +117,9 @@ pub struct Collector {
     failures: FailureLog,
     /// The discovery generation for which `listings` last forgot the clusters gone.
     pruned_for: AtomicU64,
+    /// When each watched cluster was first collected, as Unix seconds: what its next export
+    /// counts from when it has no success and Atlas gives no creation time.
+    first_seen: Mutex<HashMap<(String, String), f64>>,
 }
 
 impl Collector {
@@ -96,11 +132,16 @@ impl Collector {
             .flat_map(|target| {
                 let labels = Labels::from(target.labels.clone());
                 let clusters = target.clusters.iter().flatten();
+                let of_target = ConfiguredExpectation::of_target(config, target);
                 clusters.map(move |cluster| WatchedCluster {
                     group_id: target.group_id.clone(),
                     cluster_name: cluster.name.clone(),
                     labels: labels.clone(),
                     job_ids: cluster.export_job_ids.as_deref().map(Arc::from),
+                    expect: ConfiguredExpectation {
+                        explicit: cluster.expect_export_every.or(of_target.explicit),
+                        ..of_target
+                    },
                 })
             })
             .collect();
@@ -117,6 +158,7 @@ impl Collector {
             },
             failures: FailureLog::default(),
             pruned_for: AtomicU64::new(0),
+            first_seen: Mutex::default(),
         }
     }
 
@@ -132,12 +174,16 @@ impl Collector {
             });
         clusters.extend(discovered);
         clusters.sort_by(|a, b| a.cluster.key().cmp(&b.cluster.key()));
-        self.refresh_metadata(&clusters, deadline).await;
+        let expectations = self.refresh_and_assess(&clusters, deadline).await;
         let metadata = self.metadata_report(&clusters, true);
+        let watched: Vec<WatchedCluster> = clusters.iter().map(|c| c.cluster.clone()).collect();
+        let access = self.access_report(&watched, &discoveries);
         Collection {
             clusters,
             discoveries,
             metadata,
+            expectations,
+            access,
         }
     }
 
@@ -177,12 +223,13 @@ impl Collector {
         // A probe refreshes its cluster's details and its project's names and buckets when
         // due, and answers with the cluster's series only: the project's are on /metrics.
         let reports = [self.fetch_cluster(cluster, deadline).await];
-        self.refresh_metadata(&reports, deadline).await;
+        let expectations = self.refresh_and_assess(&reports, deadline).await;
         let metadata = self.metadata_report(&reports, false);
         Some(Collection {
             clusters: Vec::from(reports),
-            discoveries: Vec::new(),
+            expectations,
             metadata,
+            ..Collection::default()
         })
     }
 
@@ -199,54 +246,126 @@ impl Collector {
     }
 
     /// Refreshes what is due of the metadata of the clusters collected and their projects,
-    /// after their export jobs: when Atlas answered none of them (a refused credential, Atlas
-    /// down), the lookups would fail the same way and only add to the cost, so they wait for
-    /// a collection that reaches Atlas.
-    async fn refresh_metadata(&self, collected: &[ClusterReport], deadline: Deadline) {
-        if !collected.iter().any(|c| c.jobs.is_some()) {
-            return;
+    /// after their export jobs; assesses what is expected of each cluster (which needs its jobs,
+    /// schedule and details); then reads the snapshots the successes that count hold. When
+    /// Atlas answered none of the clusters (a refused credential, Atlas down), the lookups
+    /// would fail the same way and only add to the cost, so they wait for a collection that
+    /// reaches Atlas.
+    async fn refresh_and_assess(
+        &self,
+        collected: &[ClusterReport],
+        deadline: Deadline,
+    ) -> Vec<ClusterExpectation> {
+        let reached_atlas = collected.iter().any(|c| c.jobs.is_some());
+        if reached_atlas {
+            let watched: Vec<&WatchedCluster> = collected.iter().map(|c| &c.cluster).collect();
+            let mut group_ids: Vec<String> = watched.iter().map(|c| c.group_id.clone()).collect();
+            group_ids.sort();
+            group_ids.dedup();
+            let key = |c: &WatchedCluster| (c.group_id.clone(), c.cluster_name.clone());
+            let configured: Vec<(String, String)> = watched
+                .iter()
+                .filter(|c| self.configured.contains(c))
+                .map(|c| key(c))
+                .collect();
+            let read: Vec<(String, String)> = collected
+                .iter()
+                .filter(|c| c.jobs.is_some())
+                .map(|c| key(&c.cluster))
+                .collect();
+            self.metadata
+                .refresh(&group_ids, &configured, &read, deadline)
+                .await;
         }
-        let watched: Vec<&WatchedCluster> = collected.iter().map(|c| &c.cluster).collect();
-        let mut group_ids: Vec<String> = watched.iter().map(|c| c.group_id.clone()).collect();
-        group_ids.sort();
-        group_ids.dedup();
-        let configured: Vec<(String, String)> = watched
-            .iter()
-            .filter(|c| self.configured.contains(c))
-            .map(|c| (c.group_id.clone(), c.cluster_name.clone()))
-            .collect();
-        let summaries: Vec<((String, String), &JobSummary)> = collected
-            .iter()
-            .filter_map(|c| {
-                let key = (c.cluster.group_id.clone(), c.cluster.cluster_name.clone());
-                Some((key, c.jobs.as_ref()?))
-            })
-            .collect();
-        self.metadata
-            .refresh(&group_ids, &configured, &summaries, deadline)
-            .await;
+        let expectations: Vec<ClusterExpectation> =
+            collected.iter().map(|c| self.assess_cluster(c)).collect();
+        if reached_atlas {
+            let wanted: Vec<_> = expectations
+                .iter()
+                .filter(|e| {
+                    collected
+                        .iter()
+                        .any(|c| c.cluster.key() == e.key() && c.jobs.is_some())
+                })
+                .map(|e| {
+                    let counted = e.assessment.counted.as_ref();
+                    let snapshot = counted
+                        .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));
+                    ((e.group_id.clone(), e.cluster_name.clone()), snapshot)
+                })
+                .collect();
+            self.metadata.refresh_snapshots(&wanted, deadline).await;
+        }
+        expectations
     }
 
-    /// The metadata report of the clusters collected, with the last success to each one's
-    /// auto-export bucket, which needs their jobs.
+    /// What is expected of one collected cluster, from its jobs and what is known of its
+    /// schedule and details; the first collection of a cluster is when the exporter first saw it.
+    fn assess_cluster(&self, report: &ClusterReport) -> ClusterExpectation {
+        let cluster = &report.cluster;
+        let key = (cluster.group_id.clone(), cluster.cluster_name.clone());
+        let first_seen = *lock(&self.first_seen)
+            .entry(key.clone())
+            .or_insert(report.collected_at);
+        let schedule = self.metadata.schedule(&key);
+        let details = self.metadata.details(&key);
+        let facts = Facts {
+            configured: cluster.expect,
+            by_job_ids: cluster.job_ids.is_some(),
+            schedule: schedule.as_ref(),
+            paused: details.as_ref().is_some_and(|d| d.paused == "true"),
+            created: details.as_ref().and_then(|d| d.created).map(|at| at as f64),
+            first_seen,
+            jobs: report.jobs.as_ref(),
+        };
+        ClusterExpectation {
+            group_id: key.0,
+            cluster_name: key.1,
+            labels: cluster.labels.clone(),
+            assessment: assess(&facts),
+        }
+    }
+
+    /// Whether Atlas refused the credential, or the last call of some kind for each watched
+    /// project, without calling Atlas: one per project of `clusters` and `discoveries`.
+    fn access_report(
+        &self,
+        clusters: &[WatchedCluster],
+        discoveries: &[DiscoveryReport],
+    ) -> Vec<ProjectAccess> {
+        let mut projects: Vec<(&str, &Labels)> = clusters
+            .iter()
+            .map(|c| (c.group_id.as_str(), &c.labels))
+            .chain(
+                discoveries
+                    .iter()
+                    .filter_map(|d| Some((d.group_id.as_deref()?, &d.labels))),
+            )
+            .collect();
+        projects.sort_by_key(|(group_id, _)| *group_id);
+        projects.dedup_by_key(|(group_id, _)| *group_id);
+        projects
+            .into_iter()
+            .map(|(group_id, labels)| ProjectAccess {
+                group_id: group_id.to_owned(),
+                labels: labels.clone(),
+                denied: self.client.access_denied(group_id),
+            })
+            .collect()
+    }
+
+    /// The metadata report of the clusters collected.
     fn metadata_report(&self, collected: &[ClusterReport], projects: bool) -> MetadataReport {
         let watched: Vec<WatchedCluster> = collected.iter().map(|r| r.cluster.clone()).collect();
-        let mut report = self.metadata.report(&watched, projects);
-        for info in &mut report.schedules {
-            let schedule = &info.schedule;
-            let Some(bucket) = schedule
-                .bucket_id
-                .as_deref()
-                .filter(|_| schedule.auto_export)
-            else {
-                continue;
-            };
-            let key = (info.group_id.as_str(), info.cluster_name.as_str());
-            let jobs = collected.iter().find(|c| c.cluster.key() == key);
-            let newest = jobs.and_then(|c| c.jobs.as_ref()?.newest_success(Some(bucket)).cloned());
-            info.last_success = newest.and_then(|job| job.finished_at);
-        }
-        report
+        self.metadata.report(&watched, projects)
+    }
+
+    /// Access to the watched projects as the last calls left it, without calling Atlas:
+    /// `/metrics` shows it when the clusters are scraped through `/probe`.
+    pub fn last_access(&self) -> Vec<ProjectAccess> {
+        let mut watched = self.configured.clone();
+        watched.extend(self.discovery.clusters().1);
+        self.access_report(&watched, &self.discovery.last_reports())
     }
 
     /// How the last discovery of each project went, without calling Atlas: `/metrics` shows it
@@ -271,6 +390,12 @@ impl Collector {
             .forget_all_but(|group_id, cluster| watched.contains(&(group_id, cluster)));
         let all: Vec<WatchedCluster> = self.configured.iter().chain(discovered).cloned().collect();
         self.metadata.forget_all_but(&all);
+        lock(&self.first_seen).retain(|(group_id, cluster), _| {
+            watched.contains(&(group_id.as_str(), cluster.as_str()))
+        });
+        let projects: HashSet<&str> = all.iter().map(|c| c.group_id.as_str()).collect();
+        self.client
+            .forget_access_all_but(|group_id| projects.contains(group_id));
     }
 
     /// Fetches clusters concurrently, each in a task of its own so that parsing and reducing

@@ -203,6 +203,7 @@ fn build_targets(
                 .labels
                 .map(|labels| labels.0.into_iter().collect())
                 .unwrap_or_default(),
+            expect_export_every: target.expect_export_every.map(|v| v.0),
         });
     }
     Ok(targets)
@@ -248,12 +249,23 @@ fn build_cluster(
     path: &KeyPath,
     at: &Locator,
 ) -> Result<ListedCluster, ConfigError> {
+    let expect_export_every = raw.expect_export_every.map(|v| v.0);
     let Some(ids) = raw.export_job_ids else {
         return Ok(ListedCluster {
             name: raw.name.0,
             export_job_ids: None,
+            expect_export_every,
         });
     };
+    if expect_export_every.is_some_and(|every| !every.is_zero()) {
+        // A cluster watched through some of its jobs has no expectation: those jobs are not
+        // its whole history, so the age of its last export cannot be told.
+        return Err(at.error(
+            &path.key("expect_export_every"),
+            "a cluster watched through export_job_ids has no expectation (those jobs are not its \
+             whole history); remove expect_export_every, or export_job_ids to watch all its jobs",
+        ));
+    }
     let path = path.key("export_job_ids");
     if ids.is_empty() {
         return Err(at.error(
@@ -271,6 +283,7 @@ fn build_cluster(
     Ok(ListedCluster {
         name: raw.name.0,
         export_job_ids: Some(ids),
+        expect_export_every,
     })
 }
 
@@ -282,6 +295,9 @@ fn build_export_jobs(raw: RawExportJobs) -> ExportJobsConfig {
         max_per_cluster: raw
             .max_per_cluster
             .map_or(defaults.max_per_cluster, |v| v.0 as usize),
+        expect_export_every: raw
+            .expect_export_every
+            .map_or(defaults.expect_export_every, |v| v.0),
     }
 }
 

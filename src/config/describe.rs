@@ -5,6 +5,17 @@ use std::fmt::{self, Write as _};
 use super::credentials::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_PRIVATE_KEY, ENV_PUBLIC_KEY};
 use super::{Config, Credentials, Target, format_duration, format_size};
 
+/// `; expected to export every 1d` (or that none is expected) for a configured expectation.
+fn expectation_note(every: Option<std::time::Duration>) -> String {
+    match every {
+        None => String::new(),
+        Some(every) if every.is_zero() => {
+            "; no configured expectation (an auto-export schedule still counts)".to_owned()
+        }
+        Some(every) => format!("; expected to export every {}", format_duration(every)),
+    }
+}
+
 impl Config {
     /// A human summary of what the exporter would scrape, for `--config.check`. Holds no secret.
     pub fn describe(&self) -> String {
@@ -63,6 +74,13 @@ impl Config {
              at most {} pages per cluster",
             jobs.max_pages
         )?;
+        if !jobs.expect_export_every.is_zero() {
+            writeln!(
+                out,
+                "Expected exports: every {} for clusters without an auto-export schedule",
+                format_duration(jobs.expect_export_every)
+            )?;
+        }
         self.write_metadata(out)?;
         let collection = &self.collection;
         let cache = if collection.cache_ttl.is_zero() {
@@ -96,8 +114,11 @@ impl Config {
             )?,
             Some(clusters) => {
                 for cluster in clusters {
+                    let expect = expectation_note(cluster.expect_export_every);
                     match &cluster.export_job_ids {
-                        None => writeln!(out, "    cluster {}: all export jobs", cluster.name)?,
+                        None => {
+                            writeln!(out, "    cluster {}: all export jobs{expect}", cluster.name)?
+                        }
                         Some(ids) => writeln!(
                             out,
                             "    cluster {}: export jobs {}",
@@ -107,6 +128,13 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(every) = target.expect_export_every {
+            writeln!(
+                out,
+                "    expected exports:{}",
+                expectation_note(Some(every)).trim_start_matches(';')
+            )?;
         }
         if !target.labels.is_empty() {
             let labels: Vec<String> = target

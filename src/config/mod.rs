@@ -60,6 +60,8 @@ pub const EXPORTER_LABELS: &[&str] = &[
     "mongodb_version",
     "state_name",
     "paused",
+    "source",
+    "basis",
     "bucket_name",
     "cloud_provider",
     "job",
@@ -140,6 +142,9 @@ pub struct Target {
     pub clusters: Option<Vec<ListedCluster>>,
     /// Static labels for every series of this target, sorted by name so output is stable.
     pub labels: Vec<(String, String)>,
+    /// `expect_export_every` on the target, for its clusters (discovered ones too); `None`:
+    /// not set, `Some(ZERO)`: the configured expectation removed for them.
+    pub expect_export_every: Option<Duration>,
 }
 
 /// A cluster listed under a target's `clusters` (as opposed to one found by discovery).
@@ -149,6 +154,9 @@ pub struct ListedCluster {
     /// `None`: every export job of the cluster (list endpoint). `Some`: only these jobs (get-one endpoint);
     /// never empty.
     pub export_job_ids: Option<Vec<String>>,
+    /// `expect_export_every` on the cluster entry: wins over the target's; `Some(ZERO)` removes
+    /// the configured expectation. Never set together with `export_job_ids`.
+    pub expect_export_every: Option<Duration>,
 }
 
 /// Which export jobs are fetched and which get per-job series.
@@ -160,6 +168,9 @@ pub struct ExportJobsConfig {
     pub max_pages: u32,
     /// Cap on jobs that get per-job series only for being within `max_age`; 0 means no cap.
     pub max_per_cluster: usize,
+    /// How often clusters without an auto-export schedule are expected to export, unless their
+    /// target or entry says otherwise; zero: no expectation.
+    pub expect_export_every: Duration,
 }
 
 impl Default for ExportJobsConfig {
@@ -168,6 +179,7 @@ impl Default for ExportJobsConfig {
             max_age: Duration::from_millis(7 * DAY),
             max_pages: 100,
             max_per_cluster: 50,
+            expect_export_every: Duration::ZERO,
         }
     }
 }

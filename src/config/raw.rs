@@ -313,13 +313,16 @@ impl<'de> Deserialize<'de> for RawCluster {
         impl<'de> Visitor<'de> for RawClusterVisitor {
             type Value = RawCluster;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a cluster name, or a mapping with name and export_job_ids")
+                f.write_str(
+                    "a cluster name, or a mapping with name, export_job_ids or expect_export_every",
+                )
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
                 let name = ClusterNameRule::check(text).map_err(E::custom)?;
                 Ok(RawCluster {
                     name: Checked(name),
                     export_job_ids: None,
+                    expect_export_every: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -445,9 +448,11 @@ pub(super) struct RawTarget {
     pub(super) group_id: Checked<GroupIdRule>,
     pub(super) clusters: Option<Vec<RawCluster>>,
     pub(super) labels: Option<Labels>,
+    pub(super) expect_export_every: Option<Checked<DurationRule>>,
 }
 
-/// One entry of `clusters`: a plain name (`Cluster0`), or a mapping with `name` and `export_job_ids`.
+/// One entry of `clusters`: a plain name (`Cluster0`), or a mapping with `name` and
+/// `export_job_ids` or `expect_export_every`.
 ///
 /// The derive reads the mapping form; `remote = "Self"` makes it an inherent function rather than the
 /// `Deserialize` impl, which is written by hand above to take the plain name too.
@@ -456,6 +461,7 @@ pub(super) struct RawTarget {
 pub(super) struct RawCluster {
     pub(super) name: Checked<ClusterNameRule>,
     pub(super) export_job_ids: Option<Vec<Checked<JobIdRule>>>,
+    pub(super) expect_export_every: Option<Checked<DurationRule>>,
 }
 
 #[derive(Deserialize)]
@@ -464,6 +470,7 @@ pub(super) struct RawExportJobs {
     pub(super) max_age: Option<Checked<DurationRule>>,
     pub(super) max_pages: Option<AtLeast<1>>,
     pub(super) max_per_cluster: Option<AtLeast<0>>,
+    pub(super) expect_export_every: Option<Checked<DurationRule>>,
 }
 
 #[derive(Deserialize)]
@@ -676,7 +683,7 @@ targets:
 "
             ),
             "atlas-backup-exporter.yml: line 5: targets[0].clusters[0].job_ids: unknown key (allowed keys: \
-             name, export_job_ids)"
+             name, export_job_ids, expect_export_every)"
         );
         assert_eq!(
             error(

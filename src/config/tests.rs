@@ -73,6 +73,7 @@ targets:
             group_id: GROUP.to_owned(),
             clusters: None,
             labels: vec![],
+            expect_export_every: None,
         }]
     );
     assert_eq!(
@@ -81,6 +82,7 @@ targets:
             max_age: Duration::from_secs(7 * 24 * 3600),
             max_pages: 100,
             max_per_cluster: 50,
+            expect_export_every: Duration::ZERO,
         }
     );
     assert_eq!(
@@ -152,12 +154,16 @@ targets:
       - name: Cluster1
         export_job_ids: [605ccba3c1c7613f423e1585, 605ccba3c1c7613f423e1586]
       - name: analytics-2
+        expect_export_every: 12h
     labels: {team: data, env: prod}
+    expect_export_every: 2d
   - group_id: 0123456789abcdef01234567
+    expect_export_every: 0
 export_jobs:
   max_age: 36h
   max_pages: 10
   max_per_cluster: 0
+  expect_export_every: 1w
 collection:
   timeout: 1m
   timeout_offset: 250ms
@@ -186,6 +192,7 @@ discovery:
                     ListedCluster {
                         name: "Cluster0".to_owned(),
                         export_job_ids: None,
+                        expect_export_every: None,
                     },
                     ListedCluster {
                         name: "Cluster1".to_owned(),
@@ -193,21 +200,25 @@ discovery:
                             "605ccba3c1c7613f423e1585".to_owned(),
                             "605ccba3c1c7613f423e1586".to_owned(),
                         ]),
+                        expect_export_every: None,
                     },
                     ListedCluster {
                         name: "analytics-2".to_owned(),
                         export_job_ids: None,
+                        expect_export_every: Some(Duration::from_secs(12 * 3600)),
                     },
                 ]),
                 labels: vec![
                     ("env".to_owned(), "prod".to_owned()),
                     ("team".to_owned(), "data".to_owned()),
                 ],
+                expect_export_every: Some(Duration::from_secs(2 * 86_400)),
             },
             Target {
                 group_id: "0123456789abcdef01234567".to_owned(),
                 clusters: None,
                 labels: vec![],
+                expect_export_every: Some(Duration::ZERO),
             },
         ]
     );
@@ -217,6 +228,7 @@ discovery:
             max_age: Duration::from_secs(36 * 3600),
             max_pages: 10,
             max_per_cluster: 0,
+            expect_export_every: Duration::from_secs(7 * 86_400),
         }
     );
     assert_eq!(
@@ -419,4 +431,48 @@ fn the_info_series_labels_and_tag_prefix_are_refused_as_static_labels() {
         "atlas-backup-exporter.yml: line 3: targets[0].labels: \"tag_team\": labels starting with \
          tag_ are the Atlas cluster tags of atlas_backup_export_cluster_tags; choose another name"
     );
+}
+
+#[test]
+fn expect_export_every_is_a_duration_and_not_for_clusters_watched_by_job_ids() {
+    assert_eq!(
+        error("export_jobs:\n  expect_export_every: monthly\n"),
+        "atlas-backup-exporter.yml: line 2: export_jobs.expect_export_every: \"monthly\" is not a \
+         duration: write for example 30s, 5m or 1h30m"
+    );
+    assert_eq!(
+        error(&format!(
+            "targets:\n  - group_id: {GROUP}\n    expect_export_every: -1d\n"
+        )),
+        "atlas-backup-exporter.yml: line 3: targets[0].expect_export_every: \"-1d\" is negative: a \
+         duration must be 0 or more"
+    );
+    assert_eq!(
+        error(&format!(
+            "targets:\n  - group_id: {GROUP}\n    clusters:\n      - Cluster0\n      - name: Cluster1\n        \
+             export_job_ids: [605ccba3c1c7613f423e1585]\n        expect_export_every: 1d\n"
+        )),
+        "atlas-backup-exporter.yml: line 7: targets[0].clusters[1].expect_export_every: a cluster \
+         watched through export_job_ids has no expectation (those jobs are not its whole history); \
+         remove expect_export_every, or export_job_ids to watch all its jobs"
+    );
+    // Zero there says the same as nothing: no expectation.
+    let config = ok(&format!(
+        "targets:\n  - group_id: {GROUP}\n    clusters:\n      - name: Cluster1\n        \
+         export_job_ids: [605ccba3c1c7613f423e1585]\n        expect_export_every: 0\n"
+    ));
+    let clusters = config.targets[0].clusters.as_ref().expect("clusters");
+    assert_eq!(clusters[0].expect_export_every, Some(Duration::ZERO));
+    for reserved in ["source", "basis", "state_name", "paused"] {
+        assert!(EXPORTER_LABELS.contains(&reserved), "{reserved}");
+        assert_eq!(
+            error(&format!(
+                "targets:\n  - group_id: {GROUP}\n    labels:\n      {reserved}: x\n"
+            )),
+            format!(
+                "atlas-backup-exporter.yml: line 4: targets[0].labels: {reserved:?} is a label the \
+                 exporter or Prometheus sets itself; choose another name"
+            )
+        );
+    }
 }

@@ -34,9 +34,13 @@ enum Family {
 enum ScheduleFamily {
     AutoExportEnabled,
     AutoExportIntervalSeconds,
+    AutoExportInfo,
     AutoExportLastSuccessTimestamp,
     LastSuccessSnapshotTimestamp,
     ClusterCreatedTimestamp,
+    ClusterPaused,
+    ExpectedIntervalSeconds,
+    NextDueTimestamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, VariantArray)]
@@ -64,7 +68,7 @@ enum ClusterFamily {
     LastSuccessTimestamp,
     InvalidJobs,
     Up,
-    ScrapeDurationSeconds,
+    CollectionDurationSeconds,
     CollectionTimestamp,
 }
 
@@ -73,6 +77,7 @@ enum ProjectFamily {
     DiscoveryUp,
     UnwatchedClusters,
     InvalidClusters,
+    AccessDenied,
 }
 
 impl Family {
@@ -103,6 +108,7 @@ impl Family {
             Family::Project(ProjectFamily::InvalidClusters) => {
                 "atlas_backup_export_invalid_clusters"
             }
+            Family::Project(ProjectFamily::AccessDenied) => "atlas_backup_export_access_denied",
             Family::Info(InfoFamily::Project) => "atlas_backup_export_project_info",
             Family::Info(InfoFamily::Cluster) => "atlas_backup_export_cluster_info",
             Family::Info(InfoFamily::ClusterTags) => "atlas_backup_export_cluster_tags",
@@ -113,6 +119,9 @@ impl Family {
             Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => {
                 "atlas_backup_export_auto_export_interval_seconds"
             }
+            Family::Schedule(ScheduleFamily::AutoExportInfo) => {
+                "atlas_backup_export_auto_export_info"
+            }
             Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => {
                 "atlas_backup_export_auto_export_last_success_timestamp_seconds"
             }
@@ -121,6 +130,13 @@ impl Family {
             }
             Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => {
                 "atlas_backup_export_cluster_created_timestamp_seconds"
+            }
+            Family::Schedule(ScheduleFamily::ClusterPaused) => "atlas_backup_export_cluster_paused",
+            Family::Schedule(ScheduleFamily::ExpectedIntervalSeconds) => {
+                "atlas_backup_export_expected_interval_seconds"
+            }
+            Family::Schedule(ScheduleFamily::NextDueTimestamp) => {
+                "atlas_backup_export_next_due_timestamp_seconds"
             }
         }
     }
@@ -161,7 +177,7 @@ impl Family {
             Family::Cluster(ClusterFamily::Up) => {
                 "1 if this collection fetched the cluster's export jobs, 0 if it failed (credentials, IP access list, role, deleted cluster, Atlas errors: see the exporter's log)."
             }
-            Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => {
+            Family::Cluster(ClusterFamily::CollectionDurationSeconds) => {
                 "Seconds spent fetching the cluster's export jobs from Atlas in this collection."
             }
             Family::Cluster(ClusterFamily::CollectionTimestamp) => {
@@ -176,11 +192,14 @@ impl Family {
             Family::Project(ProjectFamily::InvalidClusters) => {
                 "Clusters of a discovered project skipped because Atlas listed them without a name."
             }
+            Family::Project(ProjectFamily::AccessDenied) => {
+                "1 while Atlas refuses the exporter in the project: the latest call of some kind was refused after authentication (401 USER_UNAUTHORIZED: a missing role; 403: e.g. IP_ADDRESS_NOT_ON_ACCESS_LIST), or the credential itself is refused (then 1 for every project). 0 once those calls are answered again."
+            }
             Family::Info(InfoFamily::Project) => {
                 "Always 1; the project's name, to join on group_id. Read again every metadata.refresh_interval."
             }
             Family::Info(InfoFamily::Cluster) => {
-                "Always 1; the cluster's type, MongoDB version, state and whether it is paused, to join on group_id and cluster_name."
+                "Always 1; the cluster's type and MongoDB version, to join on group_id and cluster_name."
             }
             Family::Info(InfoFamily::ClusterTags) => {
                 "Always 1; the cluster's Atlas resource tags allowed by metadata.cluster_tags, one tag_<key> label each (empty when the cluster lacks the tag)."
@@ -194,14 +213,26 @@ impl Family {
             Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => {
                 "Seconds between automatic exports by the schedule's frequency (monthly 31 days, yearly 366 days, weekly, daily), while auto-export is on; none for a frequency the exporter does not know."
             }
+            Family::Schedule(ScheduleFamily::AutoExportInfo) => {
+                "Always 1, while auto-export is on; the schedule's export bucket and frequency, to join on group_id and cluster_name."
+            }
             Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => {
                 "finishedAt of the newest successful export job to the auto-export schedule's bucket, as Unix seconds, while auto-export is on; exports to other buckets do not count."
             }
             Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => {
-                "When the snapshot that the newest successful export holds was taken, as Unix seconds (with auto-export on, the newest to the schedule's bucket): the point in time the bucket's newest copy restores. From the snapshot, or from its id once it expired."
+                "When the snapshot that the success that counts holds was taken, as Unix seconds (with an auto-export expectation the newest success to the schedule's bucket, else the newest to any bucket): the point in time the newest copy restores. From the snapshot, or from its id once it expired."
             }
             Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => {
                 "When the cluster was created (createDate), as Unix seconds."
+            }
+            Family::Schedule(ScheduleFamily::ClusterPaused) => {
+                "1 if Atlas says the cluster is paused, 0 if not; a paused cluster takes no snapshots and is expected no exports."
+            }
+            Family::Schedule(ScheduleFamily::ExpectedIntervalSeconds) => {
+                "Seconds within which the cluster is expected to export, only for clusters with an expectation; source is auto_export (the backup schedule's frequency) or config (expect_export_every)."
+            }
+            Family::Schedule(ScheduleFamily::NextDueTimestamp) => {
+                "When the cluster's next export is due, as Unix seconds: the success that counts (basis schedule_bucket or any_bucket), or its creation or first sight without one (basis created), plus the expected interval."
             }
         }
     }
@@ -230,7 +261,9 @@ impl ClusterFamily {
             }
             ClusterFamily::InvalidJobs => "atlas_backup_export_invalid_jobs",
             ClusterFamily::Up => "atlas_backup_export_up",
-            ClusterFamily::ScrapeDurationSeconds => "atlas_backup_export_scrape_duration_seconds",
+            ClusterFamily::CollectionDurationSeconds => {
+                "atlas_backup_export_collection_duration_seconds"
+            }
             ClusterFamily::CollectionTimestamp => {
                 "atlas_backup_export_collection_timestamp_seconds"
             }
@@ -282,10 +315,15 @@ pub fn render(collection: &Collection, out: &mut String) {
                     }
                 }
             }
-            Family::Info(family) => info_samples(family, name, &collection.metadata, out),
-            Family::Schedule(family) => {
-                schedule_samples(family, name, &collection.metadata, out);
+            Family::Project(ProjectFamily::AccessDenied) => {
+                for project in &collection.access {
+                    let group = [("group_id", project.group_id.as_str())].into_iter();
+                    let statics = project.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
+                    labelled_sample(name, group.chain(statics), project.denied, out);
+                }
             }
+            Family::Info(family) => info_samples(family, name, &collection.metadata, out),
+            Family::Schedule(family) => schedule_samples(family, name, collection, out),
         }
         if out.len() == header {
             // A family without samples is left out altogether.
@@ -359,7 +397,7 @@ fn cluster_samples(family: ClusterFamily, cluster: &ClusterLabels, out: &mut Str
             }
         }
         ClusterFamily::Up => cluster_sample(name, cluster, &[], report.jobs.is_some(), out),
-        ClusterFamily::ScrapeDurationSeconds => {
+        ClusterFamily::CollectionDurationSeconds => {
             cluster_sample(name, cluster, &[], report.duration, out)
         }
         ClusterFamily::CollectionTimestamp => {
@@ -492,8 +530,6 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
                     ("cluster_name", &c.cluster_name),
                     ("cluster_type", &d.cluster_type),
                     ("mongodb_version", &d.mongodb_version),
-                    ("state_name", &d.state_name),
-                    ("paused", &d.paused),
                 ];
                 line(&pairs, &c.labels);
             }
@@ -536,35 +572,35 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
 
 /// The samples of a schedule family: its labels in the order the metric table gives, then the
 /// target's static labels.
-fn schedule_samples(
-    family: ScheduleFamily,
-    name: &str,
-    metadata: &MetadataReport,
-    out: &mut String,
-) {
+fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection, out: &mut String) {
+    let metadata = &collection.metadata;
     let mut line = |pairs: &[(&str, &str)], static_labels: &[(String, String)], value: f64| {
         let statics = static_labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
         labelled_sample(name, pairs.iter().copied().chain(statics), value, out);
     };
+    fn of<'a>(group_id: &'a str, cluster_name: &'a str) -> [(&'static str, &'a str); 2] {
+        [("group_id", group_id), ("cluster_name", cluster_name)]
+    }
     match family {
         ScheduleFamily::AutoExportEnabled => {
             for s in &metadata.schedules {
-                let pairs = [
-                    ("group_id", s.group_id.as_str()),
-                    ("cluster_name", &s.cluster_name),
-                ];
-                line(
-                    &pairs,
-                    &s.labels,
-                    f64::from(u8::from(s.schedule.auto_export)),
-                );
+                let enabled = f64::from(u8::from(s.schedule.auto_export));
+                line(&of(&s.group_id, &s.cluster_name), &s.labels, enabled);
             }
         }
         ScheduleFamily::AutoExportIntervalSeconds => {
             for s in metadata.schedules.iter().filter(|s| s.schedule.auto_export) {
-                let Some(interval) = s.schedule.interval_seconds() else {
-                    continue;
-                };
+                if let Some(interval) = s.schedule.interval_seconds() {
+                    line(
+                        &of(&s.group_id, &s.cluster_name),
+                        &s.labels,
+                        interval as f64,
+                    );
+                }
+            }
+        }
+        ScheduleFamily::AutoExportInfo => {
+            for s in metadata.schedules.iter().filter(|s| s.schedule.auto_export) {
                 let pairs = [
                     ("group_id", s.group_id.as_str()),
                     ("cluster_name", &s.cluster_name),
@@ -577,37 +613,63 @@ fn schedule_samples(
                         s.schedule.frequency_type.as_deref().unwrap_or_default(),
                     ),
                 ];
-                line(&pairs, &s.labels, interval as f64);
+                line(&pairs, &s.labels, 1.0);
             }
         }
         ScheduleFamily::AutoExportLastSuccessTimestamp => {
-            for s in &metadata.schedules {
-                if let Some(finished) = s.last_success {
-                    let pairs = [
-                        ("group_id", s.group_id.as_str()),
-                        ("cluster_name", &s.cluster_name),
-                    ];
-                    line(&pairs, &s.labels, finished);
+            for e in &collection.expectations {
+                if let Some(finished) = e.assessment.schedule_success {
+                    line(&of(&e.group_id, &e.cluster_name), &e.labels, finished);
                 }
             }
         }
         ScheduleFamily::LastSuccessSnapshotTimestamp => {
             for s in &metadata.snapshots {
-                let pairs = [
-                    ("group_id", s.group_id.as_str()),
-                    ("cluster_name", &s.cluster_name),
-                ];
-                line(&pairs, &s.labels, s.time.taken_at);
+                line(
+                    &of(&s.group_id, &s.cluster_name),
+                    &s.labels,
+                    s.time.taken_at,
+                );
             }
         }
         ScheduleFamily::ClusterCreatedTimestamp => {
             for c in &metadata.clusters {
                 if let Some(created) = c.details.created {
+                    line(&of(&c.group_id, &c.cluster_name), &c.labels, created as f64);
+                }
+            }
+        }
+        ScheduleFamily::ClusterPaused => {
+            for c in &metadata.clusters {
+                let paused = match c.details.paused.as_str() {
+                    "true" => 1.0,
+                    "false" => 0.0,
+                    _ => continue,
+                };
+                line(&of(&c.group_id, &c.cluster_name), &c.labels, paused);
+            }
+        }
+        ScheduleFamily::ExpectedIntervalSeconds => {
+            for e in &collection.expectations {
+                if let Some(expected) = e.assessment.expectation {
                     let pairs = [
-                        ("group_id", c.group_id.as_str()),
-                        ("cluster_name", &c.cluster_name),
+                        ("group_id", e.group_id.as_str()),
+                        ("cluster_name", &e.cluster_name),
+                        ("source", expected.source.label()),
                     ];
-                    line(&pairs, &c.labels, created as f64);
+                    line(&pairs, &e.labels, expected.interval_seconds);
+                }
+            }
+        }
+        ScheduleFamily::NextDueTimestamp => {
+            for e in &collection.expectations {
+                if let Some(due) = e.assessment.next_due {
+                    let pairs = [
+                        ("group_id", e.group_id.as_str()),
+                        ("cluster_name", &e.cluster_name),
+                        ("basis", due.basis.label()),
+                    ];
+                    line(&pairs, &e.labels, due.at);
                 }
             }
         }
@@ -706,191 +768,4 @@ impl Value for bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::atlas::model::StateReason;
-    use crate::collect::{DiscoveryReport, Labels, Skipped, WatchedCluster};
-
-    fn report(jobs: Option<JobSummary>) -> ClusterReport {
-        ClusterReport {
-            cluster: WatchedCluster {
-                group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
-                cluster_name: "Cluster0".into(),
-                labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
-                job_ids: None,
-            },
-            duration: 0.25,
-            collected_at: 1_800_000_000.5,
-            jobs,
-        }
-    }
-
-    #[test]
-    fn a_failed_job_renders_every_family_with_escaped_labels() {
-        let job = ExportJob {
-            id: "605ccba3c1c7613f423e1585".into(),
-            state: "Failed".into(),
-            created_at: 1616690963.0,
-            finished_at: Some(1616694500.0),
-            snapshot_id: Some("605cbac9b498841007af7d9f".into()),
-            export_bucket_id: None,
-            components: 2,
-            state_reason: Some(StateReason {
-                error_code: "EXPORT_FAILED".into(),
-                message: "the message stays in the log".into(),
-            }),
-        };
-        let collection = Collection {
-            metadata: Default::default(),
-            clusters: vec![report(Some(JobSummary {
-                shown: vec![std::sync::Arc::new(job)],
-                counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
-                last_success: None,
-                newest_successes: vec![],
-                invalid: 3,
-            }))],
-            discoveries: vec![
-                DiscoveryReport {
-                    group_id: None,
-                    labels: Labels::from([]),
-                    up: false,
-                    skipped: None,
-                },
-                DiscoveryReport {
-                    group_id: Some("5f1a2b3c4d5e6f7a8b9c0d1e".into()),
-                    labels: Labels::from([("env".to_string(), "prod".to_string())]),
-                    up: true,
-                    skipped: Some(Skipped {
-                        unwatched: [0, 2],
-                        invalid: 1,
-                    }),
-                },
-            ],
-        };
-        let mut out = String::new();
-        render(&collection, &mut out);
-        let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
-        let l = r#"group_id="5f1a2b3c4d5e6f7a8b9c0d1e",cluster_name="Cluster0""#;
-        let j = r#"export_job_id="605ccba3c1c7613f423e1585""#;
-        let s = r#"env="pr\"od""#;
-        let expected = [
-            format!(r#"atlas_backup_export_job_state{{{l},{j},state="Queued",{s}}} 0"#),
-            format!(r#"atlas_backup_export_job_state{{{l},{j},state="InProgress",{s}}} 0"#),
-            format!(r#"atlas_backup_export_job_state{{{l},{j},state="Successful",{s}}} 0"#),
-            format!(r#"atlas_backup_export_job_state{{{l},{j},state="Failed",{s}}} 1"#),
-            format!(r#"atlas_backup_export_job_state{{{l},{j},state="Cancelled",{s}}} 0"#),
-            format!(r#"atlas_backup_export_job_duration_seconds{{{l},{j},{s}}} 3537"#),
-            format!(r#"atlas_backup_export_job_components{{{l},{j},{s}}} 2"#),
-            format!(
-                r#"atlas_backup_export_job_created_timestamp_seconds{{{l},{j},{s}}} 1616690963"#
-            ),
-            format!(
-                r#"atlas_backup_export_job_finished_timestamp_seconds{{{l},{j},{s}}} 1616694500"#
-            ),
-            format!(
-                r#"atlas_backup_export_job_info{{{l},{j},snapshot_id="605cbac9b498841007af7d9f",export_bucket_id="",{s}}} 1"#
-            ),
-            format!(
-                r#"atlas_backup_export_job_failure_info{{{l},{j},error_code="EXPORT_FAILED",{s}}} 1"#
-            ),
-            format!(r#"atlas_backup_export_jobs{{{l},state="Queued",{s}}} 0"#),
-            format!(r#"atlas_backup_export_jobs{{{l},state="Failed",{s}}} 1"#),
-            format!(r#"atlas_backup_export_invalid_jobs{{{l},{s}}} 3"#),
-            format!(r#"atlas_backup_export_up{{{l},{s}}} 1"#),
-            format!(r#"atlas_backup_export_scrape_duration_seconds{{{l},{s}}} 0.25"#),
-            format!(r#"atlas_backup_export_collection_timestamp_seconds{{{l},{s}}} 1800000000.5"#),
-            "atlas_backup_export_discovery_up{} 0".to_string(),
-            String::from(
-                r#"atlas_backup_export_discovery_up{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
-            ),
-            String::from(
-                r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="tenant",env="prod"} 0"#,
-            ),
-            String::from(
-                r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="backup_disabled",env="prod"} 2"#,
-            ),
-            String::from(
-                r#"atlas_backup_export_invalid_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
-            ),
-        ];
-        assert_eq!(samples, expected);
-        assert!(!out.contains("the message stays in the log"));
-        assert!(!out.contains("last_success"), "no success, no series");
-    }
-
-    #[test]
-    fn a_failed_cluster_has_only_up_duration_and_collection_time() {
-        let collection = Collection {
-            clusters: vec![report(None)],
-            discoveries: vec![],
-            metadata: Default::default(),
-        };
-        let mut out = String::new();
-        render(&collection, &mut out);
-        let names: Vec<&str> = out
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| l.split('{').next().unwrap_or(""))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "atlas_backup_export_up",
-                "atlas_backup_export_scrape_duration_seconds",
-                "atlas_backup_export_collection_timestamp_seconds"
-            ]
-        );
-        assert!(out.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"pr\\\"od\"} 0\n"));
-        assert!(!out.contains("# HELP atlas_backup_export_jobs "));
-    }
-
-    #[test]
-    fn every_family_is_written_once_in_its_place() {
-        // Exhaustive: a new family does not compile until it has a place here, and the loop
-        // then fails until its enum declares it in that place.
-        fn place(family: Family) -> usize {
-            match family {
-                Family::Job(JobFamily::State) => 0,
-                Family::Job(JobFamily::DurationSeconds) => 1,
-                Family::Job(JobFamily::Components) => 2,
-                Family::Job(JobFamily::CreatedTimestamp) => 3,
-                Family::Job(JobFamily::FinishedTimestamp) => 4,
-                Family::Job(JobFamily::Info) => 5,
-                Family::Job(JobFamily::FailureInfo) => 6,
-                Family::Cluster(ClusterFamily::Jobs) => 7,
-                Family::Cluster(ClusterFamily::LastSuccessTimestamp) => 8,
-                Family::Cluster(ClusterFamily::InvalidJobs) => 9,
-                Family::Cluster(ClusterFamily::Up) => 10,
-                Family::Cluster(ClusterFamily::ScrapeDurationSeconds) => 11,
-                Family::Cluster(ClusterFamily::CollectionTimestamp) => 12,
-                Family::Project(ProjectFamily::DiscoveryUp) => 13,
-                Family::Project(ProjectFamily::UnwatchedClusters) => 14,
-                Family::Project(ProjectFamily::InvalidClusters) => 15,
-                Family::Info(InfoFamily::Project) => 16,
-                Family::Info(InfoFamily::Cluster) => 17,
-                Family::Info(InfoFamily::ClusterTags) => 18,
-                Family::Info(InfoFamily::Bucket) => 19,
-                Family::Schedule(ScheduleFamily::AutoExportEnabled) => 20,
-                Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => 21,
-                Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => 22,
-                Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => 23,
-                Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => 24,
-            }
-        }
-        let all: Vec<Family> = Family::all().collect();
-        for (index, family) in all.iter().enumerate() {
-            assert_eq!(place(*family), index, "{family:?}");
-        }
-        let mut names: Vec<&str> = all.iter().map(|f| f.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), all.len(), "names are unique");
-    }
-
-    #[test]
-    fn escaping_covers_backslash_quote_and_newline() {
-        let mut out = String::new();
-        escape("a\\b\"c\nd", &mut out);
-        assert_eq!(out, "a\\\\b\\\"c\\nd");
-    }
-}
+mod tests;

@@ -1,0 +1,303 @@
+//! The text the families write, on collections built by hand.
+
+use super::*;
+use crate::atlas::model::StateReason;
+use crate::collect::{DiscoveryReport, Labels, Skipped, WatchedCluster};
+
+fn report(jobs: Option<JobSummary>) -> ClusterReport {
+    ClusterReport {
+        cluster: WatchedCluster {
+            group_id: "5f1a2b3c4d5e6f7a8b9c0d1e".into(),
+            cluster_name: "Cluster0".into(),
+            labels: Labels::from([("env".to_string(), "pr\"od".to_string())]),
+            job_ids: None,
+            expect: Default::default(),
+        },
+        duration: 0.25,
+        collected_at: 1_800_000_000.5,
+        jobs,
+    }
+}
+
+#[test]
+fn a_failed_job_renders_every_family_with_escaped_labels() {
+    let job = ExportJob {
+        id: "605ccba3c1c7613f423e1585".into(),
+        state: "Failed".into(),
+        created_at: 1616690963.0,
+        finished_at: Some(1616694500.0),
+        snapshot_id: Some("605cbac9b498841007af7d9f".into()),
+        export_bucket_id: None,
+        components: 2,
+        state_reason: Some(StateReason {
+            error_code: "EXPORT_FAILED".into(),
+            message: "the message stays in the log".into(),
+        }),
+    };
+    let collection = Collection {
+        metadata: Default::default(),
+        expectations: vec![],
+        access: vec![],
+        clusters: vec![report(Some(JobSummary {
+            shown: vec![std::sync::Arc::new(job)],
+            counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
+            last_success: None,
+            newest_successes: vec![],
+            invalid: 3,
+        }))],
+        discoveries: vec![
+            DiscoveryReport {
+                group_id: None,
+                labels: Labels::from([]),
+                up: false,
+                skipped: None,
+            },
+            DiscoveryReport {
+                group_id: Some("5f1a2b3c4d5e6f7a8b9c0d1e".into()),
+                labels: Labels::from([("env".to_string(), "prod".to_string())]),
+                up: true,
+                skipped: Some(Skipped {
+                    unwatched: [0, 2],
+                    invalid: 1,
+                }),
+            },
+        ],
+    };
+    let mut out = String::new();
+    render(&collection, &mut out);
+    let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+    let l = r#"group_id="5f1a2b3c4d5e6f7a8b9c0d1e",cluster_name="Cluster0""#;
+    let j = r#"export_job_id="605ccba3c1c7613f423e1585""#;
+    let s = r#"env="pr\"od""#;
+    let expected = [
+        format!(r#"atlas_backup_export_job_state{{{l},{j},state="Queued",{s}}} 0"#),
+        format!(r#"atlas_backup_export_job_state{{{l},{j},state="InProgress",{s}}} 0"#),
+        format!(r#"atlas_backup_export_job_state{{{l},{j},state="Successful",{s}}} 0"#),
+        format!(r#"atlas_backup_export_job_state{{{l},{j},state="Failed",{s}}} 1"#),
+        format!(r#"atlas_backup_export_job_state{{{l},{j},state="Cancelled",{s}}} 0"#),
+        format!(r#"atlas_backup_export_job_duration_seconds{{{l},{j},{s}}} 3537"#),
+        format!(r#"atlas_backup_export_job_components{{{l},{j},{s}}} 2"#),
+        format!(r#"atlas_backup_export_job_created_timestamp_seconds{{{l},{j},{s}}} 1616690963"#),
+        format!(r#"atlas_backup_export_job_finished_timestamp_seconds{{{l},{j},{s}}} 1616694500"#),
+        format!(
+            r#"atlas_backup_export_job_info{{{l},{j},snapshot_id="605cbac9b498841007af7d9f",export_bucket_id="",{s}}} 1"#
+        ),
+        format!(
+            r#"atlas_backup_export_job_failure_info{{{l},{j},error_code="EXPORT_FAILED",{s}}} 1"#
+        ),
+        format!(r#"atlas_backup_export_jobs{{{l},state="Queued",{s}}} 0"#),
+        format!(r#"atlas_backup_export_jobs{{{l},state="Failed",{s}}} 1"#),
+        format!(r#"atlas_backup_export_invalid_jobs{{{l},{s}}} 3"#),
+        format!(r#"atlas_backup_export_up{{{l},{s}}} 1"#),
+        format!(r#"atlas_backup_export_collection_duration_seconds{{{l},{s}}} 0.25"#),
+        format!(r#"atlas_backup_export_collection_timestamp_seconds{{{l},{s}}} 1800000000.5"#),
+        "atlas_backup_export_discovery_up{} 0".to_string(),
+        String::from(
+            r#"atlas_backup_export_discovery_up{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
+        ),
+        String::from(
+            r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="tenant",env="prod"} 0"#,
+        ),
+        String::from(
+            r#"atlas_backup_export_unwatched_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",reason="backup_disabled",env="prod"} 2"#,
+        ),
+        String::from(
+            r#"atlas_backup_export_invalid_clusters{group_id="5f1a2b3c4d5e6f7a8b9c0d1e",env="prod"} 1"#,
+        ),
+    ];
+    assert_eq!(samples, expected);
+    assert!(!out.contains("the message stays in the log"));
+    assert!(!out.contains("last_success"), "no success, no series");
+}
+
+#[test]
+fn a_failed_cluster_has_only_up_duration_and_collection_time() {
+    let collection = Collection {
+        clusters: vec![report(None)],
+        ..Collection::default()
+    };
+    let mut out = String::new();
+    render(&collection, &mut out);
+    let names: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('{').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "atlas_backup_export_up",
+            "atlas_backup_export_collection_duration_seconds",
+            "atlas_backup_export_collection_timestamp_seconds"
+        ]
+    );
+    assert!(out.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"pr\\\"od\"} 0\n"));
+    assert!(!out.contains("# HELP atlas_backup_export_jobs "));
+}
+
+#[test]
+fn every_family_is_written_once_in_its_place() {
+    // Exhaustive: a new family does not compile until it has a place here, and the loop
+    // then fails until its enum declares it in that place.
+    fn place(family: Family) -> usize {
+        match family {
+            Family::Job(JobFamily::State) => 0,
+            Family::Job(JobFamily::DurationSeconds) => 1,
+            Family::Job(JobFamily::Components) => 2,
+            Family::Job(JobFamily::CreatedTimestamp) => 3,
+            Family::Job(JobFamily::FinishedTimestamp) => 4,
+            Family::Job(JobFamily::Info) => 5,
+            Family::Job(JobFamily::FailureInfo) => 6,
+            Family::Cluster(ClusterFamily::Jobs) => 7,
+            Family::Cluster(ClusterFamily::LastSuccessTimestamp) => 8,
+            Family::Cluster(ClusterFamily::InvalidJobs) => 9,
+            Family::Cluster(ClusterFamily::Up) => 10,
+            Family::Cluster(ClusterFamily::CollectionDurationSeconds) => 11,
+            Family::Cluster(ClusterFamily::CollectionTimestamp) => 12,
+            Family::Project(ProjectFamily::DiscoveryUp) => 13,
+            Family::Project(ProjectFamily::UnwatchedClusters) => 14,
+            Family::Project(ProjectFamily::InvalidClusters) => 15,
+            Family::Project(ProjectFamily::AccessDenied) => 16,
+            Family::Info(InfoFamily::Project) => 17,
+            Family::Info(InfoFamily::Cluster) => 18,
+            Family::Info(InfoFamily::ClusterTags) => 19,
+            Family::Info(InfoFamily::Bucket) => 20,
+            Family::Schedule(ScheduleFamily::AutoExportEnabled) => 21,
+            Family::Schedule(ScheduleFamily::AutoExportIntervalSeconds) => 22,
+            Family::Schedule(ScheduleFamily::AutoExportInfo) => 23,
+            Family::Schedule(ScheduleFamily::AutoExportLastSuccessTimestamp) => 24,
+            Family::Schedule(ScheduleFamily::LastSuccessSnapshotTimestamp) => 25,
+            Family::Schedule(ScheduleFamily::ClusterCreatedTimestamp) => 26,
+            Family::Schedule(ScheduleFamily::ClusterPaused) => 27,
+            Family::Schedule(ScheduleFamily::ExpectedIntervalSeconds) => 28,
+            Family::Schedule(ScheduleFamily::NextDueTimestamp) => 29,
+        }
+    }
+    let all: Vec<Family> = Family::all().collect();
+    for (index, family) in all.iter().enumerate() {
+        assert_eq!(place(*family), index, "{family:?}");
+    }
+    let mut names: Vec<&str> = all.iter().map(|f| f.name()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), all.len(), "names are unique");
+}
+
+#[test]
+fn escaping_covers_backslash_quote_and_newline() {
+    let mut out = String::new();
+    escape("a\\b\"c\nd", &mut out);
+    assert_eq!(out, "a\\\\b\\\"c\\nd");
+}
+
+#[test]
+fn expectations_schedules_pauses_and_access_render_with_their_labels() {
+    use crate::atlas::model::{BackupSchedule, ClusterDetails};
+    use crate::collect::{
+        Assessment, Basis, ClusterExpectation, ClusterInfo, Due, Expectation, ProjectAccess,
+        ScheduleInfo, Source,
+    };
+    let g = "5f1a2b3c4d5e6f7a8b9c0d1e";
+    let env = || Labels::from([("env".to_string(), "prod".to_string())]);
+    let expected = |name: &str, assessment| ClusterExpectation {
+        group_id: g.into(),
+        cluster_name: name.into(),
+        labels: env(),
+        assessment,
+    };
+    let mut collection = Collection::default();
+    collection.metadata.schedules.push(ScheduleInfo {
+        group_id: g.into(),
+        cluster_name: "Monthly".into(),
+        labels: env(),
+        schedule: BackupSchedule {
+            auto_export: true,
+            bucket_id: Some("32b6e34b3d91647abb20e7b8".into()),
+            frequency_type: Some("monthly".into()),
+        },
+    });
+    collection.metadata.clusters.push(ClusterInfo {
+        group_id: g.into(),
+        cluster_name: "Monthly".into(),
+        labels: env(),
+        details: ClusterDetails {
+            cluster_type: "REPLICASET".into(),
+            mongodb_version: "8.0.12".into(),
+            state_name: "UPDATING".into(),
+            paused: "true".into(),
+            ..ClusterDetails::default()
+        },
+    });
+    collection.expectations = vec![
+        expected(
+            "Monthly",
+            Assessment {
+                expectation: Some(Expectation {
+                    interval_seconds: 2_678_400.0,
+                    source: Source::AutoExport,
+                }),
+                next_due: Some(Due {
+                    at: 1_802_678_400.0,
+                    basis: Basis::AnyBucket,
+                }),
+                counted: None,
+                schedule_success: Some(1_799_000_000.0),
+            },
+        ),
+        expected("Manual", Assessment::default()),
+        expected(
+            "Tooling",
+            Assessment {
+                expectation: Some(Expectation {
+                    interval_seconds: 86_400.0,
+                    source: Source::Config,
+                }),
+                next_due: Some(Due {
+                    at: 1_800_086_400.0,
+                    basis: Basis::Created,
+                }),
+                ..Assessment::default()
+            },
+        ),
+    ];
+    collection.access = vec![ProjectAccess {
+        group_id: g.into(),
+        labels: env(),
+        denied: true,
+    }];
+    let mut out = String::new();
+    render(&collection, &mut out);
+    let samples: Vec<&str> = out.lines().filter(|l| !l.starts_with('#')).collect();
+    let m = format!(r#"group_id="{g}",cluster_name="Monthly""#);
+    let t = format!(r#"group_id="{g}",cluster_name="Tooling""#);
+    let e = r#"env="prod""#;
+    let lines = [
+        format!(r#"atlas_backup_export_access_denied{{group_id="{g}",{e}}} 1"#),
+        format!(
+            r#"atlas_backup_export_cluster_info{{{m},cluster_type="REPLICASET",mongodb_version="8.0.12",{e}}} 1"#
+        ),
+        format!(r#"atlas_backup_export_auto_export_enabled{{{m},{e}}} 1"#),
+        format!(r#"atlas_backup_export_auto_export_interval_seconds{{{m},{e}}} 2678400"#),
+        format!(
+            r#"atlas_backup_export_auto_export_info{{{m},export_bucket_id="32b6e34b3d91647abb20e7b8",frequency_type="monthly",{e}}} 1"#
+        ),
+        format!(
+            r#"atlas_backup_export_auto_export_last_success_timestamp_seconds{{{m},{e}}} 1799000000"#
+        ),
+        format!(r#"atlas_backup_export_cluster_paused{{{m},{e}}} 1"#),
+        format!(
+            r#"atlas_backup_export_expected_interval_seconds{{{m},source="auto_export",{e}}} 2678400"#
+        ),
+        format!(
+            r#"atlas_backup_export_expected_interval_seconds{{{t},source="config",{e}}} 86400"#
+        ),
+        format!(
+            r#"atlas_backup_export_next_due_timestamp_seconds{{{m},basis="any_bucket",{e}}} 1802678400"#
+        ),
+        format!(
+            r#"atlas_backup_export_next_due_timestamp_seconds{{{t},basis="created",{e}}} 1800086400"#
+        ),
+    ];
+    assert_eq!(samples, lines);
+    assert!(!out.contains("Manual"), "no expectation, no series");
+}
