@@ -1,6 +1,7 @@
 //! The exporter's HTTP server: it binds `--web.listen-address`, serves the routes of [`router`]
-//! (in `routes`) with TLS and basic authentication from the web config and bounds on every
-//! request, and shuts down gracefully on a signal.
+//! (in `routes`) and the readiness endpoint (in `health`) with TLS and basic authentication from
+//! the web config and bounds on every request, and on a signal drains (not ready, no new requests,
+//! the ones in flight finish) and shuts down.
 //!
 //! Connections are axum-server's: its accept loop, its rustls acceptor (with a handshake timeout)
 //! and its graceful shutdown with a grace period, over hyper's HTTP/1.1 with the header-read
