@@ -155,12 +155,16 @@ impl CurrentUsers {
 
 /// Middleware: lets a request through only with the credentials of one of the current users
 /// (everyone, when there are none); anything else gets 401 and the challenge. Every path is
-/// guarded, `/-/healthy` included, as with exporter-toolkit.
+/// guarded but the health endpoints (`/-/healthy`, `/-/ready`): a kubelet's or a load balancer's
+/// probe carries no credentials, and they answer one fixed word, revealing nothing.
 pub async fn require(
     State(current): State<Arc<CurrentUsers>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if crate::server::is_health_path(request.uri().path()) {
+        return next.run(request).await;
+    }
     let Some(users) = current.get() else {
         return next.run(request).await;
     };

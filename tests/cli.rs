@@ -260,7 +260,17 @@ async fn listen_addresses_follow_the_exporter_conventions() {
 
 #[test]
 fn a_telemetry_path_the_exporter_cannot_serve_is_refused() {
-    for path in ["metrics", "/probe", "/sd", "/", "/{x}", "/*rest", "/a//b"] {
+    for path in [
+        "metrics",
+        "/probe",
+        "/sd",
+        "/",
+        "/-/healthy",
+        "/-/ready",
+        "/{x}",
+        "/*rest",
+        "/a//b",
+    ] {
         let output = run(&["--web.telemetry-path", path, "--config.check"], &[]);
         assert_eq!(output.status.code(), Some(1), "{path}");
         let stderr = text(&output.stderr);

@@ -248,7 +248,14 @@ async fn answers_are_counted_by_route_and_other_paths_as_other() {
     let addr = serve(&fake, WebOptions::default(), ServeOptions::default()).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
-    for path in ["/nope", "/metrics/x", "/.env", "/-/healthy", "/-/healthy"] {
+    for path in [
+        "/nope",
+        "/metrics/x",
+        "/.env",
+        "/-/healthy",
+        "/-/healthy",
+        "/-/ready",
+    ] {
         get(path).await.unwrap();
     }
     let post = client
@@ -262,6 +269,7 @@ async fn answers_are_counted_by_route_and_other_paths_as_other() {
     assert_eq!(requests_total(&scrape, "other", "404"), Some(3.0));
     assert_eq!(requests_total(&scrape, "/-/healthy", "200"), Some(2.0));
     assert_eq!(requests_total(&scrape, "/-/healthy", "405"), Some(1.0));
+    assert_eq!(requests_total(&scrape, "/-/ready", "200"), Some(1.0));
     assert_eq!(requests_total(&scrape, "/metrics", "200"), None);
 }
 
@@ -467,9 +475,10 @@ async fn users_added_changed_and_removed_on_disk_take_effect() {
     let fake = fake_with_a_job();
     let binary = Binary::start(&fake, &dir).await;
     let client = reqwest::Client::new();
-    let healthy = format!("http://{}/-/healthy", binary.addr);
+    // The landing page: the health endpoints answer without credentials.
+    let landing = format!("http://{}/", binary.addr);
     let status = |user: &'static str, password: &'static str| {
-        let request = client.get(&healthy).basic_auth(user, Some(password)).send();
+        let request = client.get(&landing).basic_auth(user, Some(password)).send();
         async move { request.await.unwrap().status().as_u16() }
     };
     // Both pass, and are remembered.
@@ -504,7 +513,7 @@ async fn users_added_changed_and_removed_on_disk_take_effect() {
     let scrape = Scrape::parse(&response.text().await.unwrap());
     assert_eq!(scrape.value(SUCCESSFUL, &[]), Some(0.0));
     assert_eq!(
-        requests_total(&scrape, "/-/healthy", "401"),
+        requests_total(&scrape, "/", "401"),
         Some(4.0),
         "{}",
         scrape.text

@@ -770,6 +770,7 @@ async fn the_landing_page_health_and_unknown_paths() {
     let (status, body) = exporter.get("/").await;
     assert_eq!(status, 200);
     assert!(body.contains("href=\"/metrics\""));
+    assert!(body.contains("href=\"/-/healthy\"") && body.contains("href=\"/-/ready\""));
     assert!(body.contains(GROUP) && body.contains("Cluster0") && body.contains("team=data"));
     assert!(!body.contains(support::PRIVATE_KEY) && !body.contains(support::PUBLIC_KEY));
     assert_eq!(exporter.get("/-/healthy").await.0, 200);

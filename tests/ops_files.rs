@@ -1,12 +1,14 @@
-//! The operations files users load as they are (`examples/`, `dashboards/`): checked with the real tools
-//! where they run here (promtool, amtool, systemd-analyze) and structurally where they cannot (Grafana,
-//! Kubernetes, Docker).
+//! The operations files users load as they are (`examples/`, `dashboards/`, the Debian package's
+//! metadata, LICENSE): checked with the real tools where they run here (promtool, amtool,
+//! systemd-analyze, kubernetes-validate) and structurally where they cannot (Grafana, the Prometheus
+//! Operator's resources, Docker). `.ci/package` builds, installs and purges the Debian package.
 
 use crate::support::TempDir;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use atlas_backup_exporter::server;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -1129,6 +1131,7 @@ fn kubernetes_manifests_fit_together() {
         BTreeSet::from([
             "ConfigMap",
             "Deployment",
+            "NetworkPolicy",
             "PrometheusRule",
             "Service",
             "ServiceMonitor"
@@ -1237,6 +1240,240 @@ fn kubernetes_manifests_fit_together() {
     }
 }
 
+/// The manifests of kinds Kubernetes itself defines, checked against its API schema by
+/// `kubernetes-validate --strict` (unknown fields, wrong types, missing required fields). The
+/// Prometheus Operator's kinds (CRDs) and the Kustomization have no schema there: the tests around
+/// this one check what matters in them.
+#[test]
+fn kubernetes_manifests_pass_the_schema_validator() {
+    const NO_SCHEMA: &[&str] = &[
+        "monitoring.coreos.com/v1",
+        "kustomize.config.k8s.io/v1beta1",
+    ];
+    let mut core = Vec::new();
+    for entry in std::fs::read_dir(repo_path("examples/kubernetes")).expect("the directory") {
+        let path = entry.expect("an entry").path();
+        let file = format!(
+            "examples/kubernetes/{}",
+            path.file_name().expect("a name").to_string_lossy()
+        );
+        let manifest = yaml(&file);
+        if !NO_SCHEMA.contains(&string(&manifest, "apiVersion")) {
+            let resource = format!(
+                "{}/{}",
+                string(&manifest, "kind").to_lowercase(),
+                string(&manifest["metadata"], "name")
+            );
+            core.push((file, resource));
+        }
+    }
+    core.sort();
+    let files: Vec<&str> = core.iter().map(|(file, _)| file.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "examples/kubernetes/configmap.yaml",
+            "examples/kubernetes/deployment.yaml",
+            "examples/kubernetes/networkpolicy.yaml",
+            "examples/kubernetes/service-replicas.yaml",
+            "examples/kubernetes/service.yaml",
+        ]
+    );
+    let Some(validate) = tool("kubernetes-validate") else {
+        return;
+    };
+    let mut args = vec!["--strict"];
+    args.extend(files.iter().copied());
+    let out = run(&validate, &args, &repo_path(""));
+    assert!(out.success, "kubernetes-validate --strict:\n{}", out.text);
+    for (file, resource) in &core {
+        let passed = format!("{file} passed for resource {resource}");
+        assert!(
+            out.text.contains(&passed),
+            "no `{passed}` in:\n{}",
+            out.text
+        );
+    }
+    assert!(!out.text.contains("WARN"), "{}", out.text);
+
+    // The validator is strict: a misspelt field in a copy of the Deployment fails it.
+    let dir = TempDir::new("kubernetes-validate");
+    let misspelt = dir.write(
+        "deployment.yaml",
+        &read("examples/kubernetes/deployment.yaml")
+            .replace("readOnlyRootFilesystem:", "readOnlyRootFileSystem:"),
+    );
+    let out = run(
+        &validate,
+        &["--strict", &misspelt.to_string_lossy()],
+        dir.path(),
+    );
+    assert!(!out.success, "a misspelt field passed:\n{}", out.text);
+    assert!(out.text.contains("readOnlyRootFileSystem"), "{}", out.text);
+}
+
+/// The ServiceMonitor is a CRD the validator has no schema for: its fields are checked here
+/// against the Prometheus Operator's Endpoint fields this example may use.
+#[test]
+fn service_monitor_uses_only_known_fields() {
+    let monitor = yaml("examples/kubernetes/servicemonitor.yaml");
+    assert_eq!(string(&monitor, "apiVersion"), "monitoring.coreos.com/v1");
+    let spec = monitor["spec"].as_mapping().expect("spec");
+    let keys: BTreeSet<&str> = spec.keys().filter_map(Yaml::as_str).collect();
+    assert_eq!(keys, BTreeSet::from(["endpoints", "selector"]));
+    const ENDPOINT: &[&str] = &[
+        "port",
+        "path",
+        "scheme",
+        "interval",
+        "scrapeTimeout",
+        "basicAuth",
+        "tlsConfig",
+        "honorLabels",
+    ];
+    for endpoint in seq(&monitor["spec"], "endpoints") {
+        for key in endpoint.as_mapping().expect("an endpoint").keys() {
+            let key = key.as_str().expect("a string key");
+            assert!(
+                ENDPOINT.contains(&key),
+                "unknown ServiceMonitor field {key}"
+            );
+        }
+        assert_eq!(string(endpoint, "path"), "/metrics");
+    }
+}
+
+/// Liveness and readiness are distinct endpoints of the exporter, on its port, and the pod is
+/// given longer than the exporter's drain to stop.
+#[test]
+fn deployment_probes_liveness_and_readiness_apart() {
+    let deployment = yaml("examples/kubernetes/deployment.yaml");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &seq(pod, "containers")[0];
+    let probe = |name: &str| {
+        let get = &container[name]["httpGet"];
+        (
+            string(get, "path").to_owned(),
+            string(get, "port").to_owned(),
+        )
+    };
+    assert_eq!(
+        probe("livenessProbe"),
+        (server::HEALTHY.to_owned(), "metrics".to_owned())
+    );
+    assert_eq!(
+        probe("readinessProbe"),
+        (server::READY.to_owned(), "metrics".to_owned())
+    );
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("terminationGracePeriodSeconds");
+    let drain = server::ServeOptions::default().shutdown_grace.as_secs();
+    assert!(
+        grace > drain,
+        "the pod is killed after {grace} s, before the exporter's {drain} s drain ends"
+    );
+}
+
+/// The NetworkPolicy covers the exporter's pods, lets Prometheus in on the metrics port, and lets
+/// out DNS and HTTPS only.
+#[test]
+fn network_policy_admits_prometheus_and_lets_out_dns_and_https() {
+    let policy = yaml("examples/kubernetes/networkpolicy.yaml");
+    let deployment = yaml("examples/kubernetes/deployment.yaml");
+    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        .as_mapping()
+        .expect("pod labels");
+    let selector = policy["spec"]["podSelector"]["matchLabels"]
+        .as_mapping()
+        .expect("podSelector");
+    assert!(
+        is_subset(selector, pod_labels),
+        "the policy selects no exporter pod"
+    );
+    let types: Vec<&str> = seq(&policy["spec"], "policyTypes")
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    assert_eq!(types, ["Ingress", "Egress"]);
+
+    let ports = |rule: &Yaml| -> Vec<(String, String)> {
+        seq(rule, "ports")
+            .iter()
+            .map(|p| {
+                let port = match &p["port"] {
+                    Yaml::Number(n) => n.to_string(),
+                    other => other.as_str().expect("a port").to_owned(),
+                };
+                (string(p, "protocol").to_owned(), port)
+            })
+            .collect()
+    };
+    let pair = |protocol: &str, port: &str| (protocol.to_owned(), port.to_owned());
+    let ingress = seq(&policy["spec"], "ingress");
+    assert_eq!(ingress.len(), 1, "one way in");
+    assert_eq!(ports(&ingress[0]), [pair("TCP", "metrics")]);
+    let from = &seq(&ingress[0], "from")[0];
+    assert_eq!(
+        from["podSelector"]["matchLabels"]["app.kubernetes.io/name"].as_str(),
+        Some("prometheus")
+    );
+    let egress = seq(&policy["spec"], "egress");
+    let allowed: BTreeSet<(String, String)> = egress.iter().flat_map(ports).collect();
+    assert_eq!(
+        allowed,
+        BTreeSet::from([pair("UDP", "53"), pair("TCP", "53"), pair("TCP", "443")])
+    );
+    // DNS goes to the cluster DNS only; 443 anywhere (Atlas's addresses are not fixed).
+    let dns = egress
+        .iter()
+        .find(|rule| ports(rule).contains(&pair("UDP", "53")))
+        .expect("a DNS rule");
+    assert!(
+        seq(dns, "to")
+            .iter()
+            .all(|peer| peer.get("ipBlock").is_none()),
+        "DNS open to any address"
+    );
+}
+
+/// The headless Service the sharded Prometheus finds the replicas through: the name its DNS
+/// discovery asks for, every exporter pod, and not the label the ServiceMonitor selects.
+#[test]
+fn headless_service_for_sharding_matches_the_sharded_prometheus() {
+    let service = yaml("examples/kubernetes/service-replicas.yaml");
+    assert_eq!(string(&service, "kind"), "Service");
+    assert_eq!(string(&service["spec"], "clusterIP"), "None");
+    let name = string(&service["metadata"], "name");
+    let sharded = yaml("examples/prometheus-sharded.yml");
+    let job = seq(&sharded, "scrape_configs")
+        .iter()
+        .find(|j| string(j, "job_name") == "atlas-backup-exporter-replicas")
+        .expect("the replicas job");
+    let dns = &seq(job, "dns_sd_configs")[0];
+    let names: Vec<&str> = seq(dns, "names").iter().filter_map(Yaml::as_str).collect();
+    assert_eq!(names, [format!("{name}.monitoring.svc.cluster.local")]);
+    let port = &seq(&service["spec"], "ports")[0];
+    assert_eq!(port["port"].as_u64(), dns["port"].as_u64());
+    assert_eq!(port["targetPort"].as_str(), Some("metrics"));
+
+    let deployment = yaml("examples/kubernetes/deployment.yaml");
+    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        .as_mapping()
+        .expect("pod labels");
+    let selector = service["spec"]["selector"].as_mapping().expect("selector");
+    assert!(is_subset(selector, pod_labels), "selects no exporter pod");
+    let monitor = yaml("examples/kubernetes/servicemonitor.yaml");
+    let monitor_selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_mapping()
+        .expect("ServiceMonitor selector");
+    let labels = service["metadata"]["labels"].as_mapping().expect("labels");
+    assert!(
+        !is_subset(monitor_selector, labels),
+        "the ServiceMonitor would scrape every pod twice"
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // systemd and Docker
 
@@ -1277,6 +1514,11 @@ fn systemd_unit_keeps_credentials_out_and_is_hardened() {
         .expect("ExecStart")
         .1;
     assert!(exec.contains("--config.file="), "{exec}");
+    // The path the Debian package installs the binary at.
+    assert!(
+        exec.starts_with("/usr/bin/atlas-backup-exporter "),
+        "{exec}"
+    );
 
     // The environment file example holds the Atlas CLI's variables and nothing else.
     let env = read("examples/systemd/atlas-backup-exporter.env");
@@ -1308,7 +1550,7 @@ fn systemd_unit_keeps_credentials_out_and_is_hardened() {
     std::fs::write(
         &unit_path,
         unit.replace(
-            "ExecStart=/usr/local/bin/atlas-backup-exporter",
+            "ExecStart=/usr/bin/atlas-backup-exporter",
             "ExecStart=/bin/true",
         ),
     )
@@ -1360,6 +1602,207 @@ fn dockerfile_is_multi_stage_non_root_with_ca_certificates() {
         !dockerfile.to_lowercase().contains("libssl"),
         "rustls needs no OpenSSL"
     );
+}
+
+/// Every image the Dockerfile starts from, and its syntax frontend, is pinned to a version (no
+/// floating `1` or `bookworm` tag), and the image carries the OCI labels with this crate's
+/// version and licence.
+#[test]
+fn dockerfile_pins_its_bases_and_labels_the_image() {
+    let dockerfile = read("examples/Dockerfile");
+    let is_version = |text: &str, parts: usize| {
+        let numbers: Vec<&str> = text.split('.').collect();
+        numbers.len() == parts
+            && numbers
+                .iter()
+                .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let syntax = dockerfile
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("# syntax=docker/dockerfile:"))
+        .expect("a syntax line first");
+    assert!(is_version(syntax, 3), "syntax frontend {syntax}");
+
+    // Instructions, continuation lines joined, comments left out.
+    let joined = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replace("\\\n", " ");
+    let lines: Vec<&str> = joined.lines().map(str::trim).collect();
+    // ARG defaults, to resolve ${...} in FROM lines and labels.
+    let mut args = BTreeMap::new();
+    for line in &lines {
+        if let Some((name, value)) = line.strip_prefix("ARG ").and_then(|a| a.split_once('=')) {
+            args.insert(format!("${{{name}}}"), value.trim_matches('"').to_owned());
+        }
+    }
+    let resolve = |text: &str| {
+        args.iter().fold(text.to_owned(), |out, (name, value)| {
+            out.replace(name, value)
+        })
+    };
+    let froms: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("FROM "))
+        .map(|f| resolve(f.split_whitespace().next().expect("an image")))
+        .collect();
+    assert_eq!(froms.len(), 2, "{froms:?}");
+    let rust = froms[0]
+        .strip_prefix("rust:")
+        .and_then(|t| t.strip_suffix("-slim-bookworm"))
+        .unwrap_or_else(|| panic!("the build stage's image {}", froms[0]));
+    assert!(is_version(rust, 3), "Rust {rust} is not pinned");
+    let minor = |version: &str| -> (u32, u32) {
+        let mut parts = version
+            .split('.')
+            .map(|n| n.parse::<u32>().expect("a number"));
+        (parts.next().expect("major"), parts.next().expect("minor"))
+    };
+    let msrv = env!("CARGO_PKG_RUST_VERSION");
+    assert!(
+        minor(rust) >= minor(msrv),
+        "Rust {rust} is older than rust-version {msrv}"
+    );
+    let debian = froms[1]
+        .strip_prefix("debian:")
+        .and_then(|t| t.strip_suffix("-slim"))
+        .unwrap_or_else(|| panic!("the runtime's image {}", froms[1]));
+    assert!(is_version(debian, 2), "Debian {debian} is not pinned");
+    assert!(
+        debian.starts_with("12."),
+        "the runtime must be the builder's Debian (bookworm, 12), not {debian}"
+    );
+
+    let mut labels = BTreeMap::new();
+    for line in lines.iter().filter_map(|l| l.strip_prefix("LABEL ")) {
+        let resolved = resolve(line);
+        // key="value" pairs; values hold spaces but no quotes.
+        for pair in resolved.split("\" ").filter(|p| !p.trim().is_empty()) {
+            let (key, value) = pair.trim().split_once("=\"").expect("key=\"value\"");
+            labels.insert(key.to_owned(), value.trim_end_matches('"').to_owned());
+        }
+    }
+    let label = |key: &str| {
+        labels
+            .get(&format!("org.opencontainers.image.{key}"))
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no OCI label {key} in {labels:?}"))
+    };
+    assert_eq!(label("title"), "atlas-backup-exporter");
+    assert_eq!(label("description"), env!("CARGO_PKG_DESCRIPTION"));
+    assert_eq!(label("version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(label("licenses"), env!("CARGO_PKG_LICENSE"));
+    assert_eq!(label("revision"), "unknown", "set with --build-arg");
+    assert_eq!(label("base.name"), froms[1]);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The licence and the Debian package
+
+#[test]
+fn license_is_the_apache_2_0_text_that_cargo_toml_names() {
+    use sha2::Digest as _;
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "Apache-2.0");
+    let digest = sha2::Sha256::digest(read("LICENSE").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    // The SHA-256 of the Apache Software Foundation's LICENSE-2.0.txt, byte for byte.
+    assert_eq!(
+        hex,
+        "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+    );
+}
+
+/// cargo-deb's metadata (read through `cargo metadata`) puts the binary, the config and the
+/// credentials where the unit it installs expects them, the credentials root-only, and the unit
+/// through `systemd-units` (so under /usr/lib/systemd/system), neither enabled nor started.
+#[test]
+fn debian_package_installs_what_the_unit_reads() {
+    let out = run(
+        Path::new(env!("CARGO")),
+        &["metadata", "--format-version=1", "--no-deps", "--offline"],
+        &repo_path(""),
+    );
+    assert!(out.success, "cargo metadata:\n{}", out.text);
+    let json_start = out.text.find('{').expect("JSON");
+    let metadata: Json = serde_json::Deserializer::from_str(&out.text[json_start..])
+        .into_iter()
+        .next()
+        .expect("a JSON document")
+        .expect("cargo metadata's JSON");
+    let package = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == "atlas-backup-exporter")
+        .expect("this package");
+    let deb = &package["metadata"]["deb"];
+
+    let mut by_dest = BTreeMap::new();
+    for asset in deb["assets"].as_array().expect("assets") {
+        let asset = asset.as_array().expect("[source, dest, mode]");
+        let [source, dest, mode] = [0, 1, 2].map(|i| json_str(&asset[i]).to_owned());
+        if !source.starts_with("target/") {
+            assert!(repo_path(&source).is_file(), "asset {source} is missing");
+        }
+        by_dest.insert(dest, (source, mode));
+    }
+    let asset = |dest: &str| {
+        by_dest
+            .get(dest)
+            .cloned()
+            .unwrap_or_else(|| panic!("nothing installed at /{dest}: {by_dest:?}"))
+    };
+    let binary = "usr/bin/atlas-backup-exporter";
+    assert_eq!(
+        by_dest.get("usr/bin/"),
+        Some(&(
+            "target/release/atlas-backup-exporter".to_owned(),
+            "755".to_owned()
+        )),
+        "the binary as /{binary}"
+    );
+    let config = "etc/atlas-backup-exporter/atlas-backup-exporter.yml";
+    let (config_source, config_mode) = asset(config);
+    assert_eq!(config_mode, "644");
+    if let Err(error) = atlas_backup_exporter::config::parse(&read(&config_source), config) {
+        panic!("the packaged config {config_source} is refused: {error}");
+    }
+    let credentials = "etc/atlas-backup-exporter/credentials.env";
+    assert_eq!(
+        asset(credentials),
+        (
+            "examples/systemd/atlas-backup-exporter.env".to_owned(),
+            "600".to_owned()
+        )
+    );
+
+    let units = &deb["systemd-units"];
+    assert_eq!(units["enable"], Json::Bool(false));
+    assert_eq!(units["start"], Json::Bool(false));
+    let unit_path = format!(
+        "{}/atlas-backup-exporter.service",
+        json_str(&units["unit-scripts"])
+    );
+    let unit = read(&unit_path);
+    let service = unit_section(&unit, "Service");
+    let value = |key: &str| {
+        service
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{unit_path} has no {key}"))
+    };
+    let exec = value("ExecStart");
+    assert!(exec.starts_with(&format!("/{binary} ")), "{exec}");
+    assert!(
+        exec.contains(&format!("--config.file=/{config} ")),
+        "{exec}"
+    );
+    assert_eq!(value("EnvironmentFile"), format!("/{credentials}"));
+    assert_eq!(value("DynamicUser"), "yes");
 }
 
 // ------------------------------------------------------------------------------------------------

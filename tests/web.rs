@@ -389,24 +389,39 @@ async fn basic_auth_lets_in_the_right_password_only() {
         );
         assert!(!response.text().await.unwrap().contains("atlas_backup"));
     }
-    // The health check and unknown paths are behind the same door.
+    // Everything else, unknown paths and look-alikes of the health endpoints included, is behind
+    // the same door.
     for path in [
-        "/-/healthy",
         "/",
         "/sd",
         "/probe?group_id=5f1a2b3c4d5e6f7a8b9c0d1e&cluster_name=Cluster0",
         "/nope",
+        "/-/healthy/",
+        "/-/ready/x",
+        "/-/",
     ] {
         let response = client.get(served.url("https", path)).send().await.unwrap();
         assert_eq!(response.status(), 401, "{path}");
+        assert_eq!(response.headers()["www-authenticate"], challenge, "{path}");
     }
-    let healthy = client
-        .get(served.url("https", "/-/healthy"))
-        .basic_auth("bob", Some("builder"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(healthy.status(), 200);
+    // The health endpoints answer a probe without credentials, with one word and nothing else;
+    // a wrong password does not matter to them either.
+    for (path, word) in [("/-/healthy", "Healthy\n"), ("/-/ready", "Ready\n")] {
+        for credentials in [
+            None,
+            Some(("mallory", "wonderland")),
+            Some(("bob", "builder")),
+        ] {
+            let mut request = client.get(served.url("https", path));
+            if let Some((user, password)) = credentials {
+                request = request.basic_auth(user, Some(password));
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path} {credentials:?}");
+            assert!(response.headers().get("www-authenticate").is_none());
+            assert_eq!(response.text().await.unwrap(), word, "{path}");
+        }
+    }
 
     // Scrapes with the same credentials pay for bcrypt once.
     let runs = users.bcrypt_runs();
@@ -522,7 +537,7 @@ async fn wrong_methods_get_405_and_unknown_paths_404() {
     let fake = fake_with_a_job();
     let served = Served::exporter(&fake, ServeOptions::default()).await;
     let client = reqwest::Client::new();
-    for path in ["/metrics", "/-/healthy", "/"] {
+    for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let response = client.post(served.url("http", path)).send().await.unwrap();
         assert_eq!(response.status(), 405, "POST {path}");
         let allow = response.headers()["allow"].to_str().unwrap().to_owned();
@@ -743,34 +758,61 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
 // ---------------------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn shutdown_lets_a_scrape_in_flight_finish_and_refuses_new_connections() {
+async fn shutdown_drains_not_ready_then_refuses_new_connections() {
     let fake = fake_with_a_job();
     let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let client = reqwest::Client::new();
+    let addr = served.addr;
+    let get = |path: &str| {
+        let request = client.get(format!("http://{addr}{path}")).send();
+        async move {
+            let response = request.await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    // Ready once serving; Atlas has not been called yet.
+    assert_eq!(get("/-/ready").await, (200, "Ready\n".to_owned()));
+    assert_eq!(fake.requests().total, 0, "readiness does not ask Atlas");
+
     // The scrape stays in flight until the gate opens.
     let gate = Gate::new();
     fake.inject(Fault::hold("/backup/exports", &gate));
     let url = served.url("http", "/metrics");
-    let addr = served.addr;
     let scrape = tokio::spawn(async move {
         let response = reqwest::get(url).await.unwrap();
         (response.status(), response.text().await.unwrap())
     });
     support::within("the scrape's listing at the stand-in", gate.arrivals(1)).await;
+    // Atlas not answering does not make the exporter unready.
+    assert_eq!(get("/-/ready").await.0, 200);
     let stopping = tokio::spawn(served.stop());
-    // The listener goes at once: a new connection is refused while the scrape still runs.
-    let refused = tokio::time::timeout(Duration::from_secs(5), async {
-        while tokio::net::TcpStream::connect(addr).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+
+    // Draining: readiness turns 503 as soon as the server has taken the signal (each try is a
+    // request answered while the listener is still open), liveness stays 200, and a new scrape
+    // is refused while the one in flight runs on.
+    let ready = support::within("/-/ready answering 503", async {
+        loop {
+            let answer = get("/-/ready").await;
+            if answer.0 != 200 {
+                break answer;
+            }
         }
     })
     .await;
-    assert!(refused.is_ok(), "still accepting after shutdown began");
+    assert_eq!(ready, (503, "Shutting down\n".to_owned()));
+    assert_eq!(get("/-/healthy").await, (200, "Healthy\n".to_owned()));
+    let (status, body) = get("/metrics").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("shutting down"), "{body}");
     assert!(!scrape.is_finished(), "the scrape should still be running");
+
     gate.open();
     let (status, body) = scrape.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(up(&body), Some(1.0), "{body}");
     stopping.await.unwrap();
+    // Drained and stopped: the listener is gone.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
 #[tokio::test]
@@ -948,13 +990,8 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         // The listener is bound before the line is logged: the first request gets through.
         let address = log.listening_address().await;
         let url = |path: &str| format!("https://{address}{path}");
-        let healthy = client
-            .get(url("/-/healthy"))
-            .basic_auth("alice", Some("wonderland"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(healthy.status(), 200);
+        let ready = client.get(url("/-/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "ready without credentials");
         let refused = client.get(url("/metrics")).send().await.unwrap();
         assert_eq!(refused.status(), 401);
 
@@ -970,6 +1007,20 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         support::within("the scrape's listing at the stand-in", gate.arrivals(1)).await;
         support::sigterm(&child);
         log.line_with("shutting down").await;
+        // Logged once draining has begun: not ready, still alive, both without credentials; a
+        // new scrape, even with them, is refused while the one in flight finishes.
+        let ready = client.get(url("/-/ready")).send().await.unwrap();
+        assert_eq!(ready.status(), 503);
+        let healthy = client.get(url("/-/healthy")).send().await.unwrap();
+        assert_eq!(healthy.status(), 200);
+        let late = client
+            .get(url("/metrics"))
+            .basic_auth("alice", Some("wonderland"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(late.status(), 503);
+        assert!(!scrape.is_finished(), "the scrape in flight is still held");
         gate.open();
         let response = scrape
             .await

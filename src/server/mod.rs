@@ -1,6 +1,7 @@
 //! The exporter's HTTP server: it binds `--web.listen-address`, serves the routes of [`router`]
-//! (in `routes`) with TLS and basic authentication from the web config and bounds on every
-//! request, and shuts down gracefully on a signal.
+//! (in `routes`) and the readiness endpoint (in `health`) with TLS and basic authentication from
+//! the web config and bounds on every request, and on a signal drains (not ready, no new requests,
+//! the ones in flight finish) and shuts down.
 //!
 //! Connections are axum-server's: its accept loop, its rustls acceptor (with a handshake timeout)
 //! and its graceful shutdown with a grace period, over hyper's HTTP/1.1 with the header-read
@@ -11,6 +12,7 @@
 //! `reload` watches the web config and its files and swaps certificates and users without a new
 //! listener.
 
+mod health;
 mod reload;
 mod routes;
 
@@ -36,6 +38,7 @@ use crate::basic_auth::CurrentUsers;
 use crate::config::format_duration;
 use crate::metrics::OwnMetrics;
 use crate::web_config::WebConfig;
+pub use health::{HEALTH_PATHS, HEALTHY, READY, is_health_path};
 use routes::scrape_timeout;
 pub use routes::{
     DEFAULT_MAX_REQUESTS, TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router,
@@ -120,7 +123,6 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-        tracing::info!("shutting down: no new scrapes, finishing the ones in flight");
     }
 }
 
@@ -174,9 +176,10 @@ impl Default for ServeOptions {
     }
 }
 
-/// Serves `router` on `listener` with TLS, authentication and the bounds of `options` until
-/// `shutdown` completes. Then it stops accepting, lets requests in flight finish for up to
-/// `options.shutdown_grace`, closes idle connections, and returns.
+/// Serves `router` on `listener` with TLS, authentication and the bounds of `options`, and the
+/// readiness endpoint `/-/ready`, until `shutdown` completes. Then it drains: `/-/ready` answers
+/// 503, new requests but the health checks get 503, and the ones in flight finish, for up to
+/// `options.shutdown_grace` in all; then it stops accepting, closes the connections, and returns.
 ///
 /// HTTP/1.1 only: Prometheus scrapes with it, and HTTP/2 would need bounds of its own.
 pub async fn serve_with(
@@ -189,7 +192,10 @@ pub async fn serve_with(
         .web
         .as_ref()
         .map(|web| Arc::new(CurrentUsers::new(web.users().cloned())));
-    let app = with_request_bounds(router, &options, users.clone()).into_make_service();
+    let lifecycle = health::Lifecycle::new();
+    let router = router.merge(health::routes(lifecycle.clone()));
+    let app =
+        with_request_bounds(router, &options, users.clone(), lifecycle.clone()).into_make_service();
     if let Some(web) = &options.web {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
@@ -236,8 +242,23 @@ pub async fn serve_with(
     let served = tokio::select! {
         served = &mut serving => served,
         () = shutdown => {
-            handle.graceful_shutdown(Some(options.shutdown_grace));
-            serving.await
+            lifecycle.start_draining();
+            tracing::info!("shutting down: not ready, no new scrapes, finishing the ones in flight");
+            // The listener stays open while the requests in flight finish, so that probes see
+            // "not ready" instead of a refused connection; then the connections close.
+            let draining_since = tokio::time::Instant::now();
+            let drained = tokio::select! {
+                served = &mut serving => Some(served),
+                _ = tokio::time::timeout(options.shutdown_grace, lifecycle.drained()) => None,
+            };
+            match drained {
+                Some(served) => served,
+                None => {
+                    let left = options.shutdown_grace.saturating_sub(draining_since.elapsed());
+                    handle.graceful_shutdown(Some(left));
+                    serving.await
+                }
+            }
         }
     };
     let cut_off = handle.connection_count();
@@ -252,13 +273,19 @@ pub async fn serve_with(
 }
 
 /// Wraps the routes in what every request goes through, outermost first: the answer counter,
-/// the whole-request timeout, the body size bound, then basic authentication when there is a web
-/// config (its users may come and go while serving).
+/// the whole-request timeout, the body size bound, basic authentication when there is a web
+/// config (its users may come and go while serving; the health endpoints are open), then the
+/// admission that refuses new requests while draining.
 fn with_request_bounds(
     router: Router,
     options: &ServeOptions,
     users: Option<Arc<CurrentUsers>>,
+    lifecycle: Arc<health::Lifecycle>,
 ) -> Router {
+    let router = router.layer(axum::middleware::from_fn_with_state(
+        lifecycle,
+        health::admit,
+    ));
     let router = match users {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
             users,

@@ -1,4 +1,4 @@
-//! The routes: the scrape, `/probe`, `/sd`, the landing page and the health check, and what they
+//! The routes: the scrape, `/probe`, `/sd`, the landing page and the liveness check, and what they
 //! need from the command line.
 
 use std::sync::Arc;
@@ -46,7 +46,7 @@ impl Default for WebOptions {
 }
 
 /// Paths the exporter serves itself, which the telemetry path cannot take.
-const OWN_PATHS: [&str; 4] = ["/", "/probe", "/sd", "/-/healthy"];
+const OWN_PATHS: [&str; 5] = ["/", "/probe", "/sd", super::HEALTHY, super::READY];
 
 /// Whether `path` can be the telemetry path: absolute, not one of the exporter's other paths,
 /// and plain (no `{capture}` or `*wildcard` the router would read as a pattern).
@@ -76,7 +76,7 @@ struct AppState {
 }
 
 /// The router: the telemetry path (the scrape), `/probe`, `/sd`, `/` and `/-/healthy`; anything
-/// else is 404.
+/// else is 404. The server adds `/-/ready`, which follows its life cycle (see `health`).
 pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) -> Router {
     let state = AppState {
         exporter,
@@ -98,7 +98,7 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
         .route("/probe", get(probe))
         .route("/sd", get(service_discovery))
         .route("/", get(landing))
-        .route("/-/healthy", get(healthy))
+        .route(super::HEALTHY, get(healthy))
         .fallback(not_found)
         .with_state(state)
         // The fastest level: a scrape of 100,000 samples compresses in a third of the CPU time of
@@ -307,6 +307,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     Html(state.landing.to_string())
 }
 
+/// Liveness: the process answers HTTP. Nothing else is checked, Atlas least of all.
 async fn healthy() -> &'static str {
     "Healthy\n"
 }
@@ -354,7 +355,8 @@ fn landing_page(config: &Config, telemetry_path: &str) -> String {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Atlas Backup Exporter</title></head>\n\
          <body>\n<h1>Atlas Backup Exporter</h1>\n<p>Version {version} (revision {revision}). \
          Prometheus metrics for MongoDB Atlas Cloud Backup snapshot export jobs.</p>\n\
-         <p><a href=\"{path}\">Metrics</a> · <a href=\"/-/healthy\">Health</a></p>\n\
+         <p><a href=\"{path}\">Metrics</a> · <a href=\"/-/healthy\">Health</a> (liveness) · \
+         <a href=\"/-/ready\">Ready</a> (readiness)</p>\n\
          <p>Atlas: <code>{base_url}</code></p>\n\
          <table border=\"1\" cellpadding=\"4\">\n<tr><th>Project (group_id)</th><th>Clusters</th><th>Static labels</th></tr>\n\
          {targets}</table>\n</body></html>\n",
