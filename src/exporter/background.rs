@@ -147,8 +147,9 @@ impl Turns {
             let started = clock.now();
             let deadline = Deadline::after(self.options.timeout);
             let (collector, on_metrics) = (self.collector.clone(), self.options.on_metrics);
-            // A task of its own, so that a panic in a collection costs that collection only.
-            let mut collecting = tokio::spawn(async move {
+            // A task of its own, so that a panic in a collection costs that collection only;
+            // aborted if the loop stops (or is dropped) while it runs.
+            let mut collecting = AbortOnDrop(tokio::spawn(async move {
                 let collection = collector.collect(deadline).await;
                 let text = if on_metrics {
                     rendered(&collection)
@@ -156,14 +157,11 @@ impl Turns {
                     Bytes::new()
                 };
                 (collection, text)
-            });
+            }));
             let outcome = tokio::select! {
                 biased;
-                _ = self.stopped.wait_for(|stop| *stop) => {
-                    collecting.abort();
-                    break;
-                }
-                outcome = &mut collecting => outcome,
+                _ = self.stopped.wait_for(|stop| *stop) => break,
+                outcome = &mut collecting.0 => outcome,
             };
             let took = clock.since(started);
             match outcome {
@@ -203,5 +201,14 @@ impl Turns {
             }
         }
         tracing::info!("background collection stopped");
+    }
+}
+
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
