@@ -14,15 +14,20 @@
 //! so it holds on a clock that stands still too.
 //!
 //! Discovery's `discovery.interval` is measured on the Atlas client's clock
-//! ([`crate::atlas::AtlasClient::clock`]), the same one.
+//! ([`crate::atlas::AtlasClient::clock`]), the same one. So is `collection.interval`: the
+//! background collection waits for its next turn with [`Clock::sleep_until`], which on a
+//! [`ManualClock`] wakes when the test moves the clock past it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
 
 /// A source of "now", cheap to clone: the real monotonic clock, or a [`ManualClock`]'s.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
-    manual: Option<Arc<Mutex<Instant>>>,
+    /// A manual clock's time; a channel, so that sleepers wake when it moves.
+    manual: Option<Arc<watch::Sender<Instant>>>,
 }
 
 impl Clock {
@@ -35,7 +40,19 @@ impl Clock {
     pub fn now(&self) -> Instant {
         match &self.manual {
             None => Instant::now(),
-            Some(now) => *now.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+            Some(now) => *now.borrow(),
+        }
+    }
+
+    /// Waits until this clock reads `deadline` or later: a tokio timer on the real clock, the
+    /// test's next [`ManualClock::advance`] past it on a manual one.
+    pub async fn sleep_until(&self, deadline: Instant) {
+        match &self.manual {
+            None => tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await,
+            Some(now) => {
+                // The sender lives in this handle, so the channel cannot close while this waits.
+                let _ = now.subscribe().wait_for(|now| *now >= deadline).await;
+            }
         }
     }
 
@@ -49,14 +66,14 @@ impl Clock {
 /// then [`ManualClock::advance`] it past a token's renewal or a cache's expiry.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Arc<Mutex<Instant>>,
+    now: Arc<watch::Sender<Instant>>,
 }
 
 impl ManualClock {
     /// A clock standing at the real clock's now.
     pub fn new() -> ManualClock {
         ManualClock {
-            now: Arc::new(Mutex::new(Instant::now())),
+            now: Arc::new(watch::Sender::new(Instant::now())),
         }
     }
 
@@ -69,10 +86,7 @@ impl ManualClock {
 
     /// Moves this clock, and every handle on it, `by` forward.
     pub fn advance(&self, by: Duration) {
-        *self
-            .now
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) += by;
+        self.now.send_modify(|now| *now += by);
     }
 }
 
@@ -96,6 +110,24 @@ mod tests {
         manual.advance(Duration::from_secs(90));
         assert_eq!(clock.since(start), Duration::from_secs(90));
         assert_eq!(manual.clock().now(), clock.now(), "every handle moves");
+    }
+
+    #[tokio::test]
+    async fn a_sleeper_on_a_manual_clock_wakes_when_the_clock_passes_its_deadline() {
+        let manual = ManualClock::new();
+        let clock = manual.clock();
+        let deadline = clock.now() + Duration::from_secs(60);
+        let sleeper = tokio::spawn({
+            let clock = clock.clone();
+            async move { clock.sleep_until(deadline).await }
+        });
+        manual.advance(Duration::from_secs(59));
+        tokio::task::yield_now().await;
+        assert!(!sleeper.is_finished(), "59 s is not 60 s");
+        manual.advance(Duration::from_secs(1));
+        sleeper.await.unwrap();
+        // A deadline already passed returns at once.
+        clock.sleep_until(deadline).await;
     }
 
     #[test]

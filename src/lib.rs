@@ -1,7 +1,8 @@
 //! Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
 //!
 //! A scrape flows one way: [`server`] receives it, [`exporter`] shares one collection among the
-//! scrapes that arrive together, [`collect`] plans and runs the Atlas calls through [`atlas`]
+//! scrapes that arrive together (or, with `collection.interval`, answers from the newest one its
+//! background loop finished), [`collect`] plans and runs the Atlas calls through [`atlas`]
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
 //! validates the YAML file, and [`logging`] sets up `tracing`. The stand-in Atlas that the tests,
@@ -66,7 +67,10 @@ pub fn build_with(
 }
 
 /// [`build_with`] on `clock`: tests give it a [`clock::ManualClock`]'s handle to move token
-/// renewals and the scrape cache's expiry themselves.
+/// renewals, the scrape cache's expiry and the background collection's turns themselves.
+///
+/// With `collection.interval` set, this starts the background collection on the current Tokio
+/// runtime; [`Exporter::stop`] ends it.
 pub fn build_with_clock(
     config: &Config,
     credentials: Credentials,
@@ -82,7 +86,7 @@ pub fn build_with_clock(
     )?;
     metrics.expose(client.rate_limit_metrics());
     let collector = Collector::new(config, client, metrics.full_listings.clone());
-    let exporter = Arc::new(Exporter::new(config, collector, metrics).with_clock(clock));
+    let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
     let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })
 }

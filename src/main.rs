@@ -228,9 +228,10 @@ async fn run(
         header_read_timeout: args.read_header_timeout,
         ..server::ServeOptions::default()
     };
-    server::serve_with(listener, app.router, options, shutdown)
-        .await
-        .context("serving HTTP")?;
+    let served = server::serve_with(listener, app.router, options, shutdown).await;
+    // The background collection (if any) ends with the server, whichever way it ended.
+    app.exporter.stop().await;
+    served.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,10 +1,10 @@
 //! The exporter's own metrics, which live as long as the process: API requests by endpoint and
-//! status, answers of the exporter's own endpoints, web config reloads, build information, and
-//! the `process_*` metrics. These go through the `prometheus`
+//! status, answers of the exporter's own endpoints, web config reloads, the collections as a
+//! whole, build information, and the `process_*` metrics. These go through the `prometheus`
 //! crate; the per-job families are written by `render`.
 
 use prometheus::{
-    Encoder, Gauge, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The git commit the binary was built from, or `unknown`.
@@ -25,6 +25,56 @@ pub struct OwnMetrics {
     /// Export-job listings that paged through everything when fewer pages could have done, by
     /// `reason`.
     pub full_listings: IntCounterVec,
+    /// The collections as a whole: their interval, the newest one, overruns.
+    pub collections: CollectionMetrics,
+}
+
+/// The unlabelled series that describe the collections as a whole (each cluster's own time is
+/// `atlas_backup_export_collection_timestamp_seconds`).
+#[derive(Clone)]
+pub struct CollectionMetrics {
+    interval: Gauge,
+    first_pending: IntGauge,
+    /// Registered when the first collection finishes: before, there is no newest collection.
+    last_timestamp: Gauge,
+    last_duration: Gauge,
+    overruns: IntCounter,
+    registered: std::sync::Arc<std::sync::Once>,
+    registry: Registry,
+}
+
+impl CollectionMetrics {
+    /// Says how collections run: in the background every `interval` (the first one then
+    /// pending until it finishes), or on each scrape (`interval` zero).
+    pub fn set_interval(&self, interval: std::time::Duration) {
+        self.interval.set(interval.as_secs_f64());
+        self.first_pending.set(i64::from(!interval.is_zero()));
+    }
+
+    /// Records a whole collection that finished at `timestamp` (Unix seconds) after
+    /// `duration` seconds.
+    pub fn finished(&self, timestamp: f64, duration: f64) {
+        self.last_timestamp.set(timestamp);
+        self.last_duration.set(duration);
+        self.registered.call_once(|| {
+            for gauge in [&self.last_timestamp, &self.last_duration] {
+                if let Err(error) = self.registry.register(Box::new(gauge.clone())) {
+                    tracing::error!(%error, "registering the last collection's metrics");
+                }
+            }
+        });
+        self.first_pending.set(0);
+    }
+
+    /// Counts a background collection that ran past the time the next one was due.
+    pub fn overran(&self) {
+        self.overruns.inc();
+    }
+
+    /// Background collections that overran so far.
+    pub fn overruns(&self) -> u64 {
+        self.overruns.get()
+    }
 }
 
 /// `atlas_backup_exporter_web_config_last_reload_successful` and
@@ -114,6 +164,42 @@ impl OwnMetrics {
         registry
             .register(Box::new(build_info))
             .expect("registered once");
+        let collections = CollectionMetrics {
+            interval: Gauge::new(
+                "atlas_backup_exporter_collection_interval_seconds",
+                "collection.interval: collections run in the background once per this many seconds; 0 collects on each scrape.",
+            )
+            .expect("static metric definition"),
+            first_pending: IntGauge::new(
+                "atlas_backup_exporter_first_collection_pending",
+                "1 while the first background collection runs (scrapes then carry no Atlas data), 0 once it finished; always 0 when collecting on each scrape.",
+            )
+            .expect("static metric definition"),
+            last_timestamp: Gauge::new(
+                "atlas_backup_exporter_last_collection_timestamp_seconds",
+                "When the newest whole collection (every watched cluster) finished, as Unix seconds; absent until one has.",
+            )
+            .expect("static metric definition"),
+            last_duration: Gauge::new(
+                "atlas_backup_exporter_last_collection_duration_seconds",
+                "Seconds the newest whole collection (every watched cluster) took, from its first Atlas call to its rendered answer; absent until one has finished.",
+            )
+            .expect("static metric definition"),
+            overruns: IntCounter::new(
+                "atlas_backup_exporter_collection_overruns_total",
+                "Background collections that ran past the time the next one was due; the next then started at once. Raise collection.interval or shard the estate.",
+            )
+            .expect("static metric definition"),
+            registered: std::sync::Arc::new(std::sync::Once::new()),
+            registry: registry.clone(),
+        };
+        for metric in [
+            Box::new(collections.interval.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(collections.first_pending.clone()),
+            Box::new(collections.overruns.clone()),
+        ] {
+            registry.register(metric).expect("registered once");
+        }
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -126,6 +212,7 @@ impl OwnMetrics {
             http_requests,
             web_config_reload,
             full_listings,
+            collections,
         }
     }
 

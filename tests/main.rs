@@ -1,6 +1,7 @@
 //! The integration tests, in one binary to keep link times down.
 
 mod atlas_check;
+mod background;
 mod bench_smoke;
 mod cli;
 mod discovery;

@@ -261,6 +261,8 @@ fn comparable(scrape: &Scrape) -> BTreeMap<String, f64> {
             || counters.contains(name.strip_suffix("_total").unwrap_or(name))
             || name == "atlas_backup_export_collection_duration_seconds"
             || name == "atlas_backup_export_collection_timestamp_seconds"
+            || name == "atlas_backup_exporter_last_collection_timestamp_seconds"
+            || name == "atlas_backup_exporter_last_collection_duration_seconds"
     };
     scrape
         .samples

@@ -54,7 +54,7 @@ pub struct Collection {
 }
 
 /// What is expected of one cluster's exports, and when the next one is due.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ClusterExpectation {
     pub group_id: String,
     pub cluster_name: String,
@@ -91,7 +91,7 @@ pub struct WatchedCluster {
 }
 
 /// One cluster's outcome in a collection.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ClusterReport {
     pub cluster: WatchedCluster,
     /// Seconds spent fetching this cluster.
@@ -192,10 +192,34 @@ impl Collector {
     /// nothing else: what is kept per cluster is forgotten by the collections that follow.
     pub async fn discover_clusters(&self, deadline: Deadline) -> Vec<WatchedCluster> {
         self.discovery.refresh(deadline).await;
+        self.watched_clusters()
+    }
+
+    /// Every cluster the exporter watches as the last discovery found them, sorted by project
+    /// and name, without calling Atlas (`/sd` when collections run in the background).
+    pub fn watched_clusters(&self) -> Vec<WatchedCluster> {
         let mut clusters = self.configured.clone();
         clusters.extend(self.discovery.clusters().1);
         clusters.sort_by(|a, b| a.key().cmp(&b.key()));
         clusters
+    }
+
+    /// One cluster's answer to `/probe` from a report a collection already made, with the
+    /// expectation that collection assessed: its series and its details as last read, without
+    /// calling Atlas.
+    pub fn cluster_collection(
+        &self,
+        report: ClusterReport,
+        expectation: Option<ClusterExpectation>,
+    ) -> Collection {
+        let reports = [report];
+        let metadata = self.metadata_report(&reports, false);
+        Collection {
+            clusters: Vec::from(reports),
+            metadata,
+            expectations: expectation.into_iter().collect(),
+            ..Collection::default()
+        }
     }
 
     /// Collects one cluster, if the exporter watches it (for `/probe`).

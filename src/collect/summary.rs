@@ -7,7 +7,7 @@ use crate::atlas::JobListing;
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
 
 /// What the metrics show of a cluster's jobs.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobSummary {
     /// Jobs that get per-job series, newest first.
     pub shown: Vec<Arc<ExportJob>>,

@@ -27,11 +27,10 @@ pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError>
         .map_or_else(ExportJobsConfig::default, |Mapping(raw)| {
             build_export_jobs(raw)
         });
-    let collection = raw
-        .collection
-        .map_or_else(CollectionConfig::default, |Mapping(raw)| {
-            build_collection(raw)
-        });
+    let collection = match raw.collection {
+        Some(Mapping(raw)) => build_collection(raw, at)?,
+        None => CollectionConfig::default(),
+    };
     let discovery = raw
         .discovery
         .map_or_else(DiscoveryConfig::default, |Mapping(raw)| {
@@ -301,14 +300,30 @@ fn build_export_jobs(raw: RawExportJobs) -> ExportJobsConfig {
     }
 }
 
-fn build_collection(raw: RawCollection) -> CollectionConfig {
+fn build_collection(raw: RawCollection, at: &Locator) -> Result<CollectionConfig, ConfigError> {
     let defaults = CollectionConfig::default();
-    CollectionConfig {
+    let collection = CollectionConfig {
+        timeout_is_set: raw.timeout.is_some(),
         timeout: raw.timeout.map_or(defaults.timeout, |v| v.0),
+        interval: raw.interval.map_or(defaults.interval, |v| v.0),
         timeout_offset: raw.timeout_offset.map_or(defaults.timeout_offset, |v| v.0),
         cache_ttl: raw.cache_ttl.map_or(defaults.cache_ttl, |v| v.0),
         on_metrics: raw.on_metrics.unwrap_or(defaults.on_metrics),
+    };
+    // A zero on either side is the key's default: only both at work contradict each other.
+    if collection.in_background() && !collection.cache_ttl.is_zero() {
+        let path = KeyPath::root().key("collection");
+        let interval = path.key("interval");
+        return Err(at.error(
+            &path.key("cache_ttl"),
+            format_args!(
+                "cannot be used with collection.interval{}: background collection answers every \
+                 scrape from its newest collection already; remove cache_ttl",
+                at.line_note(&interval)
+            ),
+        ));
     }
+    Ok(collection)
 }
 
 fn build_discovery(raw: RawDiscovery) -> DiscoveryConfig {

@@ -83,6 +83,25 @@ impl Config {
         }
         self.write_metadata(out)?;
         let collection = &self.collection;
+        let serves = if collection.on_metrics {
+            "/metrics serves the export jobs"
+        } else {
+            "/metrics serves only the exporter's own metrics (export jobs on /probe)"
+        };
+        if collection.in_background() {
+            let bound = if collection.timeout_is_set {
+                "collection.timeout"
+            } else {
+                "the interval"
+            };
+            return writeln!(
+                out,
+                "Collection: in the background every {}, each bounded by {bound} ({}); scrapes, \
+                 /probe and /sd answer from the newest collection without calling Atlas; {serves}",
+                format_duration(collection.interval),
+                format_duration(collection.background_timeout()),
+            );
+        }
         let cache = if collection.cache_ttl.is_zero() {
             "no cache".to_owned()
         } else {
@@ -96,11 +115,7 @@ impl Config {
             "Collection: deadline is Prometheus's scrape timeout minus {}, or {} without it; {cache}; {}",
             format_duration(collection.timeout_offset),
             format_duration(collection.timeout),
-            if collection.on_metrics {
-                "/metrics serves the export jobs"
-            } else {
-                "/metrics serves only the exporter's own metrics (export jobs on /probe)"
-            }
+            serves
         )
     }
 
@@ -264,5 +279,33 @@ metadata: {projects: false, buckets: false, snapshots: false, refresh_interval: 
                       clusters: false, buckets: false, schedules: false, snapshots: false}\n",
         );
         assert!(off.describe().contains("\nMetadata: no lookups\n"));
+    }
+
+    #[test]
+    fn describe_says_collections_run_in_the_background_and_what_bounds_them() {
+        let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection: {interval: 5m}
+");
+        assert!(
+            config.describe().ends_with(
+                "\nCollection: in the background every 5m, each bounded by the interval (5m); \
+                 scrapes, /probe and /sd answer from the newest collection without calling Atlas; \
+                 /metrics serves the export jobs\n"
+            ),
+            "{}",
+            config.describe()
+        );
+        let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection: {interval: 5m, timeout: 4m, on_metrics: false}
+");
+        assert!(config.describe().contains(
+            "each bounded by collection.timeout (4m); scrapes, /probe and /sd answer from the \
+             newest collection without calling Atlas; /metrics serves only the exporter's own \
+             metrics (export jobs on /probe)\n"
+        ));
     }
 }

@@ -188,7 +188,13 @@ impl Default for ExportJobsConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CollectionConfig {
     /// Deadline when Prometheus sends no `X-Prometheus-Scrape-Timeout-Seconds`; never zero.
+    /// With `interval`, the bound of each background collection when `timeout_is_set`.
     pub timeout: Duration,
+    /// Whether the file sets `timeout` (rather than leaving the default).
+    pub timeout_is_set: bool,
+    /// Collect in the background once per this, and answer scrapes from the newest collection;
+    /// zero collects on each scrape. Never below a second otherwise.
+    pub interval: Duration,
     /// Taken off Prometheus's timeout header, to leave time to answer.
     pub timeout_offset: Duration,
     /// How long a finished collection is reused; zero turns the cache off.
@@ -201,9 +207,28 @@ impl Default for CollectionConfig {
     fn default() -> Self {
         CollectionConfig {
             timeout: Duration::from_secs(30),
+            timeout_is_set: false,
+            interval: Duration::ZERO,
             timeout_offset: Duration::from_millis(500),
             cache_ttl: Duration::ZERO,
             on_metrics: true,
+        }
+    }
+}
+
+impl CollectionConfig {
+    /// Whether collections run in the background (`interval` is set).
+    pub fn in_background(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    /// The bound of one background collection: `timeout` when the file sets it, else the
+    /// interval, so that a collection ends by the time the next is due.
+    pub fn background_timeout(&self) -> Duration {
+        if self.timeout_is_set {
+            self.timeout
+        } else {
+            self.interval
         }
     }
 }

@@ -146,6 +146,25 @@ impl Rule for DurationRule {
     }
 }
 
+/// `collection.interval`: zero (collect on each scrape), or long enough that collections do not
+/// follow one another back to back for nothing.
+pub(super) struct IntervalRule;
+impl Rule for IntervalRule {
+    type Output = Duration;
+    const EXPECTING: &'static str = "0, or a duration of at least 1s such as 1m";
+    fn check(text: &str) -> Result<Duration, String> {
+        match parse_duration(text)? {
+            interval if interval.is_zero() || interval >= MIN_INTERVAL => Ok(interval),
+            _ => Err(format!(
+                "must be 0 (collect on each scrape) or at least 1s, not {text:?}"
+            )),
+        }
+    }
+}
+
+/// The shortest `collection.interval` other than zero.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
 /// A duration where zero would mean "give up at once".
 pub(super) struct PositiveDurationRule;
 impl Rule for PositiveDurationRule {
@@ -480,6 +499,7 @@ pub(super) struct RawCollection {
     pub(super) timeout_offset: Option<Checked<DurationRule>>,
     pub(super) cache_ttl: Option<Checked<DurationRule>>,
     pub(super) on_metrics: Option<bool>,
+    pub(super) interval: Option<Checked<IntervalRule>>,
 }
 
 #[derive(Deserialize)]

@@ -89,6 +89,8 @@ targets:
         config.collection,
         CollectionConfig {
             timeout: Duration::from_secs(30),
+            timeout_is_set: false,
+            interval: Duration::ZERO,
             timeout_offset: Duration::from_millis(500),
             cache_ttl: Duration::ZERO,
             on_metrics: true,
@@ -235,6 +237,8 @@ discovery:
         config.collection,
         CollectionConfig {
             timeout: Duration::from_secs(60),
+            timeout_is_set: true,
+            interval: Duration::ZERO,
             timeout_offset: Duration::from_millis(250),
             cache_ttl: Duration::from_secs(15),
             on_metrics: false,
@@ -475,4 +479,84 @@ fn expect_export_every_is_a_duration_and_not_for_clusters_watched_by_job_ids() {
             )
         );
     }
+}
+
+#[test]
+fn an_interval_collects_in_the_background_bounded_by_it_or_by_an_explicit_timeout() {
+    let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection:
+  interval: 2m
+");
+    assert!(config.collection.in_background());
+    assert_eq!(config.collection.interval, Duration::from_secs(120));
+    assert_eq!(
+        config.collection.background_timeout(),
+        Duration::from_secs(120)
+    );
+    let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection:
+  interval: 2m
+  timeout: 90s
+");
+    assert_eq!(
+        config.collection.background_timeout(),
+        Duration::from_secs(90)
+    );
+    let config = ok(r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection:
+  interval: 0
+  cache_ttl: 15s
+");
+    assert!(
+        !config.collection.in_background(),
+        "0 is the per-scrape mode"
+    );
+    assert_eq!(config.collection.cache_ttl, Duration::from_secs(15));
+}
+
+#[test]
+fn cache_ttl_with_an_interval_is_refused_naming_both_keys_and_their_lines() {
+    assert_eq!(
+        error(
+            r"
+targets:
+  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e
+collection:
+  interval: 1m
+  timeout: 50s
+  cache_ttl: 30s
+"
+        ),
+        "atlas-backup-exporter.yml: line 6: collection.cache_ttl: cannot be used with \
+         collection.interval (line 4): background collection answers every scrape from its \
+         newest collection already; remove cache_ttl"
+    );
+    // The order of the keys does not matter; a cache_ttl of 0 is the default, no contradiction.
+    assert!(
+        error("collection:\n  cache_ttl: 1m\n  interval: 5m\ntargets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n")
+            .starts_with("atlas-backup-exporter.yml: line 2: collection.cache_ttl: cannot be used with collection.interval (line 3)")
+    );
+    ok(
+        "collection:\n  cache_ttl: 0s\n  interval: 5m\ntargets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n",
+    );
+}
+
+#[test]
+fn an_interval_under_a_second_or_without_a_unit_is_refused() {
+    assert_eq!(
+        error("collection:\n  interval: 500ms\n"),
+        "atlas-backup-exporter.yml: line 2: collection.interval: must be 0 (collect on each \
+         scrape) or at least 1s, not \"500ms\""
+    );
+    assert_eq!(
+        error("collection:\n  interval: 60\n"),
+        "atlas-backup-exporter.yml: line 2: collection.interval: \"60\" has no unit: write for \
+         example 60s or 60m"
+    );
 }

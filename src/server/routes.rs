@@ -177,12 +177,10 @@ async fn probe(
         )
             .into_response();
     };
-    let deadline = state.exporter.deadline(scrape_timeout(&headers));
-    let collector = state.exporter.collector();
-    let Some(collection) = collector
-        .collect_cluster(&group_id, &cluster_name, deadline)
-        .await
-    else {
+    let probed = state
+        .exporter
+        .probe(&group_id, &cluster_name, scrape_timeout(&headers));
+    let Some(collection) = probed.await else {
         let message = format!(
             "cluster {cluster_name:?} of project {group_id:?} is neither configured nor discovered\n"
         );
@@ -209,8 +207,7 @@ async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) ->
             ExternalUrl::from_host(host)
         }
     };
-    let deadline = state.exporter.deadline(None);
-    let clusters = state.exporter.collector().discover_clusters(deadline).await;
+    let clusters = state.exporter.service_discovery().await;
     let groups: Vec<serde_json::Value> = clusters
         .into_iter()
         .map(|cluster| {

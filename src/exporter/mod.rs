@@ -1,9 +1,17 @@
-//! A scrape's answer: one collection shared by every scrape that arrives while it runs, reused for
-//! `collection.cache_ttl`, rendered once and handed to each of them.
+//! A scrape's answer, in one of two modes.
+//!
+//! On each scrape (the default): one collection shared by every scrape that arrives while it
+//! runs, reused for `collection.cache_ttl`, rendered once and handed to each of them.
+//!
+//! In the background (`collection.interval`, see [`background`]): a loop collects once per
+//! interval, and scrapes, `/probe` and `/sd` answer at once from the newest finished collection,
+//! never calling Atlas themselves.
 //!
 //! A collection's age is read from the exporter's [`Clock`]; whether it finished after a
 //! scrape arrived is read from a count of finished collections, so that holds on a test's
 //! clock that stands still too.
+
+pub mod background;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,10 +22,11 @@ use tokio::sync::Mutex;
 
 use crate::atlas::Deadline;
 use crate::clock::Clock;
-use crate::collect::{Collection, Collector};
+use crate::collect::{Collection, Collector, WatchedCluster, unix_now};
 use crate::config::Config;
 use crate::metrics::OwnMetrics;
 use crate::render::render;
+use background::{Background, BackgroundOptions};
 
 /// The shortest deadline a collection gets, however small Prometheus's timeout.
 const MIN_DEADLINE: Duration = Duration::from_millis(100);
@@ -36,6 +45,8 @@ pub struct Exporter {
     clock: Clock,
     /// Collections finished so far; a snapshot's `number` is its place in this count.
     finished: Arc<AtomicU64>,
+    /// The loop that collects once per `collection.interval`; `None`: collect on each scrape.
+    background: Option<Background>,
 }
 
 /// A finished collection, rendered.
@@ -64,31 +75,51 @@ impl ScrapeText {
 }
 
 impl Exporter {
-    /// An exporter for `config`, collecting with `collector`.
-    pub fn new(config: &Config, collector: Collector, metrics: Arc<OwnMetrics>) -> Exporter {
+    /// An exporter for `config`, collecting with `collector` and reading time (the cache's
+    /// age, the background interval) on `clock`. With `collection.interval` set, the background
+    /// loop starts here, on the current Tokio runtime.
+    pub fn new(
+        config: &Config,
+        collector: Collector,
+        metrics: Arc<OwnMetrics>,
+        clock: Clock,
+    ) -> Exporter {
+        let collector = Arc::new(collector);
+        let collection = &config.collection;
+        metrics.collections.set_interval(collection.interval);
+        let background = collection.in_background().then(|| {
+            let options = BackgroundOptions {
+                interval: collection.interval,
+                timeout: collection.background_timeout(),
+                on_metrics: collection.on_metrics,
+                clock: clock.clone(),
+            };
+            Background::start(collector.clone(), metrics.clone(), options)
+        });
         Exporter {
-            collector: Arc::new(collector),
+            collector,
             metrics,
             last: Arc::new(Mutex::new(None)),
-            timeout: config.collection.timeout,
-            timeout_offset: config.collection.timeout_offset,
-            cache_ttl: config.collection.cache_ttl,
-            on_metrics: config.collection.on_metrics,
-            clock: Clock::real(),
+            timeout: collection.timeout,
+            timeout_offset: collection.timeout_offset,
+            cache_ttl: collection.cache_ttl,
+            on_metrics: collection.on_metrics,
+            clock,
             finished: Arc::new(AtomicU64::new(0)),
+            background,
         }
-    }
-
-    /// This exporter, aging its cached collection on `clock`.
-    pub fn with_clock(mut self, clock: Clock) -> Exporter {
-        self.clock = clock;
-        self
     }
 
     /// The answer to a `/metrics` scrape. `scrape_timeout` is Prometheus's
     /// `X-Prometheus-Scrape-Timeout-Seconds`, if it sent one.
     pub async fn scrape(&self, scrape_timeout: Option<Duration>) -> ScrapeText {
-        let collection = if self.on_metrics {
+        let collection = if let (Some(background), true) = (&self.background, self.on_metrics) {
+            // At once: the newest finished collection, or nothing before the first.
+            background
+                .newest()
+                .map(|finished| finished.text.clone())
+                .unwrap_or_default()
+        } else if self.on_metrics {
             self.collection_text(scrape_timeout).await
         } else {
             // The clusters are probed one by one; the discoveries behind `/sd` and the project
@@ -106,6 +137,69 @@ impl Exporter {
         ScrapeText {
             collection,
             own: Bytes::from(self.metrics.encode()),
+        }
+    }
+
+    /// `/probe`'s answer for one cluster: `None` if the exporter does not watch it. In the
+    /// background mode it comes from the newest collection without calling Atlas (empty for a
+    /// cluster that collection did not reach yet, so no `up 0` before the first finished).
+    pub async fn probe(
+        &self,
+        group_id: &str,
+        cluster_name: &str,
+        scrape_timeout: Option<Duration>,
+    ) -> Option<Collection> {
+        let Some(background) = &self.background else {
+            let deadline = self.deadline(scrape_timeout);
+            return self
+                .collector
+                .collect_cluster(group_id, cluster_name, deadline)
+                .await;
+        };
+        let key = (group_id, cluster_name);
+        let newest = background.newest();
+        let (clusters, expectations) = newest.as_ref().map_or((&[][..], &[][..]), |f| {
+            (&f.collection.clusters[..], &f.collection.expectations[..])
+        });
+        // A collection's clusters are sorted by this key, and its expectations follow them.
+        if let Ok(found) = clusters.binary_search_by(|c| c.cluster.key().cmp(&key)) {
+            let expectation = expectations
+                .get(found)
+                .filter(|e| (e.group_id.as_str(), e.cluster_name.as_str()) == key)
+                .cloned();
+            return Some(
+                self.collector
+                    .cluster_collection(clusters[found].clone(), expectation),
+            );
+        }
+        let watched = self.collector.watched_clusters();
+        watched
+            .iter()
+            .any(|c| c.key() == key)
+            .then(Collection::default)
+    }
+
+    /// The clusters `/sd` hands out: in the background mode as the last discovery found them,
+    /// without calling Atlas; otherwise discovered again when due.
+    pub async fn service_discovery(&self) -> Vec<WatchedCluster> {
+        match &self.background {
+            Some(_) => self.collector.watched_clusters(),
+            None => {
+                let deadline = self.deadline(None);
+                self.collector.discover_clusters(deadline).await
+            }
+        }
+    }
+
+    /// The background loop, when `collection.interval` is set.
+    pub fn background(&self) -> Option<&Background> {
+        self.background.as_ref()
+    }
+
+    /// Stops the background loop, if there is one (when the server has stopped).
+    pub async fn stop(&self) {
+        if let Some(background) = &self.background {
+            background.stop().await;
         }
     }
 
@@ -141,23 +235,26 @@ impl Exporter {
         let deadline = self.deadline(scrape_timeout);
         let collector = self.collector.clone();
         let (clock, finished) = (self.clock.clone(), self.finished.clone());
+        let metrics = self.metrics.clone();
         // A task of its own that keeps the lock until the snapshot is stored: a scraper that
         // hangs up (its handler is dropped) cancels neither the collection nor the answer the
         // queued scrapes are waiting for, which would make the next of them collect again.
         let collecting = tokio::spawn(async move {
+            let started = clock.now();
             let collection = tokio::spawn(async move { collector.collect(deadline).await })
                 .await
                 .unwrap_or_else(|error| {
                     tracing::error!(%error, "a collection panicked; answering without Atlas data");
                     Collection::default()
                 });
-            let mut text = String::with_capacity(estimate(&collection));
-            render(&collection, &mut text);
+            let text = rendered(&collection);
+            let took = clock.since(started);
+            metrics.collections.finished(unix_now(), took.as_secs_f64());
             // Counted under the lock, so a scrape queued on it sees the count move.
             let snapshot = Snapshot {
                 finished: clock.now(),
                 number: finished.fetch_add(1, Ordering::SeqCst) + 1,
-                text: Bytes::from(text),
+                text,
             };
             *last = Some(snapshot.clone());
             snapshot.text
@@ -168,7 +265,7 @@ impl Exporter {
         })
     }
 
-    /// The collector, for `/probe` and the landing page.
+    /// The collector: what the exporter watches and how it calls Atlas.
     pub fn collector(&self) -> &Arc<Collector> {
         &self.collector
     }
@@ -177,6 +274,13 @@ impl Exporter {
     pub fn metrics(&self) -> &Arc<OwnMetrics> {
         &self.metrics
     }
+}
+
+/// A collection's text format.
+fn rendered(collection: &Collection) -> Bytes {
+    let mut text = String::with_capacity(estimate(collection));
+    render(collection, &mut text);
+    Bytes::from(text)
 }
 
 /// About how many bytes a collection's text takes, so the buffer grows once.
