@@ -50,6 +50,11 @@ const EXPORTER_METRICS: &[&str] = &[
     "atlas_backup_exporter_api_rate_limit_remaining",
     "atlas_backup_exporter_api_rate_limited",
     "atlas_backup_exporter_api_requests_held_total",
+    "atlas_backup_exporter_collection_interval_seconds",
+    "atlas_backup_exporter_first_collection_pending",
+    "atlas_backup_exporter_last_collection_timestamp_seconds",
+    "atlas_backup_exporter_last_collection_duration_seconds",
+    "atlas_backup_exporter_collection_overruns_total",
 ];
 
 /// The scrape job name the alerts and the dashboard expect.
