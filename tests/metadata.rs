@@ -515,6 +515,10 @@ async fn probes_carry_their_cluster_s_details_and_metrics_the_project_s() {
             .is_empty()
     );
     assert!(scrape.find("atlas_backup_export_up", &[]).is_empty());
+    // Access is per project: on /metrics, as the probes' calls left it, never on a probe.
+    let denied = "atlas_backup_export_access_denied";
+    assert!(probe.find(denied, &[]).is_empty());
+    assert_eq!(scrape.value(denied, &[("group_id", GROUP)]), Some(0.0));
 }
 
 #[tokio::test]

@@ -62,12 +62,6 @@ pub struct ClusterExpectation {
     pub assessment: Assessment,
 }
 
-impl ClusterExpectation {
-    fn key(&self) -> (&str, &str) {
-        (&self.group_id, &self.cluster_name)
-    }
-}
-
 /// Whether Atlas refuses the exporter in a project (`atlas_backup_export_access_denied`).
 #[derive(Debug)]
 pub struct ProjectAccess {
@@ -304,14 +298,12 @@ impl Collector {
         let expectations: Vec<ClusterExpectation> =
             collected.iter().map(|c| self.assess_cluster(c)).collect();
         if reached_atlas {
+            // In the order of `collected`: only the clusters whose jobs were read.
             let wanted: Vec<_> = expectations
                 .iter()
-                .filter(|e| {
-                    collected
-                        .iter()
-                        .any(|c| c.cluster.key() == e.key() && c.jobs.is_some())
-                })
-                .map(|e| {
+                .zip(collected)
+                .filter(|(_, c)| c.jobs.is_some())
+                .map(|(e, _)| {
                     let counted = e.assessment.counted.as_ref();
                     let snapshot = counted
                         .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));

@@ -144,12 +144,18 @@ impl Config {
                 }
             }
         }
-        if let Some(every) = target.expect_export_every {
-            writeln!(
+        match target.expect_export_every {
+            None => {}
+            Some(every) if every.is_zero() => writeln!(
                 out,
-                "    expected exports:{}",
-                expectation_note(Some(every)).trim_start_matches(';')
-            )?;
+                "    no configured expectation for its clusters (an auto-export schedule still counts)"
+            )?,
+            Some(every) => writeln!(
+                out,
+                "    its clusters expected to export every {}, auto-export schedule or not, unless \
+                 their entry says otherwise",
+                format_duration(every)
+            )?,
         }
         if !target.labels.is_empty() {
             let labels: Vec<String> = target

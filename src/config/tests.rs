@@ -560,3 +560,24 @@ fn an_interval_under_a_second_or_without_a_unit_is_refused() {
          example 60s or 60m"
     );
 }
+
+#[test]
+fn config_check_tells_what_each_cluster_is_expected_to_export() {
+    let config = ok(&format!(
+        "targets:\n  - group_id: {GROUP}\n    expect_export_every: 2d\n    clusters:\n      \
+         - name: Own\n        expect_export_every: 12h\n      - name: Zero\n        \
+         expect_export_every: 0\n      - Plain\nexport_jobs:\n  expect_export_every: 1w\n"
+    ));
+    let text = config.describe();
+    for line in [
+        "    cluster Own: all export jobs; expected to export every 12h\n",
+        "    cluster Zero: all export jobs; no configured expectation (an auto-export schedule \
+         still counts)\n",
+        "    cluster Plain: all export jobs\n",
+        "    its clusters expected to export every 2d, auto-export schedule or not, unless their \
+         entry says otherwise\n",
+        "Expected exports: every 7d for clusters without an auto-export schedule\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in\n{text}");
+    }
+}
