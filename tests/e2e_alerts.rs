@@ -1,5 +1,6 @@
 //! Issue 21's table of behaviour on the real servers: the stand-in Atlas seeded with one cluster per
-//! row, the exporter scraping it, and a real Prometheus evaluating `examples/alerts.yml` every second.
+//! row, the exporter's binary reading it, and a real Prometheus scraping the binary and evaluating
+//! `examples/alerts.yml` every second.
 //! Exactly the rows that ask for an alert have one, with the labels and links the rules promise; every
 //! other cluster has no alert at all, pending or firing, of any severity.
 
@@ -11,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::e2e_prometheus::{alerts, json_label, prometheus_config};
 use crate::servers::{Server, TempDir, repo_path, run_tool, wait_until};
-use crate::support::{self, Exporter};
+use crate::support::{self, Binary};
 use crate::tools::tool;
 
 /// Clusters whose auto-export schedule pages for them (discovered).
@@ -51,7 +52,8 @@ async fn real_prometheus_pages_only_the_rows_that_ask_for_it() {
          - group_id: {DECLARED}\n    expect_export_every: 1d\n  - group_id: {REFUSED}\n  \
          - group_id: {NOT_LISTED}\n"
     );
-    let exporter = Exporter::start(fake, &yaml, support::api_key()).await;
+    // The binary as users run it, scraped by a real Prometheus.
+    let exporter = Binary::start(fake, &yaml).await;
 
     let dir = TempDir::new("prometheus-table");
     // No Alertmanager here: the alerts are read from Prometheus. The config still names one.

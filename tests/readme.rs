@@ -243,8 +243,20 @@ fn the_config_reference_loads_as_it_is_with_its_defaults() {
     // The reference writes `timeout`, so it is "set" there; its value is the default's.
     let (c, d) = (&config.collection, &defaults.collection);
     assert_eq!(
-        (c.timeout, c.interval, c.timeout_offset, c.cache_ttl, c.on_metrics),
-        (d.timeout, d.interval, d.timeout_offset, d.cache_ttl, d.on_metrics)
+        (
+            c.timeout,
+            c.interval,
+            c.timeout_offset,
+            c.cache_ttl,
+            c.on_metrics
+        ),
+        (
+            d.timeout,
+            d.interval,
+            d.timeout_offset,
+            d.cache_ttl,
+            d.on_metrics
+        )
     );
     assert!(c.timeout_is_set && !d.timeout_is_set);
     assert_eq!(

@@ -399,3 +399,53 @@ impl StderrLog {
         (code, self.text.borrow().clone())
     }
 }
+
+/// The exporter's binary, as users run it, serving on loopback in front of a running stand-in
+/// Atlas with the test API key in its environment; killed when dropped.
+pub struct Binary {
+    pub fake: FakeAtlas,
+    pub addr: SocketAddr,
+    pub log: StderrLog,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Binary {
+    /// Starts the stand-in, then the binary with `yaml` as its config file, where `BASE_URL`
+    /// stands for the stand-in's address; returns once the binary logs its address.
+    pub async fn start(fake: FakeAtlas, yaml: &str) -> Binary {
+        use std::process::Stdio;
+        let base_url = fake.start().await.expect("stand-in Atlas starts");
+        let dir = TempDir::new("binary");
+        let config = dir.write("exporter.yml", &yaml.replace("BASE_URL", &base_url));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
+            .arg("--config.file")
+            .arg(&config)
+            .args(["--web.listen-address", "127.0.0.1:0"])
+            .env_remove("MONGODB_ATLAS_CLIENT_ID")
+            .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
+            .env("MONGODB_ATLAS_PUBLIC_API_KEY", PUBLIC_KEY)
+            .env("MONGODB_ATLAS_PRIVATE_API_KEY", PRIVATE_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the exporter's binary starts");
+        let log = StderrLog::read(&mut child);
+        let addr = log.listening_address().await;
+        Binary {
+            fake,
+            addr,
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
