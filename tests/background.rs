@@ -10,7 +10,7 @@ use atlas_backup_exporter::clock::ManualClock;
 use atlas_backup_exporter::exporter::background::Background;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Exporter, GROUP, Scrape, within};
+use crate::support::{self, Captured, Exporter, GROUP, Scrape, within};
 
 const PENDING: &str = "atlas_backup_exporter_first_collection_pending";
 const INTERVAL: &str = "atlas_backup_exporter_collection_interval_seconds";
@@ -253,31 +253,6 @@ async fn a_collection_is_bounded_by_the_interval_or_an_explicit_timeout_and_call
         let scrape = exporter.scrape().await;
         assert_eq!(up(&scrape, "Cluster0"), Some(1.0), "{collection}{atlas}");
         assert_eq!(up(&scrape, "Cluster1"), Some(0.0), "{collection}{atlas}");
-    }
-}
-
-/// The log lines written while it is held, as one text.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines_with(&self, needles: &[&str]) -> usize {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let all = |line: &&str| needles.iter().all(|n| line.contains(n));
-        text.lines().filter(all).count()
     }
 }
 

@@ -11,7 +11,7 @@ use atlas_backup_exporter::metrics::OwnMetrics;
 use fake_atlas::{DEMO_EXPIRED_SNAPSHOT_ID, DemoTimings, FakeAtlas, Fault, job};
 use time::OffsetDateTime;
 
-use crate::support::{self, Exporter, GROUP, Scrape, api_key, fake};
+use crate::support::{self, Captured, Exporter, GROUP, Scrape, api_key, fake};
 
 /// The demo's bucket on AWS, where `Cluster0` and `Cluster2` export by schedule.
 const AWS_BUCKET: &str = "6a794342c0eb9e7a17729455";
@@ -298,29 +298,6 @@ async fn each_lookup_turned_off_costs_no_request_and_shows_no_series() {
     assert_eq!(fake.requests().endpoint("get_snapshot"), 0);
     assert!(scrape.find(SNAPSHOT, &[]).is_empty());
     assert_eq!(scrape.value(ENABLED, &of("Cluster0")), Some(1.0));
-}
-
-/// The log lines written while it is held, as one text.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn count(&self, needle: &str) -> usize {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).matches(needle).count()
-    }
 }
 
 // One thread: the scrapes, and so the lookups, run where the log is captured.

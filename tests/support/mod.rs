@@ -449,3 +449,38 @@ impl Drop for Binary {
         let _ = self.child.wait();
     }
 }
+
+/// Log lines written to it, kept as one text: a `tracing` writer for tests that count what an
+/// exporter in the test's own process logs.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// How many times `needle` was written.
+    pub fn count(&self, needle: &str) -> usize {
+        self.text().matches(needle).count()
+    }
+
+    /// How many lines hold every one of `needles`.
+    pub fn lines_with(&self, needles: &[&str]) -> usize {
+        let all = |line: &&str| needles.iter().all(|n| line.contains(n));
+        self.text().lines().filter(all).count()
+    }
+}
