@@ -244,6 +244,26 @@ async fn a_wrong_api_key_secret_is_the_credential_on_every_line() {
     assert_eq!(counts.endpoint("get_project"), 0, "{counts:?}");
 }
 
+/// The check's lines for a credential that lacks a role in each project; the README shows them.
+const MISSING_ROLE: &[&str] = &[
+    "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok      1 cluster, 1 export bucket",
+    "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  FAILED  list_export_jobs: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Backup Manager role in this project)",
+    "6a799efbc0eb9e7a177d7e0e  \"analytics\"                FAILED  list_export_buckets: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Read Only role in this project)",
+    "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
+    "atlas.check: FAILED: not ok: 1 of 2 projects, 1 of 2 clusters",
+];
+
+/// The README's example of the check's output is what the check prints.
+#[test]
+fn the_readme_shows_the_checks_own_lines() {
+    let readme = include_str!("../README.md");
+    let example = MISSING_ROLE.join("\n");
+    assert!(
+        readme.contains(&format!("```text\n{example}\n```")),
+        "the README's --atlas.check example differs from what the check prints:\n{example}"
+    );
+}
+
 #[tokio::test]
 async fn a_missing_role_names_the_role_to_grant_in_that_project() {
     let fake = estate();
@@ -253,16 +273,7 @@ async fn a_missing_role_names_the_role_to_grant_in_that_project() {
     let buckets = format!("/groups/{GROUP2}/backup/exportBuckets");
     fake.inject(Fault::atlas_error(&buckets, 401, "USER_UNAUTHORIZED"));
     let checked = check(&fake, GOOD_ACCOUNT, "").await;
-    assert_lines(
-        &checked,
-        &[
-            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"            ok      1 cluster, 1 export bucket",
-            "5f1a2b3c4d5e6f7a8b9c0d1e  \"payments-prod\"  Cluster0  FAILED  list_export_jobs: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Backup Manager role in this project)",
-            "6a799efbc0eb9e7a177d7e0e  \"analytics\"                FAILED  list_export_buckets: HTTP 401 USER_UNAUTHORIZED (fix: grant the credential the Project Read Only role in this project)",
-            "6a799efbc0eb9e7a177d7e0e  \"analytics\"      Cluster9  ok      1 export job, auto-export off",
-            "atlas.check: FAILED: not ok: 1 of 2 projects, 1 of 2 clusters",
-        ],
-    );
+    assert_lines(&checked, MISSING_ROLE);
     assert_eq!(checked.code, Some(1), "{}", checked.output());
     // With Cluster0's jobs unread, its schedule and snapshot are not looked up, as in a
     // collection.
