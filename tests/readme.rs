@@ -684,7 +684,7 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
         assert_eq!(printed, expected, "run {run}: `{line}`");
     }
 
-    support::signal(&child.0, "INT");
+    support::signal(&child.0, nix::sys::signal::Signal::SIGINT);
     let code = wait_for_exit(&mut child.0, Duration::from_secs(30));
     let log = log.join().unwrap_or_default();
     assert_eq!(code, Some(0), "run {run}: Ctrl-C exits 0\n{log}");

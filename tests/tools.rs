@@ -7,7 +7,7 @@
 //! lost a package cannot pass by skipping.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Returns the path of the program `name` found on `PATH` (trying the names Debian gives it), or
 /// `None` after a loud skip message when it is missing. Panics instead when `CI` is `true`.
@@ -71,20 +71,5 @@ fn package_of(name: &str) -> &str {
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
+    which::which(name).ok()
 }

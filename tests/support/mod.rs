@@ -8,7 +8,6 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use atlas_backup_exporter::clock::Clock;
 use atlas_backup_exporter::config::{self, Credentials};
@@ -231,54 +230,39 @@ fn parse_labels(mut rest: &str) -> BTreeMap<String, String> {
     labels
 }
 
-/// A directory under the system's temporary directory, removed when dropped.
-pub struct TempDir(PathBuf);
+/// A directory under the system's temporary directory, named after `tag`, removed when dropped.
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "atlas-backup-exporter-test-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
-        Self(path)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("atlas-backup-exporter-test-{tag}-"))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("creating a temporary directory for {tag}: {e}"));
+        Self(dir)
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// Writes `text` to `name` in this directory and returns its path.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
+        let path = self.path().join(name);
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         path
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Sends SIGTERM to a child process.
 pub fn sigterm(child: &Child) {
-    signal(child, "TERM");
+    signal(child, nix::sys::signal::Signal::SIGTERM);
 }
 
-/// Sends a signal (`TERM`, `INT`, …) to a child process, as `kill -NAME` does.
-pub fn signal(child: &Child, name: &str) {
-    let pid = child.id().to_string();
-    let killed = Command::new("kill")
-        .args([&format!("-{name}"), &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "kill -{name} {pid}");
+/// Sends a signal (SIGTERM, SIGINT, …) to a child process.
+pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(child.id().try_into().expect("a pid fits in i32"));
+    nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
 }
 
 /// Waits for a child process to end; returns its exit code and everything it wrote to stderr.
