@@ -10,7 +10,8 @@
 //! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
 //! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
 //! passwords through [`basic_auth`]. [`clock`] is the time the caches read, which tests move
-//! by hand. [`check`] is `--atlas.check`: one collection, told back project by project.
+//! by hand. [`check`] is `--atlas.check`: one collection, told back project by project. `yaml`
+//! reads YAML so that its errors name the file, line and key, for [`config`] and [`web_config`] alike.
 
 pub mod atlas;
 pub mod basic_auth;
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod render;
 pub mod server;
 pub mod web_config;
+pub(crate) mod yaml;
 
 use std::sync::Arc;
 

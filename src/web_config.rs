@@ -25,7 +25,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use crate::basic_auth::Users;
 use crate::config::ConfigError;
-use crate::config::yaml::{Checked, KeyPath, Locator, Mapping, Rule, yaml_error};
+use crate::yaml::{Checked, KeyPath, Locator, Mapping, Rule, yaml_error};
 
 /// The exporter's endpoint protection, ready to serve: what [`crate::server::serve_with`] needs.
 pub struct WebConfig {
@@ -114,7 +114,7 @@ pub fn parse(text: &str, origin: &str, dir: &Path) -> Result<WebConfig, ConfigEr
     let at = Locator::new(text, origin);
     // An empty file asks for nothing, as with exporter-toolkit: plain HTTP, no authentication.
     let raw: Option<Mapping<RawWebConfig>> =
-        serde_yaml::from_str(text).map_err(|error| yaml_error(error, origin))?;
+        serde_yaml::from_str(text).map_err(|error| yaml_error::<ConfigError>(error, origin))?;
     build(raw.map(|raw| raw.0).unwrap_or_default(), &at, dir)
 }
 
@@ -500,13 +500,13 @@ fn build_tls(
     let path = KeyPath::root().key("tls_server_config");
     let tls_key = |key: &str| path.key(key);
     let cert_file = tls.cert_file.ok_or_else(|| {
-        at.error(
+        at.error::<ConfigError>(
             &tls_key("cert_file"),
             "required key is missing: the server's certificate chain (PEM)",
         )
     })?;
     let key_file = tls.key_file.ok_or_else(|| {
-        at.error(
+        at.error::<ConfigError>(
             &tls_key("key_file"),
             "required key is missing: the server's private key (PEM)",
         )
@@ -535,8 +535,10 @@ fn build_tls(
     let key_path = dir.join(&key_file);
     files.extend([cert_path.clone(), key_path.clone()]);
     files.extend(tls.client_ca_file.iter().map(|ca_file| dir.join(ca_file)));
-    let certs = read_certificates(&cert_path).map_err(|m| at.error(&tls_key("cert_file"), m))?;
-    let key = read_private_key(&key_path).map_err(|m| at.error(&tls_key("key_file"), m))?;
+    let certs = read_certificates(&cert_path)
+        .map_err(|m| at.error::<ConfigError>(&tls_key("cert_file"), m))?;
+    let key = read_private_key(&key_path)
+        .map_err(|m| at.error::<ConfigError>(&tls_key("key_file"), m))?;
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     check_key_pair(&provider, &certs, &key, &cert_path, &key_path).map_err(
@@ -546,7 +548,7 @@ fn build_tls(
             } else {
                 "cert_file"
             };
-            at.error(&tls_key(key), message)
+            at.error::<ConfigError>(&tls_key(key), message)
         },
     )?;
 
@@ -557,20 +559,20 @@ fn build_tls(
     };
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|error| at.error(&tls_key("min_version"), error))?;
+        .map_err(|error| at.error::<ConfigError>(&tls_key("min_version"), error))?;
     let builder = match &tls.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let ca_path = dir.join(ca_file);
-            let roots =
-                read_roots(&ca_path).map_err(|m| at.error(&tls_key("client_ca_file"), m))?;
+            let roots = read_roots(&ca_path)
+                .map_err(|m| at.error::<ConfigError>(&tls_key("client_ca_file"), m))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match client_auth {
                 ClientAuth::VerifyClientCertIfGiven => verifier.allow_unauthenticated(),
                 _ => verifier,
             };
             let verifier = verifier.build().map_err(|error| {
-                at.error(
+                at.error::<ConfigError>(
                     &tls_key("client_ca_file"),
                     format_args!("{}: {error}", ca_path.display()),
                 )
@@ -579,7 +581,7 @@ fn build_tls(
         }
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|error| {
-        at.error(
+        at.error::<ConfigError>(
             &tls_key("cert_file"),
             format_args!("{}: {error}", cert_path.display()),
         )

@@ -11,11 +11,11 @@ use super::raw::{
     FilePathRule, RawAtlas, RawAuth, RawCluster, RawCollection, RawConfig, RawDiscovery,
     RawExportJobs, RawMetadata, RawTarget, SecretRule,
 };
-use super::yaml::{Checked, KeyPath, Locator, Mapping};
 use super::{
     AtlasConfig, ClusterTag, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
     ExportJobsConfig, ListedCluster, MetadataConfig, Target,
 };
+use crate::yaml::{Checked, KeyPath, Locator, Mapping};
 
 pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
     let atlas = match raw.atlas {
@@ -168,7 +168,7 @@ fn build_targets(
         return Ok(Vec::new());
     }
     let raw = raw.ok_or_else(|| {
-        at.error(
+        at.error::<ConfigError>(
             &path,
             "is missing: list the Atlas projects to watch, each with its group_id (or set discovery.all_projects: true)",
         )

@@ -17,7 +17,6 @@ mod describe;
 mod duration;
 mod raw;
 mod size;
-pub(crate) mod yaml;
 
 #[cfg(test)]
 mod tests;
@@ -29,8 +28,8 @@ pub use credentials::{Credentials, ResolvedCredentials, resolve_credentials};
 pub use duration::{format_duration, parse_duration};
 pub use size::{format_size, parse_size};
 
+use crate::yaml::{self, Locator};
 use duration::DAY;
-use yaml::Locator;
 
 /// Where Atlas lives unless the config says otherwise (Atlas for Government and test servers differ).
 pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
@@ -327,6 +326,21 @@ pub enum ConfigError {
     Credentials { message: String },
 }
 
+impl From<crate::yaml::Invalid> for ConfigError {
+    fn from(invalid: crate::yaml::Invalid) -> Self {
+        let crate::yaml::Invalid {
+            origin,
+            line,
+            message,
+        } = invalid;
+        ConfigError::Invalid {
+            origin,
+            line,
+            message,
+        }
+    }
+}
+
 fn located(origin: &str, line: Option<usize>, message: &str) -> String {
     match line {
         Some(line) => format!("{origin}: line {line}: {message}"),
@@ -348,7 +362,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let at = Locator::new(text, origin);
     raw::check_document_root(text, &at)?;
-    let raw: yaml::Mapping<raw::RawConfig> =
-        serde_yaml::from_str(text).map_err(|error| yaml::yaml_error(error, origin))?;
+    let raw: yaml::Mapping<raw::RawConfig> = serde_yaml::from_str(text)
+        .map_err(|error| yaml::yaml_error::<ConfigError>(error, origin))?;
     build::build(raw.0, &at)
 }

@@ -12,11 +12,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
 use super::{
     ApiVersion, ConfigError, EXPORTER_LABELS, TAG_LABEL_PREFIX, format_size, parse_duration,
     parse_size,
 };
+use crate::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
 
 pub(super) struct GroupIdRule;
 impl Rule for GroupIdRule {

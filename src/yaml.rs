@@ -14,8 +14,6 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::ConfigError;
-
 /// A rule for one scalar value of the file.
 pub(crate) trait Rule {
     type Output;
@@ -91,19 +89,38 @@ fn not_a_mapping<E: de::Error>(found: &str) -> E {
     ))
 }
 
+/// A mistake in a YAML document, located: the file as the user named it, the line when it is
+/// known, and what is wrong, starting with the key path when there is one. Each document's own
+/// error type takes it in (`ConfigError::Invalid`).
+#[derive(Debug)]
+pub struct Invalid {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}: line {line}: {}", self.origin, self.message),
+            None => write!(f, "{}: {}", self.origin, self.message),
+        }
+    }
+}
+
 /// Rewrites a yaml_serde error as `FILE: line N: KEY: what is wrong`.
-pub(crate) fn yaml_error(error: serde_yaml::Error, origin: &str) -> ConfigError {
+pub(crate) fn yaml_error<E: From<Invalid>>(error: serde_yaml::Error, origin: &str) -> E {
     let (line, message) = split_yaml_error(&error);
-    ConfigError::Invalid {
+    E::from(Invalid {
         origin: origin.to_owned(),
         line,
         message: humanize_serde_message(&message),
-    }
+    })
 }
 
 /// yaml_serde writes `KEY: message at line N column M`: this keeps the key path and the message, and
 /// returns the line apart so it can go in front.
-pub(super) fn split_yaml_error(error: &serde_yaml::Error) -> (Option<usize>, String) {
+pub(crate) fn split_yaml_error(error: &serde_yaml::Error) -> (Option<usize>, String) {
     let location = error.location();
     let mut text = error.to_string();
     if let Some(location) = &location {
@@ -183,7 +200,7 @@ impl<'a> Locator<'a> {
 
     /// An error blamed on `path`, at its line, or at the line of its nearest ancestor present in the file
     /// (a missing key is blamed on the mapping that lacks it).
-    pub(crate) fn error(&self, path: &KeyPath, message: impl Display) -> ConfigError {
+    pub(crate) fn error<E: From<Invalid>>(&self, path: &KeyPath, message: impl Display) -> E {
         let lines = self.lines();
         let line = (0..=path.0.len())
             .rev()
@@ -193,15 +210,15 @@ impl<'a> Locator<'a> {
         } else {
             format!("{path}: {message}")
         };
-        ConfigError::Invalid {
+        E::from(Invalid {
             origin: self.origin.to_owned(),
             line,
             message,
-        }
+        })
     }
 
     /// " (line N)", for naming a second place in a message.
-    pub(super) fn line_note(&self, path: &KeyPath) -> String {
+    pub(crate) fn line_note(&self, path: &KeyPath) -> String {
         self.lines()
             .line(&path.0)
             .map(|line| format!(" (line {line})"))
@@ -230,7 +247,7 @@ impl KeyPath {
         path
     }
 
-    pub(super) fn index(&self, index: usize) -> Self {
+    pub(crate) fn index(&self, index: usize) -> Self {
         let mut path = self.clone();
         path.0.push(Segment::Index(index));
         path
@@ -466,7 +483,10 @@ mod tests {
             Err(error) => error,
         };
         let (_, serde_message) = split_yaml_error(&error);
-        (serde_message, yaml_error(error, "f.yml").to_string())
+        (
+            serde_message,
+            yaml_error::<Invalid>(error, "f.yml").to_string(),
+        )
     }
 
     #[derive(Deserialize)]
