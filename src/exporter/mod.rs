@@ -1,7 +1,7 @@
 //! A scrape's answer, in one of two modes.
 //!
 //! On each scrape (the default): one collection shared by every scrape that arrives while it
-//! runs, reused for `collection.cache_ttl`, rendered once and handed to each of them.
+//! runs, reused for `collection.cache_ttl`, and written anew, chunk by chunk, into each answer.
 //!
 //! In the background (`collection.interval`, see [`background`]): a loop collects once per
 //! interval, and scrapes, `/probe` and `/sd` answer at once from the newest finished collection,
