@@ -339,3 +339,112 @@ async fn max_per_cluster_caps_recent_jobs_but_counts_them_all() {
         Some(1.0)
     );
 }
+
+/// The series of the collection in a scrape's text, without the exporter's own metrics (which
+/// move from one scrape to the next).
+fn collection_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            let name = l
+                .strip_prefix("# HELP ")
+                .or_else(|| l.strip_prefix("# TYPE "))
+                .unwrap_or(l);
+            name.starts_with("atlas_backup_export_")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_answer_streams_the_same_text_plain_and_gzipped_to_scrapes_sharing_a_collection() {
+    // 40 clusters of 60 jobs, every job shown: a text of many chunks.
+    let fake = support::fake();
+    let mut clusters = String::new();
+    for c in 0..40 {
+        let name = format!("Big{c:02}");
+        fake.add_cluster(GROUP, &name);
+        let jobs: Vec<_> = (0..60)
+            .map(|j| {
+                job(&format!("{c:012x}{j:012x}"))
+                    .state(if j == 0 { "InProgress" } else { "Successful" })
+                    .build()
+            })
+            .collect();
+        fake.put_jobs(GROUP, &name, jobs);
+        clusters.push_str(&format!("      - {name}\n"));
+    }
+    // Slow listings: every scrape below arrives while the one collection runs.
+    fake.inject(Fault::delay(
+        "/backup/exports",
+        std::time::Duration::from_millis(800),
+    ));
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\nexport_jobs:\n  max_age: 0\n  max_per_cluster: 0\ntargets:\n  - group_id: {GROUP}\n    clusters:\n{clusters}"
+    );
+    let exporter = Exporter::start(fake.clone(), &yaml, support::api_key()).await;
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let url = exporter.url("/metrics");
+    let scrapes = (0..8).map(|i| {
+        let mut request = http.get(&url);
+        if i % 2 == 1 {
+            request = request.header("Accept-Encoding", "gzip");
+        }
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let gzipped = response.headers().get("content-encoding").is_some();
+            let body = response.bytes().await.unwrap();
+            let mut text = String::new();
+            if gzipped {
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_string(&mut text)
+                    .unwrap();
+            } else {
+                text = String::from_utf8(body.to_vec()).unwrap();
+            }
+            (gzipped, text)
+        })
+    });
+    let scrapes: Vec<_> = scrapes.collect();
+    let mut answers = Vec::new();
+    for scrape in scrapes {
+        answers.push(scrape.await.unwrap());
+    }
+    // One collection for all eight: their texts below are the same, down to each cluster's
+    // collection timestamp and duration.
+    let stamps = "atlas_backup_export_collection_timestamp_seconds{";
+    let gzipped: Vec<bool> = answers.iter().map(|(g, _)| *g).collect();
+    assert_eq!(
+        gzipped,
+        [false, true, false, true, false, true, false, true]
+    );
+    let (_, first) = &answers[0];
+    assert!(
+        first.len() > 4 * atlas_backup_exporter::render::CHUNK_SIZE,
+        "only {} bytes: not enough to take several chunks",
+        first.len()
+    );
+    let scrape = Scrape::parse(first);
+    assert_eq!(scrape.job_ids("Big07").len(), 60);
+    assert_eq!(scrape.job_ids("Big39").len(), 60);
+    // Each family's header once, though the text was written in many pieces.
+    assert_eq!(
+        first
+            .matches("# HELP atlas_backup_export_job_state ")
+            .count(),
+        1
+    );
+    let expected = collection_lines(first);
+    assert_eq!(
+        expected.iter().filter(|l| l.starts_with(stamps)).count(),
+        40
+    );
+    for (gzipped, text) in &answers[1..] {
+        assert!(
+            collection_lines(text) == expected,
+            "a {} answer differs",
+            if *gzipped { "gzipped" } else { "plain" }
+        );
+        // The exporter's own metrics end every answer.
+        assert!(text.contains("atlas_backup_exporter_build_info"));
+    }
+}

@@ -9,6 +9,8 @@
 //! cargo bench --bench scrape -- --help
 //! cargo bench --bench scrape -- --soak             # the long soak, 30 minutes
 //! cargo bench --bench scrape -- --soak --soak-minutes 5
+//! cargo bench --bench scrape -- --huge             # 1,000, 2,000 and 10,000 clusters × 100 jobs
+//! cargo bench --bench scrape -- --huge --huge-clusters 2000
 //! ```
 //!
 //! Layout: `fleet` (the clusters and jobs served, shared with the smoke test in the test suite),
@@ -18,6 +20,7 @@
 
 mod churn;
 mod fleet;
+mod huge;
 mod process;
 mod render_step;
 mod soak;
@@ -52,6 +55,12 @@ Options:
   --soak             run the long soak instead: scrapes back to back while Atlas churns,
                      RSS, CPU per scrape and open descriptors over time
   --soak-minutes N   how long the soak runs [default 30]
+  --huge             run the largest estates instead: peak RSS, CPU, wall time, body and
+                     RSS growth during a scrape at 1,000, 2,000 and 10,000 clusters × 100
+                     jobs (latency 20 ms unless given); with --markdown, replaces the part
+                     of PATH between its huge markers
+  --huge-clusters L  comma-separated cluster counts for --huge [default 1000,2000,10000]
+  --huge-concurrency N  max_concurrent_requests for --huge [default 32]
   -h, --help         this text";
 
 /// Thresholds from the issue.
@@ -73,6 +82,7 @@ struct Options {
     markdown: Option<PathBuf>,
     verbose: bool,
     soak: Option<Duration>,
+    huge: Option<huge::HugeOptions>,
 }
 
 impl Options {
@@ -90,8 +100,13 @@ impl Options {
             markdown: None,
             verbose: false,
             soak: None,
+            huge: None,
         };
         let mut soak_minutes = 30;
+        let mut huge = false;
+        let mut latency_given = env_latency.is_some();
+        let mut huge_sizes = vec![1000, 2000, 10000];
+        let mut huge_concurrency = 32;
         if let Some(ms) = env_latency {
             options.latency = Duration::from_millis(number("ATLAS_BENCH_LATENCY_MS", &ms)?);
         }
@@ -112,7 +127,18 @@ impl Options {
                 "--bench" => {}
                 "-h" | "--help" => return Err(String::new()),
                 "--latency-ms" => {
-                    options.latency = Duration::from_millis(number(&flag, &value()?)?)
+                    options.latency = Duration::from_millis(number(&flag, &value()?)?);
+                    latency_given = true;
+                }
+                "--huge" => huge = true,
+                "--huge-clusters" => {
+                    huge_sizes = value()?
+                        .split(',')
+                        .map(|n| number(&flag, n).map(|n| n.max(1) as usize))
+                        .collect::<Result<_, _>>()?
+                }
+                "--huge-concurrency" => {
+                    huge_concurrency = number(&flag, &value()?)?.max(1) as usize
                 }
                 "--scrapes" => options.scrapes = number(&flag, &value()?)?.max(1) as usize,
                 "--cpu-scrapes" => options.cpu_scrapes = number(&flag, &value()?)?.max(1) as usize,
@@ -141,6 +167,19 @@ impl Options {
         }
         if options.soak.is_some() {
             options.soak = Some(Duration::from_secs(60 * soak_minutes));
+        }
+        if huge {
+            options.huge = Some(huge::HugeOptions {
+                sizes: huge_sizes,
+                latency: if latency_given {
+                    options.latency
+                } else {
+                    Duration::from_millis(20)
+                },
+                max_concurrent_requests: huge_concurrency,
+                scrapes: 4,
+                verbose: options.verbose,
+            });
         }
         Ok(options)
     }
@@ -174,17 +213,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = match options.soak {
-        Some(duration) => runtime.block_on(run_soak(&options, duration)),
-        None => runtime.block_on(run(&options)),
+    let outcome = match (&options.huge, options.soak) {
+        (Some(huge), _) => runtime.block_on(run_huge(&options, huge)),
+        (None, Some(duration)) => runtime.block_on(run_soak(&options, duration)),
+        (None, None) => runtime.block_on(run(&options)),
     };
     match outcome {
         Ok(report) => {
             println!("{report}");
-            let written = match (&options.markdown, options.soak) {
-                (None, _) => Ok(()),
-                (Some(path), None) => std::fs::write(path, &report),
-                (Some(path), Some(_)) => write_soak_section(path, &report),
+            let written = match (&options.markdown, options.soak, &options.huge) {
+                (None, _, _) => Ok(()),
+                (Some(path), _, Some(_)) => write_section(path, &report, HUGE_BEGIN, HUGE_END),
+                (Some(path), Some(_), None) => write_section(path, &report, SOAK_BEGIN, SOAK_END),
+                (Some(path), None, None) => std::fs::write(path, &report),
             };
             if let (Some(path), Err(error)) = (&options.markdown, written) {
                 eprintln!("writing {}: {error}", path.display());
@@ -283,22 +324,46 @@ async fn run_soak(options: &Options, duration: Duration) -> io::Result<String> {
     ))
 }
 
-/// Replaces the text between the soak markers of `path` with `report`; a file without them is
-/// left alone and the error says so.
-fn write_soak_section(path: &Path, report: &str) -> io::Result<()> {
+/// The largest estates' markers in a Markdown file.
+const HUGE_BEGIN: &str = "<!-- huge report: begin -->";
+const HUGE_END: &str = "<!-- huge report: end -->";
+
+/// Replaces the text between the markers `begin` and `end` of `path` with `report`; a file
+/// without them is left alone and the error says so.
+fn write_section(path: &Path, report: &str, begin: &str, end: &str) -> io::Result<()> {
     let text = std::fs::read_to_string(path)?;
-    let (Some(begin), Some(end)) = (text.find(SOAK_BEGIN), text.find(SOAK_END)) else {
+    let (Some(first), Some(last)) = (text.find(begin), text.find(end)) else {
         return Err(io::Error::other(format!(
-            "no {SOAK_BEGIN:?} … {SOAK_END:?} markers to write the soak between"
+            "no {begin:?} … {end:?} markers to write the report between"
         )));
     };
-    if end < begin {
-        return Err(io::Error::other(
-            "the soak's end marker comes before its beginning",
-        ));
+    if last < first {
+        return Err(io::Error::other(format!(
+            "the end marker {end:?} comes before its beginning"
+        )));
     }
-    let updated = format!("{}{SOAK_BEGIN}\n{report}\n{}", &text[..begin], &text[end..]);
+    let updated = format!("{}{begin}\n{report}\n{}", &text[..first], &text[last..]);
     std::fs::write(path, updated)
+}
+
+async fn run_huge(options: &Options, huge: &huge::HugeOptions) -> io::Result<String> {
+    let machine = Machine::read();
+    eprintln!(
+        "machine: {} cores, {}, {} memory; load {}; huge estates {:?}",
+        machine.cores, machine.cpu, machine.memory, machine.load, huge.sizes
+    );
+    let dir = std::env::temp_dir().join(format!("atlas-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = huge::run(&options.exporter, &dir, huge).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let where_ = format!(
+        "on a machine of {} cores ({}), load {} before and {} after",
+        machine.cores,
+        machine.cpu,
+        machine.load,
+        Machine::read().load
+    );
+    Ok(huge::report(huge, &result?, &where_))
 }
 
 async fn run(options: &Options) -> io::Result<String> {

@@ -143,14 +143,13 @@ impl ExporterProcess {
         Ok(std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))?.count() as u64)
     }
 
+    /// The exporter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn status_kib(&self, field: &str) -> io::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().strip_suffix("kB"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
+        status_field(&format!("/proc/{}/status", self.child.id()), field)
             .ok_or_else(|| io::Error::other(format!("no {field} in /proc/PID/status")))
     }
 }
@@ -191,6 +190,17 @@ fn copy_log(
         }
     });
     listening
+}
+
+/// A `kB` field of a `/proc/PID/status` file at `path`, in bytes.
+pub fn status_field(path: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
 }
 
 fn unique() -> String {

@@ -14,11 +14,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::rendered;
 use crate::atlas::Deadline;
 use crate::clock::Clock;
 use crate::collect::{Collection, Collector, unix_now};
@@ -36,11 +34,8 @@ pub struct Background {
 pub struct Finished {
     /// Its place in the count of finished collections, from 1.
     pub number: u64,
-    /// What it found, for `/probe`.
-    pub collection: Collection,
-    /// Its text for `/metrics`; empty when `/metrics` serves only the exporter's own metrics
-    /// (`collection.on_metrics: false`).
-    pub text: Bytes,
+    /// What it found, for `/probe` and (written anew for each scrape) for `/metrics`.
+    pub collection: Arc<Collection>,
 }
 
 /// How the loop runs, from the config.
@@ -146,17 +141,11 @@ impl Turns {
             }
             let started = clock.now();
             let deadline = Deadline::after(self.options.timeout);
-            let (collector, on_metrics) = (self.collector.clone(), self.options.on_metrics);
+            let collector = self.collector.clone();
             // A task of its own, so that a panic in a collection costs that collection only;
             // aborted if the loop stops (or is dropped) while it runs.
             let mut collecting = AbortOnDrop(tokio::spawn(async move {
-                let collection = collector.collect(deadline).await;
-                let text = if on_metrics {
-                    rendered(&collection)
-                } else {
-                    Bytes::new()
-                };
-                (collection, text)
+                Arc::new(collector.collect(deadline).await)
             }));
             let outcome = tokio::select! {
                 biased;
@@ -165,7 +154,7 @@ impl Turns {
             };
             let took = clock.since(started);
             match outcome {
-                Ok((collection, text)) => {
+                Ok(collection) => {
                     number += 1;
                     let failed = collection.clusters.iter().filter(|c| c.jobs.is_none());
                     tracing::debug!(
@@ -175,11 +164,8 @@ impl Turns {
                         seconds = took.as_secs_f64(),
                         "background collection finished"
                     );
-                    self.publish.send_replace(Some(Arc::new(Finished {
-                        number,
-                        collection,
-                        text,
-                    })));
+                    self.publish
+                        .send_replace(Some(Arc::new(Finished { number, collection })));
                     self.metrics
                         .collections
                         .finished(unix_now(), took.as_secs_f64());

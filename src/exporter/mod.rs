@@ -1,7 +1,7 @@
 //! A scrape's answer, in one of two modes.
 //!
 //! On each scrape (the default): one collection shared by every scrape that arrives while it
-//! runs, reused for `collection.cache_ttl`, rendered once and handed to each of them.
+//! runs, reused for `collection.cache_ttl`, and written anew, chunk by chunk, into each answer.
 //!
 //! In the background (`collection.interval`, see [`background`]): a loop collects once per
 //! interval, and scrapes, `/probe` and `/sd` answer at once from the newest finished collection,
@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::collect::{Collection, Collector, WatchedCluster, unix_now};
 use crate::config::Config;
 use crate::metrics::OwnMetrics;
-use crate::render::render;
+use crate::render::{Chunks, render};
 use background::{Background, BackgroundOptions};
 
 /// The shortest deadline a collection gets, however small Prometheus's timeout.
@@ -49,26 +49,38 @@ pub struct Exporter {
     background: Option<Background>,
 }
 
-/// A finished collection, rendered.
+/// A finished collection, kept whole and written anew for each scrape: the text of a large
+/// estate is many times the size of the collection it is written from.
 #[derive(Clone)]
 struct Snapshot {
     /// When it finished, on the exporter's clock.
     finished: Instant,
     /// The count of finished collections with it.
     number: u64,
-    text: Bytes,
+    collection: Arc<Collection>,
 }
 
-/// The body of a scrape: the collection's text, shared, then the exporter's own metrics.
+/// The body of a scrape: the collection (shared by the scrapes that answer from it) to write as
+/// text, then the exporter's own metrics.
 pub struct ScrapeText {
-    pub collection: Bytes,
+    pub collection: Option<Arc<Collection>>,
     pub own: Bytes,
 }
 
 impl ScrapeText {
-    /// Both parts as one string (for tests and small answers).
+    /// The body in chunks of about [`crate::render::CHUNK_SIZE`] bytes, each written when it is
+    /// asked for, so an answer never holds its whole text.
+    pub fn into_chunks(self) -> impl Iterator<Item = Bytes> + Send + 'static {
+        let collection = self.collection.into_iter().flat_map(Chunks::new);
+        collection.chain(std::iter::once(self.own))
+    }
+
+    /// The whole body as one string (for tests and small answers).
     pub fn to_text(&self) -> String {
-        let mut text = String::from_utf8_lossy(&self.collection).into_owned();
+        let mut text = String::new();
+        if let Some(collection) = &self.collection {
+            render(collection, &mut text);
+        }
         text.push_str(&String::from_utf8_lossy(&self.own));
         text
     }
@@ -117,22 +129,18 @@ impl Exporter {
             // At once: the newest finished collection, or nothing before the first.
             background
                 .newest()
-                .map(|finished| finished.text.clone())
-                .unwrap_or_default()
+                .map(|finished| finished.collection.clone())
         } else if self.on_metrics {
-            self.collection_text(scrape_timeout).await
+            Some(self.collection(scrape_timeout).await)
         } else {
             // The clusters are probed one by one; the discoveries behind `/sd` and the project
             // names and buckets the probes read still belong here.
-            let discoveries = Collection {
+            Some(Arc::new(Collection {
                 discoveries: self.collector.last_discoveries(),
                 metadata: self.collector.last_project_metadata(),
                 access: self.collector.last_access(),
                 ..Collection::default()
-            };
-            let mut text = String::new();
-            render(&discoveries, &mut text);
-            Bytes::from(text)
+            }))
         };
         ScrapeText {
             collection,
@@ -218,7 +226,7 @@ impl Exporter {
         Deadline::after(budget.max(MIN_DEADLINE))
     }
 
-    async fn collection_text(&self, scrape_timeout: Option<Duration>) -> Bytes {
+    async fn collection(&self, scrape_timeout: Option<Duration>) -> Arc<Collection> {
         let arrived = self.finished.load(Ordering::SeqCst);
         // Scrapes queue here while a collection runs; when they get the lock, the collection
         // that finished after they arrived is theirs too.
@@ -226,11 +234,10 @@ impl Exporter {
         if let Some(snapshot) = last.as_ref()
             && (snapshot.number > arrived || self.clock.since(snapshot.finished) < self.cache_ttl)
         {
-            return snapshot.text.clone();
+            return snapshot.collection.clone();
         }
-        // No scrape queued behind this one can use the old text either, so free it before
-        // building the next: holding both doubled the peak, and the allocator then kept the
-        // freed buffers resident (peak RSS about twice as high: BENCHMARKS.md).
+        // No scrape queued behind this one can use the old collection either, so let it go
+        // before building the next (scrapes still streaming it keep it until they finish).
         *last = None;
         let deadline = self.deadline(scrape_timeout);
         let collector = self.collector.clone();
@@ -247,21 +254,21 @@ impl Exporter {
                     tracing::error!(%error, "a collection panicked; answering without Atlas data");
                     Collection::default()
                 });
-            let text = rendered(&collection);
+            let collection = Arc::new(collection);
             let took = clock.since(started);
             metrics.collections.finished(unix_now(), took.as_secs_f64());
             // Counted under the lock, so a scrape queued on it sees the count move.
             let snapshot = Snapshot {
                 finished: clock.now(),
                 number: finished.fetch_add(1, Ordering::SeqCst) + 1,
-                text,
+                collection,
             };
             *last = Some(snapshot.clone());
-            snapshot.text
+            snapshot.collection
         });
         collecting.await.unwrap_or_else(|error| {
-            tracing::error!(%error, "rendering a collection failed; answering without Atlas data");
-            Bytes::new()
+            tracing::error!(%error, "a collection failed; answering without Atlas data");
+            Arc::new(Collection::default())
         })
     }
 
@@ -274,22 +281,4 @@ impl Exporter {
     pub fn metrics(&self) -> &Arc<OwnMetrics> {
         &self.metrics
     }
-}
-
-/// A collection's text format.
-fn rendered(collection: &Collection) -> Bytes {
-    let mut text = String::with_capacity(estimate(collection));
-    render(collection, &mut text);
-    Bytes::from(text)
-}
-
-/// About how many bytes a collection's text takes, so the buffer grows once.
-fn estimate(collection: &Collection) -> usize {
-    let jobs: usize = collection
-        .clusters
-        .iter()
-        .filter_map(|c| c.jobs.as_ref())
-        .map(|j| j.shown.len())
-        .sum();
-    8192 + collection.clusters.len() * 1500 + jobs * 1600
 }

@@ -273,61 +273,170 @@ impl ClusterFamily {
 
 /// Appends the text format of `collection` to `out`.
 pub fn render(collection: &Collection, out: &mut String) {
-    let clusters: Vec<ClusterLabels> = collection.clusters.iter().map(ClusterLabels::new).collect();
-    for family in Family::all() {
-        let name = family.name();
-        let start = out.len();
-        let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", family.help());
-        let header = out.len();
-        match family {
-            Family::Job(family) => {
-                for cluster in &clusters {
-                    for job in cluster.shown() {
-                        job_samples(family, cluster, job, out);
-                    }
-                }
-            }
-            Family::Cluster(family) => {
-                for cluster in &clusters {
-                    cluster_samples(family, cluster, out);
-                }
-            }
-            Family::Project(ProjectFamily::DiscoveryUp) => {
-                for report in &collection.discoveries {
-                    discovery_sample(report, name, None, report.up, out);
-                }
-            }
-            Family::Project(ProjectFamily::UnwatchedClusters) => {
-                for report in &collection.discoveries {
-                    let Some(skipped) = &report.skipped else {
-                        continue;
-                    };
-                    for (reason, count) in Unwatched::ALL.iter().zip(skipped.unwatched) {
-                        let reason = ("reason", reason.label());
-                        discovery_sample(report, name, Some(reason), count, out);
-                    }
-                }
-            }
-            Family::Project(ProjectFamily::InvalidClusters) => {
-                for report in &collection.discoveries {
-                    if let Some(skipped) = &report.skipped {
-                        discovery_sample(report, name, None, skipped.invalid, out);
-                    }
-                }
-            }
-            Family::Project(ProjectFamily::AccessDenied) => {
-                for project in &collection.access {
-                    let group = [("group_id", project.group_id.as_str())].into_iter();
-                    let statics = project.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
-                    labelled_sample(name, group.chain(statics), project.denied, out);
-                }
-            }
-            Family::Info(family) => info_samples(family, name, &collection.metadata, out),
-            Family::Schedule(family) => schedule_samples(family, name, collection, out),
+    Chunks::new(collection).fill(out, usize::MAX);
+}
+
+/// About how many bytes of text one chunk of a streamed answer holds (a chunk ends after the
+/// cluster, or the family, that passes this size).
+pub const CHUNK_SIZE: usize = 128 * 1024;
+
+/// The text format of a collection in chunks of about [`CHUNK_SIZE`] bytes, written as they are
+/// asked for: an answer streamed this way never holds more than a chunk of its text, and the
+/// chunks joined are exactly what [`render`] writes. `C` is the collection, owned (an `Arc`) or
+/// borrowed.
+pub struct Chunks<C> {
+    collection: C,
+    /// The label text of each cluster, escaped once: `(base, target_labels)`.
+    labels: Vec<(String, String)>,
+    /// The family being written, by its place in [`Family::all`].
+    family: usize,
+    /// The next cluster of a per-job or per-cluster family.
+    cluster: usize,
+    /// While the family being written has no samples yet: where its header starts and ends in
+    /// the buffer (a family without samples is left out altogether).
+    header: Option<(usize, usize)>,
+    /// The size a chunk passes before it is handed over: [`CHUNK_SIZE`].
+    size: usize,
+}
+
+impl<C: std::ops::Deref<Target = Collection>> Chunks<C> {
+    pub fn new(collection: C) -> Chunks<C> {
+        let labels = collection
+            .clusters
+            .iter()
+            .map(ClusterLabels::label_text)
+            .collect();
+        Chunks {
+            collection,
+            labels,
+            family: 0,
+            cluster: 0,
+            header: None,
+            size: CHUNK_SIZE,
         }
-        if out.len() == header {
-            // A family without samples is left out altogether.
-            out.truncate(start);
+    }
+
+    /// Chunks of about `size` bytes instead (tests cut the text at every place this way).
+    #[cfg(test)]
+    fn with_size(collection: C, size: usize) -> Chunks<C> {
+        Chunks {
+            size: size.max(1),
+            ..Chunks::new(collection)
+        }
+    }
+
+    /// Writes to `out` until it holds at least `size` bytes or the text is complete; `false`
+    /// once there is nothing more to write. It never stops between a family's header and its
+    /// first sample, so a chunk never ends with a header a family without samples would drop.
+    fn fill(&mut self, out: &mut String, size: usize) -> bool {
+        let collection = &*self.collection;
+        // A header waits for its family's first sample (or is dropped with the family).
+        while out.len() < size || self.header.is_some() {
+            let Some(family) = Family::all().nth(self.family) else {
+                return false;
+            };
+            let name = family.name();
+            if self.cluster == 0 && self.header.is_none() {
+                let start = out.len();
+                let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} gauge", family.help());
+                self.header = Some((start, out.len()));
+            }
+            let cluster = |i: usize| {
+                let (base, target_labels) = &self.labels[i];
+                ClusterLabels {
+                    report: &collection.clusters[i],
+                    base,
+                    target_labels,
+                }
+            };
+            let mut done = true;
+            match family {
+                Family::Job(family) if self.cluster < collection.clusters.len() => {
+                    let cluster = cluster(self.cluster);
+                    for job in cluster.shown() {
+                        job_samples(family, &cluster, job, out);
+                    }
+                    self.cluster += 1;
+                    done = false;
+                }
+                Family::Cluster(family) if self.cluster < collection.clusters.len() => {
+                    cluster_samples(family, &cluster(self.cluster), out);
+                    self.cluster += 1;
+                    done = false;
+                }
+                Family::Job(_) | Family::Cluster(_) => {}
+                Family::Project(family) => project_samples(family, name, collection, out),
+                Family::Info(family) => info_samples(family, name, &collection.metadata, out),
+                Family::Schedule(family) => schedule_samples(family, name, collection, out),
+            }
+            if let Some((_, end)) = self.header
+                && out.len() > end
+            {
+                self.header = None;
+            }
+            if done {
+                if let Some((start, _)) = self.header.take() {
+                    out.truncate(start);
+                }
+                self.family += 1;
+                self.cluster = 0;
+            }
+        }
+        true
+    }
+}
+
+impl<C: std::ops::Deref<Target = Collection>> Iterator for Chunks<C> {
+    type Item = bytes::Bytes;
+
+    /// The next chunk of text, never empty; `None` at the end.
+    fn next(&mut self) -> Option<bytes::Bytes> {
+        loop {
+            let mut out =
+                String::with_capacity(self.size.min(CHUNK_SIZE) + self.size.min(CHUNK_SIZE) / 4);
+            let more = self.fill(&mut out, self.size);
+            if !out.is_empty() {
+                return Some(bytes::Bytes::from(out));
+            }
+            if !more {
+                return None;
+            }
+        }
+    }
+}
+
+/// The samples of a per-project family.
+fn project_samples(family: ProjectFamily, name: &str, collection: &Collection, out: &mut String) {
+    match family {
+        ProjectFamily::DiscoveryUp => {
+            for report in &collection.discoveries {
+                discovery_sample(report, name, None, report.up, out);
+            }
+        }
+        ProjectFamily::UnwatchedClusters => {
+            for report in &collection.discoveries {
+                let Some(skipped) = &report.skipped else {
+                    continue;
+                };
+                for (reason, count) in Unwatched::ALL.iter().zip(skipped.unwatched) {
+                    let reason = ("reason", reason.label());
+                    discovery_sample(report, name, Some(reason), count, out);
+                }
+            }
+        }
+        ProjectFamily::InvalidClusters => {
+            for report in &collection.discoveries {
+                if let Some(skipped) = &report.skipped {
+                    discovery_sample(report, name, None, skipped.invalid, out);
+                }
+            }
+        }
+        ProjectFamily::AccessDenied => {
+            for project in &collection.access {
+                let group = [("group_id", project.group_id.as_str())].into_iter();
+                let statics = project.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
+                labelled_sample(name, group.chain(statics), project.denied, out);
+            }
         }
     }
 }
@@ -336,13 +445,14 @@ pub fn render(collection: &Collection, out: &mut String) {
 struct ClusterLabels<'a> {
     report: &'a ClusterReport,
     /// `group_id="…",cluster_name="…"`
-    base: String,
+    base: &'a str,
     /// `,env="prod"` for the labels the config gives the cluster's target, or empty.
-    target_labels: String,
+    target_labels: &'a str,
 }
 
 impl<'a> ClusterLabels<'a> {
-    fn new(report: &'a ClusterReport) -> ClusterLabels<'a> {
+    /// The label text of `report`: `(base, target_labels)`.
+    fn label_text(report: &ClusterReport) -> (String, String) {
         let mut base = String::with_capacity(64);
         base.push_str("group_id=\"");
         escape(&report.cluster.group_id, &mut base);
@@ -357,11 +467,7 @@ impl<'a> ClusterLabels<'a> {
             escape(value, &mut target_labels);
             target_labels.push('"');
         }
-        ClusterLabels {
-            report,
-            base,
-            target_labels,
-        }
+        (base, target_labels)
     }
 
     fn jobs(&self) -> Option<&'a JobSummary> {
@@ -481,14 +587,14 @@ fn sample(
 ) {
     out.push_str(name);
     out.push('{');
-    out.push_str(&cluster.base);
+    out.push_str(cluster.base);
     if let Some(id) = job_id {
         out.push_str(",export_job_id=\"");
         escape(id, out);
         out.push('"');
     }
     labels(extra, out);
-    out.push_str(&cluster.target_labels);
+    out.push_str(cluster.target_labels);
     out.push_str("} ");
     value.write(out);
     out.push('\n');

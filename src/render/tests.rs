@@ -301,3 +301,96 @@ fn expectations_schedules_pauses_and_access_render_with_their_labels() {
     assert_eq!(samples, lines);
     assert!(!out.contains("Manual"), "no expectation, no series");
 }
+
+/// An estate of `clusters` clusters: some failed (no jobs), some with jobs but none shown, the
+/// rest with a few jobs each, one of them in a state the exporter does not know.
+fn estate(clusters: usize) -> Collection {
+    let clusters = (0..clusters)
+        .map(|i| {
+            let mut r = report(None);
+            r.cluster.cluster_name = format!("Cluster{i}");
+            r.jobs = (i % 5 != 0).then(|| JobSummary {
+                shown: (0..(i % 3) * 2)
+                    .map(|j| {
+                        std::sync::Arc::new(ExportJob {
+                            id: format!("{i:012x}{j:012x}"),
+                            state: if j == 1 { "Paused" } else { "Successful" }.into(),
+                            created_at: 1_700_000_000.0 + j as f64,
+                            finished_at: (j != 0).then_some(1_700_000_600.0),
+                            snapshot_id: Some(format!("{j:024x}")),
+                            export_bucket_id: Some("6a7943000000000000000000".into()),
+                            components: 1,
+                            state_reason: None,
+                        })
+                    })
+                    .collect(),
+                counts: vec![("Successful".into(), (i % 3) as u64 * 2)],
+                last_success: Some(1_700_000_600.0),
+                newest_successes: vec![],
+                invalid: 0,
+            });
+            r
+        })
+        .collect();
+    Collection {
+        clusters,
+        ..Collection::default()
+    }
+}
+
+#[test]
+fn the_chunks_joined_are_the_rendered_text_wherever_they_are_cut() {
+    for clusters in [0, 1, 4, 60] {
+        let collection = estate(clusters);
+        let mut whole = String::new();
+        render(&collection, &mut whole);
+        for size in [1, 2, 7, 64, 200, 1000, 4096, CHUNK_SIZE] {
+            let chunks: Vec<bytes::Bytes> = Chunks::with_size(&collection, size).collect();
+            assert!(chunks.iter().all(|c| !c.is_empty()), "an empty chunk");
+            let joined: Vec<u8> = chunks.concat();
+            assert_eq!(
+                String::from_utf8(joined).unwrap(),
+                whole,
+                "{clusters} clusters in chunks of {size}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_family_header_without_samples_never_reaches_a_chunk() {
+    // Every cluster failed: the job families have no samples, so none of their headers shows,
+    // however finely the text is cut.
+    let mut collection = estate(30);
+    for cluster in &mut collection.clusters {
+        cluster.jobs = None;
+    }
+    for size in [1, 5, 50] {
+        let text: Vec<u8> = Chunks::with_size(&collection, size)
+            .collect::<Vec<_>>()
+            .concat();
+        let text = String::from_utf8(text).unwrap();
+        assert!(!text.contains("atlas_backup_export_job_state"), "{text}");
+        assert_eq!(text.matches("atlas_backup_export_up{").count(), 30);
+        assert_eq!(text.matches("# HELP atlas_backup_export_up ").count(), 1);
+    }
+}
+
+#[test]
+fn a_large_text_comes_in_chunks_of_about_the_chunk_size() {
+    let collection = estate(3000);
+    let chunks: Vec<bytes::Bytes> = Chunks::new(&collection).collect();
+    let total: usize = chunks.iter().map(|c| c.len()).sum();
+    assert!(total > 4 * CHUNK_SIZE, "only {total} bytes");
+    assert!(
+        chunks.len() >= total / (2 * CHUNK_SIZE),
+        "{} chunks",
+        chunks.len()
+    );
+    // A chunk ends after the cluster that passes the size: never much past it.
+    let largest = chunks.iter().map(|c| c.len()).max().unwrap();
+    assert!(
+        largest < CHUNK_SIZE + 16 * 1024,
+        "a chunk of {largest} bytes"
+    );
+}

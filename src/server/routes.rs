@@ -146,10 +146,9 @@ pub(super) fn scrape_timeout(headers: &HeaderMap) -> Option<Duration> {
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let text = state.exporter.scrape(scrape_timeout(&headers)).await;
-    let chunks = [
-        Ok::<_, std::convert::Infallible>(text.collection),
-        Ok(text.own),
-    ];
+    // Written chunk by chunk as the connection takes them (and gzipped so, by the compression
+    // layer): the answer never holds the whole text of a large estate.
+    let chunks = text.into_chunks().map(Ok::<_, std::convert::Infallible>);
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
         Body::from_stream(futures_util::stream::iter(chunks)),
