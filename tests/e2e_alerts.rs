@@ -10,8 +10,8 @@ use fake_atlas::{FakeAtlas, Fault, job};
 use serde_json::Value as Json;
 use time::{Duration, OffsetDateTime};
 
-use crate::e2e_prometheus::{alerts, json_label, prometheus_config};
-use crate::servers::{Server, TempDir, repo_path, run_tool, wait_until};
+use crate::e2e_prometheus::{alerts, json_label, start_prometheus};
+use crate::servers::{Server, TempDir, repo_path, wait_until};
 use crate::support::{self, Binary};
 use crate::tools::tool;
 
@@ -57,24 +57,13 @@ async fn real_prometheus_pages_only_the_rows_that_ask_for_it() {
 
     let dir = TempDir::new("prometheus-table");
     // No Alertmanager here: the alerts are read from Prometheus. The config still names one.
-    let config = prometheus_config(exporter.addr, "http://127.0.0.1:9");
-    let config_path = dir.write(
-        "prometheus.yml",
-        &serde_yaml::to_string(&config).expect("YAML"),
-    );
-    std::fs::copy(
-        repo_path("examples/alerts.yml"),
-        dir.path().join("alerts.yml"),
-    )
-    .expect("copying alerts.yml");
-    let out = run_tool(
-        &promtool,
-        &["check", "config", &config_path.to_string_lossy()],
-        None,
+    let prometheus = start_prometheus(
+        (&prometheus, &promtool),
+        &dir,
+        exporter.addr,
+        "http://127.0.0.1:9",
     )
     .await;
-    assert!(out.success, "promtool check config:\n{}", out.text());
-    let prometheus = Server::prometheus(&prometheus, &config_path, dir.path()).await;
     let prometheus = &prometheus;
 
     // (alert, the cluster or project it is about, state): everything the table asks for, and no more.

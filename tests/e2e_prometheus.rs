@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path;
 
 use fake_atlas::{DEMO_GROUP_ID, job};
 use serde_json::Value as Json;
@@ -107,28 +108,13 @@ async fn real_prometheus(names: bool) {
     )
     .await;
 
-    let config = prometheus_config(exporter.addr, &alertmanager.url);
-    let config_path = dir.write(
-        "prometheus.yml",
-        &serde_yaml::to_string(&config).expect("YAML"),
-    );
-    std::fs::copy(
-        repo_path("examples/alerts.yml"),
-        dir.path().join("alerts.yml"),
-    )
-    .expect("copying alerts.yml");
-    let out = run_tool(
-        &promtool,
-        &["check", "config", &config_path.to_string_lossy()],
-        None,
+    let prometheus = start_prometheus(
+        (&prometheus, &promtool),
+        &dir,
+        exporter.addr,
+        &alertmanager.url,
     )
     .await;
-    assert!(
-        out.success && out.text().contains("SUCCESS") && !out.text().contains("WARNING"),
-        "promtool check config on the derived config:\n{}",
-        out.text()
-    );
-    let prometheus = Server::prometheus(&prometheus, &config_path, dir.path()).await;
     let prometheus = &prometheus;
 
     // Scraped, and often enough for rate() over the panels' windows.
@@ -361,6 +347,39 @@ async fn real_prometheus(names: bool) {
 
 /// examples/prometheus.yml with the exporter and Alertmanager on loopback, scraping and evaluating
 /// every second; everything else (job name, rule file, timeouts' relation) as shipped.
+/// A real Prometheus in `dir` with `examples/prometheus.yml` pointed at `exporter` and
+/// `alertmanager_url` (see [`prometheus_config`]), loading `examples/alerts.yml`, once promtool
+/// finds nothing to say about the config.
+pub async fn start_prometheus(
+    (prometheus, promtool): (&Path, &Path),
+    dir: &TempDir,
+    exporter: SocketAddr,
+    alertmanager_url: &str,
+) -> Server {
+    let config = prometheus_config(exporter, alertmanager_url);
+    let config_path = dir.write(
+        "prometheus.yml",
+        &serde_yaml::to_string(&config).expect("YAML"),
+    );
+    std::fs::copy(
+        repo_path("examples/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .expect("copying alerts.yml");
+    let out = run_tool(
+        promtool,
+        &["check", "config", &config_path.to_string_lossy()],
+        None,
+    )
+    .await;
+    assert!(
+        out.success && out.text().contains("SUCCESS") && !out.text().contains("WARNING"),
+        "promtool check config on the derived config:\n{}",
+        out.text()
+    );
+    Server::prometheus(prometheus, &config_path, dir.path()).await
+}
+
 pub fn prometheus_config(exporter: SocketAddr, alertmanager_url: &str) -> Yaml {
     let mut config = repo_yaml("examples/prometheus.yml");
     set(&mut config["global"], "scrape_interval", "1s");
