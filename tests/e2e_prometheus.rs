@@ -300,17 +300,7 @@ async fn real_prometheus(names: bool) {
     // And Alertmanager got it, routed by examples/alertmanager.yml to the atlas-backups receiver.
     let filter = format!("export_job_id=\"{NEW_FAILED_JOB}\"");
     let (filter, alertmanager) = (filter.as_str(), &alertmanager);
-    let received = wait_until("Alertmanager to receive the new alert", || async move {
-        let alerts = alertmanager
-            .get_json("/api/v2/alerts", &[("filter", filter)])
-            .await?;
-        alerts
-            .as_array()
-            .and_then(|a| a.first())
-            .cloned()
-            .ok_or_else(|| format!("{alerts}"))
-    })
-    .await;
+    let received = first_alert(alertmanager, "the new alert", filter).await;
     let receivers: Vec<&str> = received["receivers"]
         .as_array()
         .into_iter()
@@ -323,17 +313,7 @@ async fn real_prometheus(names: bool) {
     // The overdue export pages: examples/alertmanager.yml routes the critical alert to the paging
     // receiver, and nothing holds it back.
     let overdue_filter = "alertname=\"AtlasBackupExportOverdue\"";
-    let overdue = wait_until("Alertmanager to receive the overdue alert", || async move {
-        let alerts = alertmanager
-            .get_json("/api/v2/alerts", &[("filter", overdue_filter)])
-            .await?;
-        alerts
-            .as_array()
-            .and_then(|a| a.first())
-            .cloned()
-            .ok_or_else(|| format!("{alerts}"))
-    })
-    .await;
+    let overdue = first_alert(alertmanager, "the overdue alert", overdue_filter).await;
     assert_eq!(overdue["labels"]["cluster_name"], "Cluster2");
     assert_eq!(overdue["status"]["state"], "active", "{overdue}");
     let receivers: Vec<&str> = overdue["receivers"]
@@ -347,6 +327,21 @@ async fn real_prometheus(names: bool) {
 
 /// examples/prometheus.yml with the exporter and Alertmanager on loopback, scraping and evaluating
 /// every second; everything else (job name, rule file, timeouts' relation) as shipped.
+/// The first alert Alertmanager holds that matches `filter`, once it has one.
+async fn first_alert(alertmanager: &Server, what: &str, filter: &str) -> Json {
+    wait_until(&format!("Alertmanager to receive {what}"), || async move {
+        let alerts = alertmanager
+            .get_json("/api/v2/alerts", &[("filter", filter)])
+            .await?;
+        alerts
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .ok_or_else(|| format!("{alerts}"))
+    })
+    .await
+}
+
 /// A real Prometheus in `dir` with `examples/prometheus.yml` pointed at `exporter` and
 /// `alertmanager_url` (see [`prometheus_config`]), loading `examples/alerts.yml`, once promtool
 /// finds nothing to say about the config.
