@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::client::Endpoint;
+use super::endpoint::Endpoint;
 use super::error::AtlasError;
 
 /// The `errorCode` of a 401 for an authenticated credential that lacks the role.

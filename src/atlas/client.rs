@@ -16,19 +16,19 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable as _};
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use prometheus::IntCounterVec;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use reqwest::{RequestBuilder, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, Semaphore};
 
-pub use super::endpoint::{Endpoint, Route};
-
 use super::access::AccessLog;
 use super::body::{BodyFailure, not_followed, read_body};
+use super::deadline::Deadline;
+use super::endpoint::Endpoint;
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use super::observer::{CallObserver, CallOutcome};
-use super::ratelimit::{Key, RateLimits, Refusal};
+use super::ratelimit::{Key, RateLimits, Refusal, retry_after};
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials};
 
@@ -41,23 +41,6 @@ const FIRST_BACKOFF_STEP: Duration = Duration::from_millis(125);
 const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// A token is renewed this long before Atlas says it expires.
 const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
-
-/// The moment by which a scrape must have its answer; every request and retry ends before it.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline(pub Instant);
-
-impl Deadline {
-    /// A deadline this far from now.
-    pub fn after(duration: Duration) -> Deadline {
-        Deadline(Instant::now() + duration)
-    }
-
-    pub(super) fn remaining(self) -> Option<Duration> {
-        self.0
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-    }
-}
 
 /// A successful response: the body and what it claimed to be.
 pub struct Body {
@@ -729,15 +712,6 @@ impl prometheus::core::Collector for SharedLimits {
     fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
         self.0.collect()
     }
-}
-
-/// `Retry-After` in seconds, the form Atlas sends.
-pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
 }
 
 fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option<String> {

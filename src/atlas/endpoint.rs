@@ -1,8 +1,6 @@
 //! The one table of Atlas endpoints every call goes through: its `endpoint` label, path, API
 //! version and the role Atlas requires.
 
-use super::encode;
-
 /// The Atlas endpoints the exporter calls: every call goes through this table, which gives its
 /// `endpoint` label, its path, the API version it asks for on v2, and the role Atlas requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,9 +155,28 @@ impl Endpoint {
     }
 }
 
+/// Percent-encodes one path segment: everything but RFC 3986's unreserved characters. Project
+/// ids and cluster names never need it; job ids are opaque strings from the config, so they might.
+fn encode(segment: &str) -> std::borrow::Cow<'_, str> {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(segment, UNRESERVED).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_are_encoded_only_when_needed() {
+        assert_eq!(encode("Cluster-0"), "Cluster-0");
+        assert_eq!(encode("{BUCKET-ID}"), "%7BBUCKET-ID%7D");
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+        assert_eq!(encode("é%"), "%C3%A9%25");
+    }
 
     #[test]
     fn endpoint_labels_are_the_documented_ones() {

@@ -20,11 +20,12 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 use strum::VariantArray;
 
+use super::client::AtlasClient;
+use super::deadline::Deadline;
+use super::endpoint::Endpoint;
+use super::error::AtlasError;
 use super::model::{self, ExportJob, InvalidJob, Page};
-use super::{
-    AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, expected_pages,
-    is_full, page_through,
-};
+use super::paging::{FetchedPage, ITEMS_PER_PAGE, expected_pages, is_full, page_through};
 
 /// Every export job of a cluster, as one listing found them: newest first, each job once.
 #[derive(Debug, Default)]

@@ -1,6 +1,7 @@
 //! Who else learns how each call ended: `--atlas.check` reads a collection's calls from it.
 
-use super::{AtlasError, Endpoint};
+use super::endpoint::Endpoint;
+use super::error::AtlasError;
 
 /// One call to Atlas as it ended, its retries and any OAuth token request included.
 pub struct CallOutcome<'a> {

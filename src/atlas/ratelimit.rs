@@ -20,10 +20,11 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{GaugeVec, IntCounterVec, Opts};
 use reqwest::StatusCode;
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::sync::Notify;
 
-use super::client::{Deadline, Endpoint};
+use super::deadline::Deadline;
+use super::endpoint::Endpoint;
 use crate::clock::Clock;
 
 /// A budget not announced again for this long is no longer shown: the pair is no longer asked.
@@ -219,7 +220,7 @@ impl RateLimits {
                 .map(|n| (n as f64, now))
         };
         let (limit, remaining) = (number("ratelimit-limit"), number("ratelimit-remaining"));
-        let retry_after = super::client::retry_after(headers);
+        let retry_after = retry_after(headers);
         let mut pairs = self.pairs();
         // Budgets nobody refreshed for long go; a pair that was limited keeps its gauge.
         pairs.retain(|_, pair| {
@@ -338,6 +339,15 @@ impl Drop for Ticket<'_> {
             self.limits.abandoned(&self.key);
         }
     }
+}
+
+/// `Retry-After` in seconds, the form Atlas sends.
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// The wall-clock time `after` from now, in RFC 3339 to the second.
