@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use atlas_backup_exporter::atlas::{AtlasClient, Deadline, Endpoint};
+use atlas_backup_exporter::atlas::{AtlasClient, Deadline, Endpoint, Path};
 use atlas_backup_exporter::config;
 use atlas_backup_exporter::metrics::OwnMetrics;
 use fake_atlas::job;
@@ -96,21 +96,35 @@ async fn the_stand_in_answers_every_call_of_the_table_in_its_version() {
     let client = AtlasClient::new(&config.atlas, api_key(), requests.clone()).unwrap();
     let deadline = Deadline::after(Duration::from_secs(10));
     for endpoint in Endpoint::ALL {
-        let segments: &[&str] = match endpoint {
+        let (group_id, cluster) = (GROUP, "Cluster0");
+        let path = match endpoint {
             Endpoint::OAuthToken => continue,
-            Endpoint::ListProjects => &[],
-            Endpoint::GetProject => &[GROUP],
-            Endpoint::ListClusters => &[GROUP],
-            Endpoint::GetCluster => &[GROUP, "Cluster0"],
-            Endpoint::ListExportJobs => &[GROUP, "Cluster0"],
-            Endpoint::GetExportJob => &[GROUP, "Cluster0", job_id],
-            Endpoint::ListExportBuckets => &[GROUP],
-            Endpoint::GetBackupSchedule => &[GROUP, "Cluster0"],
-            Endpoint::GetSnapshot => &[GROUP, "Cluster0", SNAPSHOT],
-            Endpoint::GetShardedSnapshot => &[GROUP, "Cluster1", SNAPSHOT],
+            Endpoint::ListProjects => Path::ListProjects,
+            Endpoint::GetProject => Path::GetProject { group_id },
+            Endpoint::ListClusters => Path::ListClusters { group_id },
+            Endpoint::GetCluster => Path::GetCluster { group_id, cluster },
+            Endpoint::ListExportJobs => Path::ListExportJobs { group_id, cluster },
+            Endpoint::GetExportJob => Path::GetExportJob {
+                group_id,
+                cluster,
+                job_id,
+            },
+            Endpoint::ListExportBuckets => Path::ListExportBuckets { group_id },
+            Endpoint::GetBackupSchedule => Path::GetBackupSchedule { group_id, cluster },
+            Endpoint::GetSnapshot => Path::GetSnapshot {
+                group_id,
+                cluster,
+                snapshot_id: SNAPSHOT,
+            },
+            Endpoint::GetShardedSnapshot => Path::GetShardedSnapshot {
+                group_id,
+                cluster: "Cluster1",
+                snapshot_id: SNAPSHOT,
+            },
         };
+        assert_eq!(path.endpoint(), endpoint);
         let body = client
-            .get(endpoint, segments, "", endpoint.label(), deadline)
+            .get(path, "", endpoint.label(), deadline)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", endpoint.label()));
         let version = endpoint.route().version;

@@ -3,7 +3,7 @@
 
 use super::client::AtlasClient;
 use super::deadline::Deadline;
-use super::endpoint::Endpoint;
+use super::endpoint::Path;
 use super::error::AtlasError;
 use super::model::{
     self, BackupSchedule, BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket,
@@ -29,11 +29,12 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<Result<ExportJob, InvalidJob>, AtlasError> {
         let call = format!("getting export job {job_id} of {group_id}/{cluster}");
-        let segments = [group_id, cluster, job_id];
-        let body = match self
-            .get(Endpoint::GetExportJob, &segments, "", &call, deadline)
-            .await
-        {
+        let path = Path::GetExportJob {
+            group_id,
+            cluster,
+            job_id,
+        };
+        let body = match self.get(path, "", &call, deadline).await {
             Ok(body) => body,
             Err(AtlasError::Status {
                 status: 404,
@@ -67,8 +68,7 @@ impl AtlasClient {
         let call = format!("listing the clusters of project {group_id}");
         let pages = self
             .pages(
-                Endpoint::ListClusters,
-                &[group_id],
+                Path::ListClusters { group_id },
                 &call,
                 max_pages,
                 deadline,
@@ -97,8 +97,7 @@ impl AtlasClient {
     ) -> Result<Vec<Project>, AtlasError> {
         let pages = self
             .pages(
-                Endpoint::ListProjects,
-                &[],
+                Path::ListProjects,
                 "listing the projects",
                 max_pages,
                 deadline,
@@ -116,7 +115,7 @@ impl AtlasClient {
     ) -> Result<Option<String>, AtlasError> {
         let call = format!("getting project {group_id}");
         let value = self
-            .get_object(Endpoint::GetProject, &[group_id], &call, deadline)
+            .get_object(Path::GetProject { group_id }, &call, deadline)
             .await?;
         Ok(value
             .get("name")
@@ -133,7 +132,7 @@ impl AtlasClient {
     ) -> Result<ClusterDetails, AtlasError> {
         let call = format!("getting cluster {group_id}/{cluster}");
         let value = self
-            .get_object(Endpoint::GetCluster, &[group_id, cluster], &call, deadline)
+            .get_object(Path::GetCluster { group_id, cluster }, &call, deadline)
             .await?;
         Ok(ClusterDetails::from_value(&value))
     }
@@ -146,10 +145,8 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<BackupSchedule, AtlasError> {
         let call = format!("getting the backup schedule of {group_id}/{cluster}");
-        let segments = [group_id, cluster];
-        let value = self
-            .get_object(Endpoint::GetBackupSchedule, &segments, &call, deadline)
-            .await?;
+        let path = Path::GetBackupSchedule { group_id, cluster };
+        let value = self.get_object(path, &call, deadline).await?;
         Ok(BackupSchedule::from_value(&value))
     }
 
@@ -165,12 +162,19 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<SnapshotTime, AtlasError> {
         let call = format!("getting snapshot {snapshot_id} of {group_id}/{cluster}");
-        let endpoint = match sharded {
-            true => Endpoint::GetShardedSnapshot,
-            false => Endpoint::GetSnapshot,
+        let path = match sharded {
+            true => Path::GetShardedSnapshot {
+                group_id,
+                cluster,
+                snapshot_id,
+            },
+            false => Path::GetSnapshot {
+                group_id,
+                cluster,
+                snapshot_id,
+            },
         };
-        let segments = [group_id, cluster, snapshot_id];
-        let body = match self.get(endpoint, &segments, "", &call, deadline).await {
+        let body = match self.get(path, "", &call, deadline).await {
             Ok(body) => body,
             Err(AtlasError::Status {
                 status: 404,
@@ -217,8 +221,7 @@ impl AtlasClient {
         let call = format!("listing the export buckets of project {group_id}");
         let pages = self
             .pages(
-                Endpoint::ListExportBuckets,
-                &[group_id],
+                Path::ListExportBuckets { group_id },
                 &call,
                 max_pages,
                 deadline,
@@ -232,12 +235,11 @@ impl AtlasClient {
     /// GETs one JSON object.
     async fn get_object(
         &self,
-        endpoint: Endpoint,
-        segments: &[&str],
+        path: Path<'_>,
         call: &str,
         deadline: Deadline,
     ) -> Result<serde_json::Value, AtlasError> {
-        let body = self.get(endpoint, segments, "", call, deadline).await?;
+        let body = self.get(path, "", call, deadline).await?;
         model::parse_object(&body.bytes).map_err(|source| AtlasError::Body {
             call: call.to_owned(),
             content_type: body.content_type,

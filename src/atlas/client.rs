@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, Semaphore};
 use super::access::AccessLog;
 use super::body::{BodyFailure, not_followed, read_body};
 use super::deadline::Deadline;
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, Path};
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use super::observer::{CallObserver, CallOutcome};
@@ -270,24 +270,20 @@ impl AtlasClient {
         self.inner.observer.set(observer)
     }
 
-    /// GETs `endpoint` with its path's `segments` filled in and `query` (empty, or starting with
-    /// `?`), asking for the endpoint's version, retrying transient failures until the deadline.
-    /// `call` names the call in errors ("listing export jobs of 5f1a…/Cluster0").
+    /// GETs `path` with `query` (empty, or starting with `?`), asking for its endpoint's
+    /// version, retrying transient failures until the deadline. `call` names the call in errors
+    /// ("listing export jobs of 5f1a…/Cluster0").
     pub async fn get(
         &self,
-        endpoint: Endpoint,
-        segments: &[&str],
+        path: Path<'_>,
         query: &str,
         call: &str,
         deadline: Deadline,
     ) -> Result<Body, AtlasError> {
-        let url = format!("{}{}{query}", self.inner.api_root, endpoint.path(segments));
-        // Atlas meters a project's calls together: the project is the path's first segment.
-        let in_project = endpoint
-            .route()
-            .path
-            .is_some_and(|path| path.starts_with("/groups/{groupId}"));
-        let group_id = segments.first().copied().filter(|_| in_project);
+        let endpoint = path.endpoint();
+        let url = format!("{}{path}{query}", self.inner.api_root);
+        // Atlas meters a project's calls together.
+        let group_id = path.group_id();
         let key = Key::new(endpoint, group_id);
         let result = retrying(deadline, call, || {
             self.attempt(endpoint, &key, &url, call, deadline)
@@ -296,11 +292,7 @@ impl AtlasClient {
         self.inner.access.call_ended(group_id, endpoint, &result);
         if let Some(observer) = self.inner.observer.get() {
             let result = result.as_ref().map(|_| ());
-            observer.observe(CallOutcome {
-                endpoint,
-                segments,
-                result,
-            });
+            observer.observe(CallOutcome { path, result });
         }
         result
     }

@@ -1,5 +1,5 @@
 //! The one table of Atlas endpoints every call goes through: its `endpoint` label, path, API
-//! version and the role Atlas requires.
+//! version and the role Atlas requires; and [`Path`], a call's path with exactly its ids.
 
 /// The Atlas endpoints the exporter calls: every call goes through this table, which gives its
 /// `endpoint` label, its path, the API version it asks for on v2, and the role Atlas requires.
@@ -24,8 +24,8 @@ pub enum Endpoint {
 pub struct Route {
     /// The value of the `endpoint` label.
     pub label: &'static str,
-    /// The path under `/api/atlas/v2` (and `/api/atlas/v1.0`), `{name}` for each segment the
-    /// call fills in, in order; `None` for the OAuth token, which is outside the API.
+    /// The path under `/api/atlas/v2` (and `/api/atlas/v1.0`), `{name}` for each id a
+    /// [`Path`] fills in; `None` for the OAuth token, which is outside the API.
     pub path: Option<&'static str>,
     /// The version date sent on v2: the newest one the specification lists for the path without
     /// a sunset date.
@@ -134,24 +134,153 @@ impl Endpoint {
     pub fn media_type(self) -> String {
         format!("application/vnd.atlas.{}+json", self.route().version)
     }
+}
 
-    /// The path under the API root with `segments` filled in, each percent-encoded. A segment
-    /// too many or too few is a bug of the caller: the path then keeps its placeholder, and
-    /// Atlas answers 404.
-    pub fn path(self, segments: &[&str]) -> String {
-        let template = self.route().path.unwrap_or_default();
-        let mut path = String::with_capacity(template.len() + 64);
-        let mut segments = segments.iter();
+/// One call's path, with exactly the ids its endpoint takes: a call cannot be built with an id
+/// too many or too few.
+///
+/// ```
+/// use atlas_backup_exporter::atlas::{Endpoint, Path};
+///
+/// let path = Path::GetExportJob { group_id: "5f1a2b3c4d5e6f7a8b9c0d1e", cluster: "Cluster0", job_id: "j" };
+/// assert_eq!(path.endpoint(), Endpoint::GetExportJob);
+/// assert_eq!(path.to_string(), "/groups/5f1a2b3c4d5e6f7a8b9c0d1e/clusters/Cluster0/backup/exports/j");
+/// ```
+///
+/// An id missing does not compile:
+///
+/// ```compile_fail,E0063
+/// use atlas_backup_exporter::atlas::Path;
+///
+/// let path = Path::GetExportJob { group_id: "5f1a2b3c4d5e6f7a8b9c0d1e", cluster: "Cluster0" };
+/// ```
+///
+/// Nor does an id too many:
+///
+/// ```compile_fail,E0559
+/// use atlas_backup_exporter::atlas::Path;
+///
+/// let path = Path::GetCluster { group_id: "5f1a2b3c4d5e6f7a8b9c0d1e", cluster: "Cluster0", job_id: "j" };
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path<'a> {
+    ListProjects,
+    GetProject {
+        group_id: &'a str,
+    },
+    ListClusters {
+        group_id: &'a str,
+    },
+    GetCluster {
+        group_id: &'a str,
+        cluster: &'a str,
+    },
+    ListExportJobs {
+        group_id: &'a str,
+        cluster: &'a str,
+    },
+    GetExportJob {
+        group_id: &'a str,
+        cluster: &'a str,
+        job_id: &'a str,
+    },
+    ListExportBuckets {
+        group_id: &'a str,
+    },
+    GetBackupSchedule {
+        group_id: &'a str,
+        cluster: &'a str,
+    },
+    GetSnapshot {
+        group_id: &'a str,
+        cluster: &'a str,
+        snapshot_id: &'a str,
+    },
+    GetShardedSnapshot {
+        group_id: &'a str,
+        cluster: &'a str,
+        snapshot_id: &'a str,
+    },
+}
+
+impl<'a> Path<'a> {
+    /// The endpoint the path belongs to.
+    pub const fn endpoint(self) -> Endpoint {
+        match self {
+            Path::ListProjects => Endpoint::ListProjects,
+            Path::GetProject { .. } => Endpoint::GetProject,
+            Path::ListClusters { .. } => Endpoint::ListClusters,
+            Path::GetCluster { .. } => Endpoint::GetCluster,
+            Path::ListExportJobs { .. } => Endpoint::ListExportJobs,
+            Path::GetExportJob { .. } => Endpoint::GetExportJob,
+            Path::ListExportBuckets { .. } => Endpoint::ListExportBuckets,
+            Path::GetBackupSchedule { .. } => Endpoint::GetBackupSchedule,
+            Path::GetSnapshot { .. } => Endpoint::GetSnapshot,
+            Path::GetShardedSnapshot { .. } => Endpoint::GetShardedSnapshot,
+        }
+    }
+
+    /// The project the call is in: Atlas meters a project's calls together.
+    pub const fn group_id(self) -> Option<&'a str> {
+        match self {
+            Path::ListProjects => None,
+            Path::GetProject { group_id }
+            | Path::ListClusters { group_id }
+            | Path::ListExportBuckets { group_id }
+            | Path::GetCluster { group_id, .. }
+            | Path::ListExportJobs { group_id, .. }
+            | Path::GetExportJob { group_id, .. }
+            | Path::GetBackupSchedule { group_id, .. }
+            | Path::GetSnapshot { group_id, .. }
+            | Path::GetShardedSnapshot { group_id, .. } => Some(group_id),
+        }
+    }
+
+    /// The cluster the call is about, if it is about one.
+    pub const fn cluster(self) -> Option<&'a str> {
+        match self {
+            Path::GetCluster { cluster, .. }
+            | Path::ListExportJobs { cluster, .. }
+            | Path::GetExportJob { cluster, .. }
+            | Path::GetBackupSchedule { cluster, .. }
+            | Path::GetSnapshot { cluster, .. }
+            | Path::GetShardedSnapshot { cluster, .. } => Some(cluster),
+            Path::ListProjects
+            | Path::GetProject { .. }
+            | Path::ListClusters { .. }
+            | Path::ListExportBuckets { .. } => None,
+        }
+    }
+
+    /// The id the table's placeholder `{name}` stands for.
+    fn id(self, name: &str) -> Option<&'a str> {
+        match (name, self) {
+            ("groupId", _) => self.group_id(),
+            ("clusterName", _) => self.cluster(),
+            ("exportId", Path::GetExportJob { job_id, .. }) => Some(job_id),
+            (
+                "snapshotId",
+                Path::GetSnapshot { snapshot_id, .. }
+                | Path::GetShardedSnapshot { snapshot_id, .. },
+            ) => Some(snapshot_id),
+            _ => None,
+        }
+    }
+}
+
+/// The path under the API root: the endpoint's template from the table, each placeholder
+/// filled with its id, percent-encoded.
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let template = self.endpoint().route().path.unwrap_or_default();
         for part in template.split('/').filter(|p| !p.is_empty()) {
-            path.push('/');
-            let segment = part.starts_with('{').then(|| segments.next()).flatten();
-            match segment {
-                Some(segment) => path.push_str(&encode(segment)),
-                None => path.push_str(part),
+            let name = part.strip_prefix('{').and_then(|p| p.strip_suffix('}'));
+            match name.and_then(|name| self.id(name)) {
+                Some(id) => write!(f, "/{}", encode(id))?,
+                None => write!(f, "/{part}")?,
             }
         }
-        debug_assert!(segments.next().is_none(), "{template}: too many segments");
-        path
+        Ok(())
     }
 }
 
@@ -200,11 +329,65 @@ mod tests {
     }
 
     #[test]
-    fn paths_fill_and_encode_their_segments() {
-        assert_eq!(Endpoint::ListProjects.path(&[]), "/groups");
+    fn every_path_fills_every_placeholder_of_its_endpoint() {
+        let (group_id, cluster, id) = ("g", "c", "i");
+        let paths = [
+            Path::ListProjects,
+            Path::GetProject { group_id },
+            Path::ListClusters { group_id },
+            Path::GetCluster { group_id, cluster },
+            Path::ListExportJobs { group_id, cluster },
+            Path::GetExportJob {
+                group_id,
+                cluster,
+                job_id: id,
+            },
+            Path::ListExportBuckets { group_id },
+            Path::GetBackupSchedule { group_id, cluster },
+            Path::GetSnapshot {
+                group_id,
+                cluster,
+                snapshot_id: id,
+            },
+            Path::GetShardedSnapshot {
+                group_id,
+                cluster,
+                snapshot_id: id,
+            },
+        ];
+        let endpoints: Vec<_> = paths.iter().map(|p| p.endpoint()).collect();
+        assert_eq!(endpoints, Endpoint::ALL[1..]);
+        for path in paths {
+            let template = path.endpoint().route().path.unwrap();
+            let expected = template
+                .replace("{groupId}", "g")
+                .replace("{clusterName}", "c")
+                .replace("{exportId}", "i")
+                .replace("{snapshotId}", "i");
+            assert_eq!(path.to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn paths_fill_and_encode_their_ids() {
+        assert_eq!(Path::ListProjects.to_string(), "/groups");
+        let job = Path::GetExportJob {
+            group_id: "5f1a2b3c4d5e6f7a8b9c0d1e",
+            cluster: "Cluster0",
+            job_id: "{BUCKET-ID}",
+        };
         assert_eq!(
-            Endpoint::GetExportJob.path(&["5f1a2b3c4d5e6f7a8b9c0d1e", "Cluster0", "{BUCKET-ID}"]),
+            job.to_string(),
             "/groups/5f1a2b3c4d5e6f7a8b9c0d1e/clusters/Cluster0/backup/exports/%7BBUCKET-ID%7D"
+        );
+        let sharded = Path::GetShardedSnapshot {
+            group_id: "g",
+            cluster: "c d",
+            snapshot_id: "s",
+        };
+        assert_eq!(
+            sharded.to_string(),
+            "/groups/g/clusters/c%20d/backup/snapshots/shardedCluster/s"
         );
         assert_eq!(
             Endpoint::ListClusters.media_type(),

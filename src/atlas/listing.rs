@@ -22,7 +22,7 @@ use strum::VariantArray;
 
 use super::client::AtlasClient;
 use super::deadline::Deadline;
-use super::endpoint::Endpoint;
+use super::endpoint::Path;
 use super::error::AtlasError;
 use super::model::{self, ExportJob, InvalidJob, Page};
 use super::paging::{FetchedPage, ITEMS_PER_PAGE, expected_pages, is_full, page_through};
@@ -356,17 +356,9 @@ impl AtlasClient {
         deadline: Deadline,
         known: Option<&Arc<KnownJobs>>,
     ) -> Result<(ListingOutcome, Arc<KnownJobs>, Option<FullListing>), AtlasError> {
-        let segments = [group_id, cluster];
+        let path = Path::ListExportJobs { group_id, cluster };
         let call = format!("listing export jobs of {group_id}/{cluster}");
-        let fetch_raw = |page_num| {
-            self.fetch_page(
-                Endpoint::ListExportJobs,
-                &segments,
-                &call,
-                page_num,
-                deadline,
-            )
-        };
+        let fetch_raw = |page_num| self.fetch_page(path, &call, page_num, deadline);
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.

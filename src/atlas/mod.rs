@@ -22,7 +22,7 @@ mod ratelimit;
 pub use calls::ClusterList;
 pub use client::{AtlasClient, Body};
 pub use deadline::Deadline;
-pub use endpoint::{Endpoint, Route};
+pub use endpoint::{Endpoint, Path, Route};
 pub use error::AtlasError;
 pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 pub use observer::{CallObserver, CallOutcome};

@@ -1,14 +1,12 @@
 //! Who else learns how each call ended: `--atlas.check` reads a collection's calls from it.
 
-use super::endpoint::Endpoint;
+use super::endpoint::Path;
 use super::error::AtlasError;
 
 /// One call to Atlas as it ended, its retries and any OAuth token request included.
 pub struct CallOutcome<'a> {
-    pub endpoint: Endpoint,
-    /// The path's segments in order: for the endpoints under `/groups/{groupId}` the project
-    /// first, then the cluster, then a job or snapshot id.
-    pub segments: &'a [&'a str],
+    /// What was asked: the endpoint and its ids.
+    pub path: Path<'a>,
     pub result: Result<(), &'a AtlasError>,
 }
 

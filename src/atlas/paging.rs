@@ -4,7 +4,7 @@ use futures_util::future::join_all;
 
 use super::client::{AtlasClient, Body};
 use super::deadline::Deadline;
-use super::endpoint::Endpoint;
+use super::endpoint::Path;
 use super::error::AtlasError;
 use super::model::{BodyError, Page};
 
@@ -17,17 +17,14 @@ impl AtlasClient {
     /// since `totalCount` is only an estimate.
     pub(super) async fn pages<T>(
         &self,
-        endpoint: Endpoint,
-        segments: &[&str],
+        path: Path<'_>,
         call: &str,
         max_pages: u32,
         deadline: Deadline,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Vec<Page<T>>, AtlasError> {
         let fetch = |page_num| async move {
-            let page = self
-                .fetch_page(endpoint, segments, call, page_num, deadline)
-                .await?;
+            let page = self.fetch_page(path, call, page_num, deadline).await?;
             page.parse(parse)
         };
         let first = fetch(1).await?;
@@ -81,17 +78,14 @@ impl AtlasClient {
     /// Fetches page `page_num` of a listing, leaving it unparsed.
     pub(super) async fn fetch_page(
         &self,
-        endpoint: Endpoint,
-        segments: &[&str],
+        path: Path<'_>,
         call: &str,
         page_num: u32,
         deadline: Deadline,
     ) -> Result<FetchedPage, AtlasError> {
         let query = format!("?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
         let call = format!("{call} (page {page_num})");
-        let body = self
-            .get(endpoint, segments, &query, &call, deadline)
-            .await?;
+        let body = self.get(path, &query, &call, deadline).await?;
         Ok(FetchedPage { body, call })
     }
 }

@@ -2,7 +2,7 @@
 //! `errorCode` decides, not the status alone: Atlas answers a credential it does not accept and
 //! a credential without the project's role both with 401.
 
-use crate::atlas::{AtlasError, Endpoint};
+use crate::atlas::{AtlasError, Endpoint, Path};
 
 /// Which kind of credential the check runs with: the fix for a refused one differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,13 +48,13 @@ const SERVICE_ACCOUNT_REFUSED_FIX: &str = "Atlas does not accept the service acc
 const RETRY_LATER_FIX: &str = "try again later";
 const SLOW_FIX: &str = "check that this host reaches atlas.base_url; if Atlas is this slow every time, raise atlas.request_timeout and collection.timeout";
 
-/// What the end of a call to `endpoint` (path `segments`) means.
+/// What the end of a call to `path` means.
 pub fn diagnose(
-    endpoint: Endpoint,
-    segments: &[&str],
+    path: Path<'_>,
     result: Result<(), &AtlasError>,
     credential: CredentialKind,
 ) -> Verdict {
+    let endpoint = path.endpoint();
     let Err(error) = result else {
         return Verdict::Fine(None);
     };
@@ -69,13 +69,7 @@ pub fn diagnose(
     match error {
         AtlasError::Status {
             status, error_code, ..
-        } => diagnose_status(
-            endpoint,
-            segments,
-            *status,
-            error_code.as_deref(),
-            credential,
-        ),
+        } => diagnose_status(path, *status, error_code.as_deref(), credential),
         AtlasError::Token(message) => diagnose_token(message),
         AtlasError::Transport { message, .. } if message.starts_with("no answer within") => {
             problem(
@@ -120,12 +114,12 @@ pub fn diagnose(
 }
 
 fn diagnose_status(
-    endpoint: Endpoint,
-    segments: &[&str],
+    path: Path<'_>,
     status: u16,
     error_code: Option<&str>,
     credential: CredentialKind,
 ) -> Verdict {
+    let endpoint = path.endpoint();
     let what = match error_code {
         Some(code) => format!("HTTP {status} {code}"),
         None => format!("HTTP {status}"),
@@ -168,8 +162,7 @@ fn diagnose_status(
         (404, _) if matches!(endpoint, Endpoint::GetSnapshot | Endpoint::GetShardedSnapshot) => {
             Verdict::Fine(Some(Note::SnapshotExpired))
         }
-        (404, _) if endpoint == Endpoint::GetExportJob => {
-            let job_id = segments.get(2).copied().unwrap_or_default();
+        (404, _) if let Path::GetExportJob { job_id, .. } = path => {
             Verdict::Failed(Problem {
                 endpoint,
                 what: format!("{what}: export job {job_id} does not exist"),
@@ -279,28 +272,48 @@ mod tests {
     }
 
     const KEY: CredentialKind = CredentialKind::ApiKey;
-    const SEGMENTS: [&str; 3] = [
-        "5f1a2b3c4d5e6f7a8b9c0d1e",
-        "Cluster0",
-        "65a1b2c3d4e5f60718293a4b",
-    ];
+    /// The path of a call to `endpoint` in project 5f1a…, cluster `Cluster0`, for job or
+    /// snapshot 65a1….
+    fn path(endpoint: Endpoint) -> Path<'static> {
+        let (group_id, cluster) = ("5f1a2b3c4d5e6f7a8b9c0d1e", "Cluster0");
+        let id = "65a1b2c3d4e5f60718293a4b";
+        match endpoint {
+            Endpoint::OAuthToken | Endpoint::ListProjects => Path::ListProjects,
+            Endpoint::GetProject => Path::GetProject { group_id },
+            Endpoint::ListClusters => Path::ListClusters { group_id },
+            Endpoint::ListExportBuckets => Path::ListExportBuckets { group_id },
+            Endpoint::GetCluster => Path::GetCluster { group_id, cluster },
+            Endpoint::ListExportJobs => Path::ListExportJobs { group_id, cluster },
+            Endpoint::GetBackupSchedule => Path::GetBackupSchedule { group_id, cluster },
+            Endpoint::GetExportJob => Path::GetExportJob {
+                group_id,
+                cluster,
+                job_id: id,
+            },
+            Endpoint::GetSnapshot => Path::GetSnapshot {
+                group_id,
+                cluster,
+                snapshot_id: id,
+            },
+            Endpoint::GetShardedSnapshot => Path::GetShardedSnapshot {
+                group_id,
+                cluster,
+                snapshot_id: id,
+            },
+        }
+    }
 
     #[test]
     fn a_missing_role_names_the_role_the_endpoint_needs() {
         let error = status(401, Some("USER_UNAUTHORIZED"));
-        let jobs = problem(diagnose(
-            Endpoint::ListExportJobs,
-            &SEGMENTS,
-            Err(&error),
-            KEY,
-        ));
+        let jobs = problem(diagnose(path(Endpoint::ListExportJobs), Err(&error), KEY));
         assert_eq!(jobs.what, "HTTP 401 USER_UNAUTHORIZED");
         assert_eq!(
             jobs.fix,
             "grant the credential the Project Backup Manager role in this project"
         );
         assert!(!jobs.global, "roles are granted per project");
-        let cluster = problem(diagnose(Endpoint::GetCluster, &SEGMENTS, Err(&error), KEY));
+        let cluster = problem(diagnose(path(Endpoint::GetCluster), Err(&error), KEY));
         assert_eq!(
             cluster.fix,
             "grant the credential the Project Read Only role in this project"
@@ -310,13 +323,12 @@ mod tests {
     #[test]
     fn a_401_without_user_unauthorized_is_the_credential_itself() {
         let error = status(401, Some("UNEXPECTED_ERROR"));
-        let key = problem(diagnose(Endpoint::GetProject, &SEGMENTS, Err(&error), KEY));
+        let key = problem(diagnose(path(Endpoint::GetProject), Err(&error), KEY));
         assert_eq!(key.fix, API_KEY_REFUSED_FIX);
         assert!(key.global);
         let service = CredentialKind::ServiceAccount;
         let account = problem(diagnose(
-            Endpoint::GetProject,
-            &SEGMENTS,
+            path(Endpoint::GetProject),
             Err(&status(401, None)),
             service,
         ));
@@ -329,53 +341,38 @@ mod tests {
     #[test]
     fn a_token_refused_as_invalid_client_is_the_service_account() {
         let error = AtlasError::Token("HTTP 401: invalid_client".into());
-        let token = problem(diagnose(
-            Endpoint::ListExportJobs,
-            &SEGMENTS,
-            Err(&error),
-            KEY,
-        ));
+        let token = problem(diagnose(path(Endpoint::ListExportJobs), Err(&error), KEY));
         assert_eq!(token.endpoint, Endpoint::OAuthToken);
         assert_eq!(token.what, "HTTP 401 invalid_client");
         assert_eq!(token.fix, SERVICE_ACCOUNT_REFUSED_FIX);
         let busy = AtlasError::Token("HTTP 503: SERVICE_UNAVAILABLE".into());
-        let busy = problem(diagnose(Endpoint::GetProject, &SEGMENTS, Err(&busy), KEY));
+        let busy = problem(diagnose(path(Endpoint::GetProject), Err(&busy), KEY));
         assert_eq!(
             busy.fix,
             "try again later: Atlas failed, still after retries"
         );
         let silent = AtlasError::Token("error sending request".into());
-        let silent = problem(diagnose(Endpoint::GetProject, &SEGMENTS, Err(&silent), KEY));
+        let silent = problem(diagnose(path(Endpoint::GetProject), Err(&silent), KEY));
         assert_eq!(silent.what, "no answer: error sending request");
     }
 
     #[test]
     fn not_found_is_told_apart_by_error_code() {
         let group = status(404, Some("GROUP_NOT_FOUND"));
-        let group = problem(diagnose(
-            Endpoint::ListExportJobs,
-            &SEGMENTS,
-            Err(&group),
-            KEY,
-        ));
+        let group = problem(diagnose(path(Endpoint::ListExportJobs), Err(&group), KEY));
         assert!(
             group.fix.ends_with("check the target's group_id"),
             "{}",
             group.fix
         );
         let cluster = status(404, Some("CLUSTER_NOT_FOUND"));
-        let cluster = problem(diagnose(
-            Endpoint::GetSnapshot,
-            &SEGMENTS,
-            Err(&cluster),
-            KEY,
-        ));
+        let cluster = problem(diagnose(path(Endpoint::GetSnapshot), Err(&cluster), KEY));
         assert_eq!(
             cluster.fix,
             "no cluster of this name in the project: check the target's cluster names"
         );
         let job = status(404, Some("RESOURCE_NOT_FOUND"));
-        let job = problem(diagnose(Endpoint::GetExportJob, &SEGMENTS, Err(&job), KEY));
+        let job = problem(diagnose(path(Endpoint::GetExportJob), Err(&job), KEY));
         assert_eq!(
             job.what,
             "HTTP 404 RESOURCE_NOT_FOUND: export job 65a1b2c3d4e5f60718293a4b does not exist"
@@ -383,7 +380,7 @@ mod tests {
         let snapshot = status(404, Some("RESOURCE_NOT_FOUND"));
         for endpoint in [Endpoint::GetSnapshot, Endpoint::GetShardedSnapshot] {
             assert_eq!(
-                diagnose(endpoint, &SEGMENTS, Err(&snapshot), KEY),
+                diagnose(path(endpoint), Err(&snapshot), KEY),
                 Verdict::Fine(Some(Note::SnapshotExpired))
             );
         }
@@ -392,30 +389,20 @@ mod tests {
     #[test]
     fn access_lists_rate_limits_and_outages_are_said_as_such() {
         let listed = status(403, Some("IP_ADDRESS_NOT_ON_ACCESS_LIST"));
-        let listed = problem(diagnose(
-            Endpoint::ListClusters,
-            &SEGMENTS,
-            Err(&listed),
-            KEY,
-        ));
+        let listed = problem(diagnose(path(Endpoint::ListClusters), Err(&listed), KEY));
         assert_eq!(listed.fix, ACCESS_LIST_FIX);
         assert!(listed.global);
         let limited = status(429, Some("RATE_LIMITED"));
-        let limited = problem(diagnose(
-            Endpoint::ListClusters,
-            &SEGMENTS,
-            Err(&limited),
-            KEY,
-        ));
+        let limited = problem(diagnose(path(Endpoint::ListClusters), Err(&limited), KEY));
         assert_eq!(limited.what, "HTTP 429 RATE_LIMITED");
         assert!(limited.fix.contains("rate-limited"), "{}", limited.fix);
         let down = status(503, Some("SERVICE_UNAVAILABLE"));
-        let down = problem(diagnose(Endpoint::ListClusters, &SEGMENTS, Err(&down), KEY));
+        let down = problem(diagnose(path(Endpoint::ListClusters), Err(&down), KEY));
         assert!(down.fix.contains("Atlas failed"), "{}", down.fix);
         let slow = AtlasError::Deadline {
             call: "a call".into(),
         };
-        let slow = problem(diagnose(Endpoint::ListClusters, &SEGMENTS, Err(&slow), KEY));
+        let slow = problem(diagnose(path(Endpoint::ListClusters), Err(&slow), KEY));
         assert_eq!(slow.what, "timed out: collection.timeout ran out first");
     }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use diagnosis::{CredentialKind, Note, Problem, Verdict, diagnose};
 pub use report::{Line, Record, Report, Status};
 
-use crate::atlas::{AtlasClient, AtlasError, CallObserver, CallOutcome, Deadline, Endpoint};
+use crate::atlas::{AtlasClient, AtlasError, CallObserver, CallOutcome, Deadline};
 use crate::collect::Collector;
 use crate::config::{Config, Credentials};
 use crate::metrics::OwnMetrics;
@@ -71,24 +71,11 @@ impl CallLog {
 
 impl CallObserver for CallLog {
     fn observe(&self, call: CallOutcome<'_>) {
-        let segment = |i: usize| call.segments.get(i).map(|s| (*s).to_owned());
-        let (group_id, cluster) = match call.endpoint {
-            Endpoint::OAuthToken | Endpoint::ListProjects => (None, None),
-            Endpoint::GetProject | Endpoint::ListClusters | Endpoint::ListExportBuckets => {
-                (segment(0), None)
-            }
-            Endpoint::GetCluster
-            | Endpoint::ListExportJobs
-            | Endpoint::GetExportJob
-            | Endpoint::GetBackupSchedule
-            | Endpoint::GetSnapshot
-            | Endpoint::GetShardedSnapshot => (segment(0), segment(1)),
-        };
-        let verdict = diagnose(call.endpoint, call.segments, call.result, self.credential);
+        let verdict = diagnose(call.path, call.result, self.credential);
         lock(&self.records).push(Record {
-            endpoint: call.endpoint,
-            group_id,
-            cluster,
+            endpoint: call.path.endpoint(),
+            group_id: call.path.group_id().map(str::to_owned),
+            cluster: call.path.cluster().map(str::to_owned),
             verdict,
         });
     }
