@@ -4,7 +4,7 @@
 use super::client::AtlasClient;
 use super::deadline::Deadline;
 use super::endpoint::Path;
-use super::error::AtlasError;
+use super::error::{AtlasError, Gone};
 use super::model::{
     self, BackupSchedule, BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket,
     ExportJob, InvalidJob, Project, SnapshotTime,
@@ -40,9 +40,7 @@ impl AtlasClient {
                 status: 404,
                 error_code,
                 ..
-            }) if error_code.as_deref() != Some("CLUSTER_NOT_FOUND")
-                && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
-            {
+            }) if Gone::from_404(error_code.as_deref()) == Gone::Resource => {
                 return Err(AtlasError::UnknownJob {
                     call,
                     job_id: job_id.into(),
@@ -180,9 +178,7 @@ impl AtlasClient {
                 status: 404,
                 error_code,
                 ..
-            }) if error_code.as_deref() != Some("CLUSTER_NOT_FOUND")
-                && error_code.as_deref() != Some("GROUP_NOT_FOUND") =>
-            {
+            }) if Gone::from_404(error_code.as_deref()) == Gone::Resource => {
                 let taken_at = model::object_id_time(snapshot_id)
                     .ok_or(AtlasError::ExpiredSnapshot { call })?;
                 return Ok(SnapshotTime {

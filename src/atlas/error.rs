@@ -66,6 +66,30 @@ pub enum AtlasError {
     Token(String),
 }
 
+/// What a 404 says is gone, told by Atlas's `errorCode`: a parent of the resource asked for
+/// (its project or its cluster), or the resource itself (an export job, a snapshot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gone {
+    /// `GROUP_NOT_FOUND`: no such project, or not in the credential's organization.
+    Project,
+    /// `CLUSTER_NOT_FOUND`: no cluster of that name in the project.
+    Cluster,
+    /// The resource asked for itself: `RESOURCE_NOT_FOUND`, or any other code, or none.
+    Resource,
+}
+
+impl Gone {
+    /// What a 404 with `error_code` says is gone. The one place a 404 is read: only the two
+    /// codes Atlas gives for a missing parent mean the parent; anything else is the resource.
+    pub fn from_404(error_code: Option<&str>) -> Gone {
+        match error_code {
+            Some("GROUP_NOT_FOUND") => Gone::Project,
+            Some("CLUSTER_NOT_FOUND") => Gone::Cluster,
+            _ => Gone::Resource,
+        }
+    }
+}
+
 fn describe_error_body(
     error_code: &Option<String>,
     detail: &Option<String>,
@@ -128,6 +152,20 @@ impl AtlasError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_404_tells_a_parent_gone_from_the_resource_gone() {
+        // The codes Atlas sends (the recorded CLUSTER_NOT_FOUND answer, and the ones its
+        // documentation lists for 404).
+        assert_eq!(Gone::from_404(Some("GROUP_NOT_FOUND")), Gone::Project);
+        assert_eq!(Gone::from_404(Some("CLUSTER_NOT_FOUND")), Gone::Cluster);
+        assert_eq!(Gone::from_404(Some("RESOURCE_NOT_FOUND")), Gone::Resource);
+        // A code Atlas may add for the resource, or none at all: the resource itself.
+        assert_eq!(Gone::from_404(Some("EXPORT_JOB_NOT_FOUND")), Gone::Resource);
+        assert_eq!(Gone::from_404(None), Gone::Resource);
+        // Codes are matched whole, as Atlas sends them.
+        assert_eq!(Gone::from_404(Some("cluster_not_found")), Gone::Resource);
+    }
 
     #[test]
     fn text_from_the_answer_is_cut_and_escaped() {

@@ -23,7 +23,7 @@ pub use calls::ClusterList;
 pub use client::{AtlasClient, Body};
 pub use deadline::Deadline;
 pub use endpoint::{Endpoint, Path, Route};
-pub use error::AtlasError;
+pub use error::{AtlasError, Gone};
 pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 pub use observer::{CallObserver, CallOutcome};
 pub use paging::ITEMS_PER_PAGE;

@@ -2,7 +2,7 @@
 //! `errorCode` decides, not the status alone: Atlas answers a credential it does not accept and
 //! a credential without the project's role both with 401.
 
-use crate::atlas::{AtlasError, Endpoint, Path};
+use crate::atlas::{AtlasError, Endpoint, Gone, Path};
 
 /// Which kind of credential the check runs with: the fix for a refused one differs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,8 @@ const ACCESS_LIST_FIX: &str =
 const API_KEY_REFUSED_FIX: &str =
     "Atlas does not accept the API key: its public or private key is wrong, or the key was deleted";
 const SERVICE_ACCOUNT_REFUSED_FIX: &str = "Atlas does not accept the service account: its client id or secret is wrong, it was deleted, or its secret expired";
+const UNEXPECTED_FIX: &str =
+    "an answer the exporter does not expect: see the log for Atlas's detail";
 const RETRY_LATER_FIX: &str = "try again later";
 const SLOW_FIX: &str = "check that this host reaches atlas.base_url; if Atlas is this slow every time, raise atlas.request_timeout and collection.timeout";
 
@@ -149,27 +151,29 @@ fn diagnose_status(
                 .to_owned(),
             false,
         ),
-        (404, Some("GROUP_NOT_FOUND")) => failed(
-            "no project has this group_id, or the credential's organization does not hold it: check the target's group_id"
-                .to_owned(),
-            false,
-        ),
-        (404, Some("CLUSTER_NOT_FOUND")) => failed(
-            "no cluster of this name in the project: check the target's cluster names".to_owned(),
-            false,
-        ),
-        // Atlas removes expired snapshots; collection does without them the same way.
-        (404, _) if matches!(endpoint, Endpoint::GetSnapshot | Endpoint::GetShardedSnapshot) => {
-            Verdict::Fine(Some(Note::SnapshotExpired))
-        }
-        (404, _) if let Path::GetExportJob { job_id, .. } = path => {
-            Verdict::Failed(Problem {
+        (404, code) => match (Gone::from_404(code), path) {
+            (Gone::Project, _) => failed(
+                "no project has this group_id, or the credential's organization does not hold it: check the target's group_id"
+                    .to_owned(),
+                false,
+            ),
+            (Gone::Cluster, _) => failed(
+                "no cluster of this name in the project: check the target's cluster names"
+                    .to_owned(),
+                false,
+            ),
+            // Atlas removes expired snapshots; collection does without them the same way.
+            (Gone::Resource, Path::GetSnapshot { .. } | Path::GetShardedSnapshot { .. }) => {
+                Verdict::Fine(Some(Note::SnapshotExpired))
+            }
+            (Gone::Resource, Path::GetExportJob { job_id, .. }) => Verdict::Failed(Problem {
                 endpoint,
                 what: format!("{what}: export job {job_id} does not exist"),
                 fix: "check the cluster's export_job_ids".to_owned(),
                 global: false,
-            })
-        }
+            }),
+            (Gone::Resource, _) => failed(UNEXPECTED_FIX.to_owned(), false),
+        },
         (429, _) => failed(
             format!("{RETRY_LATER_FIX}: Atlas rate-limited the credential, still after retries"),
             false,
@@ -178,10 +182,7 @@ fn diagnose_status(
             format!("{RETRY_LATER_FIX}: Atlas failed, still after retries"),
             false,
         ),
-        _ => failed(
-            "an answer the exporter does not expect: see the log for Atlas's detail".to_owned(),
-            false,
-        ),
+        _ => failed(UNEXPECTED_FIX.to_owned(), false),
     }
 }
 
