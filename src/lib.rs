@@ -86,7 +86,6 @@ pub fn build_with_clock(
         metrics.api_requests.clone(),
         clock.clone(),
     )?;
-    metrics.expose(client.rate_limit_metrics());
     let collector = Collector::new(config, client, metrics.full_listings.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
     let router = server::router(exporter.clone(), config, options);

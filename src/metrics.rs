@@ -1,10 +1,10 @@
 //! The exporter's own metrics, which live as long as the process: API requests by endpoint and
 //! status, answers of the exporter's own endpoints, web config reloads, the collections as a
 //! whole, build information, and the `process_*` metrics. These go through the `prometheus`
-//! crate; the per-job families are written by `render`.
+//! crate; the per-job families, and the rate limiter's series, are written by `render`.
 
 use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The git commit the binary was built from, or `unknown`.
@@ -231,17 +231,10 @@ impl OwnMetrics {
         });
     }
 
-    /// Adds metrics another part keeps (the Atlas client's rate limits) to what is exposed.
-    pub fn expose(&self, collector: Box<dyn prometheus::core::Collector>) {
-        if let Err(error) = self.registry.register(collector) {
-            tracing::error!(%error, "registering metrics");
-        }
-    }
-
     /// The text format of the exporter's own metrics.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4096);
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        if let Err(error) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(%error, "encoding the exporter's own metrics failed");
         }
         out

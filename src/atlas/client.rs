@@ -28,7 +28,7 @@ use super::endpoint::{Endpoint, Path};
 use super::error::{AtlasError, from_the_answer};
 use super::model::ErrorBody;
 use super::observer::{CallObserver, CallOutcome};
-use super::ratelimit::{Key, RateLimits, Refusal, retry_after};
+use super::ratelimit::{Key, RateLimitSnapshot, RateLimits, Refusal, retry_after};
 use crate::clock::Clock;
 use crate::config::{ApiVersion, AtlasConfig, Credentials};
 
@@ -66,8 +66,8 @@ struct ClientState {
     /// Bound on one answer's body, counted after decompression.
     max_response_size: u64,
     requests: IntCounterVec,
-    /// The gate 429s close, and the budget Atlas announces: shared with the metrics registry.
-    limits: Arc<RateLimits>,
+    /// The gate 429s close, and the budget Atlas announces.
+    limits: RateLimits,
     /// What the client's caches and its callers' intervals are timed on.
     clock: Clock,
     /// Told how each call ended (`--atlas.check`), once one is set.
@@ -226,7 +226,7 @@ impl AtlasClient {
                 request_timeout: config.request_timeout,
                 max_response_size: config.max_response_size,
                 requests,
-                limits: Arc::new(RateLimits::new(clock.clone())),
+                limits: RateLimits::new(clock.clone()),
                 clock,
                 observer: std::sync::OnceLock::new(),
                 access: AccessLog::default(),
@@ -250,10 +250,9 @@ impl AtlasClient {
         &self.inner.clock
     }
 
-    /// The rate-limit gate's metrics (`atlas_backup_exporter_api_rate_limit*`,
-    /// `..._api_requests_held_total`), for the registry of the exporter's own metrics.
-    pub fn rate_limit_metrics(&self) -> Box<dyn prometheus::core::Collector> {
-        Box::new(SharedLimits(self.inner.limits.clone()))
+    /// The rate limits as they are now, for the renderer.
+    pub fn rate_limits(&self) -> RateLimitSnapshot {
+        self.inner.limits.snapshot()
     }
 
     /// The API version the client speaks.
@@ -690,19 +689,6 @@ fn refused(refusal: Refusal, call: &str) -> AtlasError {
             until,
         },
         Refusal::Deadline => AtlasError::Deadline { call: call.into() },
-    }
-}
-
-/// The gate's metrics, registered with the exporter's own while the client keeps the gate.
-struct SharedLimits(Arc<RateLimits>);
-
-impl prometheus::core::Collector for SharedLimits {
-    fn desc(&self) -> Vec<&prometheus::core::Desc> {
-        self.0.desc()
-    }
-
-    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        self.0.collect()
     }
 }
 

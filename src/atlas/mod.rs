@@ -27,3 +27,4 @@ pub use error::{AtlasError, Gone};
 pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 pub use observer::{CallObserver, CallOutcome};
 pub use paging::ITEMS_PER_PAGE;
+pub use ratelimit::{RateLimitPair, RateLimitSnapshot};

@@ -12,13 +12,10 @@
 //! whose deadline outlasts the window sleeps through it on tokio's timer (like a retry's wait)
 //! and then counts the window as passed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::MetricFamily;
-use prometheus::{GaugeVec, IntCounterVec, Opts};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::sync::Notify;
@@ -87,54 +84,51 @@ pub(crate) enum Refusal {
     Deadline,
 }
 
-/// The gate and the budget, for the whole process; also the collector of their metrics.
+/// The gate and the budget, for the whole process.
 pub(crate) struct RateLimits {
     clock: Clock,
     pairs: Mutex<HashMap<Key, Pair>>,
     /// Woken on every change a waiter may care for.
     changed: Notify,
-    held: IntCounterVec,
-    limit_opts: GaugeVec,
-    remaining_opts: GaugeVec,
-    limited_opts: GaugeVec,
+    /// Requests held back so far, by `endpoint` label.
+    held: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-fn gauge_vec(name: &str, help: &str) -> GaugeVec {
-    GaugeVec::new(Opts::new(name, help), &["group_id", "endpoint"]).expect("static metric")
+/// The rate limits as they are at one moment: plain data, for the renderer to write as the
+/// `atlas_backup_exporter_api_rate_limit*` and `..._api_requests_held_total` series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RateLimitSnapshot {
+    /// Requests held back (waiting, or not sent at all) since the start, by `endpoint` label:
+    /// every endpoint, from 0, in label order.
+    pub held: Vec<(&'static str, u64)>,
+    /// Each endpoint and project with something to show, by endpoint label, then project.
+    pub pairs: Vec<RateLimitPair>,
+}
+
+/// What is shown of one endpoint and project.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitPair {
+    pub endpoint: &'static str,
+    /// Empty for the calls outside a project (the OAuth token, the project listing).
+    pub group_id: String,
+    /// The last `RateLimit-Limit` Atlas sent, if it sent one in the last 10 minutes.
+    pub limit: Option<f64>,
+    /// The last `RateLimit-Remaining`, the same way.
+    pub remaining: Option<f64>,
+    /// Whether a 429's window is open; `None` for a pair never rate limited.
+    pub limited: Option<bool>,
 }
 
 impl RateLimits {
     pub(crate) fn new(clock: Clock) -> RateLimits {
-        let limits = RateLimits {
+        // Every endpoint from the start, at 0, so a rate of held requests is 0 rather than no data.
+        let held = Endpoint::ALL.iter().map(|e| (e.label(), 0)).collect();
+        RateLimits {
             clock,
             pairs: Mutex::new(HashMap::new()),
             changed: Notify::new(),
-            held: IntCounterVec::new(
-                Opts::new(
-                    "atlas_backup_exporter_api_requests_held_total",
-                    "Atlas requests held back (waiting, or not sent at all) because a 429's Retry-After window was open for their endpoint and project, or the request that goes first after it was in flight, by endpoint.",
-                ),
-                &["endpoint"],
-            )
-            .expect("static metric"),
-            limit_opts: gauge_vec(
-                "atlas_backup_exporter_api_rate_limit",
-                "The last RateLimit-Limit Atlas sent for the endpoint and project (group_id empty for calls outside a project); gone after 10 minutes without one.",
-            ),
-            remaining_opts: gauge_vec(
-                "atlas_backup_exporter_api_rate_limit_remaining",
-                "The last RateLimit-Remaining Atlas sent for the endpoint and project (group_id empty for calls outside a project); gone after 10 minutes without one.",
-            ),
-            limited_opts: gauge_vec(
-                "atlas_backup_exporter_api_rate_limited",
-                "1 while a 429's Retry-After window is open for the endpoint and project, 0 once it has passed; only for pairs that have been rate limited.",
-            ),
-        };
-        // Every endpoint from the start, at 0, so a rate of held requests is 0 rather than no data.
-        for endpoint in Endpoint::ALL {
-            limits.held.with_label_values(&[endpoint.label()]);
+            held: Mutex::new(held),
         }
-        limits
     }
 
     fn pairs(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Pair>> {
@@ -149,7 +143,8 @@ impl RateLimits {
         let mut count_held = || {
             if !held {
                 held = true;
-                self.held.with_label_values(&[key.endpoint.label()]).inc();
+                let mut counts = self.held.lock().unwrap_or_else(|p| p.into_inner());
+                *counts.entry(key.endpoint.label()).or_default() += 1;
             }
         };
         loop {
@@ -358,54 +353,32 @@ fn wall_clock_after(after: Duration) -> String {
         .unwrap_or_else(|_| format!("{} s from now", after.as_secs()))
 }
 
-impl Collector for RateLimits {
-    fn desc(&self) -> Vec<&Desc> {
-        let mut descs = self.held.desc();
-        descs.extend(self.limit_opts.desc());
-        descs.extend(self.remaining_opts.desc());
-        descs.extend(self.limited_opts.desc());
-        descs
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        // Fresh vectors every time, so a pair that went away leaves no series behind.
-        let fresh = |template: &GaugeVec| {
-            let desc = &template.desc()[0];
-            GaugeVec::new(
-                Opts::new(&desc.fq_name, &desc.help),
-                &["group_id", "endpoint"],
-            )
-            .expect("static metric")
-        };
-        let (limit, remaining, limited) = (
-            fresh(&self.limit_opts),
-            fresh(&self.remaining_opts),
-            fresh(&self.limited_opts),
-        );
+impl RateLimits {
+    /// What to show now: budgets seen in the last 10 minutes, and whether each pair that has
+    /// been rate limited is now.
+    pub(crate) fn snapshot(&self) -> RateLimitSnapshot {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let held = held.iter().map(|(label, n)| (*label, *n)).collect();
         let now = self.clock.now();
-        for (key, pair) in self.pairs().iter() {
-            let labels = [key.group_label(), key.endpoint.label()];
-            let shown = |budget: Option<(f64, Instant)>| {
-                budget.filter(|(_, seen)| now.duration_since(*seen) <= BUDGET_SHOWN_FOR)
-            };
-            if let Some((value, _)) = shown(pair.limit) {
-                limit.with_label_values(&labels).set(value);
-            }
-            if let Some((value, _)) = shown(pair.remaining) {
-                remaining.with_label_values(&labels).set(value);
-            }
-            if pair.limited_before {
-                let open = pair.open_until(now).is_some();
-                limited
-                    .with_label_values(&labels)
-                    .set(f64::from(u8::from(open)));
-            }
-        }
-        let mut families = self.held.collect();
-        for vec in [limit, remaining, limited] {
-            families.extend(vec.collect());
-        }
-        families
+        let shown = |budget: Option<(f64, Instant)>| {
+            budget
+                .filter(|(_, seen)| now.duration_since(*seen) <= BUDGET_SHOWN_FOR)
+                .map(|(value, _)| value)
+        };
+        let mut pairs: Vec<_> = self
+            .pairs()
+            .iter()
+            .map(|(key, pair)| RateLimitPair {
+                endpoint: key.endpoint.label(),
+                group_id: key.group_label().to_owned(),
+                limit: shown(pair.limit),
+                remaining: shown(pair.remaining),
+                limited: pair.limited_before.then(|| pair.open_until(now).is_some()),
+            })
+            .filter(|p| p.limit.is_some() || p.remaining.is_some() || p.limited.is_some())
+            .collect();
+        pairs.sort_by(|a, b| (a.endpoint, &a.group_id).cmp(&(b.endpoint, &b.group_id)));
+        RateLimitSnapshot { held, pairs }
     }
 }
 
@@ -431,29 +404,31 @@ mod tests {
         Deadline::after(Duration::from_secs(60))
     }
 
+    /// `(group_id, endpoint, value)` of one of the series the snapshot is written as.
     fn values(limits: &RateLimits, name: &str) -> Vec<(String, String, f64)> {
-        let mut out = Vec::new();
-        for family in limits.collect() {
-            if family.name() != name {
-                continue;
-            }
-            for metric in family.get_metric() {
-                let label = |n: &str| {
-                    metric
-                        .get_label()
-                        .iter()
-                        .find(|l| l.name() == n)
-                        .map(|l| l.value().to_owned())
-                        .unwrap_or_default()
-                };
-                let value = if family.get_field_type() == prometheus::proto::MetricType::GAUGE {
-                    metric.get_gauge().get_value()
-                } else {
-                    metric.get_counter().get_value()
-                };
-                out.push((label("group_id"), label("endpoint"), value));
-            }
-        }
+        let snapshot = limits.snapshot();
+        let mut out: Vec<_> = match name {
+            "atlas_backup_exporter_api_requests_held_total" => snapshot
+                .held
+                .iter()
+                .map(|(endpoint, n)| (String::new(), (*endpoint).to_owned(), *n as f64))
+                .collect(),
+            _ => snapshot
+                .pairs
+                .iter()
+                .filter_map(|pair| {
+                    let value = match name {
+                        "atlas_backup_exporter_api_rate_limit" => pair.limit,
+                        "atlas_backup_exporter_api_rate_limit_remaining" => pair.remaining,
+                        "atlas_backup_exporter_api_rate_limited" => {
+                            pair.limited.map(|open| f64::from(u8::from(open)))
+                        }
+                        _ => panic!("{name} is not a rate-limit series"),
+                    };
+                    Some((pair.group_id.clone(), pair.endpoint.to_owned(), value?))
+                })
+                .collect(),
+        };
         out.sort_by(|a, b| a.partial_cmp(b).unwrap());
         out
     }

@@ -156,6 +156,11 @@ impl Collector {
         }
     }
 
+    /// The Atlas client's rate limits as they are now, for the exporter's own metrics.
+    pub fn rate_limits(&self) -> crate::atlas::RateLimitSnapshot {
+        self.client.rate_limits()
+    }
+
     /// Collects every configured and discovered cluster, all concurrently, within `deadline`.
     pub async fn collect(self: &Arc<Self>, deadline: Deadline) -> Collection {
         // Configured clusters are fetched while discovery runs; discovered ones right after.

@@ -144,7 +144,7 @@ impl Exporter {
         };
         ScrapeText {
             collection,
-            own: Bytes::from(self.metrics.encode()),
+            own: self.own_metrics(),
         }
     }
 
@@ -211,9 +211,12 @@ impl Exporter {
         }
     }
 
-    /// The exporter's own metrics as they are now, without joining or starting a collection.
+    /// The exporter's own metrics as they are now, the rate limiter's included, without joining
+    /// or starting a collection.
     pub fn own_metrics(&self) -> Bytes {
-        Bytes::from(self.metrics.encode())
+        let mut text = self.metrics.encode();
+        crate::render::rate_limits(&self.collector.rate_limits(), &mut text);
+        Bytes::from(text)
     }
 
     /// The deadline of a collection started now.

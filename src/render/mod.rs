@@ -873,5 +873,52 @@ impl Value for bool {
     }
 }
 
+/// Appends the rate limiter's series as `snapshot` has them, beside the exporter's own metrics:
+/// `atlas_backup_exporter_api_rate_limit`, `..._remaining` and `..._rate_limited` per endpoint
+/// and project, and the counter `..._api_requests_held_total` per endpoint. A family without
+/// samples is left out.
+pub fn rate_limits(snapshot: &crate::atlas::RateLimitSnapshot, out: &mut String) {
+    type Pick = fn(&crate::atlas::RateLimitPair) -> Option<f64>;
+    let gauges: [(&str, &str, Pick); 3] = [
+        (
+            "atlas_backup_exporter_api_rate_limit",
+            "The last RateLimit-Limit Atlas sent for the endpoint and project (group_id empty for calls outside a project); gone after 10 minutes without one.",
+            |pair| pair.limit,
+        ),
+        (
+            "atlas_backup_exporter_api_rate_limit_remaining",
+            "The last RateLimit-Remaining Atlas sent for the endpoint and project (group_id empty for calls outside a project); gone after 10 minutes without one.",
+            |pair| pair.remaining,
+        ),
+        (
+            "atlas_backup_exporter_api_rate_limited",
+            "1 while a 429's Retry-After window is open for the endpoint and project, 0 once it has passed; only for pairs that have been rate limited.",
+            |pair| pair.limited.map(|open| f64::from(u8::from(open))),
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let mut samples = snapshot.pairs.iter().filter_map(|p| Some((p, pick(p)?)));
+        let Some(first) = samples.next() else {
+            continue;
+        };
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (pair, value) in std::iter::once(first).chain(samples) {
+            let labels = [("endpoint", pair.endpoint), ("group_id", &pair.group_id)];
+            labelled_sample(name, labels.into_iter(), value, out);
+        }
+    }
+    if snapshot.held.is_empty() {
+        return;
+    }
+    let name = "atlas_backup_exporter_api_requests_held_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Atlas requests held back (waiting, or not sent at all) because a 429's Retry-After window was open for their endpoint and project, or the request that goes first after it was in flight, by endpoint.\n# TYPE {name} counter"
+    );
+    for (endpoint, held) in &snapshot.held {
+        labelled_sample(name, [("endpoint", *endpoint)].into_iter(), held, out);
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -394,3 +394,73 @@ fn a_large_text_comes_in_chunks_of_about_the_chunk_size() {
         "a chunk of {largest} bytes"
     );
 }
+
+#[test]
+fn rate_limits_are_written_as_the_prometheus_crate_wrote_them() {
+    use crate::atlas::{RateLimitPair, RateLimitSnapshot};
+    let pair = |endpoint, group_id: &str, limit, remaining, limited| RateLimitPair {
+        endpoint,
+        group_id: group_id.into(),
+        limit,
+        remaining,
+        limited,
+    };
+    let snapshot = RateLimitSnapshot {
+        held: vec![("get_export_job", 0), ("list_export_jobs", 3)],
+        pairs: vec![
+            pair(
+                "list_export_jobs",
+                "5f1a",
+                Some(100.0),
+                Some(7.0),
+                Some(true),
+            ),
+            pair("list_export_jobs", "6f1a", None, None, Some(false)),
+            pair("oauth_token", "", None, Some(9.5), None),
+        ],
+    };
+    let mut out = String::new();
+    rate_limits(&snapshot, &mut out);
+    let help = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("# HELP {name} ")))
+            .map(str::to_owned)
+    };
+    assert!(
+        help("atlas_backup_exporter_api_rate_limit").is_some(),
+        "{out}"
+    );
+    let samples: Vec<_> = out.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        samples,
+        [
+            r#"atlas_backup_exporter_api_rate_limit{endpoint="list_export_jobs",group_id="5f1a"} 100"#,
+            r#"atlas_backup_exporter_api_rate_limit_remaining{endpoint="list_export_jobs",group_id="5f1a"} 7"#,
+            r#"atlas_backup_exporter_api_rate_limit_remaining{endpoint="oauth_token",group_id=""} 9.5"#,
+            r#"atlas_backup_exporter_api_rate_limited{endpoint="list_export_jobs",group_id="5f1a"} 1"#,
+            r#"atlas_backup_exporter_api_rate_limited{endpoint="list_export_jobs",group_id="6f1a"} 0"#,
+            r#"atlas_backup_exporter_api_requests_held_total{endpoint="get_export_job"} 0"#,
+            r#"atlas_backup_exporter_api_requests_held_total{endpoint="list_export_jobs"} 3"#,
+        ]
+    );
+    let types: Vec<_> = out.lines().filter(|l| l.starts_with("# TYPE")).collect();
+    assert_eq!(
+        types,
+        [
+            "# TYPE atlas_backup_exporter_api_rate_limit gauge",
+            "# TYPE atlas_backup_exporter_api_rate_limit_remaining gauge",
+            "# TYPE atlas_backup_exporter_api_rate_limited gauge",
+            "# TYPE atlas_backup_exporter_api_requests_held_total counter",
+        ]
+    );
+    // A family without samples has no header either.
+    let mut quiet = String::new();
+    let no_budget = RateLimitSnapshot {
+        held: snapshot.held.clone(),
+        pairs: vec![pair("get_cluster", "5f1a", None, None, Some(false))],
+    };
+    rate_limits(&no_budget, &mut quiet);
+    assert!(!quiet.contains("api_rate_limit "), "{quiet}");
+    assert!(!quiet.contains("api_rate_limit_remaining"), "{quiet}");
+    assert!(quiet.contains("# TYPE atlas_backup_exporter_api_rate_limited gauge"));
+}
