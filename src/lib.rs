@@ -80,7 +80,7 @@ pub fn build_with_clock(
     clock: Clock,
 ) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
-    let client = AtlasClient::with_clock(
+    let client = AtlasClient::new(
         &config.atlas,
         credentials,
         metrics.api_requests.clone(),

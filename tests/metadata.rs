@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use atlas_backup_exporter::atlas::{AtlasClient, AtlasError, Deadline};
-use atlas_backup_exporter::clock::ManualClock;
+use atlas_backup_exporter::clock::{Clock, ManualClock};
 use atlas_backup_exporter::config;
 use atlas_backup_exporter::metrics::OwnMetrics;
 use fake_atlas::{FakeAtlas, Fault, job};
@@ -37,7 +37,8 @@ fn client(base_url: &str, api_version: &str) -> (AtlasClient, IntCounterVec) {
     );
     let config = config::parse(&yaml, "test.yml").unwrap();
     let requests = OwnMetrics::new().api_requests;
-    let client = AtlasClient::new(&config.atlas, api_key(), requests.clone()).unwrap();
+    let client =
+        AtlasClient::new(&config.atlas, api_key(), requests.clone(), Clock::real()).unwrap();
     (client, requests)
 }
 

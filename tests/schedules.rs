@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use atlas_backup_exporter::atlas::{AtlasClient, Deadline};
-use atlas_backup_exporter::clock::ManualClock;
+use atlas_backup_exporter::clock::{Clock, ManualClock};
 use atlas_backup_exporter::config;
 use atlas_backup_exporter::metrics::OwnMetrics;
 use fake_atlas::{DEMO_EXPIRED_SNAPSHOT_ID, DemoTimings, FakeAtlas, Fault, job};
@@ -339,7 +339,8 @@ async fn the_schedule_and_snapshots_are_read_on_v2_and_v1() {
         );
         let config = config::parse(&yaml, "test.yml").unwrap();
         let requests = OwnMetrics::new().api_requests;
-        let client = AtlasClient::new(&config.atlas, api_key(), requests.clone()).unwrap();
+        let client =
+            AtlasClient::new(&config.atlas, api_key(), requests.clone(), Clock::real()).unwrap();
         let deadline = Deadline::after(Duration::from_secs(10));
         let schedule = client
             .get_backup_schedule(GROUP, "Cluster0", deadline)

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use atlas_backup_exporter::atlas::{AtlasClient, Deadline, Endpoint, Path};
+use atlas_backup_exporter::clock::Clock;
 use atlas_backup_exporter::config;
 use atlas_backup_exporter::metrics::OwnMetrics;
 use fake_atlas::job;
@@ -93,7 +94,8 @@ async fn the_stand_in_answers_every_call_of_the_table_in_its_version() {
     let yaml = format!("atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n");
     let config = config::parse(&yaml, "test.yml").unwrap();
     let requests = OwnMetrics::new().api_requests;
-    let client = AtlasClient::new(&config.atlas, api_key(), requests.clone()).unwrap();
+    let client =
+        AtlasClient::new(&config.atlas, api_key(), requests.clone(), Clock::real()).unwrap();
     let deadline = Deadline::after(Duration::from_secs(10));
     for endpoint in Endpoint::ALL {
         let (group_id, cluster) = (GROUP, "Cluster0");

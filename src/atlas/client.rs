@@ -158,19 +158,10 @@ impl<E> Failure<E> {
 type Attempt<T, E> = Result<T, Failure<E>>;
 
 impl AtlasClient {
-    /// Builds the client. `requests` is the process-wide request counter, labelled
-    /// `endpoint` and `code`.
+    /// Builds the client. `requests` is the process-wide request counter, labelled `endpoint`
+    /// and `code`; `clock` times the OAuth token's renewal, the rate limiter's windows and the
+    /// intervals of the caches built on the client (`Clock::real()` but in tests).
     pub fn new(
-        config: &AtlasConfig,
-        credentials: Credentials,
-        requests: IntCounterVec,
-    ) -> Result<AtlasClient, AtlasError> {
-        AtlasClient::with_clock(config, credentials, requests, Clock::real())
-    }
-
-    /// [`AtlasClient::new`], timing its OAuth token's renewal, and the intervals of the caches
-    /// built on it (discovery's), on `clock`.
-    pub fn with_clock(
         config: &AtlasConfig,
         credentials: Credentials,
         requests: IntCounterVec,
@@ -242,7 +233,8 @@ impl AtlasClient {
             private_key: SecretString::from("sk"),
         };
         let requests = crate::metrics::OwnMetrics::new().api_requests;
-        AtlasClient::new(config, credentials, requests).expect("a client of the stand-in")
+        AtlasClient::new(config, credentials, requests, Clock::real())
+            .expect("a client of the stand-in")
     }
 
     /// The clock this client times its token on, for the caches built on the client.

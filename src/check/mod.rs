@@ -34,7 +34,9 @@ pub async fn run(config: &Config, credentials: Credentials) -> Result<Report, At
         Credentials::ServiceAccount { .. } => CredentialKind::ServiceAccount,
     };
     let metrics = OwnMetrics::new();
-    let client = AtlasClient::new(&config.atlas, credentials, metrics.api_requests.clone())?;
+    let requests = metrics.api_requests.clone();
+    let clock = crate::clock::Clock::real();
+    let client = AtlasClient::new(&config.atlas, credentials, requests, clock)?;
     let calls = Arc::new(CallLog::new(kind));
     // A client just built has no observer yet.
     let _ = client.set_observer(calls.clone());
