@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use fake_atlas::FakeAtlas;
 
+use crate::figures::{StandIn, median, mib, ms};
 use crate::fleet::{Fleet, Retention};
 use crate::process::{self, ExporterProcess};
-use crate::{StandIn, median, mib, ms};
 
 /// Targets from the issue "The largest estates".
 const MAX_WALL_RATIO: f64 = 1.1;
@@ -114,7 +114,7 @@ async fn one(
     );
     let exporter = ExporterProcess::start(binary, dir, &yaml).await?;
     let first = exporter.scrape(false).await?;
-    crate::check_up(&first, fleet)?;
+    crate::figures::check_up(&first, fleet)?;
     let mut cpus = Vec::new();
     let mut walls = Vec::new();
     let mut calls = Vec::new();
@@ -219,9 +219,9 @@ pub fn report(options: &HugeOptions, figures: &[Huge], machine: &str) -> String 
         let _ = writeln!(
             out,
             "| {} × 100 | {} | {} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.3} |",
-            crate::count(h.clusters as u64),
+            crate::figures::count(h.clusters as u64),
             if h.gzip { "gzip" } else { "identity" },
-            crate::count(h.calls),
+            crate::figures::count(h.calls),
             ms(h.ideal),
             ms(h.wall),
             h.ratio(),
@@ -239,7 +239,7 @@ pub fn report(options: &HugeOptions, figures: &[Huge], machine: &str) -> String 
         let text = text_size(figures, h);
         let label = format!(
             "{} × 100, {}",
-            crate::count(h.clusters as u64),
+            crate::figures::count(h.clusters as u64),
             if h.gzip { "gzip" } else { "identity" }
         );
         if let Some(max) = max_peak_rss(h.clusters) {
@@ -248,7 +248,7 @@ pub fn report(options: &HugeOptions, figures: &[Huge], machine: &str) -> String 
                 "| {label}: peak RSS ≤ {} MiB | {:.1} MiB | {} |",
                 max >> 20,
                 mib(h.peak_rss),
-                crate::pass(h.peak_rss <= max)
+                crate::figures::pass(h.peak_rss <= max)
             );
         }
         if h.clusters == 10000 {
@@ -257,21 +257,21 @@ pub fn report(options: &HugeOptions, figures: &[Huge], machine: &str) -> String 
                 "| {label}: CPU ≤ {} s per scrape | {:.2} s | {} |",
                 MAX_CPU_AT_10K.as_secs(),
                 h.cpu_median.as_secs_f64(),
-                crate::pass(h.cpu_median <= MAX_CPU_AT_10K)
+                crate::figures::pass(h.cpu_median <= MAX_CPU_AT_10K)
             );
         }
         let _ = writeln!(
             out,
             "| {label}: wall ≤ {MAX_WALL_RATIO}× the ideal | {:.2}× | {} |",
             h.ratio(),
-            crate::pass(h.ratio() <= MAX_WALL_RATIO)
+            crate::figures::pass(h.ratio() <= MAX_WALL_RATIO)
         );
         let _ = writeln!(
             out,
             "| {label}: RSS growth during a scrape < a tenth of the text | {:.1} MiB of {:.1} MiB | {} |",
             mib(h.growth),
             mib(text),
-            crate::pass(h.growth * 10 < text)
+            crate::figures::pass(h.growth * 10 < text)
         );
     }
     out

@@ -19,6 +19,7 @@
 //! long soak) over `churn` (an estate that keeps changing, shared with the soak test).
 
 mod churn;
+mod figures;
 mod fleet;
 mod huge;
 mod process;
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use fake_atlas::FakeAtlas;
 
+use figures::{StandIn, check_up, count, median, mib, ms, pass};
 use fleet::{Fleet, Retention};
 use process::ExporterProcess;
 
@@ -468,12 +470,6 @@ async fn measure(options: &Options, dir: &Path) -> io::Result<Measured> {
     Ok((walls, cpus, render))
 }
 
-/// The running stand-in Atlas and the base URL it serves at.
-struct StandIn {
-    fake: FakeAtlas,
-    base_url: String,
-}
-
 /// Scrapes once to warm up (digest challenges, connections), then `options.scrapes` times,
 /// counting what the stand-in saw during each.
 async fn wall(
@@ -642,44 +638,6 @@ async fn cpu(
     })
 }
 
-/// Every cluster must have been collected, or the figures mean nothing.
-fn check_up(scraped: &process::Scraped, fleet: &Fleet) -> io::Result<()> {
-    match scraped.clusters_up {
-        Some(up) if up != fleet.clusters.len() => Err(io::Error::other(format!(
-            "only {up} of {} clusters were collected (see the exporter's log)",
-            fleet.clusters.len()
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// The median of `values` (the upper one of the two middle values for an even count).
-pub fn median(values: &mut [Duration]) -> Duration {
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
-/// Thousands separated by commas.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 struct Machine {
     cores: usize,
     cpu: String,
@@ -716,10 +674,6 @@ impl Machine {
             load,
         }
     }
-}
-
-fn pass(ok: bool) -> &'static str {
-    if ok { "pass" } else { "**FAIL**" }
 }
 
 fn report(

@@ -14,7 +14,7 @@ use atlas_backup_exporter::collect::{
 use atlas_backup_exporter::render::render;
 use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
-use crate::median;
+use crate::figures::median;
 
 /// How each writer did: median time to write the whole collection.
 pub struct RenderFigures {
