@@ -38,7 +38,7 @@ pub(super) struct AuthState {
     /// Every token issued, live or not, so tests can look for them where they must not be.
     pub(super) issued: Vec<String>,
     /// How far the stand-in's clock runs ahead of the real one: tests age nonces and tokens
-    /// with [`super::FakeAtlas::advance_clock`] instead of waiting for them.
+    /// with [`crate::FakeAtlas::advance_clock`] instead of waiting for them.
     pub(super) ahead: Duration,
 }
 

@@ -10,8 +10,8 @@ use super::auth::{self, DigestOutcome};
 use super::connections::ResetSwitch;
 use super::faults::{self, FaultAction};
 use super::hostile;
+use super::state::{FakeAtlas, lock};
 use super::store::{Missing, Page, Shape};
-use super::{FakeAtlas, lock};
 
 const JSON: &str = "application/json";
 const OAUTH_PATH: &str = "/api/oauth/token";

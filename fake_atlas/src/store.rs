@@ -11,7 +11,47 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::{ClusterKind, Order};
+/// The order in which the stand-in lists a cluster's export jobs.
+///
+/// Atlas does not document it; the recordings suggest newest first. The other two modes let
+/// tests prove the exporter does not depend on it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Order {
+    /// Largest `createdAt` first (the default, as Atlas appears to do).
+    #[default]
+    NewestFirst,
+    /// Smallest `createdAt` first.
+    OldestFirst,
+    /// A fixed pseudo-random permutation: the same on every request and every run.
+    Unordered,
+}
+
+/// What kind of cluster the stand-in describes: what its cluster listings say about it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClusterKind {
+    /// A dedicated replica set with Cloud Backup on.
+    #[default]
+    ReplicaSet,
+    /// Two shards of the same size.
+    Sharded,
+    /// Two shards of different sizes: the cluster listings before 2024-08-05 refuse the whole
+    /// project (`ASYMMETRIC_SHARD_UNSUPPORTED`).
+    AsymmetricSharded,
+    /// Regions on two cloud providers: `GET /clusters` leaves it out.
+    MultiCloud,
+    /// Shared tier or Flex: every region's provider is `TENANT`; no Cloud Backup.
+    Tenant,
+    /// A dedicated replica set with Cloud Backup off.
+    BackupDisabled,
+    /// A paused replica set: its snapshots and exports are still there.
+    Paused,
+}
+
+impl ClusterKind {
+    pub(crate) fn is_sharded(self) -> bool {
+        matches!(self, ClusterKind::Sharded | ClusterKind::AsymmetricSharded)
+    }
+}
 
 /// The organisation every project belongs to (the recorder's placeholder id).
 pub(super) const ORG_ID: &str = "a0123456789abcdef012345a";
