@@ -30,6 +30,20 @@ impl AtlasClient {
         let first = fetch(1).await?;
         page_through(vec![first], max_pages, call, fetch).await
     }
+
+    /// Fetches page `page_num` of a listing, leaving it unparsed.
+    pub(super) async fn fetch_page(
+        &self,
+        path: Path<'_>,
+        call: &str,
+        page_num: u32,
+        deadline: Deadline,
+    ) -> Result<FetchedPage, AtlasError> {
+        let query = format!("?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
+        let call = format!("{call} (page {page_num})");
+        let body = self.get(path, &query, &call, deadline).await?;
+        Ok(FetchedPage { body, call })
+    }
 }
 
 /// Completes a listing from the pages fetched so far: the pages the first page's `totalCount`
@@ -72,22 +86,6 @@ pub(super) fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
         .and_then(|p| p.total_count)
         .map_or(1, |total| total.div_ceil(ITEMS_PER_PAGE as u64))
         .max(pages.len() as u64)
-}
-
-impl AtlasClient {
-    /// Fetches page `page_num` of a listing, leaving it unparsed.
-    pub(super) async fn fetch_page(
-        &self,
-        path: Path<'_>,
-        call: &str,
-        page_num: u32,
-        deadline: Deadline,
-    ) -> Result<FetchedPage, AtlasError> {
-        let query = format!("?pageNum={page_num}&itemsPerPage={ITEMS_PER_PAGE}");
-        let call = format!("{call} (page {page_num})");
-        let body = self.get(path, &query, &call, deadline).await?;
-        Ok(FetchedPage { body, call })
-    }
 }
 
 /// A page of a listing as Atlas sent it, not parsed yet.
