@@ -331,7 +331,7 @@ impl Collector {
             configured: cluster.expect,
             by_job_ids: cluster.job_ids.is_some(),
             schedule: schedule.as_ref(),
-            paused: details.as_ref().is_some_and(|d| d.paused == "true"),
+            paused: details.as_ref().is_some_and(|d| d.paused == Some(true)),
             created: details.as_ref().and_then(|d| d.created).map(|at| at as f64),
             first_seen,
             jobs: report.jobs.as_ref(),
