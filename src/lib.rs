@@ -87,7 +87,8 @@ pub fn build_with_clock(
         clock.clone(),
     )?;
     metrics.expose(client.rate_limit_metrics());
-    let collector = Collector::new(config, client, metrics.full_listings.clone());
+    let full_listings = metrics.full_listings.clone();
+    let collector = Collector::new(config, client, full_listings, clock.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
     let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })

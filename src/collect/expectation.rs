@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::JobSummary;
+use super::summary::JobSummary;
 use crate::atlas::model::{BackupSchedule, ExportJob};
 use crate::config::{Config, Target};
 
@@ -121,6 +121,15 @@ pub struct Assessment {
     pub counted: Option<Arc<ExportJob>>,
     /// `finishedAt` of the newest success to the auto-export bucket, while auto-export is on.
     pub schedule_success: Option<f64>,
+}
+
+impl Assessment {
+    /// The snapshot the success that counts holds, and whether it is a sharded cluster's (the
+    /// lookup of its time differs): what `last_success_snapshot_timestamp_seconds` shows.
+    pub fn counted_snapshot(&self) -> Option<(String, bool)> {
+        let job = self.counted.as_ref()?;
+        Some((job.snapshot_id.clone()?, job.components > 0))
+    }
 }
 
 /// The expected interval of a cluster, if any (see the module's documentation).

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::listing::{JobListing, ListingOutcome};
-use super::{WatchedCluster, lock};
+use super::watched::{WatchedCluster, lock};
 use crate::atlas::AtlasError;
 
 /// Failed jobs whose failure was logged, remembered so each is logged once; past this many the

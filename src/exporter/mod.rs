@@ -164,26 +164,15 @@ impl Exporter {
                 .collect_cluster(group_id, cluster_name, deadline)
                 .await;
         };
-        let key = (group_id, cluster_name);
         let newest = background.newest();
-        let (clusters, expectations) = newest.as_ref().map_or((&[][..], &[][..]), |f| {
-            (&f.collection.clusters[..], &f.collection.expectations[..])
-        });
-        // A collection's clusters are sorted by this key, and its expectations follow them.
-        if let Ok(found) = clusters.binary_search_by(|c| c.cluster.key().cmp(&key)) {
-            let expectation = expectations
-                .get(found)
-                .filter(|e| (e.group_id.as_str(), e.cluster_name.as_str()) == key)
-                .cloned();
-            return Some(
-                self.collector
-                    .cluster_collection(clusters[found].clone(), expectation),
-            );
+        let found = newest.and_then(|f| f.collection.of_cluster(group_id, cluster_name));
+        if found.is_some() {
+            return found;
         }
         let watched = self.collector.watched_clusters();
         watched
             .iter()
-            .any(|c| c.key() == key)
+            .any(|c| c.key() == (group_id, cluster_name))
             .then(Collection::default)
     }
 
