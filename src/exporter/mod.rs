@@ -60,8 +60,9 @@ struct Snapshot {
     collection: Arc<Collection>,
 }
 
-/// The body of a scrape: the collection (shared by the scrapes that answer from it) to write as
-/// text, then the exporter's own metrics.
+/// The body of a scrape or a probe: the collection (shared by the scrapes that answer from it)
+/// to write as text, then the exporter's own metrics (none on a probe). The text format is
+/// written here only.
 pub struct ScrapeText {
     pub collection: Option<Arc<Collection>>,
     pub own: Bytes,
@@ -148,10 +149,27 @@ impl Exporter {
         }
     }
 
-    /// `/probe`'s answer for one cluster: `None` if the exporter does not watch it. In the
-    /// background mode it comes from the newest collection without calling Atlas (empty for a
-    /// cluster that collection did not reach yet, so no `up 0` before the first finished).
+    /// `/probe`'s answer for one cluster, its series only: `None` if the exporter does not
+    /// watch it.
     pub async fn probe(
+        &self,
+        group_id: &str,
+        cluster_name: &str,
+        scrape_timeout: Option<Duration>,
+    ) -> Option<ScrapeText> {
+        let collection = self
+            .probe_collection(group_id, cluster_name, scrape_timeout)
+            .await?;
+        Some(ScrapeText {
+            collection: Some(Arc::new(collection)),
+            own: Bytes::new(),
+        })
+    }
+
+    /// One cluster's collection, made now; in the background mode its part of the newest
+    /// collection, without calling Atlas (empty for a cluster that collection did not reach
+    /// yet, so no `up 0` before the first finished).
+    async fn probe_collection(
         &self,
         group_id: &str,
         cluster_name: &str,
