@@ -96,3 +96,111 @@ fn about<T: Clone>(items: &[T], key: (&str, &str), of: fn(&T) -> (&String, &Stri
     let found = items[start..].iter().take_while(|item| is_it(item));
     found.cloned().collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::atlas::model::{BackupSchedule, ClusterDetails, SnapshotTime};
+    use crate::collect::metadata::{ClusterInfo, ScheduleInfo, SnapshotInfo};
+
+    const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
+
+    fn watched(name: &str) -> WatchedCluster {
+        WatchedCluster {
+            group_id: GROUP.into(),
+            cluster_name: name.into(),
+            labels: Labels::from([("env".to_owned(), name.to_lowercase())]),
+            job_ids: None,
+            expect: Default::default(),
+        }
+    }
+
+    /// Clusters A, B and C: details of A and C, a schedule of B, a snapshot of C.
+    fn three_clusters() -> Collection {
+        let names = ["A", "B", "C"];
+        let info = |name: &str| (GROUP.to_owned(), name.to_owned(), watched(name).labels);
+        let mut collection = Collection {
+            clusters: names
+                .iter()
+                .map(|name| ClusterReport {
+                    cluster: watched(name),
+                    duration: 0.0,
+                    collected_at: 0.0,
+                    jobs: None,
+                })
+                .collect(),
+            expectations: names
+                .iter()
+                .map(|name| ClusterExpectation {
+                    group_id: GROUP.into(),
+                    cluster_name: (*name).into(),
+                    labels: watched(name).labels,
+                    assessment: Assessment::default(),
+                })
+                .collect(),
+            ..Collection::default()
+        };
+        let metadata = &mut collection.metadata;
+        for (name, state) in [("A", "IDLE"), ("C", "UPDATING")] {
+            let (group_id, cluster_name, labels) = info(name);
+            let details = ClusterDetails {
+                state_name: state.into(),
+                ..ClusterDetails::default()
+            };
+            metadata.clusters.push(ClusterInfo {
+                group_id,
+                cluster_name,
+                labels,
+                details,
+            });
+        }
+        let (group_id, cluster_name, labels) = info("B");
+        let schedule = BackupSchedule::default();
+        metadata.schedules.push(ScheduleInfo {
+            group_id,
+            cluster_name,
+            labels,
+            schedule,
+        });
+        let (group_id, cluster_name, labels) = info("C");
+        let time = SnapshotTime {
+            taken_at: 1_800_000_000.0,
+            from_id: false,
+        };
+        metadata.snapshots.push(SnapshotInfo {
+            group_id,
+            cluster_name,
+            labels,
+            time,
+        });
+        metadata.tags = Arc::from([]);
+        collection
+    }
+
+    #[test]
+    fn a_clusters_part_holds_its_own_series_and_details_only() {
+        let collection = three_clusters();
+        let c = collection.of_cluster(GROUP, "C").unwrap();
+        assert_eq!(c.clusters.len(), 1);
+        assert_eq!(c.clusters[0].cluster, watched("C"));
+        assert_eq!(c.expectations.len(), 1);
+        assert_eq!(c.expectations[0].cluster_name, "C");
+        assert_eq!(c.metadata.clusters.len(), 1);
+        assert_eq!(c.metadata.clusters[0].details.state_name, "UPDATING");
+        assert!(c.metadata.schedules.is_empty());
+        assert_eq!(c.metadata.snapshots.len(), 1);
+        assert_eq!(c.metadata.snapshots[0].time.taken_at, 1_800_000_000.0);
+        assert!(c.discoveries.is_empty() && c.access.is_empty());
+
+        let b = collection.of_cluster(GROUP, "B").unwrap();
+        assert_eq!(b.clusters[0].cluster.cluster_name, "B");
+        assert!(b.metadata.clusters.is_empty());
+        assert_eq!(b.metadata.schedules.len(), 1);
+        assert!(b.metadata.snapshots.is_empty());
+
+        assert!(collection.of_cluster(GROUP, "D").is_none());
+        assert!(collection.of_cluster("another", "A").is_none());
+    }
+}

@@ -289,6 +289,20 @@ mod tests {
     }
 
     #[test]
+    fn the_snapshot_looked_up_is_the_one_the_counted_success_holds() {
+        let schedule = monthly(OLD);
+        let to_old = success("a", OLD, NOW - 40.0 * DAY);
+        let mut sharded = (*success("b", NEW, NOW - 2.0 * DAY)).clone();
+        sharded.components = 3;
+        let listed = jobs(&[to_old, Arc::new(sharded)]);
+        let assessed = assess(&facts(Some(&schedule), &listed));
+        assert_eq!(assessed.counted_snapshot(), Some(("snap-a".into(), false)));
+        let assessed = assess(&facts(None, &listed));
+        assert_eq!(assessed.counted_snapshot(), Some(("snap-b".into(), true)));
+        assert_eq!(assess(&facts(None, &jobs(&[]))).counted_snapshot(), None);
+    }
+
+    #[test]
     fn a_schedule_moved_to_a_new_bucket_counts_the_newest_export_to_any_bucket() {
         let schedule = monthly(NEW);
         let to_old = success("a", OLD, NOW - 3.0 * DAY);

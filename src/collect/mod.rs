@@ -482,6 +482,61 @@ mod tests {
         Deadline::after(Duration::from_secs(10))
     }
 
+    /// `discovery.interval` and `metadata.refresh_interval` are measured on the collector's
+    /// clock, not the client's: the client here runs on the real clock, which does not move an
+    /// hour during the test. The cluster's details come from discovery's listing, never looked
+    /// up on their own.
+    #[tokio::test]
+    async fn discovery_and_lookups_fall_due_on_the_collectors_clock() {
+        let fake = FakeAtlas::new().with_api_key("pk", "sk");
+        let base_url = fake.start().await.unwrap();
+        fake.add_cluster(GROUP, "A");
+        fake.set_group_name(GROUP, "payments");
+        fake.put_job(GROUP, "A", job("0123456789abcdef01234567").build());
+        let yaml = format!(
+            "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n\
+             discovery:\n  interval: 1h\nmetadata:\n  refresh_interval: 2h\n"
+        );
+        let config = crate::config::parse(&yaml, "test.yml").unwrap();
+        let full_listings = crate::metrics::OwnMetrics::new().full_listings;
+        let client = AtlasClient::for_tests(&config.atlas);
+        let clock = crate::clock::ManualClock::new();
+        let collector = Arc::new(Collector::new(
+            &config,
+            client,
+            full_listings,
+            clock.clock(),
+        ));
+        let calls = |endpoint: &str| fake.requests().endpoint(endpoint);
+
+        let first = collector.collect(deadline()).await;
+        let details = &first.metadata.clusters;
+        assert_eq!(details.len(), 1, "from the cluster listing");
+        assert_eq!(details[0].details.paused, Some(false));
+        assert_eq!(first.metadata.projects[0].name, "payments");
+        // The first request of the digest handshake is counted too: counts from here on.
+        let counts = |at: (u64, u64)| (calls("list_clusters") - at.0, calls("get_project") - at.1);
+        let at = counts((0, 0));
+
+        collector.collect(deadline()).await;
+        assert_eq!(counts(at), (0, 0), "nothing due");
+        clock.advance(Duration::from_secs(3600));
+        collector.collect(deadline()).await;
+        assert_eq!(
+            counts(at),
+            (1, 0),
+            "the cluster list is due, the name is not"
+        );
+        clock.advance(Duration::from_secs(3600));
+        collector.collect(deadline()).await;
+        assert_eq!(counts(at), (2, 1), "both are due");
+        assert_eq!(
+            calls("get_cluster"),
+            0,
+            "discovery's listing gave the details"
+        );
+    }
+
     #[tokio::test]
     async fn listings_of_clusters_gone_from_discovery_are_forgotten_by_the_next_probe_not_by_sd() {
         let (fake, collector) = two_discovered_clusters().await;
