@@ -150,48 +150,40 @@ impl Exporter {
     }
 
     /// `/probe`'s answer for one cluster, its series only: `None` if the exporter does not
-    /// watch it.
+    /// watch it. In the background mode it is the cluster's part of the newest collection,
+    /// without calling Atlas (empty for a cluster that collection did not reach yet, so no
+    /// `up 0` before the first finished).
     pub async fn probe(
         &self,
         group_id: &str,
         cluster_name: &str,
         scrape_timeout: Option<Duration>,
     ) -> Option<ScrapeText> {
-        let collection = self
-            .probe_collection(group_id, cluster_name, scrape_timeout)
-            .await?;
+        let watched = || {
+            let clusters = self.collector.watched_clusters();
+            clusters.iter().any(|c| c.key() == (group_id, cluster_name))
+        };
+        let collection = match &self.background {
+            None => {
+                let deadline = self.deadline(scrape_timeout);
+                let collecting = self
+                    .collector
+                    .collect_cluster(group_id, cluster_name, deadline);
+                collecting.await?
+            }
+            Some(background) => {
+                let newest = background.newest();
+                match newest.and_then(|f| f.collection.of_cluster(group_id, cluster_name)) {
+                    Some(found) => found,
+                    None if watched() => Collection::default(),
+                    None => return None,
+                }
+            }
+        };
         Some(ScrapeText {
             collection: Some(Arc::new(collection)),
             own: Bytes::new(),
         })
-    }
-
-    /// One cluster's collection, made now; in the background mode its part of the newest
-    /// collection, without calling Atlas (empty for a cluster that collection did not reach
-    /// yet, so no `up 0` before the first finished).
-    async fn probe_collection(
-        &self,
-        group_id: &str,
-        cluster_name: &str,
-        scrape_timeout: Option<Duration>,
-    ) -> Option<Collection> {
-        let Some(background) = &self.background else {
-            let deadline = self.deadline(scrape_timeout);
-            return self
-                .collector
-                .collect_cluster(group_id, cluster_name, deadline)
-                .await;
-        };
-        let newest = background.newest();
-        let found = newest.and_then(|f| f.collection.of_cluster(group_id, cluster_name));
-        if found.is_some() {
-            return found;
-        }
-        let watched = self.collector.watched_clusters();
-        watched
-            .iter()
-            .any(|c| c.key() == (group_id, cluster_name))
-            .then(Collection::default)
     }
 
     /// The clusters `/sd` hands out: in the background mode as the last discovery found them,
