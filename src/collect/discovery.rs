@@ -38,11 +38,15 @@ pub struct DiscoveryReport {
 pub(super) struct Discovered {
     /// One report for the projects' listing (with `all_projects`), then one per project.
     pub reports: Vec<DiscoveryReport>,
-    /// Each project the projects' listing gave, with its name (`None`: Atlas gave none).
-    pub names: Vec<(String, Option<String>)>,
-    /// Each cluster a project's listing gave, with its details.
-    pub details: Vec<((String, String), ClusterDetails)>,
+    pub names: Names,
+    pub details: Details,
 }
+
+/// Each project a projects' listing gave, with its name (`None`: Atlas gave none).
+type Names = Vec<(String, Option<String>)>;
+
+/// Each cluster a project's listing gave, by project and name, with its details.
+type Details = Vec<((String, String), ClusterDetails)>;
 
 /// The clusters of a project's list that discovery does not watch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -202,10 +206,7 @@ impl Discovery {
     }
 
     /// Lists the projects if the list is not fresh; with the name of each project listed.
-    async fn refresh_projects(
-        &self,
-        deadline: Deadline,
-    ) -> (DiscoveryReport, Vec<(String, Option<String>)>) {
+    async fn refresh_projects(&self, deadline: Deadline) -> (DiscoveryReport, Names) {
         let mut names = Vec::new();
         let listed_at = lock(&self.lists)
             .projects
@@ -259,11 +260,7 @@ impl Discovery {
 
     /// Lists a project's clusters if its list is not fresh; with the details of each cluster
     /// listed.
-    async fn refresh_one(
-        &self,
-        group_id: &str,
-        deadline: Deadline,
-    ) -> (DiscoveryReport, Vec<((String, String), ClusterDetails)>) {
+    async fn refresh_one(&self, group_id: &str, deadline: Deadline) -> (DiscoveryReport, Details) {
         let mut details = Vec::new();
         let listed_at = lock(&self.lists)
             .clusters
@@ -293,7 +290,7 @@ impl Discovery {
         &self,
         group_id: &str,
         listed: Result<crate::atlas::ClusterList, AtlasError>,
-    ) -> Vec<((String, String), ClusterDetails)> {
+    ) -> Details {
         let listed = match listed {
             Ok(listed) => listed,
             Err(error) => {
