@@ -300,13 +300,13 @@ impl Metadata {
         known.collect()
     }
 
-    /// What is known of `clusters` and their projects, without calling Atlas, with the times of
-    /// the `snapshots` the second stage gave. With `projects: false` the project-level series
-    /// (names, buckets) are left out.
+    /// What is known of `clusters` (their details and schedules, with the times of the
+    /// `snapshots` the second stage gave) and of the projects of `projects` (names, buckets),
+    /// without calling Atlas.
     pub(super) fn report(
         &self,
         clusters: &[WatchedCluster],
-        projects: bool,
+        projects: &[WatchedCluster],
         snapshots: Vec<SnapshotInfo>,
     ) -> MetadataReport {
         let mut report = MetadataReport {
@@ -333,11 +333,8 @@ impl Metadata {
                 });
             }
         }
-        if !projects {
-            return report;
-        }
         let mut seen = HashSet::new();
-        for cluster in clusters {
+        for cluster in projects {
             let group_id = &cluster.group_id;
             if !seen.insert(group_id.as_str()) {
                 continue;

@@ -203,10 +203,7 @@ impl Collector {
     pub fn last_project_metadata(&self) -> MetadataReport {
         let mut watched = self.configured.clone();
         watched.extend(self.discovery.clusters().1);
-        let mut report = self.metadata.report(&watched, true, Vec::new());
-        report.clusters.clear();
-        report.schedules.clear();
-        report
+        self.metadata.report(&[], &watched, Vec::new())
     }
 
     /// The steps after the jobs of `collected` are read: the lookups that are due of their
@@ -253,7 +250,8 @@ impl Collector {
             })
             .collect();
         let snapshots = self.metadata.snapshots(&wanted, deadline).await;
-        let metadata = self.metadata.report(&watched, projects, snapshots);
+        let of_projects = if projects { &watched[..] } else { &[] };
+        let metadata = self.metadata.report(&watched, of_projects, snapshots);
         (expectations, metadata)
     }
 
