@@ -84,16 +84,12 @@ impl Collection {
 /// The entries of `items` about the cluster `key`: a report's entries per cluster are in the
 /// order of its clusters, sorted by key.
 fn about<T: Clone>(items: &[T], key: (&str, &str), of: fn(&T) -> (&String, &String)) -> Vec<T> {
-    let is_before = |item: &T| {
+    let order = |item: &T| {
         let (group_id, cluster_name) = of(item);
-        (group_id.as_str(), cluster_name.as_str()) < key
+        (group_id.as_str(), cluster_name.as_str()).cmp(&key)
     };
-    let is_it = |item: &T| {
-        let (group_id, cluster_name) = of(item);
-        (group_id.as_str(), cluster_name.as_str()) == key
-    };
-    let start = items.partition_point(is_before);
-    let found = items[start..].iter().take_while(|item| is_it(item));
+    let start = items.partition_point(|item| order(item).is_lt());
+    let found = items[start..].iter().take_while(|item| order(item).is_eq());
     found.cloned().collect()
 }
 
