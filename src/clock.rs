@@ -13,8 +13,8 @@
 //! collection finished after a scrape arrived) is decided by counters, not by comparing times,
 //! so it holds on a clock that stands still too.
 //!
-//! Discovery's `discovery.interval` is measured on the Atlas client's clock
-//! ([`crate::atlas::AtlasClient::clock`]), the same one. So is `collection.interval`: the
+//! Discovery's `discovery.interval` and `metadata.refresh_interval` are measured on the clock
+//! [`crate::collect::Collector::new`] is given, the same one. So is `collection.interval`: the
 //! background collection waits for its next turn with [`Clock::sleep_until`], which on a
 //! [`ManualClock`] wakes when the test moves the clock past it.
 

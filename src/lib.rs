@@ -86,7 +86,8 @@ pub fn build_with_clock(
         metrics.api_requests.clone(),
         clock.clone(),
     )?;
-    let collector = Collector::new(config, client, metrics.full_listings.clone());
+    let full_listings = metrics.full_listings.clone();
+    let collector = Collector::new(config, client, full_listings, clock.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
     let router = server::router(exporter.clone(), config, options);
     Ok(App { router, exporter })

@@ -61,7 +61,7 @@ async fn each_lookup_reads_names_details_tags_and_buckets_on_v2_and_v1() {
         assert_eq!(details.cluster_type, "SHARDED", "{api_version}");
         assert_eq!(details.mongodb_version, "8.0.12");
         assert_eq!(details.state_name, "IDLE");
-        assert_eq!(details.paused, "false");
+        assert_eq!(details.paused, Some(false));
         assert_eq!(details.tag("team"), "payments");
         assert_eq!(details.tag("cost-center"), "42");
         assert_eq!(details.tag("absent"), "");

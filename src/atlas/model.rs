@@ -357,8 +357,8 @@ pub struct ClusterDetails {
     pub cluster_type: String,
     pub mongodb_version: String,
     pub state_name: String,
-    /// `true`, `false`, or empty when Atlas does not say.
-    pub paused: String,
+    /// `None` when Atlas does not say.
+    pub paused: Option<bool>,
     /// Atlas's resource tags, key and value, in Atlas's order.
     pub tags: Vec<(String, String)>,
     /// `createDate` as whole Unix seconds; `None` when Atlas leaves it out or it does not parse.
@@ -375,10 +375,6 @@ impl ClusterDetails {
                 .unwrap_or_default()
                 .to_owned()
         };
-        let paused = match item.get("paused").and_then(Value::as_bool) {
-            Some(paused) => paused.to_string(),
-            None => String::new(),
-        };
         let tags = item
             .get("tags")
             .and_then(Value::as_array)
@@ -394,7 +390,7 @@ impl ClusterDetails {
             cluster_type: text("clusterType"),
             mongodb_version: text("mongoDBVersion"),
             state_name: text("stateName"),
-            paused,
+            paused: item.get("paused").and_then(Value::as_bool),
             tags,
             created: item
                 .get("createDate")

@@ -32,7 +32,7 @@ impl AtlasClient {
     }
 
     /// Fetches page `page_num` of a listing, leaving it unparsed.
-    pub(super) async fn fetch_page(
+    pub(crate) async fn fetch_page(
         &self,
         path: Path<'_>,
         call: &str,
@@ -49,7 +49,7 @@ impl AtlasClient {
 /// Completes a listing from the pages fetched so far: the pages the first page's `totalCount`
 /// announces at once, then on while the last page is full, since `totalCount` is only an
 /// estimate; never past `max_pages`.
-pub(super) async fn page_through<T, F, Fut>(
+pub(crate) async fn page_through<T, F, Fut>(
     mut pages: Vec<Page<T>>,
     max_pages: u32,
     call: &str,
@@ -80,7 +80,7 @@ where
 }
 
 /// Pages the listing has according to `totalCount` (at least the ones fetched).
-pub(super) fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
+pub(crate) fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
     pages
         .first()
         .and_then(|p| p.total_count)
@@ -89,7 +89,7 @@ pub(super) fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
 }
 
 /// A page of a listing as Atlas sent it, not parsed yet.
-pub(super) struct FetchedPage {
+pub(crate) struct FetchedPage {
     body: Body,
     /// The call, for errors.
     call: String,
@@ -97,11 +97,11 @@ pub(super) struct FetchedPage {
 
 impl FetchedPage {
     /// A 128-bit digest of the body: two pages with the same digest hold the same bytes.
-    pub(super) fn digest(&self) -> u128 {
+    pub(crate) fn digest(&self) -> u128 {
         xxhash_rust::xxh3::xxh3_128(&self.body.bytes)
     }
 
-    pub(super) fn parse<T>(
+    pub(crate) fn parse<T>(
         self,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Page<T>, AtlasError> {
@@ -113,7 +113,7 @@ impl FetchedPage {
     }
 }
 
-pub(super) fn is_full<T>(pages: &[Page<T>]) -> bool {
+pub(crate) fn is_full<T>(pages: &[Page<T>]) -> bool {
     pages
         .last()
         .is_some_and(|p| p.results.len() >= ITEMS_PER_PAGE)

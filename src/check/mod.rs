@@ -2,8 +2,8 @@
 //! collector, client, rate limiter and retries, everything the config asks for), told back as
 //! one line per project and per cluster: `ok` and what was found, or what failed and the fix.
 //!
-//! The client tells a [`CallLog`] how each call ended; [`diagnosis`] turns each ending into
-//! an operator's terms, by Atlas's `errorCode`; [`report`] puts them on the lines of the
+//! The client tells a [`CallLog`] how each call ended; `diagnosis` turns each ending into
+//! an operator's terms, by Atlas's `errorCode`; `report` puts them on the lines of the
 //! projects and clusters they were about.
 
 mod diagnosis;
@@ -16,6 +16,7 @@ pub use diagnosis::{CredentialKind, Note, Problem, Verdict, diagnose};
 pub use report::{Line, Record, Report, Status};
 
 use crate::atlas::{AtlasClient, AtlasError, CallObserver, CallOutcome, Deadline};
+use crate::clock::Clock;
 use crate::collect::Collector;
 use crate::config::{Config, Credentials};
 use crate::metrics::OwnMetrics;
@@ -40,7 +41,8 @@ pub async fn run(config: &Config, credentials: Credentials) -> Result<Report, At
     let calls = Arc::new(CallLog::new(kind));
     // A client just built has no observer yet.
     let _ = client.set_observer(calls.clone());
-    let collector = Arc::new(Collector::new(config, client, metrics.full_listings));
+    let collector = Collector::new(config, client, metrics.full_listings, Clock::real());
+    let collector = Arc::new(collector);
     // The calls end by the deadline; the margin after it is for the collection to reduce
     // what it read, and the bound after that holds whatever happens.
     let margin = (timeout / 4).min(MAX_MARGIN);

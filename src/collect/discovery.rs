@@ -6,17 +6,21 @@
 //! lists every project's clusters at once, leaves multi-cloud clusters out. So `all_projects`
 //! lists the projects (`GET /groups`), skips those Atlas counts no clusters in, and lists the
 //! clusters of the others, all at once under the client's bound on requests in flight.
+//!
+//! The listings carry project names and cluster details too: discovery hands them on in its
+//! result ([`Discovered`]), for the metadata to keep.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::metadata::Metadata;
-use super::{ConfiguredExpectation, Labels, WatchedCluster, lock};
-use crate::atlas::model::{ClusterItem, Unwatched};
+use super::expectation::ConfiguredExpectation;
+use super::watched::{Labels, WatchedCluster, lock};
+use crate::atlas::model::{ClusterDetails, ClusterItem, Unwatched};
 use crate::atlas::{AtlasClient, AtlasError, Deadline, Endpoint};
+use crate::clock::Clock;
 use crate::config::Config;
 
 /// How listing the projects (`group_id` None) or one project's clusters went.
@@ -28,6 +32,21 @@ pub struct DiscoveryReport {
     /// For a project: what its last list that worked held besides the watched clusters.
     pub skipped: Option<Skipped>,
 }
+
+/// What one refresh of discovery found, besides the lists it keeps.
+#[derive(Debug, Default)]
+pub(super) struct Discovered {
+    /// One report for the projects' listing (with `all_projects`), then one per project.
+    pub reports: Vec<DiscoveryReport>,
+    pub names: Names,
+    pub details: Details,
+}
+
+/// Each project a projects' listing gave, with its name (`None`: Atlas gave none).
+type Names = Vec<(String, Option<String>)>;
+
+/// Each cluster a project's listing gave, by project and name, with its details.
+type Details = Vec<((String, String), ClusterDetails)>;
 
 /// The clusters of a project's list that discovery does not watch.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,6 +60,8 @@ pub struct Skipped {
 /// The cluster lists of the projects to discover, and when each was made.
 pub(super) struct Discovery {
     client: AtlasClient,
+    /// What `discovery.interval` is measured on.
+    clock: Clock,
     max_pages: u32,
     interval: Duration,
     /// The projects the config names without a cluster list, with their labels, in config order.
@@ -59,8 +80,6 @@ pub(super) struct Discovery {
     /// What the config expects of the clusters of a project no target names.
     no_target: ConfiguredExpectation,
     lists: Mutex<Lists>,
-    /// Takes the names and cluster details the listings give anyway.
-    metadata: Arc<Metadata>,
 }
 
 #[derive(Default)]
@@ -94,7 +113,7 @@ struct ClusterList {
 }
 
 impl Discovery {
-    pub(super) fn new(config: &Config, client: AtlasClient, metadata: Arc<Metadata>) -> Discovery {
+    pub(super) fn new(config: &Config, client: AtlasClient, clock: Clock) -> Discovery {
         let targets = config
             .targets
             .iter()
@@ -121,6 +140,7 @@ impl Discovery {
             .collect();
         Discovery {
             client,
+            clock,
             max_pages: config.export_jobs.max_pages,
             interval: config.discovery.interval,
             targets,
@@ -134,23 +154,24 @@ impl Discovery {
             configured,
             no_labels: Labels::from([]),
             lists: Mutex::new(Lists::default()),
-            metadata,
         }
     }
 
     /// Whether a list made at `listed_at` is still fresh.
     fn fresh(&self, listed_at: Option<Instant>) -> bool {
-        let clock = self.client.clock();
+        let clock = &self.clock;
         listed_at.is_some_and(|at| !self.interval.is_zero() && clock.since(at) < self.interval)
     }
 
     /// Lists the projects (with `all_projects`) and then the clusters of every project to
     /// discover, each list only if it is older than `discovery.interval`, falling back to the
-    /// last list that worked. One report for the projects' listing, then one per project.
-    pub(super) async fn refresh(&self, deadline: Deadline) -> Vec<DiscoveryReport> {
-        let mut reports = Vec::new();
+    /// last list that worked; with the names and details the listings made gave.
+    pub(super) async fn refresh(&self, deadline: Deadline) -> Discovered {
+        let mut found = Discovered::default();
         if self.all_projects {
-            reports.push(self.refresh_projects(deadline).await);
+            let (report, names) = self.refresh_projects(deadline).await;
+            found.reports.push(report);
+            found.names = names;
         }
         let projects = self.projects();
         {
@@ -163,8 +184,11 @@ impl Discovery {
             }
         }
         let refreshed = join_all(projects.iter().map(|id| self.refresh_one(id, deadline))).await;
-        reports.extend(refreshed);
-        reports
+        for (report, details) in refreshed {
+            found.reports.push(report);
+            found.details.extend(details);
+        }
+        found
     }
 
     /// The projects whose clusters are discovered: the targets', then those of the projects'
@@ -181,7 +205,9 @@ impl Discovery {
             .collect()
     }
 
-    async fn refresh_projects(&self, deadline: Deadline) -> DiscoveryReport {
+    /// Lists the projects if the list is not fresh; with the name of each project listed.
+    async fn refresh_projects(&self, deadline: Deadline) -> (DiscoveryReport, Names) {
+        let mut names = Vec::new();
         let listed_at = lock(&self.lists)
             .projects
             .as_ref()
@@ -199,14 +225,14 @@ impl Discovery {
                 Ok(projects) => {
                     for project in &projects {
                         if let Some(id) = &project.id {
-                            self.metadata.put_project_name(id, project.name.clone());
+                            names.push((id.clone(), project.name.clone()));
                         }
                     }
                     let invalid = projects.iter().filter(|p| p.id.is_none()).count();
                     // A project Atlas counts no clusters in has nothing to list.
                     let with_clusters = projects.into_iter().filter(|p| p.cluster_count != Some(0));
                     list.group_ids = with_clusters.filter_map(|p| p.id).collect();
-                    list.listed_at = Some(self.client.clock().now());
+                    list.listed_at = Some(self.clock.now());
                     if invalid > 0 {
                         tracing::warn!(projects = invalid, "skipped projects listed without an id");
                     }
@@ -223,15 +249,19 @@ impl Discovery {
             }
         }
         let up = lock(&self.lists).projects.as_ref().is_some_and(|p| p.up);
-        DiscoveryReport {
+        let report = DiscoveryReport {
             group_id: None,
             labels: self.no_labels.clone(),
             up,
             skipped: None,
-        }
+        };
+        (report, names)
     }
 
-    async fn refresh_one(&self, group_id: &str, deadline: Deadline) -> DiscoveryReport {
+    /// Lists a project's clusters if its list is not fresh; with the details of each cluster
+    /// listed.
+    async fn refresh_one(&self, group_id: &str, deadline: Deadline) -> (DiscoveryReport, Details) {
+        let mut details = Vec::new();
         let listed_at = lock(&self.lists)
             .clusters
             .get(group_id)
@@ -241,20 +271,26 @@ impl Discovery {
                 .client
                 .list_clusters(group_id, self.max_pages, deadline)
                 .await;
-            self.store(group_id, listed);
+            details = self.store(group_id, listed);
         }
         let lists = lock(&self.lists);
         let list = lists.clusters.get(group_id);
-        DiscoveryReport {
+        let report = DiscoveryReport {
             group_id: Some(group_id.to_owned()),
             labels: self.labels(group_id).clone(),
             up: list.is_some_and(|l| l.up),
             skipped: Some(list.map(|l| l.skipped.clone()).unwrap_or_default()),
-        }
+        };
+        (report, details)
     }
 
-    /// Keeps what listing a project's clusters gave, and logs what it does not watch.
-    fn store(&self, group_id: &str, listed: Result<crate::atlas::ClusterList, AtlasError>) {
+    /// Keeps what listing a project's clusters gave, and logs what it does not watch; gives the
+    /// details of every cluster listed.
+    fn store(
+        &self,
+        group_id: &str,
+        listed: Result<crate::atlas::ClusterList, AtlasError>,
+    ) -> Details {
         let listed = match listed {
             Ok(listed) => listed,
             Err(error) => {
@@ -279,7 +315,7 @@ impl Discovery {
                         "cluster discovery failed; using the last list that worked"
                     ),
                 }
-                return;
+                return Vec::new();
             }
         };
         let mut skipped = Skipped {
@@ -287,13 +323,14 @@ impl Discovery {
             ..Skipped::default()
         };
         let mut clusters = Vec::new();
+        let mut details_listed = Vec::with_capacity(listed.clusters.len());
         for ClusterItem {
             name,
             unwatched,
             details,
         } in listed.clusters
         {
-            self.metadata.put_cluster(group_id, &name, details);
+            details_listed.push(((group_id.to_owned(), name.clone()), details));
             let configured = self
                 .configured
                 .contains(&(group_id.to_owned(), name.clone()));
@@ -325,11 +362,12 @@ impl Discovery {
             lists.generation += 1;
         }
         *list = ClusterList {
-            listed_at: Some(self.client.clock().now()),
+            listed_at: Some(self.clock.now()),
             clusters,
             skipped,
             up: true,
         };
+        details_listed
     }
 
     /// A project's labels: its first target's, or none.

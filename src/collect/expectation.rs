@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::JobSummary;
+use super::summary::JobSummary;
 use crate::atlas::model::{BackupSchedule, ExportJob};
 use crate::config::{Config, Target};
 
@@ -121,6 +121,15 @@ pub struct Assessment {
     pub counted: Option<Arc<ExportJob>>,
     /// `finishedAt` of the newest success to the auto-export bucket, while auto-export is on.
     pub schedule_success: Option<f64>,
+}
+
+impl Assessment {
+    /// The snapshot the success that counts holds, and whether it is a sharded cluster's (the
+    /// lookup of its time differs): what `last_success_snapshot_timestamp_seconds` shows.
+    pub fn counted_snapshot(&self) -> Option<(String, bool)> {
+        let job = self.counted.as_ref()?;
+        Some((job.snapshot_id.clone()?, job.components > 0))
+    }
 }
 
 /// The expected interval of a cluster, if any (see the module's documentation).
@@ -277,6 +286,20 @@ mod tests {
         );
         assert_eq!(assessed.counted, Some(to_old));
         assert_eq!(assessed.schedule_success, Some(NOW - 40.0 * DAY));
+    }
+
+    #[test]
+    fn the_snapshot_looked_up_is_the_one_the_counted_success_holds() {
+        let schedule = monthly(OLD);
+        let to_old = success("a", OLD, NOW - 40.0 * DAY);
+        let mut sharded = (*success("b", NEW, NOW - 2.0 * DAY)).clone();
+        sharded.components = 3;
+        let listed = jobs(&[to_old, Arc::new(sharded)]);
+        let assessed = assess(&facts(Some(&schedule), &listed));
+        assert_eq!(assessed.counted_snapshot(), Some(("snap-a".into(), false)));
+        let assessed = assess(&facts(None, &listed));
+        assert_eq!(assessed.counted_snapshot(), Some(("snap-b".into(), true)));
+        assert_eq!(assess(&facts(None, &jobs(&[]))).counted_snapshot(), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! What the info series show besides the export jobs: project names, cluster details and tags,
 //! export buckets. Each is kept per project or cluster and read again once per
-//! `metadata.refresh_interval` (see `refresh`), or put by the listings discovery makes anyway:
-//! the project listing gives names, a cluster listing its clusters' details. Besides them, each
-//! cluster's backup schedule, and when the snapshot its newest successful export holds was taken:
-//! read once per snapshot id, since a snapshot never changes.
+//! `metadata.refresh_interval` (see `refresh`), or taken from the listings discovery makes
+//! anyway: the project listing gives names, a cluster listing its clusters' details. Besides
+//! them, each cluster's backup schedule, and when the snapshot its newest successful export holds
+//! was taken: read once per snapshot id, since a snapshot never changes, in a stage of its own
+//! once the collection knows which success counts.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use std::time::Instant;
 use futures_util::future::join_all;
 
 use super::refresh::Refreshed;
-use super::{Labels, WatchedCluster, lock};
+use super::watched::{Labels, WatchedCluster, lock};
 use crate::atlas::model::{BackupSchedule, ClusterDetails, ExportBucket, SnapshotTime};
 use crate::atlas::{AtlasClient, Deadline};
 use crate::clock::Clock;
@@ -20,6 +21,10 @@ use crate::config::{ClusterTag, Config, MetadataConfig};
 
 /// A project and a cluster name.
 type ClusterKey = (String, String);
+
+/// The snapshot the success that counts of a cluster holds, and whether the cluster is sharded;
+/// `None` when no success counts.
+pub(super) type CountedSnapshot = Option<(String, bool)>;
 
 /// The names and details of the watched projects and clusters, as one collection shows them.
 #[derive(Debug, Default)]
@@ -38,7 +43,7 @@ pub struct MetadataReport {
     pub snapshots: Vec<SnapshotInfo>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ScheduleInfo {
     pub group_id: String,
     pub cluster_name: String,
@@ -46,7 +51,7 @@ pub struct ScheduleInfo {
     pub schedule: BackupSchedule,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SnapshotInfo {
     pub group_id: String,
     pub cluster_name: String,
@@ -68,7 +73,7 @@ pub struct ProjectInfo {
     pub labels: Labels,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ClusterInfo {
     pub group_id: String,
     pub cluster_name: String,
@@ -103,9 +108,11 @@ pub(super) struct Metadata {
 }
 
 impl Metadata {
-    pub(super) fn new(config: &Config, client: AtlasClient) -> Metadata {
+    /// The lookups `config` turns on, each value read again once per `refresh_interval` on
+    /// `clock`.
+    pub(super) fn new(config: &Config, client: AtlasClient, clock: Clock) -> Metadata {
         let metadata = config.metadata.clone();
-        let (interval, clock) = (metadata.refresh_interval, client.clock().clone());
+        let interval = metadata.refresh_interval;
         Metadata {
             tags: Arc::from(metadata.cluster_tags.clone()),
             names: Refreshed::new("the project's name", interval, clock.clone()),
@@ -121,18 +128,22 @@ impl Metadata {
         }
     }
 
-    /// Keeps a project's name from the project listing.
-    pub(super) fn put_project_name(&self, group_id: &str, name: Option<String>) {
+    /// Keeps the project names and cluster details discovery's listings gave: each counts as
+    /// a refresh of its value.
+    pub(super) fn take_listed(
+        &self,
+        names: Vec<(String, Option<String>)>,
+        details: Vec<(ClusterKey, ClusterDetails)>,
+    ) {
         if self.config.projects {
-            self.names.put(group_id.to_owned(), name);
+            for (group_id, name) in names {
+                self.names.put(group_id, name);
+            }
         }
-    }
-
-    /// Keeps a cluster's details from its project's cluster listing.
-    pub(super) fn put_cluster(&self, group_id: &str, cluster: &str, details: ClusterDetails) {
         if self.config.clusters {
-            let key = (group_id.to_owned(), cluster.to_owned());
-            self.details.put(key, details);
+            for (key, details) in details {
+                self.details.put(key, details);
+            }
         }
     }
 
@@ -201,16 +212,19 @@ impl Metadata {
         self.details.get(key)
     }
 
-    /// Reads the time of each snapshot the success that counts of a cluster holds (`wanted`:
-    /// its snapshot id and whether the cluster is sharded; `None` when no success counts) that
-    /// is not kept yet: once per snapshot id.
-    pub(super) async fn refresh_snapshots(
+    /// The second stage, once the success that counts of each cluster is known: reads the time
+    /// of each snapshot such a success holds that is not kept yet (once per snapshot id, and a
+    /// failed lookup once per refresh), and gives the time known for each of `clusters`, in
+    /// their order. For each cluster, `wanted` is `None` when its jobs were not read (what is
+    /// kept stays), else its success's snapshot id and whether the cluster is sharded (`None`:
+    /// no success counts, and the kept time goes).
+    pub(super) async fn snapshots(
         &self,
-        wanted: &[(ClusterKey, Option<(String, bool)>)],
+        clusters: &[(&WatchedCluster, Option<CountedSnapshot>)],
         deadline: Deadline,
-    ) {
+    ) -> Vec<SnapshotInfo> {
         if !self.config.snapshots {
-            return;
+            return Vec::new();
         }
         let now = self.clock.now();
         let interval = self.config.refresh_interval;
@@ -218,22 +232,24 @@ impl Metadata {
         {
             let mut kept = lock(&self.snapshots);
             let mut tries = lock(&self.snapshot_tries);
-            for (key, wanted) in wanted {
+            for (cluster, wanted) in clusters {
+                let Some(wanted) = wanted else { continue };
+                let key = (cluster.group_id.clone(), cluster.cluster_name.clone());
                 let Some((snapshot_id, sharded)) = wanted.clone() else {
                     // Its job is no longer the success that counts: the snapshot goes with it.
-                    kept.remove(key);
-                    tries.remove(key);
+                    kept.remove(&key);
+                    tries.remove(&key);
                     continue;
                 };
-                if kept.get(key).is_some_and(|k| k.snapshot_id == snapshot_id) {
+                if kept.get(&key).is_some_and(|k| k.snapshot_id == snapshot_id) {
                     continue;
                 }
-                let tried_lately = tries.get(key).is_some_and(|(id, at)| {
+                let tried_lately = tries.get(&key).is_some_and(|(id, at)| {
                     *id == snapshot_id && now.saturating_duration_since(*at) < interval
                 });
                 if !tried_lately {
                     tries.insert(key.clone(), (snapshot_id.clone(), now));
-                    due.push((key.clone(), snapshot_id, sharded));
+                    due.push((key, snapshot_id, sharded));
                 }
             }
         }
@@ -271,16 +287,33 @@ impl Metadata {
                 }
             }
         }
+        let known = clusters.iter().filter_map(|(cluster, _)| {
+            let key = (cluster.group_id.clone(), cluster.cluster_name.clone());
+            let time = kept.get(&key)?.time;
+            Some(SnapshotInfo {
+                group_id: key.0,
+                cluster_name: key.1,
+                labels: cluster.labels.clone(),
+                time,
+            })
+        });
+        known.collect()
     }
 
-    /// What is known of `clusters` and their projects, without calling Atlas. With
-    /// `projects: false` the project-level series (names, buckets) are left out.
-    pub(super) fn report(&self, clusters: &[WatchedCluster], projects: bool) -> MetadataReport {
+    /// What is known of `clusters` (their details and schedules, with the times of the
+    /// `snapshots` the second stage gave) and of the projects of `projects` (names, buckets),
+    /// without calling Atlas.
+    pub(super) fn report(
+        &self,
+        clusters: &[WatchedCluster],
+        projects: &[WatchedCluster],
+        snapshots: Vec<SnapshotInfo>,
+    ) -> MetadataReport {
         let mut report = MetadataReport {
             tags: self.tags.clone(),
+            snapshots,
             ..MetadataReport::default()
         };
-        let snapshots = lock(&self.snapshots);
         for cluster in clusters {
             let key = (cluster.group_id.clone(), cluster.cluster_name.clone());
             if let Some(schedule) = self.schedules.get(&key) {
@@ -289,14 +322,6 @@ impl Metadata {
                     cluster_name: key.1.clone(),
                     labels: cluster.labels.clone(),
                     schedule,
-                });
-            }
-            if let Some(kept) = snapshots.get(&key) {
-                report.snapshots.push(SnapshotInfo {
-                    group_id: key.0.clone(),
-                    cluster_name: key.1.clone(),
-                    labels: cluster.labels.clone(),
-                    time: kept.time,
                 });
             }
             if let Some(details) = self.details.get(&key) {
@@ -308,12 +333,8 @@ impl Metadata {
                 });
             }
         }
-        drop(snapshots);
-        if !projects {
-            return report;
-        }
         let mut seen = HashSet::new();
-        for cluster in clusters {
+        for cluster in projects {
             let group_id = &cluster.group_id;
             if !seen.insert(group_id.as_str()) {
                 continue;

@@ -1,16 +1,26 @@
-//! One collection: plan the Atlas calls from the config, run them concurrently, and reduce each
-//! cluster's export jobs to what the metrics show (`summary`, one pure function). Besides the
-//! collection, three things are kept from one scrape to the next, each by the part that uses it:
-//! the discovered cluster lists (`discovery`, reused for `discovery.interval`), each cluster's
-//! last listing ([`JobLister`], told by the collections which clusters are no longer watched),
-//! and the failures already logged (`failures`).
+//! One collection, in steps that each hand their result forward: plan the Atlas calls from the
+//! config; discover clusters while the configured ones are fetched; fetch the discovered ones;
+//! reduce each cluster's export jobs to what the metrics show (`summary`, one pure function);
+//! look up what is due of the metadata; assess each cluster's expectation and the success that
+//! counts (`expectation`, one pure function); look up the snapshots those successes hold; and
+//! only then build the report ([`Collection`]), which nothing changes afterwards.
+//!
+//! Besides the collection, a few things are kept from one scrape to the next, each by the part
+//! that uses it: the discovered cluster lists (`discovery`, reused for `discovery.interval`),
+//! each cluster's last listing (`JobLister`, told by the collections which clusters are no
+//! longer watched), the metadata (`metadata`, read again once per `metadata.refresh_interval`),
+//! and the failures already logged (`failures`). Every interval is measured on the one clock
+//! [`Collector::new`] is given.
 
+mod collection;
 mod discovery;
 mod expectation;
 mod failures;
+mod listing;
 mod metadata;
 mod refresh;
 mod summary;
+mod watched;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +30,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 
+pub use collection::{ClusterExpectation, ClusterReport, Collection, ProjectAccess};
 pub use discovery::{DiscoveryReport, Skipped};
 pub use expectation::{
     Assessment, Basis, ConfiguredExpectation, Due, Expectation, Facts, Source, assess,
@@ -28,73 +39,16 @@ pub use metadata::{
     BucketInfo, ClusterInfo, MetadataReport, ProjectInfo, ScheduleInfo, SnapshotInfo,
 };
 pub use summary::{JobSummary, Retention, summarize};
+pub use watched::{Labels, WatchedCluster};
 
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
+use crate::atlas::{AtlasClient, AtlasError, Deadline};
+use crate::clock::Clock;
 use crate::config::Config;
 use discovery::Discovery;
 use failures::{FailureLog, log_fetch_error};
+use listing::{JobLister, JobListing, ListingOutcome};
 use metadata::Metadata;
-
-/// Static labels of a target, shared by all its series.
-pub type Labels = Arc<[(String, String)]>;
-
-/// What one collection found.
-#[derive(Debug, Default)]
-pub struct Collection {
-    /// One report per cluster, sorted by project and cluster name.
-    pub clusters: Vec<ClusterReport>,
-    /// One report per discovery listing made or reused in this collection.
-    pub discoveries: Vec<DiscoveryReport>,
-    /// The names and details of the clusters collected and (on `/metrics`) their projects.
-    pub metadata: MetadataReport,
-    /// What is expected of each cluster collected, in the same order.
-    pub expectations: Vec<ClusterExpectation>,
-    /// Whether Atlas refuses the exporter in each watched project (on `/metrics` only).
-    pub access: Vec<ProjectAccess>,
-}
-
-/// What is expected of one cluster's exports, and when the next one is due.
-#[derive(Clone, Debug)]
-pub struct ClusterExpectation {
-    pub group_id: String,
-    pub cluster_name: String,
-    pub labels: Labels,
-    pub assessment: Assessment,
-}
-
-/// Whether Atlas refuses the exporter in a project (`atlas_backup_export_access_denied`).
-#[derive(Debug)]
-pub struct ProjectAccess {
-    pub group_id: String,
-    pub labels: Labels,
-    pub denied: bool,
-}
-
-/// A cluster the exporter watches, named in the config or discovered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WatchedCluster {
-    pub group_id: String,
-    pub cluster_name: String,
-    /// The labels the config gives the cluster's target.
-    pub labels: Labels,
-    /// `Some`: only these export jobs, fetched one by one (the config's `export_job_ids`).
-    /// `None`: every job of the cluster, listed.
-    pub job_ids: Option<Arc<[String]>>,
-    /// What the config expects of the cluster's exports.
-    pub expect: ConfiguredExpectation,
-}
-
-/// One cluster's outcome in a collection.
-#[derive(Clone, Debug)]
-pub struct ClusterReport {
-    pub cluster: WatchedCluster,
-    /// Seconds spent fetching this cluster.
-    pub duration: f64,
-    /// When the cluster was collected, as Unix seconds.
-    pub collected_at: f64,
-    /// `None` when the cluster failed (`up 0`).
-    pub jobs: Option<JobSummary>,
-}
+use watched::lock;
 
 /// Plans and runs collections. Shared by every scrape.
 pub struct Collector {
@@ -102,7 +56,7 @@ pub struct Collector {
     configured: Vec<WatchedCluster>,
     discovery: Discovery,
     /// Names, cluster details and buckets, read again once per `metadata.refresh_interval`.
-    metadata: Arc<Metadata>,
+    metadata: Metadata,
     /// Lists each cluster's jobs, incrementally where its last listing allows.
     listings: JobLister,
     /// For the jobs the config names by id.
@@ -118,8 +72,14 @@ pub struct Collector {
 
 impl Collector {
     /// Plans the collections the config asks for; listings that page through everything are
-    /// counted in `full_listings`.
-    pub fn new(config: &Config, client: AtlasClient, full_listings: IntCounterVec) -> Collector {
+    /// counted in `full_listings`; `discovery.interval` and `metadata.refresh_interval` are
+    /// measured on `clock`.
+    pub fn new(
+        config: &Config,
+        client: AtlasClient,
+        full_listings: IntCounterVec,
+        clock: Clock,
+    ) -> Collector {
         let configured = config
             .targets
             .iter()
@@ -139,11 +99,10 @@ impl Collector {
                 })
             })
             .collect();
-        let metadata = Arc::new(Metadata::new(config, client.clone()));
         Collector {
             configured,
-            discovery: Discovery::new(config, client.clone(), metadata.clone()),
-            metadata,
+            discovery: Discovery::new(config, client.clone(), clock.clone()),
+            metadata: Metadata::new(config, client.clone(), clock),
             listings: JobLister::new(client.clone(), config.export_jobs.max_pages, full_listings),
             client,
             retention: Retention {
@@ -166,15 +125,14 @@ impl Collector {
         // Configured clusters are fetched while discovery runs; discovered ones right after.
         let (mut clusters, (discoveries, discovered)) =
             tokio::join!(self.fetch_all(self.configured.clone(), deadline), async {
-                let reports = self.discovery.refresh(deadline).await;
+                let reports = self.discover(deadline).await;
                 let (generation, discovered) = self.discovery.clusters();
                 self.forget_unwatched(generation, &discovered);
                 (reports, self.fetch_all(discovered, deadline).await)
             });
         clusters.extend(discovered);
         clusters.sort_by(|a, b| a.cluster.key().cmp(&b.cluster.key()));
-        let expectations = self.refresh_and_assess(&clusters, deadline).await;
-        let metadata = self.metadata_report(&clusters, true);
+        let (expectations, metadata) = self.look_up_and_assess(&clusters, true, deadline).await;
         let watched: Vec<WatchedCluster> = clusters.iter().map(|c| c.cluster.clone()).collect();
         let access = self.access_report(&watched, &discoveries);
         Collection {
@@ -190,8 +148,16 @@ impl Collector {
     /// calls Atlas to discover again when the lists are older than `discovery.interval`. Changes
     /// nothing else: what is kept per cluster is forgotten by the collections that follow.
     pub async fn discover_clusters(&self, deadline: Deadline) -> Vec<WatchedCluster> {
-        self.discovery.refresh(deadline).await;
+        self.discover(deadline).await;
         self.watched_clusters()
+    }
+
+    /// Lists what discovery finds due, and hands the names and details its listings gave to
+    /// the metadata.
+    async fn discover(&self, deadline: Deadline) -> Vec<DiscoveryReport> {
+        let found = self.discovery.refresh(deadline).await;
+        self.metadata.take_listed(found.names, found.details);
+        found.reports
     }
 
     /// Every cluster the exporter watches as the last discovery found them, sorted by project
@@ -201,24 +167,6 @@ impl Collector {
         clusters.extend(self.discovery.clusters().1);
         clusters.sort_by(|a, b| a.key().cmp(&b.key()));
         clusters
-    }
-
-    /// One cluster's answer to `/probe` from a report a collection already made, with the
-    /// expectation that collection assessed: its series and its details as last read, without
-    /// calling Atlas.
-    pub fn cluster_collection(
-        &self,
-        report: ClusterReport,
-        expectation: Option<ClusterExpectation>,
-    ) -> Collection {
-        let reports = [report];
-        let metadata = self.metadata_report(&reports, false);
-        Collection {
-            clusters: Vec::from(reports),
-            metadata,
-            expectations: expectation.into_iter().collect(),
-            ..Collection::default()
-        }
     }
 
     /// Collects one cluster, if the exporter watches it (for `/probe`).
@@ -232,7 +180,7 @@ impl Collector {
         let cluster = match self.configured.iter().find(|c| is_the_asked_cluster(c)) {
             Some(cluster) => cluster.clone(),
             None => {
-                self.discovery.refresh(deadline).await;
+                self.discover(deadline).await;
                 let discovered = self.discovery.clusters().1;
                 discovered.into_iter().find(is_the_asked_cluster)?
             }
@@ -246,8 +194,7 @@ impl Collector {
         // A probe refreshes its cluster's details and its project's names and buckets when
         // due, and answers with the cluster's series only: the project's are on /metrics.
         let reports = [self.fetch_cluster(cluster, deadline).await];
-        let expectations = self.refresh_and_assess(&reports, deadline).await;
-        let metadata = self.metadata_report(&reports, false);
+        let (expectations, metadata) = self.look_up_and_assess(&reports, false, deadline).await;
         Some(Collection {
             clusters: Vec::from(reports),
             expectations,
@@ -261,27 +208,23 @@ impl Collector {
     pub fn last_project_metadata(&self) -> MetadataReport {
         let mut watched = self.configured.clone();
         watched.extend(self.discovery.clusters().1);
-        let mut report = self.metadata.report(&watched, true);
-        report.clusters.clear();
-        report.schedules.clear();
-        report.snapshots.clear();
-        report
+        self.metadata.report(&[], &watched, Vec::new())
     }
 
-    /// Refreshes what is due of the metadata of the clusters collected and their projects,
-    /// after their export jobs; assesses what is expected of each cluster (which needs its jobs,
-    /// schedule and details); then reads the snapshots the successes that count hold. When
-    /// Atlas answered none of the clusters (a refused credential, Atlas down), the lookups
-    /// would fail the same way and only add to the cost, so they wait for a collection that
-    /// reaches Atlas.
-    async fn refresh_and_assess(
+    /// The steps after the jobs of `collected` are read: the lookups that are due of their
+    /// metadata and their projects'; what is expected of each cluster (which needs its jobs,
+    /// schedule and details); the snapshots the successes that count hold; and the metadata
+    /// report of it all (with the project-level series when `projects`). When Atlas answered
+    /// none of the clusters (a refused credential, Atlas down), the lookups would fail the same
+    /// way and only add to the cost, so they wait for a collection that reaches Atlas.
+    async fn look_up_and_assess(
         &self,
         collected: &[ClusterReport],
+        projects: bool,
         deadline: Deadline,
-    ) -> Vec<ClusterExpectation> {
-        let reached_atlas = collected.iter().any(|c| c.jobs.is_some());
-        if reached_atlas {
-            let watched: Vec<&WatchedCluster> = collected.iter().map(|c| &c.cluster).collect();
+    ) -> (Vec<ClusterExpectation>, MetadataReport) {
+        let watched: Vec<WatchedCluster> = collected.iter().map(|c| c.cluster.clone()).collect();
+        if collected.iter().any(|c| c.jobs.is_some()) {
             let mut group_ids: Vec<String> = watched.iter().map(|c| c.group_id.clone()).collect();
             group_ids.sort();
             group_ids.dedup();
@@ -289,7 +232,7 @@ impl Collector {
             let configured: Vec<(String, String)> = watched
                 .iter()
                 .filter(|c| self.configured.contains(c))
-                .map(|c| key(c))
+                .map(key)
                 .collect();
             let read: Vec<(String, String)> = collected
                 .iter()
@@ -302,22 +245,19 @@ impl Collector {
         }
         let expectations: Vec<ClusterExpectation> =
             collected.iter().map(|c| self.assess_cluster(c)).collect();
-        if reached_atlas {
-            // In the order of `collected`: only the clusters whose jobs were read.
-            let wanted: Vec<_> = expectations
-                .iter()
-                .zip(collected)
-                .filter(|(_, c)| c.jobs.is_some())
-                .map(|(e, _)| {
-                    let counted = e.assessment.counted.as_ref();
-                    let snapshot = counted
-                        .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));
-                    ((e.group_id.clone(), e.cluster_name.clone()), snapshot)
-                })
-                .collect();
-            self.metadata.refresh_snapshots(&wanted, deadline).await;
-        }
-        expectations
+        // Only the clusters whose jobs were read have a success that counts now.
+        let wanted: Vec<_> = collected
+            .iter()
+            .zip(&expectations)
+            .map(|(c, e)| {
+                let counted = e.assessment.counted_snapshot();
+                (&c.cluster, c.jobs.is_some().then_some(counted))
+            })
+            .collect();
+        let snapshots = self.metadata.snapshots(&wanted, deadline).await;
+        let of_projects = if projects { &watched[..] } else { &[] };
+        let metadata = self.metadata.report(&watched, of_projects, snapshots);
+        (expectations, metadata)
     }
 
     /// What is expected of one collected cluster, from its jobs and what is known of its
@@ -334,7 +274,7 @@ impl Collector {
             configured: cluster.expect,
             by_job_ids: cluster.job_ids.is_some(),
             schedule: schedule.as_ref(),
-            paused: details.as_ref().is_some_and(|d| d.paused == "true"),
+            paused: details.as_ref().is_some_and(|d| d.paused == Some(true)),
             created: details.as_ref().and_then(|d| d.created).map(|at| at as f64),
             first_seen,
             jobs: report.jobs.as_ref(),
@@ -373,12 +313,6 @@ impl Collector {
                 denied: self.client.access_denied(group_id),
             })
             .collect()
-    }
-
-    /// The metadata report of the clusters collected.
-    fn metadata_report(&self, collected: &[ClusterReport], projects: bool) -> MetadataReport {
-        let watched: Vec<WatchedCluster> = collected.iter().map(|r| r.cluster.clone()).collect();
-        self.metadata.report(&watched, projects)
     }
 
     /// Access to the watched projects as the last calls left it, without calling Atlas:
@@ -506,20 +440,6 @@ impl Collector {
     }
 }
 
-impl WatchedCluster {
-    /// `(group_id, cluster_name)`: what tells watched clusters apart, and sorts them.
-    pub fn key(&self) -> (&str, &str) {
-        (&self.group_id, &self.cluster_name)
-    }
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> f64 {
     SystemTime::now()
@@ -550,11 +470,8 @@ mod tests {
         );
         let config = crate::config::parse(&yaml, "test.yml").unwrap();
         let full_listings = crate::metrics::OwnMetrics::new().full_listings;
-        let collector = Collector::new(
-            &config,
-            AtlasClient::for_tests(&config.atlas),
-            full_listings,
-        );
+        let client = AtlasClient::for_tests(&config.atlas);
+        let collector = Collector::new(&config, client, full_listings, Clock::real());
         (fake, Arc::new(collector))
     }
 
@@ -566,6 +483,61 @@ mod tests {
 
     fn deadline() -> Deadline {
         Deadline::after(Duration::from_secs(10))
+    }
+
+    /// `discovery.interval` and `metadata.refresh_interval` are measured on the collector's
+    /// clock, not the client's: the client here runs on the real clock, which does not move an
+    /// hour during the test. The cluster's details come from discovery's listing, never looked
+    /// up on their own.
+    #[tokio::test]
+    async fn discovery_and_lookups_fall_due_on_the_collectors_clock() {
+        let fake = FakeAtlas::new().with_api_key("pk", "sk");
+        let base_url = fake.start().await.unwrap();
+        fake.add_cluster(GROUP, "A");
+        fake.set_group_name(GROUP, "payments");
+        fake.put_job(GROUP, "A", job("0123456789abcdef01234567").build());
+        let yaml = format!(
+            "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n\
+             discovery:\n  interval: 1h\nmetadata:\n  refresh_interval: 2h\n"
+        );
+        let config = crate::config::parse(&yaml, "test.yml").unwrap();
+        let full_listings = crate::metrics::OwnMetrics::new().full_listings;
+        let client = AtlasClient::for_tests(&config.atlas);
+        let clock = crate::clock::ManualClock::new();
+        let collector = Arc::new(Collector::new(
+            &config,
+            client,
+            full_listings,
+            clock.clock(),
+        ));
+        let calls = |endpoint: &str| fake.requests().endpoint(endpoint);
+
+        let first = collector.collect(deadline()).await;
+        let details = &first.metadata.clusters;
+        assert_eq!(details.len(), 1, "from the cluster listing");
+        assert_eq!(details[0].details.paused, Some(false));
+        assert_eq!(first.metadata.projects[0].name, "payments");
+        // The first request of the digest handshake is counted too: counts from here on.
+        let counts = |at: (u64, u64)| (calls("list_clusters") - at.0, calls("get_project") - at.1);
+        let at = counts((0, 0));
+
+        collector.collect(deadline()).await;
+        assert_eq!(counts(at), (0, 0), "nothing due");
+        clock.advance(Duration::from_secs(3600));
+        collector.collect(deadline()).await;
+        assert_eq!(
+            counts(at),
+            (1, 0),
+            "the cluster list is due, the name is not"
+        );
+        clock.advance(Duration::from_secs(3600));
+        collector.collect(deadline()).await;
+        assert_eq!(counts(at), (2, 1), "both are due");
+        assert_eq!(
+            calls("get_cluster"),
+            0,
+            "discovery's listing gave the details"
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
 //! Values looked up from Atlas per key (a project, a cluster), each read again once per refresh
-//! interval on the client's clock, however often Prometheus scrapes.
+//! interval on the collector's clock, however often Prometheus scrapes.
 //!
 //! A lookup that fails keeps the last good value, is not tried again before the next refresh is
 //! due, and is logged once for that refresh: a credential without the role costs one request and
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
-use super::lock;
+use super::watched::lock;
 use crate::atlas::AtlasError;
 use crate::clock::Clock;
 

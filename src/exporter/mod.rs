@@ -60,8 +60,9 @@ struct Snapshot {
     collection: Arc<Collection>,
 }
 
-/// The body of a scrape: the collection (shared by the scrapes that answer from it) to write as
-/// text, then the exporter's own metrics.
+/// The body of a scrape or a probe: the collection (shared by the scrapes that answer from it)
+/// to write as text, then the exporter's own metrics (none on a probe). The text format is
+/// written here only.
 pub struct ScrapeText {
     pub collection: Option<Arc<Collection>>,
     pub own: Bytes,
@@ -148,43 +149,41 @@ impl Exporter {
         }
     }
 
-    /// `/probe`'s answer for one cluster: `None` if the exporter does not watch it. In the
-    /// background mode it comes from the newest collection without calling Atlas (empty for a
-    /// cluster that collection did not reach yet, so no `up 0` before the first finished).
+    /// `/probe`'s answer for one cluster, its series only: `None` if the exporter does not
+    /// watch it. In the background mode it is the cluster's part of the newest collection,
+    /// without calling Atlas (empty for a cluster that collection did not reach yet, so no
+    /// `up 0` before the first finished).
     pub async fn probe(
         &self,
         group_id: &str,
         cluster_name: &str,
         scrape_timeout: Option<Duration>,
-    ) -> Option<Collection> {
-        let Some(background) = &self.background else {
-            let deadline = self.deadline(scrape_timeout);
-            return self
-                .collector
-                .collect_cluster(group_id, cluster_name, deadline)
-                .await;
+    ) -> Option<ScrapeText> {
+        let watched = || {
+            let clusters = self.collector.watched_clusters();
+            clusters.iter().any(|c| c.key() == (group_id, cluster_name))
         };
-        let key = (group_id, cluster_name);
-        let newest = background.newest();
-        let (clusters, expectations) = newest.as_ref().map_or((&[][..], &[][..]), |f| {
-            (&f.collection.clusters[..], &f.collection.expectations[..])
-        });
-        // A collection's clusters are sorted by this key, and its expectations follow them.
-        if let Ok(found) = clusters.binary_search_by(|c| c.cluster.key().cmp(&key)) {
-            let expectation = expectations
-                .get(found)
-                .filter(|e| (e.group_id.as_str(), e.cluster_name.as_str()) == key)
-                .cloned();
-            return Some(
-                self.collector
-                    .cluster_collection(clusters[found].clone(), expectation),
-            );
-        }
-        let watched = self.collector.watched_clusters();
-        watched
-            .iter()
-            .any(|c| c.key() == key)
-            .then(Collection::default)
+        let collection = match &self.background {
+            None => {
+                let deadline = self.deadline(scrape_timeout);
+                let collecting = self
+                    .collector
+                    .collect_cluster(group_id, cluster_name, deadline);
+                collecting.await?
+            }
+            Some(background) => {
+                let newest = background.newest();
+                match newest.and_then(|f| f.collection.of_cluster(group_id, cluster_name)) {
+                    Some(found) => found,
+                    None if watched() => Collection::default(),
+                    None => return None,
+                }
+            }
+        };
+        Some(ScrapeText {
+            collection: Some(Arc::new(collection)),
+            own: Bytes::new(),
+        })
     }
 
     /// The clusters `/sd` hands out: in the background mode as the last discovery found them,

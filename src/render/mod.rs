@@ -747,12 +747,10 @@ fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection,
         }
         ScheduleFamily::ClusterPaused => {
             for c in &metadata.clusters {
-                let paused = match c.details.paused.as_str() {
-                    "true" => 1.0,
-                    "false" => 0.0,
-                    _ => continue,
-                };
-                line(&of(&c.group_id, &c.cluster_name), &c.labels, paused);
+                if let Some(paused) = c.details.paused {
+                    let value = if paused { 1.0 } else { 0.0 };
+                    line(&of(&c.group_id, &c.cluster_name), &c.labels, value);
+                }
             }
         }
         ScheduleFamily::ExpectedIntervalSeconds => {

@@ -224,7 +224,7 @@ fn expectations_schedules_pauses_and_access_render_with_their_labels() {
             cluster_type: "REPLICASET".into(),
             mongodb_version: "8.0.12".into(),
             state_name: "UPDATING".into(),
-            paused: "true".into(),
+            paused: Some(true),
             ..ClusterDetails::default()
         },
     });

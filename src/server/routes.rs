@@ -14,7 +14,6 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 
 use crate::config::Config;
 use crate::exporter::Exporter;
-use crate::render::render;
 
 /// The content type of the Prometheus text format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -179,17 +178,15 @@ async fn probe(
     let probed = state
         .exporter
         .probe(&group_id, &cluster_name, scrape_timeout(&headers));
-    let Some(collection) = probed.await else {
+    let Some(answer) = probed.await else {
         let message = format!(
             "cluster {cluster_name:?} of project {group_id:?} is neither configured nor discovered\n"
         );
         return (StatusCode::NOT_FOUND, message).into_response();
     };
-    let mut text = String::with_capacity(16 * 1024);
-    render(&collection, &mut text);
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
-        text,
+        answer.to_text(),
     )
         .into_response()
 }

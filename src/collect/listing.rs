@@ -20,12 +20,11 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 use strum::VariantArray;
 
-use super::client::AtlasClient;
-use super::deadline::Deadline;
-use super::endpoint::Path;
-use super::error::AtlasError;
-use super::model::{self, ExportJob, InvalidJob, Page};
-use super::paging::{FetchedPage, ITEMS_PER_PAGE, expected_pages, is_full, page_through};
+use crate::atlas::model::{self, ExportJob, InvalidJob, Page};
+use crate::atlas::{
+    AtlasClient, AtlasError, Deadline, FetchedPage, ITEMS_PER_PAGE, Path, expected_pages, is_full,
+    page_through,
+};
 
 /// Every export job of a cluster, as one listing found them: newest first, each job once.
 #[derive(Debug, Default)]
@@ -164,7 +163,6 @@ impl JobLister {
         let key = (group_id.to_owned(), cluster.to_owned());
         let known = lock(&self.known).get(&key).cloned();
         let result = self
-            .client
             .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
             .await;
         match result {
@@ -344,7 +342,7 @@ impl KnownJobs {
 
 type JobPage = Page<Result<ExportJob, InvalidJob>>;
 
-impl AtlasClient {
+impl JobLister {
     /// Lists every export job of a cluster within `max_pages`, reusing `known` (from the last
     /// listing) when the listing shows that its older pages cannot have changed; with what the
     /// next listing can reuse.
@@ -358,7 +356,7 @@ impl AtlasClient {
     ) -> Result<(ListingOutcome, Arc<KnownJobs>, Option<FullListing>), AtlasError> {
         let path = Path::ListExportJobs { group_id, cluster };
         let call = format!("listing export jobs of {group_id}/{cluster}");
-        let fetch_raw = |page_num| self.fetch_page(path, &call, page_num, deadline);
+        let fetch_raw = |page_num| self.client.fetch_page(path, &call, page_num, deadline);
         let fetch =
             |page_num| async move { fetch_raw(page_num).await?.parse(model::parse_job_page) };
         // The pages the last listing needed are asked for at once.
