@@ -1,20 +1,18 @@
 //! Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
 //!
-//! A scrape flows one way: [`server`] receives it, [`exporter`] shares one collection among the
+//! A scrape flows one way: [`web`] receives it, [`exporter`] shares one collection among the
 //! scrapes that arrive together (or, with `collection.interval`, answers from the newest one its
 //! background loop finished), [`collect`] plans and runs the Atlas calls through [`atlas`]
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
 //! validates the YAML file, and [`logging`] sets up `tracing`. The stand-in Atlas that the tests,
 //! the demo and the benchmark run against is the `fake_atlas` crate of this repository, a
-//! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
-//! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
-//! passwords through [`basic_auth`]. [`clock`] is the time the caches read, which tests move
-//! by hand. [`check`] is `--atlas.check`: one collection, told back project by project. `yaml`
-//! reads YAML so that its errors name the file, line and key, for [`config`] and [`web_config`] alike.
+//! dev-dependency, so it stays out of the release binary. [`web`] also reads the
+//! `--web.config.file` (TLS and users) it guards the endpoint with, and reloads it. [`clock`] is
+//! the time the caches read, which tests move by hand. [`check`] is `--atlas.check`: one collection, told back project by project. `yaml`
+//! reads YAML so that its errors name the file, line and key, for [`config`] and [`web`] alike.
 
 pub mod atlas;
-pub mod basic_auth;
 pub mod check;
 pub mod clock;
 pub mod collect;
@@ -26,8 +24,7 @@ extern crate fake_atlas;
 pub mod logging;
 pub mod metrics;
 pub mod render;
-pub mod server;
-pub mod web_config;
+pub mod web;
 pub(crate) mod yaml;
 
 use std::sync::Arc;
@@ -52,9 +49,9 @@ pub fn build(
     credentials: Credentials,
     telemetry_path: &str,
 ) -> Result<App, AtlasError> {
-    let options = server::WebOptions {
+    let options = web::WebOptions {
         telemetry_path: telemetry_path.to_owned(),
-        ..server::WebOptions::default()
+        ..web::WebOptions::default()
     };
     build_with(config, credentials, &options)
 }
@@ -63,7 +60,7 @@ pub fn build(
 pub fn build_with(
     config: &Config,
     credentials: Credentials,
-    options: &server::WebOptions,
+    options: &web::WebOptions,
 ) -> Result<App, AtlasError> {
     build_with_clock(config, credentials, options, Clock::real())
 }
@@ -76,7 +73,7 @@ pub fn build_with(
 pub fn build_with_clock(
     config: &Config,
     credentials: Credentials,
-    options: &server::WebOptions,
+    options: &web::WebOptions,
     clock: Clock,
 ) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
@@ -89,6 +86,6 @@ pub fn build_with_clock(
     metrics.expose(client.rate_limit_metrics());
     let collector = Collector::new(config, client, metrics.full_listings.clone());
     let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
-    let router = server::router(exporter.clone(), config, options);
+    let router = web::router(exporter.clone(), config, options);
     Ok(App { router, exporter })
 }

@@ -387,7 +387,7 @@ async fn the_loop_stops_with_the_server_even_in_the_middle_of_a_collection() {
         .expect("exporter builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(atlas_backup_exporter::server::serve(
+    let serving = tokio::spawn(atlas_backup_exporter::web::serve(
         listener,
         app.router.clone(),
         async {

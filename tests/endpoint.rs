@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::server::{self, ServeOptions, WebOptions};
+use atlas_backup_exporter::web::{self, ServeOptions, WebOptions};
 use fake_atlas::{FakeAtlas, Fault, Gate};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -31,7 +31,7 @@ async fn serve(fake: &FakeAtlas, web: WebOptions, options: ServeOptions) -> Sock
         metrics: Some(app.exporter.metrics().clone()),
         ..options
     };
-    tokio::spawn(server::serve_with(
+    tokio::spawn(web::serve_with(
         listener,
         app.router,
         options,

@@ -108,7 +108,7 @@ async fn sd_uses_the_external_url_when_given() {
     let base_url = fake.start().await.unwrap();
     let yaml = yaml("").replace("BASE_URL", &base_url);
     let config = atlas_backup_exporter::config::parse(&yaml, "test.yml").unwrap();
-    let options = atlas_backup_exporter::server::WebOptions {
+    let options = atlas_backup_exporter::web::WebOptions {
         telemetry_path: "/metrics".into(),
         external_url: Some("https://exporter.example.com:9443/atlas/".into()),
         ..Default::default()
@@ -124,7 +124,7 @@ async fn sd_uses_the_external_url_when_given() {
 async fn tower_oneshot(router: axum::Router, path: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(atlas_backup_exporter::server::serve(
+    tokio::spawn(atlas_backup_exporter::web::serve(
         listener,
         router,
         std::future::pending(),

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::server::{self, ServeOptions};
-use atlas_backup_exporter::web_config::{self, WebConfig};
+use atlas_backup_exporter::web::{self, ServeOptions, WebConfig};
 use axum::Router;
 use axum::routing::get;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
@@ -77,7 +76,7 @@ impl Pki {
     fn web(&self, yaml: &str) -> Arc<WebConfig> {
         let path = self.dir.join("web.yml");
         std::fs::write(&path, yaml).unwrap();
-        Arc::new(web_config::load(&path).unwrap_or_else(|e| panic!("{e}")))
+        Arc::new(web::config::load(&path).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// An HTTPS client that trusts only the test CA, presenting `identity` if given.
@@ -134,7 +133,7 @@ const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: serv
 // The exporter in this process, served with chosen options
 // ---------------------------------------------------------------------------------------------------------
 
-/// `router` served by `server::serve_with` on loopback until `stop`.
+/// `router` served by `web::serve_with` on loopback until `stop`.
 struct Served {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -146,7 +145,7 @@ impl Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(server::serve_with(listener, router, options, async {
+        let done = tokio::spawn(web::serve_with(listener, router, options, async {
             let _ = stopped.await;
         }));
         Served {
@@ -563,7 +562,7 @@ async fn oversized_requests_are_refused() {
     let fake = fake_with_a_job();
     let served = Served::exporter(&fake, ServeOptions::default()).await;
     let client = reqwest::Client::new();
-    let body = vec![b'x'; server::MAX_REQUEST_BODY + 1];
+    let body = vec![b'x'; web::MAX_REQUEST_BODY + 1];
     for path in ["/metrics", "/nope"] {
         let response = client
             .post(served.url("http", path))
@@ -585,7 +584,7 @@ async fn oversized_requests_are_refused() {
     // Headers beyond the bound.
     let addr = served.addr;
     let (answer, _) = tokio::task::spawn_blocking(move || {
-        let padding = "a".repeat(server::MAX_REQUEST_HEAD);
+        let padding = "a".repeat(web::MAX_REQUEST_HEAD);
         raw_exchange(
             addr,
             format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n").as_bytes(),
@@ -850,7 +849,7 @@ fn the_shipped_example_web_config_loads() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/web-config.yml");
     let path = pki.dir.join("web-config.yml");
     std::fs::copy(example, &path).unwrap();
-    let web = web_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let web = web::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(web.tls().is_some());
     assert_eq!(web.users().map(|users| users.len()), Some(1));
     assert!(

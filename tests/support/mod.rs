@@ -54,7 +54,7 @@ impl Exporter {
     /// Starts the stand-in and the exporter with `yaml` as its config, where
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
-        let options = atlas_backup_exporter::server::WebOptions::default();
+        let options = atlas_backup_exporter::web::WebOptions::default();
         Exporter::start_with(fake, yaml, credentials, &options, Clock::real()).await
     }
 
@@ -66,7 +66,7 @@ impl Exporter {
         credentials: Credentials,
         clock: Clock,
     ) -> Exporter {
-        let options = atlas_backup_exporter::server::WebOptions::default();
+        let options = atlas_backup_exporter::web::WebOptions::default();
         Exporter::start_with(fake, yaml, credentials, &options, clock).await
     }
 
@@ -76,7 +76,7 @@ impl Exporter {
         fake: FakeAtlas,
         yaml: &str,
         credentials: Credentials,
-        options: &atlas_backup_exporter::server::WebOptions,
+        options: &atlas_backup_exporter::web::WebOptions,
         clock: Clock,
     ) -> Exporter {
         let base_url = fake.start().await.expect("stand-in Atlas starts");
@@ -87,7 +87,7 @@ impl Exporter {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = app.router.clone();
-        tokio::spawn(atlas_backup_exporter::server::serve(
+        tokio::spawn(atlas_backup_exporter::web::serve(
             listener,
             router,
             std::future::pending(),

@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
+use super::health::{HEALTHY, READY};
 use crate::config::Config;
 use crate::exporter::Exporter;
 use crate::render::render;
@@ -46,7 +47,7 @@ impl Default for WebOptions {
 }
 
 /// Paths the exporter serves itself, which the telemetry path cannot take.
-const OWN_PATHS: [&str; 5] = ["/", "/probe", "/sd", super::HEALTHY, super::READY];
+const OWN_PATHS: [&str; 5] = ["/", "/probe", "/sd", HEALTHY, READY];
 
 /// Whether `path` can be the telemetry path: absolute, not one of the exporter's other paths,
 /// and plain (no `{capture}` or `*wildcard` the router would read as a pattern).
@@ -98,7 +99,7 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
         .route("/probe", get(probe))
         .route("/sd", get(service_discovery))
         .route("/", get(landing))
-        .route(super::HEALTHY, get(healthy))
+        .route(HEALTHY, get(healthy))
         .fallback(not_found)
         .with_state(state)
         // The fastest level: a scrape of 100,000 samples compresses in a third of the CPU time of

@@ -23,11 +23,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use crate::basic_auth::Users;
 use crate::config::ConfigError;
+use crate::web::basic_auth::Users;
 use crate::yaml::{Checked, KeyPath, Locator, Mapping, Rule, yaml_error};
 
-/// The exporter's endpoint protection, ready to serve: what [`crate::server::serve_with`] needs.
+/// The exporter's endpoint protection, ready to serve: what [`crate::web::serve_with`] needs.
 pub struct WebConfig {
     tls: Option<Arc<ServerConfig>>,
     users: Option<Arc<Users>>,

@@ -12,10 +12,6 @@
 //! `reload` watches the web config and its files and swaps certificates and users without a new
 //! listener.
 
-mod health;
-mod reload;
-mod routes;
-
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,15 +30,12 @@ use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::basic_auth::CurrentUsers;
+use super::basic_auth::CurrentUsers;
+use super::config::WebConfig;
+use super::routes::scrape_timeout;
+use super::{health, reload};
 use crate::config::format_duration;
 use crate::metrics::OwnMetrics;
-use crate::web_config::WebConfig;
-pub use health::{HEALTH_PATHS, HEALTHY, READY, is_health_path};
-use routes::scrape_timeout;
-pub use routes::{
-    DEFAULT_MAX_REQUESTS, TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router,
-};
 
 /// Serves `router` on `listener` over plain HTTP, with the default [`ServeOptions`], until
 /// `shutdown` completes; then lets scrapes in flight finish.
@@ -289,7 +282,7 @@ fn with_request_bounds(
     let router = match users {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
             users,
-            crate::basic_auth::require,
+            super::basic_auth::require,
         )),
         None => router,
     };

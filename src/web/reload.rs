@@ -18,9 +18,9 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 
-use crate::basic_auth::CurrentUsers;
+use super::basic_auth::CurrentUsers;
+use super::config::{self, WebConfig, fingerprint};
 use crate::metrics::OwnMetrics;
-use crate::web_config::{self, WebConfig, fingerprint};
 
 /// How often the files are looked at: a change is in force within this and one load.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -115,7 +115,7 @@ pub(super) fn watch(
             settling = None;
             let attempt = {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || web_config::load(&path))
+                tokio::task::spawn_blocking(move || config::load(&path))
                     .await
                     .map_err(|error| error.to_string())
                     .and_then(|loaded| loaded.map_err(|error| error.to_string()))
