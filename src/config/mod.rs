@@ -7,14 +7,15 @@
 //! key at fault through `yaml`, which finds the lines of a document's nodes. Every error reads
 //! `FILE: line N: KEY: what is wrong`.
 //!
-//! Beside them: `credentials` (the credential from the file or the environment), `duration`
-//! (Prometheus's duration syntax), `size` (byte sizes with a unit, such as `16MiB`) and
-//! `describe` (the summary `--config.check` prints).
+//! Beside them: `error` (what a config that cannot be used says), `credentials` (the credential
+//! from the file or the environment), `duration` (Prometheus's duration syntax), `size` (byte
+//! sizes with a unit, such as `16MiB`) and `describe` (the summary `--config.check` prints).
 
 mod build;
 mod credentials;
 mod describe;
 mod duration;
+mod error;
 mod raw;
 mod size;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use credentials::{Credentials, ResolvedCredentials, resolve_credentials};
 pub use duration::{format_duration, parse_duration};
+pub use error::ConfigError;
 pub use size::{format_size, parse_size};
 
 use crate::yaml::{self, Locator};
@@ -305,46 +307,6 @@ impl ClusterTag {
             key: key.to_owned(),
             label: format!("{TAG_LABEL_PREFIX}{sanitised}"),
         }
-    }
-}
-
-/// A config that cannot be used. `Display` is the whole message for the user; it never holds a secret.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The config file itself could not be read.
-    #[error("cannot read the config file {path}: {error}")]
-    Read { path: String, error: std::io::Error },
-    /// The file says something wrong. `message` starts with the key path when there is one.
-    #[error("{}", located(origin, *line, message))]
-    Invalid {
-        origin: String,
-        line: Option<usize>,
-        message: String,
-    },
-    /// Neither the config file nor the environment holds a complete credential.
-    #[error("{message}")]
-    Credentials { message: String },
-}
-
-impl From<crate::yaml::Invalid> for ConfigError {
-    fn from(invalid: crate::yaml::Invalid) -> Self {
-        let crate::yaml::Invalid {
-            origin,
-            line,
-            message,
-        } = invalid;
-        ConfigError::Invalid {
-            origin,
-            line,
-            message,
-        }
-    }
-}
-
-fn located(origin: &str, line: Option<usize>, message: &str) -> String {
-    match line {
-        Some(line) => format!("{origin}: line {line}: {message}"),
-        None => format!("{origin}: {message}"),
     }
 }
 
