@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use atlas_backup_exporter::Options;
 use atlas_backup_exporter::config::{self, Config};
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
 use atlas_backup_exporter::web::{self, WebConfig};
@@ -59,7 +60,7 @@ struct Args {
     read_header_timeout: Duration,
 
     /// Scrapes of the telemetry path served at once; more get 503 (0 = no limit).
-    #[arg(long = "web.max-requests", value_name = "N", default_value_t = web::DEFAULT_MAX_REQUESTS)]
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = atlas_backup_exporter::DEFAULT_MAX_REQUESTS)]
     max_requests: usize,
 
     /// Only log messages with at least this severity.
@@ -195,12 +196,16 @@ async fn run(
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
     }
-    let options = web::WebOptions {
+    let options = Options {
         telemetry_path: args.telemetry_path.clone(),
-        external_url: args.external_url.clone(),
+        external_url: args.external_url,
         max_requests: args.max_requests,
+        web_config: web.map(Arc::new),
+        web_config_file: args.web_config_file,
+        header_read_timeout: args.read_header_timeout,
+        ..Options::default()
     };
-    let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
+    let app = atlas_backup_exporter::build(&config, credentials.credentials, options)
         .context("building the Atlas client")?;
     let listener = web::bind(&args.listen_address)
         .await
@@ -219,18 +224,10 @@ async fn run(
         version = atlas_backup_exporter::metrics::VERSION,
         "listening"
     );
-    let options = web::ServeOptions {
-        web: web.map(Arc::new),
-        web_config_file: args.web_config_file.clone(),
-        metrics: Some(app.exporter.metrics().clone()),
-        scrape_timeout: config.collection.timeout,
-        header_read_timeout: args.read_header_timeout,
-        ..web::ServeOptions::default()
-    };
-    let served = web::serve_with(listener, app.router, options, shutdown).await;
     // The background collection (if any) ends with the server, whichever way it ended.
-    app.exporter.stop().await;
-    served.context("serving HTTP")?;
+    app.serve(listener, shutdown)
+        .await
+        .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -383,17 +383,14 @@ async fn the_loop_stops_with_the_server_even_in_the_middle_of_a_collection() {
     fake.inject(Fault::hold("/backup/exports", &gate));
     let config = yaml("  interval: 1m\n").replace("BASE_URL", &base_url);
     let config = atlas_backup_exporter::config::parse(&config, "test.yml").unwrap();
-    let app = atlas_backup_exporter::build(&config, support::service_account(), "/metrics")
+    let options = atlas_backup_exporter::Options::default();
+    let app = atlas_backup_exporter::build(&config, support::service_account(), options)
         .expect("exporter builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(atlas_backup_exporter::web::serve(
-        listener,
-        app.router.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = tokio::spawn(app.clone().serve(listener, async {
+        let _ = stopped.await;
+    }));
     within("the collection held", gate.arrivals(2)).await;
     stop.send(()).unwrap();
     within("the server", serving).await.unwrap().unwrap();

@@ -1373,7 +1373,9 @@ fn deployment_probes_liveness_and_readiness_apart() {
     let grace = pod["terminationGracePeriodSeconds"]
         .as_u64()
         .expect("terminationGracePeriodSeconds");
-    let drain = web::ServeOptions::default().shutdown_grace.as_secs();
+    let drain = atlas_backup_exporter::Options::default()
+        .shutdown_grace
+        .as_secs();
     assert!(
         grace > drain,
         "the pod is killed after {grace} s, before the exporter's {drain} s drain ends"

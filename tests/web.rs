@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::web::{self, ServeOptions, WebConfig};
+use atlas_backup_exporter::web::{self, WebConfig};
+use atlas_backup_exporter::{App, Options};
 use axum::Router;
 use axum::routing::get;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
@@ -133,7 +134,7 @@ const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: serv
 // The exporter in this process, served with chosen options
 // ---------------------------------------------------------------------------------------------------------
 
-/// `router` served by `web::serve_with` on loopback until `stop`.
+/// The exporter served on loopback until `stop`.
 struct Served {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -141,11 +142,11 @@ struct Served {
 }
 
 impl Served {
-    async fn start(router: Router, options: ServeOptions) -> Served {
+    async fn app(app: App) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(web::serve_with(listener, router, options, async {
+        let done = tokio::spawn(app.serve(listener, async {
             let _ = stopped.await;
         }));
         Served {
@@ -156,18 +157,37 @@ impl Served {
     }
 
     /// The exporter, in front of a running stand-in Atlas.
-    async fn exporter(fake: &FakeAtlas, options: ServeOptions) -> Served {
+    async fn exporter(fake: &FakeAtlas, options: Options) -> Served {
         let base_url = fake.start().await.unwrap();
         let config = config::parse(&exporter_yaml(&base_url), "test.yml").unwrap();
-        let app = atlas_backup_exporter::build(&config, support::api_key(), "/metrics").unwrap();
-        Served::start(app.router, options).await
+        let app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
+        Served::app(app).await
+    }
+
+    /// `router` in place of the exporter's routes, served as the exporter is (TLS, users, bounds,
+    /// draining); Atlas is never called.
+    async fn start(router: Router, options: Options) -> Served {
+        Served::routes(router, options, "30s").await
+    }
+
+    /// [`Served::start`] where a request without Prometheus's timeout header gets
+    /// `collection_timeout`.
+    async fn routes(router: Router, options: Options, collection_timeout: &str) -> Served {
+        let yaml = format!(
+            "{}collection:\n  timeout: {collection_timeout}\n",
+            exporter_yaml("http://127.0.0.1:9")
+        );
+        let config = config::parse(&yaml, "test.yml").unwrap();
+        let mut app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
+        app.router = router;
+        Served::app(app).await
     }
 
     fn url(&self, scheme: &str, path: &str) -> String {
         format!("{scheme}://{}{path}", self.addr)
     }
 
-    /// Starts shutdown and waits for `serve_with` to return.
+    /// Starts shutdown and waits for `serve` to return.
     async fn stop(mut self) -> Duration {
         let started = Instant::now();
         if let Some(stop) = self.stop.take() {
@@ -175,17 +195,17 @@ impl Served {
         }
         tokio::time::timeout(Duration::from_secs(20), &mut self.done)
             .await
-            .expect("serve_with returns")
-            .expect("serve_with does not panic")
-            .expect("serve_with ends without an error");
+            .expect("serve returns")
+            .expect("serve does not panic")
+            .expect("serve ends without an error");
         started.elapsed()
     }
 }
 
-fn with_web(web: Arc<WebConfig>) -> ServeOptions {
-    ServeOptions {
-        web: Some(web),
-        ..ServeOptions::default()
+fn with_web(web: Arc<WebConfig>) -> Options {
+    Options {
+        web_config: Some(web),
+        ..Options::default()
     }
 }
 
@@ -322,7 +342,7 @@ async fn verify_client_cert_if_given_checks_only_certificates_that_come() {
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_cut_off() {
     let pki = Pki::new("web-tls-stall");
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
         ..with_web(pki.web(TLS))
     };
@@ -534,7 +554,7 @@ async fn a_real_prometheus_scrapes_over_mtls_with_basic_auth() {
 #[tokio::test]
 async fn wrong_methods_get_405_and_unknown_paths_404() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let response = client.post(served.url("http", path)).send().await.unwrap();
@@ -560,7 +580,7 @@ async fn wrong_methods_get_405_and_unknown_paths_404() {
 #[tokio::test]
 async fn oversized_requests_are_refused() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     let body = vec![b'x'; web::MAX_REQUEST_BODY + 1];
     for path in ["/metrics", "/nope"] {
@@ -598,9 +618,9 @@ async fn oversized_requests_are_refused() {
 
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off() {
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(Router::new().route("/", get(|| async { "hello" })), options).await;
     let addr = served.addr;
@@ -635,7 +655,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 #[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let addr = served.addr;
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
@@ -669,9 +689,9 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_header_read_timeout() {
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(Router::new().route("/", get(|| async { "hello" })), options).await;
     let addr = served.addr;
@@ -718,12 +738,11 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
             "too late"
         }),
     );
-    let options = ServeOptions {
-        scrape_timeout: Duration::from_millis(200),
+    let options = Options {
         request_timeout_margin: Duration::from_millis(100),
-        ..ServeOptions::default()
+        ..Options::default()
     };
-    let served = Served::start(router, options).await;
+    let served = Served::routes(router, options, "200ms").await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let response = client
@@ -759,7 +778,7 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
 #[tokio::test]
 async fn shutdown_drains_not_ready_then_refuses_new_connections() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     let addr = served.addr;
     let get = |path: &str| {
@@ -826,9 +845,9 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
         }
     };
     let router = Router::new().route("/forever", get(handler));
-    let options = ServeOptions {
+    let options = Options {
         shutdown_grace: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(router, options).await;
     let request = tokio::spawn(reqwest::get(served.url("http", "/forever")));

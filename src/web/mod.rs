@@ -20,9 +20,7 @@ mod server;
 
 pub use config::WebConfig;
 pub use health::{HEALTH_PATHS, HEALTHY, READY, is_health_path};
-pub use routes::{
-    DEFAULT_MAX_REQUESTS, TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router,
-};
-pub use server::{
-    MAX_REQUEST_BODY, MAX_REQUEST_HEAD, ServeOptions, bind, serve, serve_with, shutdown_signal,
-};
+pub(crate) use routes::router;
+pub use routes::{TEXT_FORMAT, check_external_url, check_telemetry_path};
+pub(crate) use server::serve;
+pub use server::{MAX_REQUEST_BODY, MAX_REQUEST_HEAD, bind, shutdown_signal};

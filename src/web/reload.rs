@@ -72,18 +72,12 @@ pub(super) fn watch(
     path: PathBuf,
     initial: Arc<WebConfig>,
     in_force: InForce,
-    metrics: Option<Arc<OwnMetrics>>,
+    metrics: Arc<OwnMetrics>,
 ) -> Watcher {
-    if let Some(metrics) = &metrics {
-        metrics.expose_web_config_reload();
-    }
-    let record = move |succeeded: bool| {
-        if let Some(metrics) = &metrics {
-            match succeeded {
-                true => metrics.web_config_reload.succeeded(),
-                false => metrics.web_config_reload.failed(),
-            }
-        }
+    metrics.expose_web_config_reload();
+    let record = move |succeeded: bool| match succeeded {
+        true => metrics.web_config_reload.succeeded(),
+        false => metrics.web_config_reload.failed(),
     };
     record(true);
     Watcher(tokio::spawn(async move {

@@ -110,7 +110,7 @@ pub(super) fn build_tls(
             format_args!("{}: {error}", cert_path.display()),
         )
     })?;
-    // The exporter speaks HTTP/1.1 only (see `server`), and says so in the handshake.
+    // The exporter speaks HTTP/1.1 only (see `web::server`), and says so in the handshake.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
     let versions = match min_version {
