@@ -393,12 +393,12 @@ async fn the_loop_stops_with_the_server_even_in_the_middle_of_a_collection() {
     }));
     within("the collection held", gate.arrivals(2)).await;
     stop.send(()).unwrap();
+    // Serving ends by stopping the loop: the held collection is abandoned, not waited for.
     within("the server", serving).await.unwrap().unwrap();
-    // The held collection is abandoned, not waited for.
-    within("the loop to stop", app.exporter.stop()).await;
     let background = app.exporter.background().unwrap();
     assert!(background.newest().is_none());
-    // A stopped loop finishes nothing: waiting for it returns at once.
+    // A stopped loop finishes nothing: waiting for it returns at once (a running one would wait
+    // for the held collection).
     within("a stopped loop", background.finished(1)).await;
     gate.open();
 }
