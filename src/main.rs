@@ -201,7 +201,6 @@ async fn run(
         external_url: args.external_url,
         max_requests: args.max_requests,
         web_config: web.map(Arc::new),
-        web_config_file: args.web_config_file,
         header_read_timeout: args.read_header_timeout,
         ..Options::default()
     };

@@ -2,7 +2,6 @@
 //! defaults, so a caller sets the fields it cares about and [`crate::build`] takes the rest as
 //! the binary does.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,10 +25,9 @@ pub struct Options {
     /// set-ups.
     pub max_requests: usize,
     /// TLS and basic authentication, from `--web.config.file`; `None` is plain HTTP for anyone.
+    /// When it was loaded from a file, that file and the files it names are watched, and a
+    /// change is put in force for new connections and requests.
     pub web_config: Option<Arc<WebConfig>>,
-    /// The file `web_config` was loaded from: when set, it and the files it names are watched,
-    /// and a change is put in force for new connections and requests.
-    pub web_config_file: Option<PathBuf>,
     /// `--web.read-header-timeout`: how long a client may take over the TLS handshake and over
     /// each request's headers (slowloris). hyper runs this timer while a keep-alive connection
     /// waits for its next request too, so it is also how long an idle connection stays open.
@@ -52,7 +50,6 @@ impl Default for Options {
             external_url: None,
             max_requests: DEFAULT_MAX_REQUESTS,
             web_config: None,
-            web_config_file: None,
             // Prometheus scraping more often than this keeps its connection; a client trickling
             // its headers holds one for no longer than this.
             header_read_timeout: Duration::from_secs(30),

@@ -161,9 +161,9 @@ pub(crate) async fn serve(
         .and_then(|web| web.tls())
         .map(|config| RustlsConfig::from_config(config.clone()));
     // Stopped when serving ends, whichever way.
-    let _watcher = match (&options.web_config, &options.web_config_file, users) {
-        (Some(web), Some(path), Some(users)) => Some(reload::watch(
-            path.clone(),
+    let _watcher = match (&options.web_config, users) {
+        (Some(web), Some(users)) if let Some(path) = web.file() => Some(reload::watch(
+            path.to_owned(),
             web.clone(),
             reload::InForce {
                 tls: tls.clone(),

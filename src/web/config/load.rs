@@ -20,6 +20,8 @@ pub struct WebConfig {
     summary: String,
     /// The certificate, key and CA files the TLS settings were read from.
     files: Vec<PathBuf>,
+    /// The web config file, when [`load`] read it: the server watches it and reloads it.
+    file: Option<PathBuf>,
     /// What the web config file and `files` held when they were read (see [`fingerprint`]).
     fingerprint: Option<u128>,
 }
@@ -38,6 +40,11 @@ impl WebConfig {
     /// One line for `--config.check` and the start-up log: what is protected, and how (no secrets).
     pub fn describe(&self) -> &str {
         &self.summary
+    }
+
+    /// The web config file this configuration was loaded from; `None` for one made by [`parse`].
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
     /// The files this configuration was read from: the certificate, key and CA files.
@@ -89,6 +96,7 @@ pub fn load(path: &Path) -> Result<WebConfig, ConfigError> {
     })?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut web = parse(&text, &path.display().to_string(), dir)?;
+    web.file = Some(path.to_owned());
     web.fingerprint = Some(fingerprint(
         std::iter::once(path).chain(web.files.iter().map(PathBuf::as_path)),
     ));
@@ -135,6 +143,7 @@ fn build(raw: RawWebConfig, at: &Locator, dir: &Path) -> Result<WebConfig, Confi
         users,
         summary: summary.join("; "),
         files,
+        file: None,
         fingerprint: None,
     })
 }
