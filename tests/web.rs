@@ -165,7 +165,7 @@ impl Served {
     }
 
     /// `router` in place of the exporter's routes, served as the exporter is (TLS, users, bounds,
-    /// draining); Atlas is never called.
+    /// draining); the stand-in Atlas behind it is never called.
     async fn start(router: Router, options: Options) -> Served {
         Served::routes(router, options, "30s").await
     }
@@ -173,9 +173,10 @@ impl Served {
     /// [`Served::start`] where a request without Prometheus's timeout header gets
     /// `collection_timeout`.
     async fn routes(router: Router, options: Options, collection_timeout: &str) -> Served {
+        let base_url = support::fake().start().await.unwrap();
         let yaml = format!(
             "{}collection:\n  timeout: {collection_timeout}\n",
-            exporter_yaml("http://127.0.0.1:9")
+            exporter_yaml(&base_url)
         );
         let config = config::parse(&yaml, "test.yml").unwrap();
         let mut app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
