@@ -9,7 +9,7 @@
 
 use anyhow::Context;
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
-use atlas_backup_exporter::{config, server};
+use atlas_backup_exporter::{Options, config, web};
 use fake_atlas::{
     DEMO_GROUP_ID, DEMO_PRIVATE_KEY, DEMO_PUBLIC_KEY, DEMO_TOOLING_GROUP_ID, FakeAtlas,
 };
@@ -45,15 +45,15 @@ async fn main() -> anyhow::Result<()> {
     );
     let config = config::parse(&yaml, "demo config")?;
     let credentials = config::resolve_credentials(config.atlas.auth.as_ref(), |_| None)?;
-    let app = atlas_backup_exporter::build(&config, credentials.credentials, "/metrics")?;
-    let listener = server::bind(&address)
+    let app = atlas_backup_exporter::build(&config, credentials.credentials, Options::default())?;
+    let listener = web::bind(&address)
         .await
         .with_context(|| {
             format!("listening on {address} (give another address: cargo run --example demo -- 127.0.0.1:9000)")
         })?;
     let local = listener.local_addr()?;
     // Ctrl-C is handled from here on, before the address is printed.
-    let shutdown = server::shutdown_signal();
+    let shutdown = web::shutdown_signal();
 
     println!();
     println!("  Stand-in Atlas:  {base_url}");
@@ -66,11 +66,7 @@ async fn main() -> anyhow::Result<()> {
     println!("  Ctrl-C stops both.");
     println!();
 
-    let exporter = tokio::spawn(server::serve(
-        listener,
-        app.router,
-        until_stopped(stopped.clone()),
-    ));
+    let exporter = tokio::spawn(app.serve(listener, until_stopped(stopped.clone())));
     shutdown.await;
     let _ = stop.send(true);
     exporter.await??;

@@ -3,7 +3,7 @@
 //! list is against `discovery.interval`.
 //!
 //! Time is an input. The binary runs on [`Clock::real`], the monotonic clock; a test builds the
-//! app with a [`ManualClock`]'s handle (see [`crate::build_with_clock`]), which stands still
+//! app with a [`ManualClock`]'s handle (see [`crate::Options::clock`]), which stands still
 //! until the test moves it with [`ManualClock::advance`], so a token's renewal or a cache's
 //! expiry happens exactly when the test says and never because the machine was slow.
 //!

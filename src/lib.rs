@@ -1,20 +1,24 @@
 //! Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
 //!
-//! A scrape flows one way: [`server`] receives it, [`exporter`] shares one collection among the
+//! A scrape flows one way: [`web`] receives it, [`exporter`] shares one collection among the
 //! scrapes that arrive together (or, with `collection.interval`, answers from the newest one its
 //! background loop finished), [`collect`] plans and runs the Atlas calls through [`atlas`]
 //! (authentication, paging, retries) and reduces each cluster's jobs, and [`render`] writes the
 //! text format; [`metrics`] holds the exporter's own process-lifetime metrics. [`config`] reads and
-//! validates the YAML file, and [`logging`] sets up `tracing`. The stand-in Atlas that the tests,
-//! the demo and the benchmark run against is the `fake_atlas` crate of this repository, a
-//! dev-dependency, so it stays out of the release binary. [`web_config`] reads the
-//! `--web.config.file` (TLS and users) that [`server`] guards its endpoint with, checking
-//! passwords through [`basic_auth`]. [`clock`] is the time the caches read, which tests move
-//! by hand. [`check`] is `--atlas.check`: one collection, told back project by project. `yaml`
-//! reads YAML so that its errors name the file, line and key, for [`config`] and [`web_config`] alike.
+//! validates the YAML file, and [`logging`] sets up `tracing`. [`web`] also reads the
+//! `--web.config.file` (TLS and users) it guards the endpoint with, and reloads it. [`clock`] is
+//! the time the caches read, which tests move by hand. [`check`] is `--atlas.check`: one
+//! collection, told back project by project. `yaml` reads YAML so that its errors name the file,
+//! line and key, for [`config`] and [`web`] alike. The stand-in Atlas that the tests, the demo
+//! and the benchmark run against is the `fake_atlas` crate of this repository, a
+//! dev-dependency, so it stays out of the release binary.
+//!
+//! One entry point: [`build`] takes the config, the credential and the [`Options`] (what is not
+//! in the config file: the `--web.*` flags and the clock, each with a default), and the [`App`]
+//! it returns serves with [`App::serve`]. The binary, the demo and the tests all start the
+//! exporter this way.
 
 pub mod atlas;
-pub mod basic_auth;
 pub mod check;
 pub mod clock;
 pub mod collect;
@@ -25,70 +29,92 @@ pub mod exporter;
 extern crate fake_atlas;
 pub mod logging;
 pub mod metrics;
+mod options;
 pub mod render;
-pub mod server;
-pub mod web_config;
+pub mod web;
 pub(crate) mod yaml;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use atlas::{AtlasClient, AtlasError};
-use clock::Clock;
 use collect::Collector;
 use config::{Config, Credentials};
 use exporter::Exporter;
 use metrics::OwnMetrics;
+pub use options::{DEFAULT_MAX_REQUESTS, Options};
 
-/// The exporter assembled from a config: the router to serve and the parts tests look at.
+/// The exporter assembled from a config: the router to serve, and the parts tests look at.
+#[derive(Clone)]
 pub struct App {
+    /// The routes with their state; [`App::serve`] adds the readiness endpoint and the layers
+    /// every request goes through.
     pub router: axum::Router,
     pub exporter: Arc<Exporter>,
+    options: Options,
+    /// `collection.timeout`: a request's deadline when Prometheus sends no timeout header.
+    scrape_timeout: Duration,
 }
 
-/// Builds the exporter for `config`, authenticating with `credentials`, answering scrapes on
-/// `telemetry_path`.
+/// Builds the exporter for `config`, signing in to Atlas with `credentials`, served as `options`
+/// say.
+///
+/// With `collection.interval` set, this starts the background collection on the current Tokio
+/// runtime; [`App::serve`] ends it when serving ends, or [`Exporter::stop`].
 pub fn build(
     config: &Config,
     credentials: Credentials,
-    telemetry_path: &str,
-) -> Result<App, AtlasError> {
-    let options = server::WebOptions {
-        telemetry_path: telemetry_path.to_owned(),
-        ..server::WebOptions::default()
-    };
-    build_with(config, credentials, &options)
-}
-
-/// [`build`] with every web option.
-pub fn build_with(
-    config: &Config,
-    credentials: Credentials,
-    options: &server::WebOptions,
-) -> Result<App, AtlasError> {
-    build_with_clock(config, credentials, options, Clock::real())
-}
-
-/// [`build_with`] on `clock`: tests give it a [`clock::ManualClock`]'s handle to move token
-/// renewals, the scrape cache's expiry and the background collection's turns themselves.
-///
-/// With `collection.interval` set, this starts the background collection on the current Tokio
-/// runtime; [`Exporter::stop`] ends it.
-pub fn build_with_clock(
-    config: &Config,
-    credentials: Credentials,
-    options: &server::WebOptions,
-    clock: Clock,
+    options: Options,
 ) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
     let client = AtlasClient::new(
         &config.atlas,
         credentials,
         metrics.api_requests.clone(),
-        clock.clone(),
+        options.clock.clone(),
     )?;
-    let full_listings = metrics.full_listings.clone();
-    let collector = Collector::new(config, client, full_listings, clock.clone());
-    let exporter = Arc::new(Exporter::new(config, collector, metrics, clock));
-    let router = server::router(exporter.clone(), config, options);
-    Ok(App { router, exporter })
+    let collector = Collector::new(
+        config,
+        client,
+        metrics.full_listings.clone(),
+        options.clock.clone(),
+    );
+    let exporter = Arc::new(Exporter::new(
+        config,
+        collector,
+        metrics,
+        options.clock.clone(),
+    ));
+    let router = web::router(exporter.clone(), config, &options);
+    Ok(App {
+        router,
+        exporter,
+        options,
+        scrape_timeout: config.collection.timeout,
+    })
+}
+
+impl App {
+    /// Serves on `listener` (see [`web`]: TLS, basic authentication, bounds, reloads of the web
+    /// config) until `shutdown` completes, drains the requests in flight, and then stops the
+    /// background collection, if any.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let metrics = self.exporter.metrics().clone();
+        let served = web::serve(
+            listener,
+            self.router,
+            &self.options,
+            metrics,
+            self.scrape_timeout,
+            shutdown,
+        )
+        .await;
+        self.exporter.stop().await;
+        served
+    }
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use atlas_backup_exporter::Options;
 use atlas_backup_exporter::config::{self, Config};
 use atlas_backup_exporter::logging::{self, LogFormat, LogLevel};
-use atlas_backup_exporter::server;
-use atlas_backup_exporter::web_config::{self, WebConfig};
+use atlas_backup_exporter::web::{self, WebConfig};
 use clap::Parser;
 
 /// Prometheus exporter for MongoDB Atlas Cloud Backup snapshot export jobs.
@@ -60,7 +60,7 @@ struct Args {
     read_header_timeout: Duration,
 
     /// Scrapes of the telemetry path served at once; more get 503 (0 = no limit).
-    #[arg(long = "web.max-requests", value_name = "N", default_value_t = server::DEFAULT_MAX_REQUESTS)]
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = atlas_backup_exporter::DEFAULT_MAX_REQUESTS)]
     max_requests: usize,
 
     /// Only log messages with at least this severity.
@@ -92,12 +92,12 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_level, args.log_format);
-    if let Err(problem) = server::check_telemetry_path(&args.telemetry_path) {
+    if let Err(problem) = web::check_telemetry_path(&args.telemetry_path) {
         eprintln!("--web.telemetry-path {:?}: {problem}", args.telemetry_path);
         return ExitCode::FAILURE;
     }
     if let Some(url) = &args.external_url
-        && let Err(problem) = server::check_external_url(url)
+        && let Err(problem) = web::check_external_url(url)
     {
         eprintln!("--web.external-url {url:?}: {problem}");
         return ExitCode::FAILURE;
@@ -109,7 +109,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let web = match args.web_config_file.as_deref().map(web_config::load) {
+    let web = match args.web_config_file.as_deref().map(web::config::load) {
         None => None,
         Some(Ok(web)) => Some(web),
         Some(Err(error)) => {
@@ -196,14 +196,17 @@ async fn run(
     if let Some(notice) = &credentials.notice {
         tracing::info!("{notice}");
     }
-    let options = server::WebOptions {
+    let options = Options {
         telemetry_path: args.telemetry_path.clone(),
-        external_url: args.external_url.clone(),
+        external_url: args.external_url,
         max_requests: args.max_requests,
+        web_config: web.map(Arc::new),
+        header_read_timeout: args.read_header_timeout,
+        ..Options::default()
     };
-    let app = atlas_backup_exporter::build_with(&config, credentials.credentials, &options)
+    let app = atlas_backup_exporter::build(&config, credentials.credentials, options)
         .context("building the Atlas client")?;
-    let listener = server::bind(&args.listen_address)
+    let listener = web::bind(&args.listen_address)
         .await
         .with_context(|| format!("listening on {}", args.listen_address))?;
     let address = listener
@@ -211,7 +214,7 @@ async fn run(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| args.listen_address.clone());
     // Installed before the `listening` line, so a signal sent on reading it stops us cleanly.
-    let shutdown = server::shutdown_signal();
+    let shutdown = web::shutdown_signal();
     tracing::info!(
         address = %address,
         telemetry_path = %args.telemetry_path,
@@ -220,18 +223,10 @@ async fn run(
         version = atlas_backup_exporter::metrics::VERSION,
         "listening"
     );
-    let options = server::ServeOptions {
-        web: web.map(Arc::new),
-        web_config_file: args.web_config_file.clone(),
-        metrics: Some(app.exporter.metrics().clone()),
-        scrape_timeout: config.collection.timeout,
-        header_read_timeout: args.read_header_timeout,
-        ..server::ServeOptions::default()
-    };
-    let served = server::serve_with(listener, app.router, options, shutdown).await;
     // The background collection (if any) ends with the server, whichever way it ended.
-    app.exporter.stop().await;
-    served.context("serving HTTP")?;
+    app.serve(listener, shutdown)
+        .await
+        .context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

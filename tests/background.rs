@@ -383,25 +383,22 @@ async fn the_loop_stops_with_the_server_even_in_the_middle_of_a_collection() {
     fake.inject(Fault::hold("/backup/exports", &gate));
     let config = yaml("  interval: 1m\n").replace("BASE_URL", &base_url);
     let config = atlas_backup_exporter::config::parse(&config, "test.yml").unwrap();
-    let app = atlas_backup_exporter::build(&config, support::service_account(), "/metrics")
+    let options = atlas_backup_exporter::Options::default();
+    let app = atlas_backup_exporter::build(&config, support::service_account(), options)
         .expect("exporter builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(atlas_backup_exporter::server::serve(
-        listener,
-        app.router.clone(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = tokio::spawn(app.clone().serve(listener, async {
+        let _ = stopped.await;
+    }));
     within("the collection held", gate.arrivals(2)).await;
     stop.send(()).unwrap();
+    // Serving ends by stopping the loop: the held collection is abandoned, not waited for.
     within("the server", serving).await.unwrap().unwrap();
-    // The held collection is abandoned, not waited for.
-    within("the loop to stop", app.exporter.stop()).await;
     let background = app.exporter.background().unwrap();
     assert!(background.newest().is_none());
-    // A stopped loop finishes nothing: waiting for it returns at once.
+    // A stopped loop finishes nothing: waiting for it returns at once (a running one would wait
+    // for the held collection).
     within("a stopped loop", background.finished(1)).await;
     gate.open();
 }

@@ -237,7 +237,7 @@ fn the_binary_serves_and_stops_cleanly_on_sigterm() {
 
 #[tokio::test]
 async fn listen_addresses_follow_the_exporter_conventions() {
-    use atlas_backup_exporter::server::bind;
+    use atlas_backup_exporter::web::bind;
     // :PORT is every interface: the IPv6 wildcard (which takes IPv4 too) or, without IPv6, IPv4's.
     let every = bind(":0").await.unwrap().local_addr().unwrap();
     assert!(every.ip().is_unspecified(), "{every}");

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use atlas_backup_exporter::Options;
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::server::{self, ServeOptions, WebOptions};
 use fake_atlas::{FakeAtlas, Fault, Gate};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -19,24 +19,15 @@ use crate::cli::temp_dir;
 use crate::support::{self, GROUP, Scrape, StderrLog};
 use crate::web::{BIN, Ca, exporter_yaml, fake_with_a_job, up, write_exporter_config};
 
-/// The exporter in this process, serving on loopback with `web` and the bounds of `options`;
-/// its own metrics count the answers. Serving ends with the test's runtime.
-async fn serve(fake: &FakeAtlas, web: WebOptions, options: ServeOptions) -> SocketAddr {
+/// The exporter in this process, serving on loopback with `options`; its own metrics count the
+/// answers. Serving ends with the test's runtime.
+async fn serve(fake: &FakeAtlas, options: Options) -> SocketAddr {
     let base_url = fake.start().await.unwrap();
     let config = config::parse(&exporter_yaml(&base_url), "test.yml").unwrap();
-    let app = atlas_backup_exporter::build_with(&config, support::api_key(), &web).unwrap();
+    let app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let options = ServeOptions {
-        metrics: Some(app.exporter.metrics().clone()),
-        ..options
-    };
-    tokio::spawn(server::serve_with(
-        listener,
-        app.router,
-        options,
-        std::future::pending(),
-    ));
+    tokio::spawn(app.serve(listener, std::future::pending()));
     addr
 }
 
@@ -96,11 +87,11 @@ async fn trickle(
 async fn a_hundred_slow_clients_are_cut_off_while_scrapes_are_answered() {
     const TIMEOUT: Duration = Duration::from_secs(5);
     let fake = fake_with_a_job();
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: TIMEOUT,
-        ..ServeOptions::default()
+        ..Options::default()
     };
-    let addr = serve(&fake, WebOptions::default(), options).await;
+    let addr = serve(&fake, options).await;
 
     let (connected, mut connections) = tokio::sync::mpsc::channel(100);
     let closed = Arc::new(AtomicUsize::new(0));
@@ -171,11 +162,11 @@ async fn a_hundred_slow_clients_are_cut_off_while_scrapes_are_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapes_past_max_requests_get_503_at_once() {
     let fake = fake_with_a_job();
-    let web = WebOptions {
+    let options = Options {
         max_requests: 5,
-        ..WebOptions::default()
+        ..Options::default()
     };
-    let addr = serve(&fake, web, ServeOptions::default()).await;
+    let addr = serve(&fake, options).await;
     let gate = Gate::new();
     fake.inject(Fault::hold("/backup/exports", &gate));
 
@@ -245,7 +236,7 @@ async fn scrapes_past_max_requests_get_503_at_once() {
 #[tokio::test]
 async fn answers_are_counted_by_route_and_other_paths_as_other() {
     let fake = fake_with_a_job();
-    let addr = serve(&fake, WebOptions::default(), ServeOptions::default()).await;
+    let addr = serve(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
     for path in [

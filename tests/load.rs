@@ -119,7 +119,7 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
     fake.set_latency(Duration::from_millis(300));
     fake.inject(Fault::delay("/backup/exports", Duration::from_millis(1400)));
     // No --web.max-requests cap (default 40): all 200 are to reach the shared collection.
-    let uncapped = atlas_backup_exporter::server::WebOptions {
+    let uncapped = atlas_backup_exporter::Options {
         max_requests: 0,
         ..Default::default()
     };
@@ -127,8 +127,7 @@ async fn two_hundred_concurrent_scrapes_share_one_collection() {
         fake.clone(),
         &config(""),
         support::service_account(),
-        &uncapped,
-        atlas_backup_exporter::clock::Clock::real(),
+        uncapped,
     )
     .await;
     let http = reqwest::Client::new();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use atlas_backup_exporter::server;
+use atlas_backup_exporter::web;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -1364,16 +1364,18 @@ fn deployment_probes_liveness_and_readiness_apart() {
     };
     assert_eq!(
         probe("livenessProbe"),
-        (server::HEALTHY.to_owned(), "metrics".to_owned())
+        (web::HEALTHY.to_owned(), "metrics".to_owned())
     );
     assert_eq!(
         probe("readinessProbe"),
-        (server::READY.to_owned(), "metrics".to_owned())
+        (web::READY.to_owned(), "metrics".to_owned())
     );
     let grace = pod["terminationGracePeriodSeconds"]
         .as_u64()
         .expect("terminationGracePeriodSeconds");
-    let drain = server::ServeOptions::default().shutdown_grace.as_secs();
+    let drain = atlas_backup_exporter::Options::default()
+        .shutdown_grace
+        .as_secs();
     assert!(
         grace > drain,
         "the pod is killed after {grace} s, before the exporter's {drain} s drain ends"

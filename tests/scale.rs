@@ -108,27 +108,22 @@ async fn sd_uses_the_external_url_when_given() {
     let base_url = fake.start().await.unwrap();
     let yaml = yaml("").replace("BASE_URL", &base_url);
     let config = atlas_backup_exporter::config::parse(&yaml, "test.yml").unwrap();
-    let options = atlas_backup_exporter::server::WebOptions {
-        telemetry_path: "/metrics".into(),
+    let options = atlas_backup_exporter::Options {
         external_url: Some("https://exporter.example.com:9443/atlas/".into()),
         ..Default::default()
     };
-    let app = atlas_backup_exporter::build_with(&config, support::api_key(), &options).unwrap();
-    let response = tower_oneshot(app.router, "/sd").await;
+    let app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
+    let response = tower_oneshot(app, "/sd").await;
     let groups: serde_json::Value = serde_json::from_str(&response).unwrap();
     assert_eq!(groups[0]["targets"][0], "exporter.example.com:9443");
     assert_eq!(groups[0]["labels"]["__scheme__"], "https");
     assert_eq!(groups[0]["labels"]["__metrics_path__"], "/atlas/probe");
 }
 
-async fn tower_oneshot(router: axum::Router, path: &str) -> String {
+async fn tower_oneshot(app: atlas_backup_exporter::App, path: &str) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(atlas_backup_exporter::server::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
+    tokio::spawn(app.serve(listener, std::future::pending()));
     reqwest::get(format!("http://{addr}{path}"))
         .await
         .unwrap()

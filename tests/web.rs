@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::config;
-use atlas_backup_exporter::server::{self, ServeOptions};
-use atlas_backup_exporter::web_config::{self, WebConfig};
+use atlas_backup_exporter::web::{self, WebConfig};
+use atlas_backup_exporter::{App, Options};
 use axum::Router;
 use axum::routing::get;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
@@ -77,7 +77,7 @@ impl Pki {
     fn web(&self, yaml: &str) -> Arc<WebConfig> {
         let path = self.dir.join("web.yml");
         std::fs::write(&path, yaml).unwrap();
-        Arc::new(web_config::load(&path).unwrap_or_else(|e| panic!("{e}")))
+        Arc::new(web::config::load(&path).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// An HTTPS client that trusts only the test CA, presenting `identity` if given.
@@ -134,7 +134,7 @@ const TLS: &str = "tls_server_config:\n  cert_file: server.pem\n  key_file: serv
 // The exporter in this process, served with chosen options
 // ---------------------------------------------------------------------------------------------------------
 
-/// `router` served by `server::serve_with` on loopback until `stop`.
+/// The exporter served on loopback until `stop`.
 struct Served {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -142,11 +142,11 @@ struct Served {
 }
 
 impl Served {
-    async fn start(router: Router, options: ServeOptions) -> Served {
+    async fn app(app: App) -> Served {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let done = tokio::spawn(server::serve_with(listener, router, options, async {
+        let done = tokio::spawn(app.serve(listener, async {
             let _ = stopped.await;
         }));
         Served {
@@ -157,18 +157,38 @@ impl Served {
     }
 
     /// The exporter, in front of a running stand-in Atlas.
-    async fn exporter(fake: &FakeAtlas, options: ServeOptions) -> Served {
+    async fn exporter(fake: &FakeAtlas, options: Options) -> Served {
         let base_url = fake.start().await.unwrap();
         let config = config::parse(&exporter_yaml(&base_url), "test.yml").unwrap();
-        let app = atlas_backup_exporter::build(&config, support::api_key(), "/metrics").unwrap();
-        Served::start(app.router, options).await
+        let app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
+        Served::app(app).await
+    }
+
+    /// `router` in place of the exporter's routes, served as the exporter is (TLS, users, bounds,
+    /// draining); the stand-in Atlas behind it is never called.
+    async fn start(router: Router, options: Options) -> Served {
+        Served::routes(router, options, "30s").await
+    }
+
+    /// [`Served::start`] where a request without Prometheus's timeout header gets
+    /// `collection_timeout`.
+    async fn routes(router: Router, options: Options, collection_timeout: &str) -> Served {
+        let base_url = support::fake().start().await.unwrap();
+        let yaml = format!(
+            "{}collection:\n  timeout: {collection_timeout}\n",
+            exporter_yaml(&base_url)
+        );
+        let config = config::parse(&yaml, "test.yml").unwrap();
+        let mut app = atlas_backup_exporter::build(&config, support::api_key(), options).unwrap();
+        app.router = router;
+        Served::app(app).await
     }
 
     fn url(&self, scheme: &str, path: &str) -> String {
         format!("{scheme}://{}{path}", self.addr)
     }
 
-    /// Starts shutdown and waits for `serve_with` to return.
+    /// Starts shutdown and waits for `serve` to return.
     async fn stop(mut self) -> Duration {
         let started = Instant::now();
         if let Some(stop) = self.stop.take() {
@@ -176,17 +196,17 @@ impl Served {
         }
         tokio::time::timeout(Duration::from_secs(20), &mut self.done)
             .await
-            .expect("serve_with returns")
-            .expect("serve_with does not panic")
-            .expect("serve_with ends without an error");
+            .expect("serve returns")
+            .expect("serve does not panic")
+            .expect("serve ends without an error");
         started.elapsed()
     }
 }
 
-fn with_web(web: Arc<WebConfig>) -> ServeOptions {
-    ServeOptions {
-        web: Some(web),
-        ..ServeOptions::default()
+fn with_web(web: Arc<WebConfig>) -> Options {
+    Options {
+        web_config: Some(web),
+        ..Options::default()
     }
 }
 
@@ -323,7 +343,7 @@ async fn verify_client_cert_if_given_checks_only_certificates_that_come() {
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_cut_off() {
     let pki = Pki::new("web-tls-stall");
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
         ..with_web(pki.web(TLS))
     };
@@ -535,7 +555,7 @@ async fn a_real_prometheus_scrapes_over_mtls_with_basic_auth() {
 #[tokio::test]
 async fn wrong_methods_get_405_and_unknown_paths_404() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     for path in ["/metrics", "/-/healthy", "/-/ready", "/"] {
         let response = client.post(served.url("http", path)).send().await.unwrap();
@@ -561,9 +581,9 @@ async fn wrong_methods_get_405_and_unknown_paths_404() {
 #[tokio::test]
 async fn oversized_requests_are_refused() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
-    let body = vec![b'x'; server::MAX_REQUEST_BODY + 1];
+    let body = vec![b'x'; web::MAX_REQUEST_BODY + 1];
     for path in ["/metrics", "/nope"] {
         let response = client
             .post(served.url("http", path))
@@ -585,7 +605,7 @@ async fn oversized_requests_are_refused() {
     // Headers beyond the bound.
     let addr = served.addr;
     let (answer, _) = tokio::task::spawn_blocking(move || {
-        let padding = "a".repeat(server::MAX_REQUEST_HEAD);
+        let padding = "a".repeat(web::MAX_REQUEST_HEAD);
         raw_exchange(
             addr,
             format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n").as_bytes(),
@@ -599,9 +619,9 @@ async fn oversized_requests_are_refused() {
 
 #[tokio::test]
 async fn a_client_trickling_its_headers_is_cut_off() {
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(Router::new().route("/", get(|| async { "hello" })), options).await;
     let addr = served.addr;
@@ -636,7 +656,7 @@ async fn a_client_trickling_its_headers_is_cut_off() {
 #[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let addr = served.addr;
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
@@ -670,9 +690,9 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 
 #[tokio::test]
 async fn idle_connections_are_closed_after_the_header_read_timeout() {
-    let options = ServeOptions {
+    let options = Options {
         header_read_timeout: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(Router::new().route("/", get(|| async { "hello" })), options).await;
     let addr = served.addr;
@@ -719,12 +739,11 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
             "too late"
         }),
     );
-    let options = ServeOptions {
-        scrape_timeout: Duration::from_millis(200),
+    let options = Options {
         request_timeout_margin: Duration::from_millis(100),
-        ..ServeOptions::default()
+        ..Options::default()
     };
-    let served = Served::start(router, options).await;
+    let served = Served::routes(router, options, "200ms").await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let response = client
@@ -760,7 +779,7 @@ async fn a_request_that_outlives_its_deadline_gets_503() {
 #[tokio::test]
 async fn shutdown_drains_not_ready_then_refuses_new_connections() {
     let fake = fake_with_a_job();
-    let served = Served::exporter(&fake, ServeOptions::default()).await;
+    let served = Served::exporter(&fake, Options::default()).await;
     let client = reqwest::Client::new();
     let addr = served.addr;
     let get = |path: &str| {
@@ -827,9 +846,9 @@ async fn shutdown_waits_no_longer_than_its_grace_period() {
         }
     };
     let router = Router::new().route("/forever", get(handler));
-    let options = ServeOptions {
+    let options = Options {
         shutdown_grace: Duration::from_millis(300),
-        ..ServeOptions::default()
+        ..Options::default()
     };
     let served = Served::start(router, options).await;
     let request = tokio::spawn(reqwest::get(served.url("http", "/forever")));
@@ -850,7 +869,7 @@ fn the_shipped_example_web_config_loads() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/web-config.yml");
     let path = pki.dir.join("web-config.yml");
     std::fs::copy(example, &path).unwrap();
-    let web = web_config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let web = web::config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert!(web.tls().is_some());
     assert_eq!(web.users().map(|users| users.len()), Some(1));
     assert!(

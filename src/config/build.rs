@@ -7,15 +7,18 @@ use std::path::Path;
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
+use super::credentials::Credentials;
+use super::error::ConfigError;
+use super::raw::check_document_root;
 use super::raw::{
     FilePathRule, RawAtlas, RawAuth, RawCluster, RawCollection, RawConfig, RawDiscovery,
     RawExportJobs, RawMetadata, RawTarget, SecretRule,
 };
-use super::{
-    AtlasConfig, ClusterTag, CollectionConfig, Config, ConfigError, Credentials, DiscoveryConfig,
-    ExportJobsConfig, ListedCluster, MetadataConfig, Target,
+use super::settings::{
+    AtlasConfig, ClusterTag, CollectionConfig, Config, DiscoveryConfig, ExportJobsConfig,
+    ListedCluster, MetadataConfig, Target,
 };
-use crate::yaml::{Checked, KeyPath, Locator, Mapping};
+use crate::yaml::{Checked, KeyPath, Locator, Mapping, yaml_error};
 
 pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
     let atlas = match raw.atlas {
@@ -366,6 +369,25 @@ fn build_metadata(raw: RawMetadata, at: &Locator) -> Result<MetadataConfig, Conf
         snapshots: raw.snapshots.unwrap_or(defaults.snapshots),
         cluster_tags,
     })
+}
+
+/// Reads and checks the config file; messages name the file as the user gave it.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.display().to_string(),
+        error,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Checks config text; `origin` names it in messages (usually the file name). Reads `*_file` secrets,
+/// relative to the current directory.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    let at = Locator::new(text, origin);
+    check_document_root(text, &at)?;
+    let raw: Mapping<RawConfig> =
+        serde_yaml::from_str(text).map_err(|error| yaml_error::<ConfigError>(error, origin))?;
+    build(raw.0, &at)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt;
 use secrecy::SecretString;
 use secrecy::zeroize::Zeroize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 pub(super) const ENV_CLIENT_ID: &str = "MONGODB_ATLAS_CLIENT_ID";
 pub(super) const ENV_CLIENT_SECRET: &str = "MONGODB_ATLAS_CLIENT_SECRET";
@@ -172,7 +172,7 @@ pub(super) mod tests {
     use secrecy::ExposeSecret;
     use std::collections::HashMap;
 
-    pub(in crate::config) fn api_key(credentials: &Credentials) -> (&str, &str) {
+    pub(crate) fn api_key(credentials: &Credentials) -> (&str, &str) {
         match credentials {
             Credentials::ApiKey {
                 public_key,
@@ -182,7 +182,7 @@ pub(super) mod tests {
         }
     }
 
-    pub(in crate::config) fn service_account(credentials: &Credentials) -> (&str, &str) {
+    pub(crate) fn service_account(credentials: &Credentials) -> (&str, &str) {
         match credentials {
             Credentials::ServiceAccount {
                 client_id,
@@ -192,7 +192,7 @@ pub(super) mod tests {
         }
     }
 
-    pub(in crate::config) fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    pub(crate) fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))

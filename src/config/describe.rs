@@ -2,8 +2,12 @@
 
 use std::fmt::{self, Write as _};
 
-use super::credentials::{ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_PRIVATE_KEY, ENV_PUBLIC_KEY};
-use super::{Config, Credentials, Target, format_duration, format_size};
+use super::credentials::{
+    Credentials, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_PRIVATE_KEY, ENV_PUBLIC_KEY,
+};
+use super::duration::format_duration;
+use super::settings::{Config, Target};
+use super::size::format_size;
 
 /// `; expected to export every 1d` (or that none is expected) for a configured expectation.
 fn expectation_note(every: Option<std::time::Duration>) -> String {

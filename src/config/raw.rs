@@ -12,10 +12,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{
-    ApiVersion, ConfigError, EXPORTER_LABELS, TAG_LABEL_PREFIX, format_size, parse_duration,
-    parse_size,
-};
+use super::duration::parse_duration;
+use super::error::ConfigError;
+use super::settings::{ApiVersion, EXPORTER_LABELS, TAG_LABEL_PREFIX};
+use super::size::{format_size, parse_size};
 use crate::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
 
 pub(super) struct GroupIdRule;

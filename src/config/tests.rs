@@ -5,6 +5,7 @@ use super::*;
 use secrecy::SecretString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 pub(super) const FILE: &str = "atlas-backup-exporter.yml";
 pub(super) const GROUP: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";

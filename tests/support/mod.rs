@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
+use atlas_backup_exporter::Options;
 use atlas_backup_exporter::clock::Clock;
 use atlas_backup_exporter::config::{self, Credentials};
 use fake_atlas::FakeAtlas;
@@ -54,8 +55,7 @@ impl Exporter {
     /// Starts the stand-in and the exporter with `yaml` as its config, where
     /// `BASE_URL` stands for the stand-in's address.
     pub async fn start(fake: FakeAtlas, yaml: &str, credentials: Credentials) -> Exporter {
-        let options = atlas_backup_exporter::server::WebOptions::default();
-        Exporter::start_with(fake, yaml, credentials, &options, Clock::real()).await
+        Exporter::start_with(fake, yaml, credentials, Options::default()).await
     }
 
     /// [`Exporter::start`] with the exporter on `clock`, a `ManualClock`'s handle that the test
@@ -66,32 +66,29 @@ impl Exporter {
         credentials: Credentials,
         clock: Clock,
     ) -> Exporter {
-        let options = atlas_backup_exporter::server::WebOptions::default();
-        Exporter::start_with(fake, yaml, credentials, &options, clock).await
+        let options = Options {
+            clock,
+            ..Options::default()
+        };
+        Exporter::start_with(fake, yaml, credentials, options).await
     }
 
-    /// [`Exporter::start`] with the command line's web options (`--web.max-requests`, …) and a
+    /// [`Exporter::start`] with `options`: the command line's (`--web.max-requests`, …) and the
     /// clock.
     pub async fn start_with(
         fake: FakeAtlas,
         yaml: &str,
         credentials: Credentials,
-        options: &atlas_backup_exporter::server::WebOptions,
-        clock: Clock,
+        options: Options,
     ) -> Exporter {
         let base_url = fake.start().await.expect("stand-in Atlas starts");
         let yaml = yaml.replace("BASE_URL", &base_url);
         let config = config::parse(&yaml, "test.yml").expect("test config is valid");
-        let app = atlas_backup_exporter::build_with_clock(&config, credentials, options, clock)
-            .expect("exporter builds");
+        let app =
+            atlas_backup_exporter::build(&config, credentials, options).expect("exporter builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = app.router.clone();
-        tokio::spawn(atlas_backup_exporter::server::serve(
-            listener,
-            router,
-            std::future::pending(),
-        ));
+        tokio::spawn(app.clone().serve(listener, std::future::pending()));
         Exporter {
             fake,
             addr,

@@ -42,7 +42,7 @@ pub struct Users {
 }
 
 impl Users {
-    /// Users from name to bcrypt hash (checked by [`crate::web_config`]).
+    /// Users from name to bcrypt hash (checked by [`super::config`]).
     pub fn new(hashes: BTreeMap<String, SecretString>) -> Users {
         let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
         Users {
@@ -162,7 +162,7 @@ pub async fn require(
     request: Request,
     next: Next,
 ) -> Response {
-    if crate::server::is_health_path(request.uri().path()) {
+    if super::health::is_health_path(request.uri().path()) {
         return next.run(request).await;
     }
     let Some(users) = current.get() else {

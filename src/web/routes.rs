@@ -12,40 +12,16 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
+use super::health::{HEALTHY, READY};
 use crate::config::Config;
 use crate::exporter::Exporter;
+use crate::options::Options;
 
 /// The content type of the Prometheus text format.
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// How the exporter is reached, from the command line.
-#[derive(Clone, Debug)]
-pub struct WebOptions {
-    /// `--web.telemetry-path`.
-    pub telemetry_path: String,
-    /// `--web.external-url`: the URL Prometheus reaches the exporter at, for `/sd`.
-    pub external_url: Option<String>,
-    /// `--web.max-requests`: scrapes of the telemetry path served at once; past it, 503 at once.
-    /// 0 is no limit. `/probe` is not capped: its concurrency is Prometheus's own in sharded
-    /// set-ups.
-    pub max_requests: usize,
-}
-
-/// `--web.max-requests`'s default, node_exporter's.
-pub const DEFAULT_MAX_REQUESTS: usize = 40;
-
-impl Default for WebOptions {
-    fn default() -> Self {
-        WebOptions {
-            telemetry_path: "/metrics".into(),
-            external_url: None,
-            max_requests: DEFAULT_MAX_REQUESTS,
-        }
-    }
-}
-
 /// Paths the exporter serves itself, which the telemetry path cannot take.
-const OWN_PATHS: [&str; 5] = ["/", "/probe", "/sd", super::HEALTHY, super::READY];
+const OWN_PATHS: [&str; 5] = ["/", "/probe", "/sd", HEALTHY, READY];
 
 /// Whether `path` can be the telemetry path: absolute, not one of the exporter's other paths,
 /// and plain (no `{capture}` or `*wildcard` the router would read as a pattern).
@@ -76,7 +52,7 @@ struct AppState {
 
 /// The router: the telemetry path (the scrape), `/probe`, `/sd`, `/` and `/-/healthy`; anything
 /// else is 404. The server adds `/-/ready`, which follows its life cycle (see `health`).
-pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) -> Router {
+pub fn router(exporter: Arc<Exporter>, config: &Config, options: &Options) -> Router {
     let state = AppState {
         exporter,
         landing: landing_page(config, &options.telemetry_path).into(),
@@ -97,7 +73,7 @@ pub fn router(exporter: Arc<Exporter>, config: &Config, options: &WebOptions) ->
         .route("/probe", get(probe))
         .route("/sd", get(service_discovery))
         .route("/", get(landing))
-        .route(super::HEALTHY, get(healthy))
+        .route(HEALTHY, get(healthy))
         .fallback(not_found)
         .with_state(state)
         // The fastest level: a scrape of 100,000 samples compresses in a third of the CPU time of

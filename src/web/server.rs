@@ -12,13 +12,8 @@
 //! `reload` watches the web config and its files and swaps certificates and users without a new
 //! listener.
 
-mod health;
-mod reload;
-mod routes;
-
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,25 +29,12 @@ use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::basic_auth::CurrentUsers;
+use super::basic_auth::CurrentUsers;
+use super::routes::scrape_timeout;
+use super::{health, reload};
 use crate::config::format_duration;
 use crate::metrics::OwnMetrics;
-use crate::web_config::WebConfig;
-pub use health::{HEALTH_PATHS, HEALTHY, READY, is_health_path};
-use routes::scrape_timeout;
-pub use routes::{
-    DEFAULT_MAX_REQUESTS, TEXT_FORMAT, WebOptions, check_external_url, check_telemetry_path, router,
-};
-
-/// Serves `router` on `listener` over plain HTTP, with the default [`ServeOptions`], until
-/// `shutdown` completes; then lets scrapes in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve_with(listener, router, ServeOptions::default(), shutdown).await
-}
+use crate::options::Options;
 
 /// Binds the `--web.listen-address`: `:PORT` is every interface (IPv6 and IPv4 where the host
 /// has them), `HOST:PORT` and `[V6]:PORT` one address.
@@ -136,84 +118,58 @@ pub const MAX_REQUEST_BODY: usize = 4 * 1024;
 /// The most a request line and its headers may take (hyper allows no less than 8 KiB).
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// How the server treats connections and requests, apart from its routes.
-#[derive(Clone, Debug)]
-pub struct ServeOptions {
-    /// TLS and basic authentication, from `--web.config.file`; `None` is plain HTTP for anyone.
-    pub web: Option<Arc<WebConfig>>,
-    /// The file `web` was loaded from: when set, it and the files it names are watched, and a
-    /// change is put in force for new connections and requests (see `reload`).
-    pub web_config_file: Option<PathBuf>,
-    /// Where answers are counted and reloads recorded; `None` counts nothing.
-    pub metrics: Option<Arc<OwnMetrics>>,
-    /// A scrape's deadline when Prometheus sends no timeout header: `collection.timeout`.
-    pub scrape_timeout: Duration,
-    /// Added to a request's scrape deadline (its header's, else `scrape_timeout`) to bound the
-    /// whole request, authentication included. A scrape ends inside its deadline by itself: this
-    /// is the backstop that answers 503 if something still hangs.
-    pub request_timeout_margin: Duration,
-    /// `--web.read-header-timeout`: how long a client may take over the TLS handshake and over
-    /// each request's headers (slowloris). hyper runs this timer while a keep-alive connection
-    /// waits for its next request too, so it is also how long an idle connection stays open.
-    pub header_read_timeout: Duration,
-    /// How long shutdown waits for requests in flight before closing their connections.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        ServeOptions {
-            web: None,
-            web_config_file: None,
-            metrics: None,
-            scrape_timeout: crate::config::CollectionConfig::default().timeout,
-            request_timeout_margin: Duration::from_secs(5),
-            // Prometheus scraping more often than this keeps its connection; a client trickling
-            // its headers holds one for no longer than this.
-            header_read_timeout: Duration::from_secs(30),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
-
 /// Serves `router` on `listener` with TLS, authentication and the bounds of `options`, and the
 /// readiness endpoint `/-/ready`, until `shutdown` completes. Then it drains: `/-/ready` answers
 /// 503, new requests but the health checks get 503, and the ones in flight finish, for up to
 /// `options.shutdown_grace` in all; then it stops accepting, closes the connections, and returns.
+/// Answers are counted in `metrics`; a request without Prometheus's timeout header gets
+/// `scrape_timeout` (`collection.timeout`) and the margin.
 ///
 /// HTTP/1.1 only: Prometheus scrapes with it, and HTTP/2 would need bounds of its own.
-pub async fn serve_with(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
-    options: ServeOptions,
+    options: &Options,
+    metrics: Arc<OwnMetrics>,
+    scrape_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let users = options
-        .web
+        .web_config
         .as_ref()
         .map(|web| Arc::new(CurrentUsers::new(web.users().cloned())));
     let lifecycle = health::Lifecycle::new();
     let router = router.merge(health::routes(lifecycle.clone()));
-    let app =
-        with_request_bounds(router, &options, users.clone(), lifecycle.clone()).into_make_service();
-    if let Some(web) = &options.web {
+    let limits = RequestTimeout {
+        scrape_timeout,
+        margin: options.request_timeout_margin,
+    };
+    let app = with_request_bounds(
+        router,
+        limits,
+        metrics.clone(),
+        users.clone(),
+        lifecycle.clone(),
+    )
+    .into_make_service();
+    if let Some(web) = &options.web_config {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
     let tls = options
-        .web
+        .web_config
         .as_ref()
         .and_then(|web| web.tls())
         .map(|config| RustlsConfig::from_config(config.clone()));
     // Stopped when serving ends, whichever way.
-    let _watcher = match (&options.web, &options.web_config_file, users) {
-        (Some(web), Some(path), Some(users)) => Some(reload::watch(
-            path.clone(),
+    let _watcher = match (&options.web_config, users) {
+        (Some(web), Some(users)) if let Some(path) = web.file() => Some(reload::watch(
+            path.to_owned(),
             web.clone(),
             reload::InForce {
                 tls: tls.clone(),
                 users,
             },
-            options.metrics.clone(),
+            metrics,
         )),
         _ => None,
     };
@@ -278,7 +234,8 @@ pub async fn serve_with(
 /// admission that refuses new requests while draining.
 fn with_request_bounds(
     router: Router,
-    options: &ServeOptions,
+    limits: RequestTimeout,
+    metrics: Arc<OwnMetrics>,
     users: Option<Arc<CurrentUsers>>,
     lifecycle: Arc<health::Lifecycle>,
 ) -> Router {
@@ -289,24 +246,14 @@ fn with_request_bounds(
     let router = match users {
         Some(users) => router.layer(axum::middleware::from_fn_with_state(
             users,
-            crate::basic_auth::require,
+            super::basic_auth::require,
         )),
         None => router,
     };
-    let limits = RequestTimeout {
-        scrape_timeout: options.scrape_timeout,
-        margin: options.request_timeout_margin,
-    };
-    let router = router
+    router
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
-        .layer(axum::middleware::from_fn_with_state(limits, bound_request));
-    match &options.metrics {
-        Some(metrics) => router.layer(axum::middleware::from_fn_with_state(
-            metrics.clone(),
-            count_answer,
-        )),
-        None => router,
-    }
+        .layer(axum::middleware::from_fn_with_state(limits, bound_request))
+        .layer(axum::middleware::from_fn_with_state(metrics, count_answer))
 }
 
 /// Counts the answer in `atlas_backup_exporter_http_requests_total`: `handler` is the route the

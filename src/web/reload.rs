@@ -18,9 +18,9 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinHandle;
 
-use crate::basic_auth::CurrentUsers;
+use super::basic_auth::CurrentUsers;
+use super::config::{self, WebConfig, fingerprint};
 use crate::metrics::OwnMetrics;
-use crate::web_config::{self, WebConfig, fingerprint};
 
 /// How often the files are looked at: a change is in force within this and one load.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -72,18 +72,12 @@ pub(super) fn watch(
     path: PathBuf,
     initial: Arc<WebConfig>,
     in_force: InForce,
-    metrics: Option<Arc<OwnMetrics>>,
+    metrics: Arc<OwnMetrics>,
 ) -> Watcher {
-    if let Some(metrics) = &metrics {
-        metrics.expose_web_config_reload();
-    }
-    let record = move |succeeded: bool| {
-        if let Some(metrics) = &metrics {
-            match succeeded {
-                true => metrics.web_config_reload.succeeded(),
-                false => metrics.web_config_reload.failed(),
-            }
-        }
+    metrics.expose_web_config_reload();
+    let record = move |succeeded: bool| match succeeded {
+        true => metrics.web_config_reload.succeeded(),
+        false => metrics.web_config_reload.failed(),
     };
     record(true);
     Watcher(tokio::spawn(async move {
@@ -115,7 +109,7 @@ pub(super) fn watch(
             settling = None;
             let attempt = {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || web_config::load(&path))
+                tokio::task::spawn_blocking(move || config::load(&path))
                     .await
                     .map_err(|error| error.to_string())
                     .and_then(|loaded| loaded.map_err(|error| error.to_string()))
