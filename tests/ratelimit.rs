@@ -2,15 +2,12 @@
 //! requests per window, not one request per cluster per scrape; a short `Retry-After` is waited
 //! for as before; the budget Atlas announces is shown.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Exporter, GROUP, GROUP2, Scrape, StderrLog, TempDir};
-
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+use crate::support::{self, Exporter, GROUP, GROUP2, Scrape, Spawn, TempDir};
 
 /// Clusters of the rate-limited project ([`GROUP`]): more than `max_concurrent_requests`.
 const STORMED: usize = 10;
@@ -285,23 +282,12 @@ async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() 
         .replace("BASE_URL", &base_url)
         .replace("targets:", &format!("{auth}targets:"));
     let file = dir.write("exporter.yml", &yaml);
-    let mut child = Command::new(BIN)
-        .args(["--config.file", file.to_str().unwrap()])
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "debug",
-        ])
-        .env_remove("MONGODB_ATLAS_CLIENT_ID")
-        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = StderrLog::read(&mut child);
-    let address = log.listening_address().await;
+    let exporter = Spawn::exporter()
+        .config(&file)
+        .args(["--log.level", "debug"])
+        .serve()
+        .await;
+    let (log, address) = (&exporter.log, exporter.addr);
     let mut scrape = None;
     for _ in 0..3 {
         let response = reqwest::Client::new()
@@ -330,8 +316,7 @@ async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() 
         "{}",
         windows[0]
     );
-    support::sigterm(&child);
-    let _ = child.wait();
+    exporter.into_running().stop();
 }
 
 #[tokio::test]
