@@ -282,6 +282,8 @@ const EXPORTER: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 pub struct Spawn {
     command: Command,
     program: String,
+    /// What [`Spawn::output`] writes to its stdin.
+    input: Option<Vec<u8>>,
 }
 
 impl Spawn {
@@ -300,6 +302,7 @@ impl Spawn {
         Spawn {
             command,
             program: path.display().to_string(),
+            input: None,
         }
     }
 
@@ -351,12 +354,43 @@ impl Spawn {
         self
     }
 
+    /// `input` on its stdin when it runs to its end with [`Spawn::output`].
+    pub fn stdin(mut self, input: Vec<u8>) -> Spawn {
+        self.input = Some(input);
+        self
+    }
+
     /// Runs it to its end, both streams captured.
     pub fn output(mut self) -> Exited {
-        let output = self
+        use std::io::Write;
+        use std::process::Stdio;
+        let program = self.program;
+        let mut child = self
             .command
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", self.program));
+            .stdin(if self.input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {program}: {e}"));
+        // Written from a thread of its own, so a program that answers before it has read
+        // everything cannot block on a full pipe while this blocks writing.
+        let writer = self
+            .input
+            .zip(child.stdin.take())
+            .map(|(input, mut pipe)| std::thread::spawn(move || pipe.write_all(&input)));
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for {program}: {e}"));
+        if let Some(writer) = writer {
+            writer
+                .join()
+                .expect("the stdin writer")
+                .unwrap_or_else(|e| panic!("writing to {program}'s stdin: {e}"));
+        }
         Exited {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
