@@ -149,6 +149,11 @@ impl RateLimits {
             if !held {
                 held = true;
                 self.held.with_label_values(&[key.endpoint.label()]).inc();
+                tracing::debug!(
+                    endpoint = key.endpoint.label(),
+                    group_id = key.group_label(),
+                    "request held back by Atlas's rate limit"
+                );
             }
         };
         loop {
