@@ -258,14 +258,7 @@ async fn a_collection_is_bounded_by_the_interval_or_an_explicit_timeout_and_call
 // One thread: the background loop runs where the log is captured.
 #[tokio::test(flavor = "current_thread")]
 async fn a_failing_cluster_keeps_its_up_0_and_its_reason_in_every_background_collection() {
-    use atlas_backup_exporter::logging::{LogFormat, LogLevel, dispatch};
-    let captured = Captured::default();
-    let writer = {
-        let captured = captured.clone();
-        move || captured.clone()
-    };
-    let _log =
-        tracing::dispatcher::set_default(&dispatch(LogLevel::Info, LogFormat::Logfmt, writer));
+    let (captured, _log) = Captured::on_this_thread(atlas_backup_exporter::logging::LogLevel::Info);
     let fake = two_clusters();
     fake.inject(Fault::atlas_error(
         "/clusters/Cluster1/backup/exports",

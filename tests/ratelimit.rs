@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Exporter, GROUP, GROUP2, Scrape, Spawn, TempDir};
+use crate::support::{self, Captured, Exporter, GROUP, GROUP2, Scrape, Spawn, TempDir};
 
 /// Clusters of the rate-limited project ([`GROUP`]): more than `max_concurrent_requests`.
 const STORMED: usize = 10;
@@ -60,6 +60,9 @@ fn up(scrape: &Scrape, group: &str, cluster: &str) -> Option<f64> {
     )
 }
 
+/// The debug line of a request held back, logged once per request as it is counted.
+const HELD: &str = "request held back by Atlas's rate limit";
+
 fn held(scrape: &Scrape) -> f64 {
     scrape
         .value(
@@ -73,8 +76,11 @@ fn pair(group: &str) -> [(&str, &str); 2] {
     [("group_id", group), ("endpoint", "list_export_jobs")]
 }
 
-#[tokio::test]
+// One thread: the exporter's tasks run where the log is captured.
+#[tokio::test(flavor = "current_thread")]
 async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
+    let (captured, _log) =
+        Captured::on_this_thread(atlas_backup_exporter::logging::LogLevel::Debug);
     let fake = fake();
     fake.rate_limit_storm(GROUP, "list_export_jobs", 20, Duration::from_secs(20));
     let manual = ManualClock::new();
@@ -150,6 +156,7 @@ async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
         .fake
         .inject(Fault::hold(&format!("/groups/{GROUP}/clusters/"), &gate).times(1));
     let held_before = held(&scrape);
+    let logged_before = captured.lines_with(&[HELD, "endpoint=list_export_jobs"]);
     let sent_before = exporter
         .fake
         .requests()
@@ -159,17 +166,14 @@ async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
         async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
     });
     support::within("the first request after the window", gate.arrivals(1)).await;
-    let own = support::within("the other clusters waiting for it", async {
-        loop {
-            let own = exporter.app.exporter.own_metrics();
-            let own = Scrape::parse(&String::from_utf8_lossy(&own));
-            if held(&own) >= held_before + (STORMED - 1) as f64 {
-                return own;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    // Every request held back says so once, as it is counted: the other clusters waiting for
+    // the first request are the STORMED - 1 lines after those logged so far.
+    let held_line = [HELD, "endpoint=list_export_jobs"];
+    let waiting = logged_before + STORMED - 1;
+    captured.wait_for_lines(&held_line, waiting).await;
+    assert_eq!(captured.lines_with(&held_line), waiting);
+    let own = exporter.app.exporter.own_metrics();
+    let own = Scrape::parse(&String::from_utf8_lossy(&own));
     assert_eq!(held(&own), held_before + (STORMED - 1) as f64);
     assert_eq!(
         exporter

@@ -715,15 +715,21 @@ impl std::ops::Deref for Binary {
 }
 
 /// Log lines written to it, kept as one text: a `tracing` writer for tests that count what an
-/// exporter in the test's own process logs.
-#[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// exporter in the test's own process logs, or wait for it to log something.
+#[derive(Clone)]
+pub struct Captured(std::sync::Arc<tokio::sync::watch::Sender<Vec<u8>>>);
+
+impl Default for Captured {
+    fn default() -> Captured {
+        Captured(std::sync::Arc::new(tokio::sync::watch::Sender::new(
+            Vec::new(),
+        )))
+    }
+}
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
+        self.0.send_modify(|bytes| bytes.extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -731,10 +737,34 @@ impl std::io::Write for Captured {
     }
 }
 
+/// How many lines of `bytes` hold every one of `needles`.
+fn count_lines_with(bytes: &[u8], needles: &[&str]) -> usize {
+    let all = |line: &&str| needles.iter().all(|n| line.contains(n));
+    String::from_utf8_lossy(bytes).lines().filter(all).count()
+}
+
 impl Captured {
+    /// The exporter's log at `level`, in logfmt, captured from this thread (which is every
+    /// task's on a `current_thread` runtime) until the guard is dropped.
+    pub fn on_this_thread(
+        level: atlas_backup_exporter::logging::LogLevel,
+    ) -> (Captured, tracing::dispatcher::DefaultGuard) {
+        use atlas_backup_exporter::logging::{LogFormat, dispatch};
+        let captured = Captured::default();
+        let writer = {
+            let captured = captured.clone();
+            move || captured.clone()
+        };
+        let guard = tracing::dispatcher::set_default(&dispatch(level, LogFormat::Logfmt, writer));
+        // A test on another thread may be registering a log line's callsite while this
+        // subscriber is being registered, and leave it cached as "nobody listens": make
+        // tracing ask every subscriber again, this one included.
+        tracing::callsite::rebuild_interest_cache();
+        (captured, guard)
+    }
+
     fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
     }
 
     /// How many times `needle` was written.
@@ -744,7 +774,22 @@ impl Captured {
 
     /// How many lines hold every one of `needles`.
     pub fn lines_with(&self, needles: &[&str]) -> usize {
-        let all = |line: &&str| needles.iter().all(|n| line.contains(n));
-        self.text().lines().filter(all).count()
+        count_lines_with(&self.0.borrow(), needles)
+    }
+
+    /// Waits until `n` lines hold every one of `needles`.
+    pub async fn wait_for_lines(&self, needles: &[&str], n: usize) {
+        let mut written = self.0.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let waited = written.wait_for(|bytes| count_lines_with(bytes, needles) >= n);
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!(
+                "not {n} lines with {needles:?} after 30 s:\n{}",
+                self.text()
+            );
+        }
     }
 }
