@@ -2074,7 +2074,7 @@ fn check_exporter_config(config: &Yaml, source: &str) {
                         "{source}: bad label name {key}"
                     );
                     assert!(
-                        !atlas_backup_exporter::config::EXPORTER_LABELS.contains(&key),
+                        !atlas_backup_exporter::labels::is_reserved(key),
                         "{source}: label {key} is taken"
                     );
                     assert!(

@@ -354,7 +354,7 @@ fn the_config_reference_shows_every_key_the_parser_allows() {
 #[test]
 fn the_config_page_lists_every_reserved_label() {
     let rules = section(CONFIGURATION, "docs/configuration.md", "Rules");
-    for label in atlas_backup_exporter::config::EXPORTER_LABELS {
+    for label in atlas_backup_exporter::labels::reserved() {
         assert!(
             rules.contains(&format!("`{label}`")),
             "`{label}` is reserved but not listed in docs/configuration.md's Rules"
