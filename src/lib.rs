@@ -24,6 +24,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod exporter;
+pub mod labels;
 // Unit tests reach the stand-in (a dev-dependency) as `crate::fake_atlas`.
 #[cfg(test)]
 extern crate fake_atlas;

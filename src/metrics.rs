@@ -7,6 +7,8 @@ use prometheus::{
     Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::labels;
+
 /// The git commit the binary was built from, or `unknown`.
 pub const REVISION: &str = env!("ATLAS_BACKUP_EXPORTER_REVISION");
 /// The crate version.
@@ -111,7 +113,7 @@ impl OwnMetrics {
                 "atlas_backup_exporter_api_requests_total",
                 "HTTP requests the exporter made to the Atlas Administration API, retries included, by endpoint and final HTTP status of the attempt (error: no answer). Watch 401/403/429.",
             ),
-            &["endpoint", "code"],
+            &[labels::ENDPOINT, labels::CODE],
         )
         .expect("static metric definition");
         let full_listings = IntCounterVec::new(
@@ -119,7 +121,7 @@ impl OwnMetrics {
                 "atlas_backup_exporter_full_listings_total",
                 "Export-job listings that paged through every page of a cluster instead of stopping at the jobs already known, by reason (first, order, count, missing_job, invalid_job, new_jobs).",
             ),
-            &["reason"],
+            &[labels::REASON],
         )
         .expect("static metric definition");
         let build_info = IntGaugeVec::new(
@@ -127,7 +129,7 @@ impl OwnMetrics {
                 "atlas_backup_exporter_build_info",
                 "Always 1; the exporter's version and the git revision it was built from.",
             ),
-            &["version", "revision"],
+            &[labels::VERSION, labels::REVISION],
         )
         .expect("static metric definition");
         build_info.with_label_values(&[VERSION, REVISION]).set(1);
@@ -136,7 +138,7 @@ impl OwnMetrics {
                 "atlas_backup_exporter_http_requests_total",
                 "Answers of the exporter's own endpoints, by handler (the route; other for any other path) and HTTP status code.",
             ),
-            &["handler", "code"],
+            &[labels::HANDLER, labels::CODE],
         )
         .expect("static metric definition");
         let web_config_reload = WebConfigReload {

@@ -2,7 +2,6 @@
 //! outcome, each asserting the lines printed, the exit code and the calls the stand-in saw.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_atlas::{ClusterKind, FakeAtlas, Fault, job};
@@ -10,7 +9,6 @@ use time::OffsetDateTime;
 
 use crate::support::{self, CLIENT_ID, CLIENT_SECRET, GROUP, GROUP2, PRIVATE_KEY, PUBLIC_KEY};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 const BUCKET: &str = "6a794342c0eb9e7a17729455";
 const SNAPSHOT: &str = "6a7943472c88faeba59ccf70";
 /// A project the stand-in does not know.
@@ -96,27 +94,16 @@ fn config(base_url: &str, credential: Credential, timeout: &str, extra: &str) ->
 
 /// Runs `--atlas.check` on the config at `path` with `args` after it.
 async fn run(path: &Path, args: &[&str]) -> Checked {
-    let mut command = Command::new(BIN);
-    command
-        .args(["--atlas.check", "--config.file", path.to_str().unwrap()])
-        .args(args)
-        .stdin(Stdio::null());
-    for var in [
-        "MONGODB_ATLAS_PUBLIC_API_KEY",
-        "MONGODB_ATLAS_PRIVATE_API_KEY",
-        "MONGODB_ATLAS_CLIENT_ID",
-        "MONGODB_ATLAS_CLIENT_SECRET",
-    ] {
-        command.env_remove(var);
-    }
+    let command = support::Spawn::exporter()
+        .arg("--atlas.check")
+        .config(path)
+        .args(args);
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
+    let output = command.output_async().await;
     Checked {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.code,
+        stdout: output.stdout,
+        stderr: output.stderr,
         elapsed: started.elapsed(),
     }
 }
@@ -513,17 +500,13 @@ async fn config_errors_are_those_of_config_check() {
     let bad = config("http://127.0.0.1:9", GOOD_ACCOUNT, "10s", "").replace(GROUP2, "6a79-not-hex");
     let path = dir.write("exporter.yml", &bad);
     let checked = run(&path, &[]).await;
-    let mut command = Command::new(BIN);
-    command.args(["--config.check", "--config.file", path.to_str().unwrap()]);
-    let config_check = command.output().unwrap();
+    let config_check = support::Spawn::exporter()
+        .arg("--config.check")
+        .config(&path)
+        .output();
     assert_eq!(checked.code, Some(1), "{}", checked.output());
-    assert_eq!(config_check.status.code(), Some(1));
-    assert_eq!(
-        checked.stderr,
-        String::from_utf8_lossy(&config_check.stderr),
-        "{}",
-        checked.output()
-    );
+    assert_eq!(config_check.code, Some(1));
+    assert_eq!(checked.stderr, config_check.stderr, "{}", checked.output());
     assert!(checked.stderr.contains("group_id"), "{}", checked.output());
     assert_eq!(checked.stdout, "");
 }

@@ -3,14 +3,13 @@
 //! turns follow the injected clock, overruns are counted, the first collection's progress shows,
 //! and the loop stops with the server.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use atlas_backup_exporter::clock::ManualClock;
 use atlas_backup_exporter::exporter::background::Background;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Captured, Exporter, GROUP, Scrape, within};
+use crate::support::{self, Captured, Exporter, GROUP, Scrape, Spawn, within};
 
 const PENDING: &str = "atlas_backup_exporter_first_collection_pending";
 const INTERVAL: &str = "atlas_backup_exporter_collection_interval_seconds";
@@ -259,14 +258,7 @@ async fn a_collection_is_bounded_by_the_interval_or_an_explicit_timeout_and_call
 // One thread: the background loop runs where the log is captured.
 #[tokio::test(flavor = "current_thread")]
 async fn a_failing_cluster_keeps_its_up_0_and_its_reason_in_every_background_collection() {
-    use atlas_backup_exporter::logging::{LogFormat, LogLevel, dispatch};
-    let captured = Captured::default();
-    let writer = {
-        let captured = captured.clone();
-        move || captured.clone()
-    };
-    let _log =
-        tracing::dispatcher::set_default(&dispatch(LogLevel::Info, LogFormat::Logfmt, writer));
+    let (captured, _log) = Captured::on_this_thread(atlas_backup_exporter::logging::LogLevel::Info);
     let fake = two_clusters();
     fake.inject(Fault::atlas_error(
         "/clusters/Cluster1/backup/exports",
@@ -423,22 +415,15 @@ fn the_binary_collects_in_the_background_and_stops_on_sigterm() {
             ),
         );
     let path = dir.write("exporter.yml", &config);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
-        .args(["--config.file", path.to_str().unwrap()])
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "debug",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::StderrLog::read(&mut child);
+    let exporter = runtime.block_on(
+        Spawn::exporter()
+            .config(&path)
+            .args(["--log.level", "debug"])
+            .serve(),
+    );
+    let log = &exporter.log;
     runtime.block_on(async {
-        let address = log.listening_address().await;
+        let address = exporter.addr;
         log.line_with("collecting in the background").await;
         within("the first collection held", gate.arrivals(1)).await;
         let body = reqwest::get(format!("http://{address}/metrics"))
@@ -461,9 +446,7 @@ fn the_binary_collects_in_the_background_and_stops_on_sigterm() {
         assert_eq!(scrape.value(PENDING, &[]), Some(0.0));
         assert_eq!(up(&scrape, "Cluster1"), Some(1.0));
     });
-    support::sigterm(&child);
-    let (code, stderr) = log.exit_code_and_text(&mut child);
-    assert_eq!(code, Some(0), "{stderr}");
+    let stderr = exporter.stop_cleanly();
     // The loop ends with the server, before the process does.
     let stopped = stderr.find("msg=\"background collection stopped\"");
     let ended = stderr.rfind("msg=\"stopped\"");
@@ -479,15 +462,14 @@ fn cache_ttl_with_an_interval_is_refused_by_config_check() {
             "targets:\n  - group_id: {GROUP}\ncollection:\n  interval: 1m\n  cache_ttl: 30s\n"
         ),
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
-        .args(["--config.check", "--config.file", path.to_str().unwrap()])
+    let output = Spawn::exporter()
+        .arg("--config.check")
+        .config(&path)
         .env("MONGODB_ATLAS_CLIENT_ID", support::CLIENT_ID)
         .env("MONGODB_ATLAS_CLIENT_SECRET", support::CLIENT_SECRET)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        .output();
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     assert!(
         stderr.contains(&format!(
             "{}: line 5: collection.cache_ttl: cannot be used with collection.interval (line 4)",

@@ -1,40 +1,12 @@
 //! The binary as a user runs it: flags, `--config.check`, start-up failures, serving.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use crate::support::{Exited, Spawn, TempDir};
 
-use crate::support;
-
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
-
-/// A fresh directory for one test's files.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "atlas-backup-exporter-test-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    command.args(args).stdin(Stdio::null());
-    for var in [
-        "MONGODB_ATLAS_PUBLIC_API_KEY",
-        "MONGODB_ATLAS_PRIVATE_API_KEY",
-        "MONGODB_ATLAS_CLIENT_ID",
-        "MONGODB_ATLAS_CLIENT_SECRET",
-    ] {
-        command.env_remove(var);
-    }
-    command.envs(env.iter().copied());
-    command.output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn run(args: &[&str], env: &[(&str, &str)]) -> Exited {
+    Spawn::exporter()
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
 }
 
 const VALID: &str = "\
@@ -55,14 +27,14 @@ targets:
 #[test]
 fn version_and_help_work() {
     let version = run(&["--version"], &[]);
-    assert!(version.status.success());
+    assert!(version.success());
     assert_eq!(
-        text(&version.stdout).trim(),
+        version.stdout.trim(),
         format!("atlas-backup-exporter {}", env!("CARGO_PKG_VERSION"))
     );
     let help = run(&["--help"], &[]);
-    assert!(help.status.success());
-    let help = text(&help.stdout);
+    assert!(help.success());
+    let help = help.stdout;
     for flag in [
         "--config.file",
         "--web.listen-address",
@@ -78,15 +50,14 @@ fn version_and_help_work() {
 
 #[test]
 fn config_check_prints_the_plan_and_exits_zero() {
-    let dir = temp_dir("check-ok");
-    let path = dir.join("exporter.yml");
-    std::fs::write(&path, VALID).unwrap();
+    let dir = TempDir::new("check-ok");
+    let path = dir.write("exporter.yml", VALID);
     let output = run(
         &["--config.check", "--config.file", path.to_str().unwrap()],
         &[],
     );
-    let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    let stdout = &output.stdout;
+    assert!(output.success(), "{stdout}{}", output.stderr);
     assert!(stdout.contains("5f1a2b3c4d5e6f7a8b9c0d1e"), "{stdout}");
     assert!(
         stdout.contains("Cluster0") && stdout.contains("Cluster1"),
@@ -101,19 +72,17 @@ fn config_check_prints_the_plan_and_exits_zero() {
 
 #[test]
 fn config_check_reports_errors_with_file_line_and_key_and_exits_one() {
-    let dir = temp_dir("check-bad");
-    let path = dir.join("bad.yml");
-    std::fs::write(
-        &path,
-        VALID.replace("5f1a2b3c4d5e6f7a8b9c0d1e", "5f1a-not-hex"),
-    )
-    .unwrap();
+    let dir = TempDir::new("check-bad");
+    let path = dir.write(
+        "bad.yml",
+        &VALID.replace("5f1a2b3c4d5e6f7a8b9c0d1e", "5f1a-not-hex"),
+    );
     let output = run(
         &["--config.check", "--config.file", path.to_str().unwrap()],
         &[],
     );
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     assert!(stderr.contains("bad.yml"), "{stderr}");
     assert!(stderr.contains("line 7"), "{stderr}");
     assert!(stderr.contains("group_id"), "{stderr}");
@@ -121,13 +90,11 @@ fn config_check_reports_errors_with_file_line_and_key_and_exits_one() {
 
 #[test]
 fn start_up_fails_before_serving_on_a_bad_config() {
-    let dir = temp_dir("start-bad");
-    let path = dir.join("unknown-key.yml");
-    std::fs::write(
-        &path,
-        VALID.replace("    labels: {env: prod}", "    lables: {env: prod}"),
-    )
-    .unwrap();
+    let dir = TempDir::new("start-bad");
+    let path = dir.write(
+        "unknown-key.yml",
+        &VALID.replace("    labels: {env: prod}", "    lables: {env: prod}"),
+    );
     let output = run(
         &[
             "--config.file",
@@ -137,8 +104,8 @@ fn start_up_fails_before_serving_on_a_bad_config() {
         ],
         &[],
     );
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("unknown-key.yml") && stderr.contains("line 12"),
         "{stderr}"
@@ -149,20 +116,19 @@ fn start_up_fails_before_serving_on_a_bad_config() {
 #[test]
 fn a_missing_config_file_is_named() {
     let output = run(&["--config.file", "/nonexistent/exporter.yml"], &[]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("/nonexistent/exporter.yml"));
+    assert_eq!(output.code, Some(1));
+    assert!(output.stderr.contains("/nonexistent/exporter.yml"));
 }
 
 #[test]
 fn without_auth_the_environment_is_required_and_named() {
-    let dir = temp_dir("env");
-    let path = dir.join("noauth.yml");
+    let dir = TempDir::new("env");
     let no_auth = "targets:\n  - group_id: 5f1a2b3c4d5e6f7a8b9c0d1e\n";
-    std::fs::write(&path, no_auth).unwrap();
+    let path = dir.write("noauth.yml", no_auth);
     let args = ["--config.check", "--config.file", path.to_str().unwrap()];
     let output = run(&args, &[]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     for var in [
         "MONGODB_ATLAS_CLIENT_ID",
         "MONGODB_ATLAS_CLIENT_SECRET",
@@ -178,55 +144,40 @@ fn without_auth_the_environment_is_required_and_named() {
             ("MONGODB_ATLAS_PRIVATE_API_KEY", "priv-secret-value"),
         ],
     );
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(!text(&output.stdout).contains("priv-secret-value"));
+    assert!(output.success(), "{}", output.stderr);
+    assert!(!output.stdout.contains("priv-secret-value"));
 }
 
 #[test]
 fn the_binary_serves_and_stops_cleanly_on_sigterm() {
-    let dir = temp_dir("serve");
-    let path = dir.join("exporter.yml");
+    let dir = TempDir::new("serve");
     // An Atlas that is not there: the exporter still serves, with up 0.
-    std::fs::write(
-        &path,
-        VALID.replace(
+    let path = dir.write(
+        "exporter.yml",
+        &VALID.replace(
             "atlas:\n",
             "atlas:\n  base_url: http://127.0.0.1:9\n  request_timeout: 1s\n",
         ),
-    )
-    .unwrap();
-    // Port 0: the binary takes a free port and names it in its `listening` line.
-    let mut child = Command::new(BIN)
-        .args([
-            "--config.file",
-            path.to_str().unwrap(),
-            "--web.listen-address",
-            "127.0.0.1:0",
-        ])
-        .args(["--log.format", "json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::StderrLog::read(&mut child);
+    );
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let body = runtime.block_on(async {
-        // The listener is bound before the line is logged: the first request gets through.
-        let address = log.listening_address().await;
+    let (exporter, body) = runtime.block_on(async {
+        let exporter = Spawn::exporter()
+            .config(&path)
+            .args(["--log.format", "json"])
+            .serve()
+            .await;
         let response = reqwest::Client::new()
-            .get(format!("http://{address}/metrics"))
+            .get(exporter.url("/metrics"))
             .header("X-Prometheus-Scrape-Timeout-Seconds", "3")
             .send()
             .await
             .unwrap();
-        response.text().await.unwrap()
+        (exporter, response.text().await.unwrap())
     });
     assert!(body.contains("atlas_backup_export_up{group_id=\"5f1a2b3c4d5e6f7a8b9c0d1e\",cluster_name=\"Cluster0\",env=\"prod\"} 0"), "{body}");
     assert!(body.contains("atlas_backup_exporter_build_info{"), "{body}");
     // SIGTERM: exits 0.
-    support::sigterm(&child);
-    let (code, stderr) = log.exit_code_and_text(&mut child);
+    let (code, stderr) = exporter.into_running().stop();
     assert_eq!(code, Some(0));
     let first = stderr.lines().next().unwrap_or_default();
     let parsed: serde_json::Value =
@@ -272,8 +223,8 @@ fn a_telemetry_path_the_exporter_cannot_serve_is_refused() {
         "/a//b",
     ] {
         let output = run(&["--web.telemetry-path", path, "--config.check"], &[]);
-        assert_eq!(output.status.code(), Some(1), "{path}");
-        let stderr = text(&output.stderr);
+        assert_eq!(output.code, Some(1), "{path}");
+        let stderr = &output.stderr;
         assert!(stderr.contains("--web.telemetry-path"), "{path}: {stderr}");
     }
 }
@@ -286,8 +237,8 @@ fn an_external_url_prometheus_cannot_use_is_refused() {
         "http://exporter:99999/",
     ] {
         let output = run(&["--web.external-url", url, "--config.check"], &[]);
-        assert_eq!(output.status.code(), Some(1), "{url}");
-        let stderr = text(&output.stderr);
+        assert_eq!(output.code, Some(1), "{url}");
+        let stderr = &output.stderr;
         assert!(stderr.contains("--web.external-url"), "{url}: {stderr}");
     }
 }

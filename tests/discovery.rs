@@ -6,7 +6,7 @@ use std::time::Duration;
 use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{ClusterKind, job};
 
-use crate::support::{self, Exporter, GROUP, GROUP2};
+use crate::support::{self, Exporter, GROUP, GROUP2, Spawn};
 
 /// A project of every kind of cluster (but asymmetric shards, which v1.0 cannot describe),
 /// each with one job, and a second project with a tenant cluster the config names.
@@ -100,7 +100,6 @@ async fn v1_cannot_discover_a_project_with_asymmetric_shards() {
 
 #[test]
 fn the_log_names_each_unwatched_cluster_and_the_role_a_project_lacks() {
-    use std::process::{Command, Stdio};
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let fake = every_kind();
     fake.inject(fake_atlas::Fault::status(
@@ -115,21 +114,10 @@ fn the_log_names_each_unwatched_cluster_and_the_role_a_project_lacks() {
             "atlas:\n  base_url: {base_url}\ntargets:\n  - group_id: {GROUP}\n  - group_id: {GROUP2}\n"
         ),
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
-        .args(["--config.file", config.to_str().unwrap()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env_remove("MONGODB_ATLAS_CLIENT_ID")
-        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-        .env("MONGODB_ATLAS_PUBLIC_API_KEY", support::PUBLIC_KEY)
-        .env("MONGODB_ATLAS_PRIVATE_API_KEY", support::PRIVATE_KEY)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::StderrLog::read(&mut child);
+    let exporter = runtime.block_on(Spawn::exporter().config(&config).api_key_env().serve());
+    let log = &exporter.log;
     let (tenant, disabled, denied) = runtime.block_on(async {
-        let address = log.listening_address().await;
+        let address = exporter.addr;
         let url = format!("http://{address}/metrics");
         reqwest::get(&url).await.unwrap().text().await.unwrap();
         (
@@ -138,8 +126,7 @@ fn the_log_names_each_unwatched_cluster_and_the_role_a_project_lacks() {
             log.line_with("missing_role").await,
         )
     });
-    support::sigterm(&child);
-    let (_, text) = log.exit_code_and_text(&mut child);
+    let (_, text) = exporter.into_running().stop();
     assert!(tenant.contains("reason=tenant"), "{tenant}");
     assert!(disabled.contains("reason=backup_disabled"), "{disabled}");
     assert!(denied.contains(GROUP2), "{denied}");

@@ -30,18 +30,13 @@ fn sharded_example_passes_promtool() {
     let Some(promtool) = tool("promtool") else {
         return;
     };
-    let out = std::process::Command::new(promtool)
+    let out = crate::support::Spawn::program(&promtool)
         .args(["check", "config", EXAMPLE])
-        .current_dir(repo_path(""))
-        .output()
-        .expect("running promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .current_dir(&repo_path(""))
+        .output();
+    let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
-        out.status.success() && text.contains("SUCCESS: 1 rule files found"),
+        out.success() && text.contains("SUCCESS: 1 rule files found"),
         "promtool check config {EXAMPLE}:\n{text}"
     );
     assert!(!text.contains("WARNING"), "{text}");

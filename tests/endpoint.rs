@@ -2,8 +2,7 @@
 //! whose certificates and users change on disk while the binary serves.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -15,9 +14,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cli::temp_dir;
-use crate::support::{self, GROUP, Scrape, StderrLog};
-use crate::web::{BIN, Ca, exporter_yaml, fake_with_a_job, up, write_exporter_config};
+use crate::support::{self, GROUP, Scrape, Serving, Spawn, TempDir};
+use crate::web::{Ca, exporter_yaml, fake_with_a_job, up, write_exporter_config};
 
 /// The exporter in this process, serving on loopback with `options`; its own metrics count the
 /// answers. Serving ends with the test's runtime.
@@ -279,36 +277,14 @@ fn replace(dir: &Path, name: &str, text: &str) {
 }
 
 /// The binary with `--web.config.file dir/web.yml`, in front of `fake`.
-struct Binary {
-    child: Child,
-    log: StderrLog,
-    addr: SocketAddr,
-}
-
-impl Binary {
-    async fn start(fake: &FakeAtlas, dir: &Path) -> Binary {
-        let base_url = fake.start().await.unwrap();
-        let config = write_exporter_config(dir, &base_url);
-        let mut child = Command::new(BIN)
-            .args(["--config.file", config.to_str().unwrap()])
-            .args(["--web.config.file", dir.join("web.yml").to_str().unwrap()])
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = StderrLog::read(&mut child);
-        let addr = log.listening_address().await;
-        Binary { child, log, addr }
-    }
-
-    fn stop(mut self) -> String {
-        support::sigterm(&self.child);
-        let (code, stderr) = self.log.exit_code_and_text(&mut self.child);
-        assert_eq!(code, Some(0), "{stderr}");
-        stderr
-    }
+async fn start(fake: &FakeAtlas, dir: &Path) -> Serving {
+    let base_url = fake.start().await.unwrap();
+    let config = write_exporter_config(dir, &base_url);
+    Spawn::exporter()
+        .config(&config)
+        .args(["--web.config.file", dir.join("web.yml").to_str().unwrap()])
+        .serve()
+        .await
 }
 
 /// The certificate the exporter at `addr` presents in a new TLS handshake, as DER.
@@ -347,13 +323,13 @@ fn der(pem: &str) -> Vec<u8> {
 }
 
 /// A directory with a CA and a first server certificate and key for 127.0.0.1, and `web.yml`.
-fn tls_dir(name: &str, web: &str) -> (PathBuf, Ca, String) {
-    let dir = temp_dir(name);
+fn tls_dir(name: &str, web: &str) -> (TempDir, Ca, String) {
+    let dir = TempDir::new(name);
     let ca = Ca::new("reload CA");
     let (cert, key) = ca.issue("127.0.0.1");
-    std::fs::write(dir.join("server.pem"), &cert).unwrap();
-    std::fs::write(dir.join("server.key"), &key).unwrap();
-    std::fs::write(dir.join("web.yml"), web).unwrap();
+    dir.write("server.pem", &cert);
+    dir.write("server.key", &key);
+    dir.write("web.yml", web);
     (dir, ca, cert)
 }
 
@@ -380,13 +356,13 @@ const SUCCESS_TIME: &str = "atlas_backup_exporter_web_config_last_reload_success
 async fn a_renewed_certificate_is_served_to_new_connections() {
     let (dir, ca, first) = tls_dir("endpoint-renew", TLS);
     let fake = fake_with_a_job();
-    let binary = Binary::start(&fake, &dir).await;
+    let binary = start(&fake, dir.path()).await;
     let ca_pem = ca.issuer.pem();
     assert_eq!(served_certificate(binary.addr, &ca_pem).await, der(&first));
 
     let (renewed, key) = ca.issue("127.0.0.1");
-    replace(&dir, "server.key", &key);
-    replace(&dir, "server.pem", &renewed);
+    replace(dir.path(), "server.key", &key);
+    replace(dir.path(), "server.pem", &renewed);
     binary.log.nth_line_with(RELOADED, 1).await;
     let served = served_certificate(binary.addr, &ca_pem).await;
     assert_eq!(served, der(&renewed));
@@ -396,7 +372,7 @@ async fn a_renewed_certificate_is_served_to_new_connections() {
     let scrape = scrape(&client, &format!("https://{}/metrics", binary.addr)).await;
     assert_eq!(scrape.value(SUCCESSFUL, &[]), Some(1.0));
     assert_eq!(up(&scrape.text), Some(1.0));
-    let stderr = binary.stop();
+    let stderr = binary.stop_cleanly();
     assert!(!stderr.contains(RELOAD_FAILED), "{stderr}");
 }
 
@@ -404,7 +380,7 @@ async fn a_renewed_certificate_is_served_to_new_connections() {
 async fn a_broken_pair_leaves_the_old_certificate_in_use() {
     let (dir, ca, first) = tls_dir("endpoint-broken-pair", TLS);
     let fake = fake_with_a_job();
-    let binary = Binary::start(&fake, &dir).await;
+    let binary = start(&fake, dir.path()).await;
     let ca_pem = ca.issuer.pem();
     let client = https_client(&ca);
     let metrics = format!("https://{}/metrics", binary.addr);
@@ -415,7 +391,7 @@ async fn a_broken_pair_leaves_the_old_certificate_in_use() {
 
     // A new certificate whose key is not the one beside it.
     let (renewed, key) = ca.issue("127.0.0.1");
-    replace(&dir, "server.pem", &renewed);
+    replace(dir.path(), "server.pem", &renewed);
     let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
     assert!(
         failed.contains("does not belong to the certificate"),
@@ -429,7 +405,7 @@ async fn a_broken_pair_leaves_the_old_certificate_in_use() {
     assert_eq!(up(&after.text), Some(1.0), "the exporter goes on serving");
 
     // Its key arrives: the pair is taken.
-    replace(&dir, "server.key", &key);
+    replace(dir.path(), "server.key", &key);
     binary.log.nth_line_with(RELOADED, 1).await;
     assert_eq!(
         served_certificate(binary.addr, &ca_pem).await,
@@ -438,7 +414,7 @@ async fn a_broken_pair_leaves_the_old_certificate_in_use() {
     let fixed = scrape(&client, &metrics).await;
     assert_eq!(fixed.value(SUCCESSFUL, &[]), Some(1.0));
     assert!(fixed.value(SUCCESS_TIME, &[]).unwrap() >= loaded_at);
-    let stderr = binary.stop();
+    let stderr = binary.stop_cleanly();
     assert_eq!(
         stderr.matches(RELOAD_FAILED).count(),
         1,
@@ -457,14 +433,13 @@ fn users(pairs: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn users_added_changed_and_removed_on_disk_take_effect() {
-    let dir = temp_dir("endpoint-users");
-    std::fs::write(
-        dir.join("web.yml"),
-        users(&[("alice", "wonderland"), ("bob", "builder")]),
-    )
-    .unwrap();
+    let dir = TempDir::new("endpoint-users");
+    dir.write(
+        "web.yml",
+        &users(&[("alice", "wonderland"), ("bob", "builder")]),
+    );
     let fake = fake_with_a_job();
-    let binary = Binary::start(&fake, &dir).await;
+    let binary = start(&fake, dir.path()).await;
     let client = reqwest::Client::new();
     // The landing page: the health endpoints answer without credentials.
     let landing = format!("http://{}/", binary.addr);
@@ -479,7 +454,7 @@ async fn users_added_changed_and_removed_on_disk_take_effect() {
 
     // bob removed, alice's password changed, carol added.
     replace(
-        &dir,
+        dir.path(),
         "web.yml",
         &users(&[("alice", "looking-glass"), ("carol", "singer")]),
     );
@@ -490,7 +465,11 @@ async fn users_added_changed_and_removed_on_disk_take_effect() {
     assert_eq!(status("carol", "singer").await, 200);
 
     // A file that no longer parses: the users above stay in force.
-    replace(&dir, "web.yml", "basic_auth_users: [not, a, mapping\n");
+    replace(
+        dir.path(),
+        "web.yml",
+        "basic_auth_users: [not, a, mapping\n",
+    );
     let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
     assert!(failed.contains("web.yml"), "{failed}");
     assert_eq!(status("alice", "looking-glass").await, 200);
@@ -509,25 +488,25 @@ async fn users_added_changed_and_removed_on_disk_take_effect() {
         "{}",
         scrape.text
     );
-    binary.stop();
+    binary.stop_cleanly();
 }
 
 #[tokio::test]
 async fn turning_tls_on_needs_a_restart() {
-    let dir = temp_dir("endpoint-tls-on");
-    std::fs::write(dir.join("web.yml"), "").unwrap();
+    let dir = TempDir::new("endpoint-tls-on");
+    dir.write("web.yml", "");
     let ca = Ca::new("later CA");
     let (cert, key) = ca.issue("127.0.0.1");
-    std::fs::write(dir.join("server.pem"), &cert).unwrap();
-    std::fs::write(dir.join("server.key"), &key).unwrap();
+    dir.write("server.pem", &cert);
+    dir.write("server.key", &key);
     let fake = fake_with_a_job();
-    let binary = Binary::start(&fake, &dir).await;
-    replace(&dir, "web.yml", TLS);
+    let binary = start(&fake, dir.path()).await;
+    replace(dir.path(), "web.yml", TLS);
     let failed = binary.log.nth_line_with(RELOAD_FAILED, 1).await;
     assert!(failed.contains("needs a restart"), "{failed}");
     let plain = reqwest::get(format!("http://{}/metrics", binary.addr))
         .await
         .unwrap();
     assert_eq!(plain.status(), 200, "still plain HTTP");
-    binary.stop();
+    binary.stop_cleanly();
 }

@@ -777,3 +777,37 @@ async fn the_landing_page_health_and_unknown_paths() {
     assert_eq!(exporter.get("/nope").await.0, 404);
     assert_eq!(exporter.get("/metrics/extra").await.0, 404);
 }
+
+/// The label names of the demo's scrape are exactly the table's written names (besides the
+/// target's static labels and the cluster tags' `tag_…`): a name rendered without being in the
+/// table, which the config would let a static label clash with, fails here, and so does a name
+/// left in the table as written after its series went.
+#[tokio::test]
+async fn every_label_name_the_exporter_writes_is_in_the_label_table() {
+    use fake_atlas::{DEMO_GROUP_ID, DEMO_TOOLING_GROUP_ID};
+    let fake = support::fake();
+    let _demo = fake.seed_demo(OffsetDateTime::now_utc());
+    let yaml = format!(
+        "atlas:\n  base_url: BASE_URL\ntargets:\n  - group_id: {DEMO_GROUP_ID}\n    labels: {{env: demo}}\n\
+         \x20 - group_id: {DEMO_TOOLING_GROUP_ID}\n    labels: {{env: demo}}\n    clusters:\n      - name: Reports\n        expect_export_every: 1d\n\
+         export_jobs:\n  max_age: 30d\nmetadata:\n  cluster_tags: [team, environment]\n"
+    );
+    // The binary: its own answers are counted (`handler`) as a user's are.
+    let exporter = support::Binary::start(fake, &yaml).await;
+    let scrape = || async {
+        let text = reqwest::get(exporter.url("/metrics")).await.unwrap();
+        support::Scrape::parse(&text.text().await.unwrap())
+    };
+    // The second scrape shows the first among the exporter's own answers.
+    scrape().await;
+    let scrape = scrape().await;
+    let seen: std::collections::BTreeSet<&str> = scrape
+        .samples
+        .iter()
+        .flat_map(|s| s.labels.keys().map(String::as_str))
+        .filter(|name| *name != "env" && !name.starts_with("tag_"))
+        .collect();
+    let written: std::collections::BTreeSet<&str> =
+        atlas_backup_exporter::labels::written().collect();
+    assert_eq!(seen, written, "{}", scrape.text);
+}

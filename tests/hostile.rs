@@ -7,14 +7,12 @@
 //! The exporter runs as its own process, so its peak resident memory (`VmHWM`) is its own.
 
 use std::io::Write as _;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_atlas::{FakeAtlas, Fault, Gate, Meter, job};
 
-use crate::support::{self, GROUP, Scrape, StderrLog, TempDir, within};
+use crate::support::{self, GROUP, Scrape, Serving, Spawn, TempDir, within};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 /// The limit the size tests run with.
 const LIMIT: u64 = 1 << 20;
 /// The cluster that is answered normally in every test.
@@ -45,9 +43,7 @@ fn exports(cluster: &str) -> String {
 
 /// The exporter binary, running against a stand-in.
 struct Running {
-    child: Child,
-    log: StderrLog,
-    address: std::net::SocketAddr,
+    exporter: Serving,
     _dir: TempDir,
 }
 
@@ -79,24 +75,8 @@ impl Running {
                  targets:\n  - group_id: {GROUP}\n    clusters: [{clusters}]\n"
             ),
         );
-        let mut child = Command::new(BIN)
-            .args(["--config.file", config.to_str().unwrap()])
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .env_remove("MONGODB_ATLAS_PUBLIC_API_KEY")
-            .env_remove("MONGODB_ATLAS_PRIVATE_API_KEY")
-            .env_remove("MONGODB_ATLAS_CLIENT_ID")
-            .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = StderrLog::read(&mut child);
-        let address = log.listening_address().await;
         Running {
-            child,
-            log,
-            address,
+            exporter: Spawn::exporter().config(&config).serve().await,
             _dir: dir,
         }
     }
@@ -106,7 +86,7 @@ impl Running {
     async fn scrape(&self, timeout_secs: u64) -> Scrape {
         let started = Instant::now();
         let response = reqwest::Client::new()
-            .get(format!("http://{}/metrics", self.address))
+            .get(format!("http://{}/metrics", self.exporter.addr))
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 timeout_secs.to_string(),
@@ -126,7 +106,7 @@ impl Running {
 
     /// The process's peak resident set size so far (`VmHWM`), in bytes.
     fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.exporter.pid()))
             .expect("the exporter's /proc status");
         let kib: u64 = status
             .lines()
@@ -140,16 +120,15 @@ impl Running {
     /// The first log line that mentions `cluster` and `what`.
     async fn log_line(&self, cluster: &str, what: &str) -> String {
         let needle = format!("cluster_name={cluster} ");
-        let line = self.log.line_with(&needle).await;
+        let line = self.exporter.log.line_with(&needle).await;
         assert!(line.contains(what), "{what:?} not in {line}");
         line
     }
 
     /// Stops the binary and checks it never panicked.
-    fn stop(mut self) {
+    fn stop(self) {
         // The child is ours: stop it by its handle.
-        let _ = self.child.kill();
-        let (_, stderr) = self.log.exit_code_and_text(&mut self.child);
+        let stderr = self.exporter.into_running().kill();
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }

@@ -1,5 +1,6 @@
 //! The integration tests, in one binary to keep link times down.
 
+mod architecture;
 mod atlas_check;
 mod background;
 mod bench_smoke;

@@ -632,8 +632,6 @@ async fn a_hundred_clusters_in_ten_projects_cost_at_most_a_hundredth_of_a_reques
 
 #[tokio::test]
 async fn the_binary_logs_a_failed_lookup_once_per_refresh_not_once_per_scrape() {
-    use std::process::{Command, Stdio};
-    const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
     let fake = two_projects();
     let base_url = fake.start().await.unwrap();
     // No role for buckets; and a cluster that is gone, whose failure is logged every scrape.
@@ -648,18 +646,8 @@ async fn the_binary_logs_a_failed_lookup_once_per_refresh_not_once_per_scrape() 
             support::PRIVATE_KEY
         ),
     );
-    let mut child = Command::new(BIN)
-        .args(["--config.file", config.to_str().unwrap()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .env_remove("MONGODB_ATLAS_CLIENT_ID")
-        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::StderrLog::read(&mut child);
-    let address = log.listening_address().await;
+    let exporter = support::Spawn::exporter().config(&config).serve().await;
+    let (log, address) = (&exporter.log, exporter.addr);
     for _ in 0..3 {
         let text = reqwest::get(format!("http://{address}/metrics"))
             .await
@@ -683,6 +671,5 @@ async fn the_binary_logs_a_failed_lookup_once_per_refresh_not_once_per_scrape() 
         "{text}"
     );
     // The child is ours: stop it by its handle.
-    let _ = child.kill();
-    let _ = child.wait();
+    exporter.into_running().kill();
 }

@@ -3,10 +3,9 @@
 //! systemd-analyze, kubernetes-validate) and structurally where they cannot (Grafana, the Prometheus
 //! Operator's resources, Docker). `.ci/package` builds, installs and purges the Debian package.
 
-use crate::support::TempDir;
+use crate::support::{Spawn, TempDir};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use atlas_backup_exporter::web;
 use serde_json::Value as Json;
@@ -2077,7 +2076,7 @@ fn check_exporter_config(config: &Yaml, source: &str) {
                         "{source}: bad label name {key}"
                     );
                     assert!(
-                        !atlas_backup_exporter::config::EXPORTER_LABELS.contains(&key),
+                        !atlas_backup_exporter::labels::is_reserved(key),
                         "{source}: label {key} is taken"
                     );
                     assert!(
@@ -2156,17 +2155,9 @@ struct Ran {
 }
 
 fn run(program: &Path, args: &[&str], dir: &Path) -> Ran {
-    let output = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
+    let output = Spawn::program(program).args(args).current_dir(dir).output();
     Ran {
-        success: output.status.success(),
-        text: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
+        success: output.success(),
+        text: format!("{}{}", output.stdout, output.stderr),
     }
 }

@@ -2,15 +2,12 @@
 //! requests per window, not one request per cluster per scrape; a short `Retry-After` is waited
 //! for as before; the budget Atlas announces is shown.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use atlas_backup_exporter::clock::ManualClock;
 use fake_atlas::{FakeAtlas, Fault, Gate, job};
 
-use crate::support::{self, Exporter, GROUP, GROUP2, Scrape, StderrLog, TempDir};
-
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+use crate::support::{self, Captured, Exporter, GROUP, GROUP2, Scrape, Spawn, TempDir};
 
 /// Clusters of the rate-limited project ([`GROUP`]): more than `max_concurrent_requests`.
 const STORMED: usize = 10;
@@ -63,6 +60,9 @@ fn up(scrape: &Scrape, group: &str, cluster: &str) -> Option<f64> {
     )
 }
 
+/// The debug line of a request held back, logged once per request as it is counted.
+const HELD: &str = "request held back by Atlas's rate limit";
+
 fn held(scrape: &Scrape) -> f64 {
     scrape
         .value(
@@ -76,8 +76,11 @@ fn pair(group: &str) -> [(&str, &str); 2] {
     [("group_id", group), ("endpoint", "list_export_jobs")]
 }
 
-#[tokio::test]
+// One thread: the exporter's tasks run where the log is captured.
+#[tokio::test(flavor = "current_thread")]
 async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
+    let (captured, _log) =
+        Captured::on_this_thread(atlas_backup_exporter::logging::LogLevel::Debug);
     let fake = fake();
     fake.rate_limit_storm(GROUP, "list_export_jobs", 20, Duration::from_secs(20));
     let manual = ManualClock::new();
@@ -153,6 +156,7 @@ async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
         .fake
         .inject(Fault::hold(&format!("/groups/{GROUP}/clusters/"), &gate).times(1));
     let held_before = held(&scrape);
+    let logged_before = captured.lines_with(&[HELD, "endpoint=list_export_jobs"]);
     let sent_before = exporter
         .fake
         .requests()
@@ -162,17 +166,14 @@ async fn a_429_storm_costs_one_wave_and_recovers_with_one_request_first() {
         async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
     });
     support::within("the first request after the window", gate.arrivals(1)).await;
-    let own = support::within("the other clusters waiting for it", async {
-        loop {
-            let own = exporter.app.exporter.own_metrics();
-            let own = Scrape::parse(&String::from_utf8_lossy(&own));
-            if held(&own) >= held_before + (STORMED - 1) as f64 {
-                return own;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    // Every request held back says so once, as it is counted: the other clusters waiting for
+    // the first request are the STORMED - 1 lines after those logged so far.
+    let held_line = [HELD, "endpoint=list_export_jobs"];
+    let waiting = logged_before + STORMED - 1;
+    captured.wait_for_lines(&held_line, waiting).await;
+    assert_eq!(captured.lines_with(&held_line), waiting);
+    let own = exporter.app.exporter.own_metrics();
+    let own = Scrape::parse(&String::from_utf8_lossy(&own));
     assert_eq!(held(&own), held_before + (STORMED - 1) as f64);
     assert_eq!(
         exporter
@@ -285,23 +286,12 @@ async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() 
         .replace("BASE_URL", &base_url)
         .replace("targets:", &format!("{auth}targets:"));
     let file = dir.write("exporter.yml", &yaml);
-    let mut child = Command::new(BIN)
-        .args(["--config.file", file.to_str().unwrap()])
-        .args([
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.level",
-            "debug",
-        ])
-        .env_remove("MONGODB_ATLAS_CLIENT_ID")
-        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = StderrLog::read(&mut child);
-    let address = log.listening_address().await;
+    let exporter = Spawn::exporter()
+        .config(&file)
+        .args(["--log.level", "debug"])
+        .serve()
+        .await;
+    let (log, address) = (&exporter.log, exporter.addr);
     let mut scrape = None;
     for _ in 0..3 {
         let response = reqwest::Client::new()
@@ -330,8 +320,7 @@ async fn the_log_says_rate_limited_until_once_per_window_not_once_per_cluster() 
         "{}",
         windows[0]
     );
-    support::sigterm(&child);
-    let _ = child.wait();
+    exporter.into_running().stop();
 }
 
 #[tokio::test]

@@ -3,9 +3,8 @@
 //! Prometheus, and every relative link and anchor leads somewhere.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -170,17 +169,15 @@ fn the_docs_promql_parses_in_promtool() {
     }
     let dir = support::TempDir::new("docs-promql");
     let file = dir.write("docs-rules.yml", &rules);
-    let output = Command::new(promtool)
-        .arg("check")
-        .arg("rules")
+    let output = support::Spawn::program(&promtool)
+        .args(["check", "rules"])
         .arg(&file)
-        .output()
-        .unwrap();
+        .output();
     assert!(
-        output.status.success(),
+        output.success(),
         "promtool rejects the docs' PromQL:\n{}{}\n{rules}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        output.stdout,
+        output.stderr
     );
 }
 
@@ -357,7 +354,7 @@ fn the_config_reference_shows_every_key_the_parser_allows() {
 #[test]
 fn the_config_page_lists_every_reserved_label() {
     let rules = section(CONFIGURATION, "docs/configuration.md", "Rules");
-    for label in atlas_backup_exporter::config::EXPORTER_LABELS {
+    for label in atlas_backup_exporter::labels::reserved() {
         assert!(
             rules.contains(&format!("`{label}`")),
             "`{label}` is reserved but not listed in docs/configuration.md's Rules"
@@ -367,16 +364,6 @@ fn the_config_page_lists_every_reserved_label() {
 
 // ------------------------------------------------------------------------------------------------
 // The first minutes of a newcomer: the README's first commands, run as it writes them.
-
-/// Kills a child process if the test ends before the child has exited.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The example binary that `cargo run --example NAME` runs, which `cargo test` builds beside the
 /// test binary's directory.
@@ -438,41 +425,13 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, marker: &str, within: Duration)
     }
 }
 
-/// Waits for a child to exit after a signal, at most `within`, and returns its exit code.
-fn wait_for_exit(child: &mut Child, within: Duration) -> Option<i32> {
-    let until = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("the child's status") {
-            return status.code();
-        }
-        assert!(
-            Instant::now() < until,
-            "the child did not exit within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Runs a shell command line as a user pastes it, in `dir`, with the exporter's binary on `PATH`.
-fn shell(line: &str, dir: &Path) -> std::process::Output {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
-        .parent()
-        .expect("the binary's directory");
-    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))
-    .expect("a PATH");
-    Command::new("sh")
+fn shell(line: &str, dir: &Path) -> support::Exited {
+    support::Spawn::program(Path::new("sh"))
         .args(["-ec", line])
         .current_dir(dir)
-        .env("PATH", path)
-        .env_remove("MONGODB_ATLAS_PUBLIC_API_KEY")
-        .env_remove("MONGODB_ATLAS_PRIVATE_API_KEY")
-        .env_remove("MONGODB_ATLAS_CLIENT_ID")
-        .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-        .stdin(Stdio::null())
+        .exporter_on_path()
         .output()
-        .unwrap_or_else(|e| panic!("running `{line}`: {e}"))
 }
 
 /// `cargo run --example demo`, as the README's first section writes it, three times in a row:
@@ -506,28 +465,15 @@ fn the_readme_demo_runs_as_written_three_times_in_a_row() {
 
 fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) {
     // The README documents another address as the demo's argument; port 0 lets the system pick.
-    let mut child = KillOnDrop(
-        Command::new(demo)
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", demo.display())),
-    );
+    let mut child = support::Spawn::program(demo)
+        .arg("127.0.0.1:0")
+        .start_with_stdout(true);
     let (sender, lines) = mpsc::channel();
-    let stdout = child.0.stdout.take().expect("piped stdout");
+    let stdout = child.stdout();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = sender.send(line);
         }
-    });
-    // The log goes to stderr; read it to its end so a full pipe never blocks the demo.
-    let stderr = child.0.stderr.take().expect("piped stderr");
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut text);
-        text
     });
 
     let metrics_line = wait_for_line(&lines, "Metrics:", Duration::from_secs(60));
@@ -661,11 +607,8 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
     if with_curl {
         let line = curl_line.replace("localhost:9947", &address);
         let output = shell(&line, Path::new("."));
-        assert!(
-            output.status.success(),
-            "run {run}: `{line}` failed: {output:?}"
-        );
-        let printed = String::from_utf8(output.stdout).unwrap();
+        assert!(output.success(), "run {run}: `{line}` failed: {output:?}");
+        let printed = output.stdout;
         let printed: BTreeSet<String> = printed.lines().map(str::to_owned).collect();
         // Exactly the job-state lines whose value is 1: one per job with per-job series.
         let expected: BTreeSet<String> = body
@@ -684,9 +627,8 @@ fn run_the_demo_once(demo: &Path, curl_line: &str, with_curl: bool, run: usize) 
         assert_eq!(printed, expected, "run {run}: `{line}`");
     }
 
-    support::signal(&child.0, nix::sys::signal::Signal::SIGINT);
-    let code = wait_for_exit(&mut child.0, Duration::from_secs(30));
-    let log = log.join().unwrap_or_default();
+    child.signal(nix::sys::signal::Signal::SIGINT);
+    let (code, log) = runtime.block_on(child.exited());
     assert_eq!(code, Some(0), "run {run}: Ctrl-C exits 0\n{log}");
 }
 
@@ -884,8 +826,8 @@ fn the_readme_minimal_config_passes_its_check_command() {
     let dir = support::TempDir::new("readme-minimal");
     dir.write("atlas-backup-exporter.yml", minimal[0]);
     let output = shell(&format!("{export}\n{check}"), dir.path());
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
+    let stdout = &output.stdout;
+    assert!(output.success(), "{output:?}");
     assert!(
         stdout.starts_with("atlas-backup-exporter.yml: OK\n"),
         "{stdout}"
@@ -907,9 +849,9 @@ fn the_readme_minimal_config_passes_its_check_command() {
     // Without the export line the same check fails, naming the variables: the minimal config
     // really takes its credentials from the environment.
     let output = shell(check, dir.path());
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.code, Some(1));
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("MONGODB_ATLAS_CLIENT_SECRET"),
+        output.stderr.contains("MONGODB_ATLAS_CLIENT_SECRET"),
         "{output:?}"
     );
 }
@@ -926,8 +868,8 @@ fn the_command_line_table_matches_help() {
         .map(|cell| cell.trim().trim_matches('`'))
         .collect();
     let help = shell("atlas-backup-exporter --help", Path::new("."));
-    assert!(help.status.success(), "{help:?}");
-    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.success(), "{help:?}");
+    let help = help.stdout;
     let offered: BTreeSet<&str> = help
         .split_whitespace()
         .map(|w| w.trim_end_matches(','))
@@ -952,7 +894,7 @@ fn the_command_line_table_matches_help() {
 
     let version = shell("atlas-backup-exporter --version", Path::new("."));
     assert_eq!(
-        String::from_utf8(version.stdout).unwrap().trim(),
+        version.stdout.trim(),
         format!("atlas-backup-exporter {}", env!("CARGO_PKG_VERSION"))
     );
 }

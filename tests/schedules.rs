@@ -304,14 +304,7 @@ async fn each_lookup_turned_off_costs_no_request_and_shows_no_series() {
 #[tokio::test(flavor = "current_thread")]
 async fn an_unknown_frequency_shows_auto_export_on_without_an_interval_and_is_logged_once_per_refresh()
  {
-    use atlas_backup_exporter::logging::{LogFormat, LogLevel, dispatch};
-    let captured = Captured::default();
-    let writer = {
-        let captured = captured.clone();
-        move || captured.clone()
-    };
-    let _log =
-        tracing::dispatcher::set_default(&dispatch(LogLevel::Info, LogFormat::Logfmt, writer));
+    let (captured, _log) = Captured::on_this_thread(atlas_backup_exporter::logging::LogLevel::Info);
     let (fake, _now, _demo) = demo();
     fake.set_auto_export(GROUP, "Cluster1", AWS_BUCKET, "fortnightly");
     let (exporter, clock) = start(fake, "").await;

@@ -5,15 +5,12 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::thread::JoinHandle;
 
 use fake_atlas::{FakeAtlas, Fault, job};
 
-use crate::cli::temp_dir;
-use crate::support::{self, GROUP};
+use crate::support::{self, GROUP, Spawn, TempDir};
 
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
 const CREDENTIAL_VARS: [&str; 4] = [
     "MONGODB_ATLAS_PUBLIC_API_KEY",
     "MONGODB_ATLAS_PRIVATE_API_KEY",
@@ -132,24 +129,17 @@ async fn run_binary(
     between: impl FnOnce(),
 ) -> Captured {
     let (config, env) = write_config(dir, base_url, run);
-    let mut command = Command::new(BIN);
-    command
-        .args(["--config.file", config.to_str().unwrap()])
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut exporter = Spawn::exporter()
+        .config(&config)
         // Port 0: the binary takes a free port and names it in its `listening` line.
         .args(["--web.listen-address", "127.0.0.1:0"])
         .args(["--log.level", "debug", "--log.format", format])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in CREDENTIAL_VARS {
-        command.env_remove(var);
-    }
-    command.envs(env);
-    let mut child: Child = command.spawn().unwrap();
-    let stdout = reader(child.stdout.take().unwrap());
-    let log = support::StderrLog::read(&mut child);
+        .envs(env)
+        .start_with_stdout(true);
+    let stdout = reader(exporter.stdout());
     // The listener is bound before the line is logged: the first request gets through.
-    let address = log.listening_address().await;
+    let address = exporter.log.listening_address().await;
 
     let http = reqwest::Client::new();
     let get = |path: &str| {
@@ -162,9 +152,7 @@ async fn run_binary(
     between();
     answers.push(get("/metrics").await.unwrap().text().await.unwrap());
     answers.push(get("/").await.unwrap().text().await.unwrap());
-    // The child is ours: stop it by its handle.
-    let _ = child.kill();
-    let (_, stderr) = log.exit_code_and_text(&mut child);
+    let stderr = exporter.kill();
     Captured {
         stderr,
         stdout: stdout.join().unwrap(),
@@ -262,7 +250,7 @@ async fn service_account_secrets_and_tokens_never_show_in_json_logs_or_answers()
 
 /// Three runs with an API key: succeeding, refused, and Atlas failing.
 async fn api_key_runs(format: &str) {
-    let dir = temp_dir(&format!("secrets-api-key-{format}"));
+    let dir = TempDir::new(&format!("secrets-api-key-{format}"));
     // Succeeding, with the digest nonce going stale between the scrapes.
     let fake = fake();
     let base_url = fake.start().await.unwrap();
@@ -272,7 +260,7 @@ async fn api_key_runs(format: &str) {
         secret: support::PRIVATE_KEY,
         up: 1.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || fake.expire_nonces()).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || fake.expire_nonces()).await;
     assert_clean(&captured, &all_credentials(), &run, format);
 
     // A wrong private key: every call refused with 401.
@@ -282,7 +270,7 @@ async fn api_key_runs(format: &str) {
         secret: WRONG_PRIVATE_KEY,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || {}).await;
     assert_clean(&captured, &all_credentials(), &run, format);
 
     // The right key, and Atlas answering 500 to everything: retried, logged, given up.
@@ -293,7 +281,7 @@ async fn api_key_runs(format: &str) {
         secret: support::PRIVATE_KEY,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || {}).await;
     // A debug line, with the error it retries.
     assert_logged(&captured, "retrying Atlas call");
     assert_clean(&captured, &all_credentials(), &run, format);
@@ -302,7 +290,7 @@ async fn api_key_runs(format: &str) {
 
 /// Three runs with a service account: succeeding, refused, and Atlas failing.
 async fn service_account_runs(format: &str) {
-    let dir = temp_dir(&format!("secrets-service-account-{format}"));
+    let dir = TempDir::new(&format!("secrets-service-account-{format}"));
     let fake = fake();
     let base_url = fake.start().await.unwrap();
     // Succeeding, with the token revoked between the scrapes: a second token is issued.
@@ -312,7 +300,7 @@ async fn service_account_runs(format: &str) {
         secret: support::CLIENT_SECRET,
         up: 1.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || fake.revoke_tokens()).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || fake.revoke_tokens()).await;
     let tokens = fake.issued_tokens();
     assert_eq!(tokens.len(), 2, "{format}");
     assert_logged(&captured, "fetched an OAuth token");
@@ -328,7 +316,7 @@ async fn service_account_runs(format: &str) {
         secret: WRONG_CLIENT_SECRET,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || {}).await;
     assert_logged(&captured, "invalid_client");
     assert_clean(&captured, &secrets, &run, format);
 
@@ -340,7 +328,7 @@ async fn service_account_runs(format: &str) {
         secret: support::CLIENT_SECRET,
         up: 0.0,
     };
-    let captured = run_binary(&dir, &base_url, &run, format, || {}).await;
+    let captured = run_binary(dir.path(), &base_url, &run, format, || {}).await;
     assert_logged(&captured, "retrying Atlas call");
     secrets.extend(fake.issued_tokens());
     assert_clean(&captured, &secrets, &run, format);
@@ -349,7 +337,7 @@ async fn service_account_runs(format: &str) {
 
 #[test]
 fn config_mistakes_around_secrets_do_not_quote_them() {
-    let dir = temp_dir("secrets-config");
+    let dir = TempDir::new("secrets-config");
     let secret = "0a1b2c3d-leaky-secret-value";
     let cases = [
         format!("atlas:\n  auth:\n    api_key: {secret}\n"),
@@ -368,20 +356,21 @@ fn config_mistakes_around_secrets_do_not_quote_them() {
         format!("atlas:\n  private_key: {secret}\n"),
     ];
     for (i, case) in cases.iter().enumerate() {
-        let path = dir.join(format!("case{i}.yml"));
-        std::fs::write(&path, format!("{case}targets:\n  - group_id: {GROUP}\n")).unwrap();
-        let output = Command::new(BIN)
-            .args(["--config.check", "--config.file", path.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "case {i}: {case}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let path = dir.write(
+            &format!("case{i}.yml"),
+            &format!("{case}targets:\n  - group_id: {GROUP}\n"),
+        );
+        let output = Spawn::exporter()
+            .arg("--config.check")
+            .config(&path)
+            .output();
+        assert_eq!(output.code, Some(1), "case {i}: {case}");
+        let stderr = &output.stderr;
         assert!(stderr.contains(&format!("case{i}.yml")), "{stderr}");
         assert!(
             !stderr.contains(secret),
             "case {i} quotes the secret: {stderr}"
         );
-        assert!(!String::from_utf8_lossy(&output.stdout).contains(secret));
+        assert!(!output.stdout.contains(secret));
     }
 }

@@ -5,9 +5,9 @@ pub use crate::support::TempDir;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::support::{Running, Spawn};
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
@@ -18,6 +18,10 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Polls `check` every 250 ms until it returns `Ok`, and fails the test with `what` and the last
 /// complaint once [`WAIT`] has passed.
+///
+/// The one poll of the suite, on purpose: what it waits for (a series Prometheus scraped, a
+/// rule it evaluated, an alert Alertmanager holds) is state inside another program, which says
+/// nothing when it changes; its HTTP API is the only way to see it.
 pub async fn wait_until<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -77,54 +81,32 @@ impl Ran {
 /// Runs `program` to completion off the async workers (so the servers in this process keep
 /// answering), feeding it `stdin`.
 pub async fn run_tool(program: &Path, args: &[&str], stdin: Option<Vec<u8>>) -> Ran {
-    let program = program.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = Command::new(&program)
-            .args(&args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(&input)
-                .unwrap_or_else(|e| panic!("writing to {}: {e}", program.display()));
-        }
-        let output = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("waiting for {}: {e}", program.display()));
-        Ran {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    })
-    .await
-    .expect("the tool's thread")
+    let mut spawn = Spawn::program(program).args(args);
+    if let Some(input) = stdin {
+        spawn = spawn.stdin(input);
+    }
+    let output = spawn.output_async().await;
+    Ran {
+        success: output.success(),
+        stdout: output.stdout,
+        stderr: output.stderr,
+    }
 }
 
 /// The address in the `msg="Listening on" address=HOST:PORT` line that Prometheus and
 /// Alertmanager (the exporter toolkit) log once their listener is bound.
-fn listening_address(log: &str) -> Option<String> {
-    log.lines()
-        .filter(|line| line.contains(r#"msg="Listening on""#))
-        .find_map(|line| line.split(' ').find_map(|f| f.strip_prefix("address=")))
+fn listening_address(line: &str) -> Option<String> {
+    line.split(' ')
+        .find_map(|f| f.strip_prefix("address="))
         .map(|address| address.trim_matches('"').to_owned())
 }
 
-/// A running Prometheus or Alertmanager.
+/// A running Prometheus or Alertmanager; killed when dropped.
 pub struct Server {
     name: &'static str,
-    child: Child,
+    running: Running,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    log: PathBuf,
     http: reqwest::Client,
 }
 
@@ -132,93 +114,69 @@ impl Server {
     /// Prometheus with `config`, its TSDB in `dir`.
     pub async fn prometheus(binary: &Path, config: &Path, dir: &Path) -> Server {
         let data = dir.join("prometheus-data");
-        Server::spawn("prometheus", binary, dir, |address| {
-            vec![
-                format!("--config.file={}", config.display()),
-                format!("--storage.tsdb.path={}", data.display()),
-                format!("--web.listen-address={address}"),
-                "--log.level=info".into(),
-            ]
-        })
-        .await
+        let args = [
+            format!("--config.file={}", config.display()),
+            format!("--storage.tsdb.path={}", data.display()),
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--log.level=info".into(),
+        ];
+        // Logged once the TSDB is open and the config loaded, when /-/ready turns 200.
+        let ready = r#"msg="Server is ready to receive web requests.""#;
+        Server::spawn("prometheus", Spawn::program(binary).args(args), dir, ready).await
     }
 
     /// Alertmanager with `config`, its state in `dir`, without its cluster port.
     pub async fn alertmanager(binary: &Path, config: &Path, dir: &Path) -> Server {
         let data = dir.join("alertmanager-data");
-        Server::spawn("alertmanager", binary, dir, |address| {
-            vec![
-                format!("--config.file={}", config.display()),
-                format!("--storage.path={}", data.display()),
-                format!("--web.listen-address={address}"),
-                // An empty address turns off high-availability gossip, which would bind 0.0.0.0:9094.
-                "--cluster.listen-address=".into(),
-            ]
-        })
+        let args = [
+            format!("--config.file={}", config.display()),
+            format!("--storage.path={}", data.display()),
+            "--web.listen-address=127.0.0.1:0".into(),
+            // An empty address turns off high-availability gossip, which would bind 0.0.0.0:9094.
+            "--cluster.listen-address=".into(),
+        ];
+        // Its config is loaded before it listens, and its /-/ready answers 200 from then on.
+        let ready = r#"msg="Listening on""#;
+        Server::spawn(
+            "alertmanager",
+            Spawn::program(binary).args(args),
+            dir,
+            ready,
+        )
         .await
     }
 
-    /// Starts `binary` on a port it chooses itself (`127.0.0.1:0`), reads that port from its
-    /// log, and waits until it says it is ready.
-    async fn spawn(
-        name: &'static str,
-        binary: &Path,
-        dir: &Path,
-        args: impl Fn(&str) -> Vec<String>,
-    ) -> Server {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let log = dir.join(format!(
-            "{name}-{}.log",
-            STARTED.fetch_add(1, Ordering::Relaxed)
-        ));
-        let file = std::fs::File::create(&log).expect("creating the log file");
-        let child = Command::new(binary)
-            .args(args("127.0.0.1:0"))
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file handle"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        let http = reqwest::Client::new();
-        let mut server = Server {
+    /// Starts the server on a port it chooses itself (`127.0.0.1:0`), reads that port from its
+    /// `Listening on` line, and waits for the line `ready` that says it is ready; then checks
+    /// that its `/-/ready` agrees.
+    async fn spawn(name: &'static str, spawn: Spawn, dir: &Path, ready: &str) -> Server {
+        let running = spawn.current_dir(dir).start();
+        let listening = running.log.line_with(r#"msg="Listening on""#).await;
+        let address = listening_address(&listening)
+            .unwrap_or_else(|| panic!("{name}: no address in {listening:?}"));
+        running.log.line_with(ready).await;
+        let server = Server {
             name,
-            child,
-            url: String::new(),
-            log,
-            http: http.clone(),
+            running,
+            url: format!("http://{address}"),
+            http: reqwest::Client::new(),
         };
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!(
-                    "{name} exited with {status} before it was ready:\n{}",
-                    server.log()
-                );
-            }
-            if server.url.is_empty()
-                && let Some(address) = listening_address(&server.log())
-            {
-                server.url = format!("http://{address}");
-            }
-            if !server.url.is_empty() {
-                let ready = http.get(format!("{}/-/ready", server.url)).send().await;
-                if ready.is_ok_and(|r| r.status().is_success()) {
-                    return server;
-                }
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "{name} not ready after {WAIT:?}:\n{}",
-                server.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let answer = server
+            .http
+            .get(format!("{}/-/ready", server.url))
+            .send()
+            .await;
+        assert!(
+            answer.is_ok_and(|r| r.status().is_success()),
+            "{name} said it was ready, but /-/ready does not agree:\n{}",
+            server.log()
+        );
+        server
     }
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.running.log.text()
     }
 
     /// `GET path?params` as JSON, or why not.
@@ -277,13 +235,6 @@ impl Server {
         let data = self.api("/api/v1/query", &[("query", expr)]).await;
         assert_eq!(data["resultType"], "vector", "{expr}: {data}");
         data["result"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

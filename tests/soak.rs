@@ -6,16 +6,12 @@
 mod churn;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 
 use churn::Churn;
 use fake_atlas::FakeAtlas;
 use time::OffsetDateTime;
 
-use crate::support::{self, Sample, Scrape, StderrLog, TempDir};
-
-const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+use crate::support::{Sample, Scrape, Serving, Spawn, TempDir};
 
 /// Scrapes in the soak, and those of them that warm it up before the baselines are taken.
 const SCRAPES: usize = 3_000;
@@ -33,39 +29,16 @@ const LAST_GOOD_VALUE_FAMILIES: &[&str] = &[];
 
 /// The exporter binary, running on `config`; killed when dropped, so a failed assertion does
 /// not leave it behind.
-struct Running {
-    child: Child,
-    log: Option<StderrLog>,
-    addr: SocketAddr,
-}
+struct Running(Serving);
 
 impl Running {
     async fn start(config: &std::path::Path) -> Running {
-        let mut child = Command::new(BIN)
-            .arg("--config.file")
-            .arg(config)
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the exporter starts");
-        let log = StderrLog::read(&mut child);
-        let addr = log.listening_address().await;
-        Running {
-            child,
-            log: Some(log),
-            addr,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
+        Running(Spawn::exporter().config(config).serve().await)
     }
 
     /// Resident set size now, in bytes.
     fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.pid())).unwrap();
         let kib: u64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -77,7 +50,7 @@ impl Running {
 
     async fn scrape(&self, http: &reqwest::Client) -> Scrape {
         let response = http
-            .get(format!("http://{}/metrics", self.addr))
+            .get(self.0.url("/metrics"))
             .send()
             .await
             .expect("the exporter answers");
@@ -86,18 +59,8 @@ impl Running {
     }
 
     /// SIGTERM, then waits for a clean exit.
-    fn stop(mut self) {
-        support::sigterm(&self.child);
-        let log = self.log.take().expect("the log is read");
-        let (code, text) = log.exit_code_and_text(&mut self.child);
-        assert_eq!(code, Some(0), "{text}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn stop(self) {
+        self.0.stop_cleanly();
     }
 }
 

@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,10 +16,7 @@ use fake_atlas::{FakeAtlas, Fault, Gate, job};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::cli::temp_dir;
-use crate::support::{self, GROUP, Scrape};
-
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+use crate::support::{self, Exited, GROUP, Scrape, Spawn, TempDir};
 
 /// One cluster with one successful export job.
 pub(crate) fn fake_with_a_job() -> FakeAtlas {
@@ -49,6 +45,7 @@ pub(crate) fn up(text: &str) -> Option<f64> {
 /// certificate of its own, all as PEM files in a directory of the test's own.
 struct Pki {
     dir: PathBuf,
+    _tmp: TempDir,
     ca: String,
     client: String,
     stranger: String,
@@ -56,7 +53,8 @@ struct Pki {
 
 impl Pki {
     fn new(name: &str) -> Pki {
-        let dir = temp_dir(name);
+        let tmp = TempDir::new(name);
+        let dir = tmp.path().to_owned();
         let ca = Ca::new("test CA");
         let (server_cert, server_key) = ca.issue("127.0.0.1");
         let (client_cert, client_key) = ca.issue("prometheus");
@@ -67,6 +65,7 @@ impl Pki {
         std::fs::write(dir.join("server.key"), &server_key).unwrap();
         Pki {
             dir,
+            _tmp: tmp,
             ca: ca.issuer.pem(),
             client: format!("{client_cert}{client_key}"),
             stranger: format!("{stranger_cert}{stranger_key}"),
@@ -883,16 +882,8 @@ fn the_shipped_example_web_config_loads() {
 // The binary with --web.config.file
 // ---------------------------------------------------------------------------------------------------------
 
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn run(args: &[&str]) -> Exited {
+    Spawn::exporter().args(args).output()
 }
 
 /// An exporter config with its own credential, for a stand-in at `base_url`.
@@ -926,8 +917,8 @@ fn config_check_validates_the_web_config_file() {
         "--web.config.file",
         web,
     ]);
-    let stdout = text(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    let stdout = &output.stdout;
+    assert!(output.success(), "{stdout}{}", output.stderr);
     assert!(stdout.contains(&format!("{web}: OK")), "{stdout}");
     assert!(stdout.contains("TLS with"), "{stdout}");
     assert!(stdout.contains("basic authentication: 2 users"), "{stdout}");
@@ -941,8 +932,8 @@ fn config_check_validates_the_web_config_file() {
             args.extend(["--web.listen-address", "127.0.0.1:0"]);
         }
         let output = run(&args);
-        assert_eq!(output.status.code(), Some(1), "--config.check {check}");
-        let stderr = text(&output.stderr);
+        assert_eq!(output.code, Some(1), "--config.check {check}");
+        let stderr = &output.stderr;
         assert!(
             stderr.contains(&format!(
                 "{web}: line 4: tls_server_config.min_version: TLS10 is not supported"
@@ -963,8 +954,8 @@ fn config_check_validates_the_web_config_file() {
         "--web.config.file",
         web,
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     assert!(
         stderr.contains(&format!(
             "{web}: line 4: tls_server_config: cipher_suites is not supported"
@@ -979,8 +970,8 @@ fn config_check_validates_the_web_config_file() {
         "--web.config.file",
         "/nonexistent/web.yml",
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output.stderr).contains("/nonexistent/web.yml"));
+    assert_eq!(output.code, Some(1));
+    assert!(output.stderr.contains("/nonexistent/web.yml"));
 }
 
 #[test]
@@ -992,23 +983,16 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
     let config = write_exporter_config(&pki.dir, &base_url);
     let web = pki.dir.join("web.yml");
     std::fs::write(&web, format!("{TLS}{}", users_yaml())).unwrap();
-    // Port 0: the binary takes a free port and names it in its `listening` line.
-    let mut child = Command::new(BIN)
-        .args(["--config.file", config.to_str().unwrap()])
-        .args(["--web.config.file", web.to_str().unwrap()])
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = support::StderrLog::read(&mut child);
+    let exporter = runtime.block_on(
+        Spawn::exporter()
+            .config(&config)
+            .args(["--web.config.file", web.to_str().unwrap()])
+            .serve(),
+    );
     let client = pki.client(None);
 
     runtime.block_on(async {
-        // The listener is bound before the line is logged: the first request gets through.
-        let address = log.listening_address().await;
-        let url = |path: &str| format!("https://{address}{path}");
+        let url = |path: &str| format!("https://{}{path}", exporter.addr);
         let ready = client.get(url("/-/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "ready without credentials");
         let refused = client.get(url("/metrics")).send().await.unwrap();
@@ -1024,8 +1008,8 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
                 .send(),
         );
         support::within("the scrape's listing at the stand-in", gate.arrivals(1)).await;
-        support::sigterm(&child);
-        log.line_with("shutting down").await;
+        exporter.sigterm();
+        exporter.log.line_with("shutting down").await;
         // Logged once draining has begun: not ready, still alive, both without credentials; a
         // new scrape, even with them, is refused while the one in flight finishes.
         let ready = client.get(url("/-/ready")).send().await.unwrap();
@@ -1049,7 +1033,7 @@ fn the_binary_serves_tls_with_basic_auth_and_finishes_a_scrape_in_flight_on_sigt
         assert_eq!(up(&response.text().await.unwrap()), Some(1.0));
     });
 
-    let (code, stderr) = log.exit_code_and_text(&mut child);
+    let (code, stderr) = exporter.into_running().wait();
     assert_eq!(code, Some(0));
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(!stderr.contains(support::PRIVATE_KEY), "{stderr}");

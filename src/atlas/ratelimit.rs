@@ -145,6 +145,11 @@ impl RateLimits {
                 held = true;
                 let mut counts = self.held.lock().unwrap_or_else(|p| p.into_inner());
                 *counts.entry(key.endpoint.label()).or_default() += 1;
+                tracing::debug!(
+                    endpoint = key.endpoint.label(),
+                    group_id = key.group_label(),
+                    "request held back by Atlas's rate limit"
+                );
             }
         };
         loop {

@@ -31,7 +31,7 @@ pub use duration::{format_duration, parse_duration};
 pub use error::ConfigError;
 pub use settings::{
     ApiVersion, AtlasConfig, ClusterTag, CollectionConfig, Config, DEFAULT_BASE_URL,
-    DEFAULT_MAX_RESPONSE_SIZE, DiscoveryConfig, EXPORTER_LABELS, ExportJobsConfig, ListedCluster,
-    MetadataConfig, TAG_LABEL_PREFIX, Target,
+    DEFAULT_MAX_RESPONSE_SIZE, DiscoveryConfig, ExportJobsConfig, ListedCluster, MetadataConfig,
+    TAG_LABEL_PREFIX, Target,
 };
 pub use size::{format_size, parse_size};

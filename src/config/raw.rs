@@ -14,7 +14,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use super::duration::parse_duration;
 use super::error::ConfigError;
-use super::settings::{ApiVersion, EXPORTER_LABELS, TAG_LABEL_PREFIX};
+use super::settings::{ApiVersion, TAG_LABEL_PREFIX};
 use super::size::{format_size, parse_size};
 use crate::yaml::{Checked, KeyPath, Locator, Mapping, Rule, split_yaml_error};
 
@@ -93,7 +93,7 @@ impl Rule for LabelNameRule {
                 "{text:?}: label names starting with __ are reserved for Prometheus"
             ));
         }
-        if EXPORTER_LABELS.contains(&text) {
+        if crate::labels::is_reserved(text) {
             return Err(format!(
                 "{text:?} is a label the exporter or Prometheus sets itself; choose another name"
             ));
@@ -606,7 +606,6 @@ impl<'de> Deserialize<'de> for DocumentRoot {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::EXPORTER_LABELS;
     use crate::config::parse;
     use crate::config::tests::{error, ok};
 
@@ -1026,10 +1025,10 @@ targets:
             r#"atlas-backup-exporter.yml: line 5: targets[0].labels: label "env" is set twice"#
         );
         assert!(
-            EXPORTER_LABELS.contains(&"reason"),
+            crate::labels::is_reserved("reason"),
             "unwatched_clusters uses it"
         );
-        for name in EXPORTER_LABELS {
+        for name in crate::labels::reserved() {
             assert_eq!(
                 label_error(name),
                 format!(

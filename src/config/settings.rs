@@ -12,36 +12,6 @@ pub const DEFAULT_BASE_URL: &str = "https://cloud.mongodb.com";
 /// A full page of 500 export jobs is about 300 KiB: this leaves room for fifty times that.
 pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 16 << 20;
 
-/// Label names the exporter puts on its own series, plus `job` and `instance`, which Prometheus adds to
-/// every target. A static label with one of these names would clash, so the config refuses it.
-pub const EXPORTER_LABELS: &[&str] = &[
-    "group_id",
-    "cluster_name",
-    "export_job_id",
-    "state",
-    "snapshot_id",
-    "export_bucket_id",
-    "frequency_type",
-    "error_code",
-    "endpoint",
-    "code",
-    "version",
-    "revision",
-    "handler",
-    "reason",
-    "group_name",
-    "cluster_type",
-    "mongodb_version",
-    "state_name",
-    "paused",
-    "source",
-    "basis",
-    "bucket_name",
-    "cloud_provider",
-    "job",
-    "instance",
-];
-
 /// The prefix of the labels `atlas_backup_export_cluster_tags` makes of Atlas's tag keys; a static
 /// label may not start with it.
 pub const TAG_LABEL_PREFIX: &str = "tag_";

@@ -469,7 +469,7 @@ fn expect_export_every_is_a_duration_and_not_for_clusters_watched_by_job_ids() {
     let clusters = config.targets[0].clusters.as_ref().expect("clusters");
     assert_eq!(clusters[0].expect_export_every, Some(Duration::ZERO));
     for reserved in ["source", "basis", "state_name", "paused"] {
-        assert!(EXPORTER_LABELS.contains(&reserved), "{reserved}");
+        assert!(crate::labels::is_reserved(reserved), "{reserved}");
         assert_eq!(
             error(&format!(
                 "targets:\n  - group_id: {GROUP}\n    labels:\n      {reserved}: x\n"

@@ -10,6 +10,10 @@ use strum::VariantArray;
 use crate::atlas::model::Unwatched;
 use crate::atlas::model::{ExportJob, KNOWN_STATES};
 use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary, MetadataReport};
+use crate::labels::{
+    BASIS, BUCKET_NAME, CLOUD_PROVIDER, CLUSTER_NAME, CLUSTER_TYPE, EXPORT_BUCKET_ID,
+    FREQUENCY_TYPE, GROUP_ID, GROUP_NAME, MONGODB_VERSION, REASON, SOURCE,
+};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
 /// so a family cannot be added without being named, explained and written; and the list of
@@ -419,7 +423,7 @@ fn project_samples(family: ProjectFamily, name: &str, collection: &Collection, o
                     continue;
                 };
                 for (reason, count) in Unwatched::ALL.iter().zip(skipped.unwatched) {
-                    let reason = ("reason", reason.label());
+                    let reason = (REASON, reason.label());
                     discovery_sample(report, name, Some(reason), count, out);
                 }
             }
@@ -433,7 +437,7 @@ fn project_samples(family: ProjectFamily, name: &str, collection: &Collection, o
         }
         ProjectFamily::AccessDenied => {
             for project in &collection.access {
-                let group = [("group_id", project.group_id.as_str())].into_iter();
+                let group = [(GROUP_ID, project.group_id.as_str())].into_iter();
                 let statics = project.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
                 labelled_sample(name, group.chain(statics), project.denied, out);
             }
@@ -608,7 +612,7 @@ fn discovery_sample(
     value: impl Value,
     out: &mut String,
 ) {
-    let group = report.group_id.as_deref().map(|id| ("group_id", id));
+    let group = report.group_id.as_deref().map(|id| (GROUP_ID, id));
     let static_labels = report.labels.iter().map(|(l, v)| (l.as_str(), v.as_str()));
     let all = group.into_iter().chain(extra).chain(static_labels);
     labelled_sample(name, all, value, out);
@@ -624,7 +628,7 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
     match family {
         InfoFamily::Project => {
             for p in &metadata.projects {
-                let pairs = [("group_id", p.group_id.as_str()), ("group_name", &p.name)];
+                let pairs = [(GROUP_ID, p.group_id.as_str()), (GROUP_NAME, &p.name)];
                 line(&pairs, &p.labels);
             }
         }
@@ -632,10 +636,10 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
             for c in &metadata.clusters {
                 let d = &c.details;
                 let pairs = [
-                    ("group_id", c.group_id.as_str()),
-                    ("cluster_name", &c.cluster_name),
-                    ("cluster_type", &d.cluster_type),
-                    ("mongodb_version", &d.mongodb_version),
+                    (GROUP_ID, c.group_id.as_str()),
+                    (CLUSTER_NAME, &c.cluster_name),
+                    (CLUSTER_TYPE, &d.cluster_type),
+                    (MONGODB_VERSION, &d.mongodb_version),
                 ];
                 line(&pairs, &c.labels);
             }
@@ -646,8 +650,8 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
             }
             for c in &metadata.clusters {
                 let mut pairs = vec![
-                    ("group_id", c.group_id.as_str()),
-                    ("cluster_name", c.cluster_name.as_str()),
+                    (GROUP_ID, c.group_id.as_str()),
+                    (CLUSTER_NAME, c.cluster_name.as_str()),
                 ];
                 for tag in metadata.tags.iter() {
                     pairs.push((tag.label.as_str(), c.details.tag(&tag.key)));
@@ -659,14 +663,14 @@ fn info_samples(family: InfoFamily, name: &str, metadata: &MetadataReport, out: 
             for b in &metadata.buckets {
                 let bucket = &b.bucket;
                 let pairs = [
-                    ("group_id", b.group_id.as_str()),
-                    ("export_bucket_id", bucket.id.as_deref().unwrap_or_default()),
+                    (GROUP_ID, b.group_id.as_str()),
+                    (EXPORT_BUCKET_ID, bucket.id.as_deref().unwrap_or_default()),
                     (
-                        "bucket_name",
+                        BUCKET_NAME,
                         bucket.bucket_name.as_deref().unwrap_or_default(),
                     ),
                     (
-                        "cloud_provider",
+                        CLOUD_PROVIDER,
                         bucket.cloud_provider.as_deref().unwrap_or_default(),
                     ),
                 ];
@@ -685,7 +689,7 @@ fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection,
         labelled_sample(name, pairs.iter().copied().chain(statics), value, out);
     };
     fn of<'a>(group_id: &'a str, cluster_name: &'a str) -> [(&'static str, &'a str); 2] {
-        [("group_id", group_id), ("cluster_name", cluster_name)]
+        [(GROUP_ID, group_id), (CLUSTER_NAME, cluster_name)]
     }
     match family {
         ScheduleFamily::AutoExportEnabled => {
@@ -708,14 +712,14 @@ fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection,
         ScheduleFamily::AutoExportInfo => {
             for s in metadata.schedules.iter().filter(|s| s.schedule.auto_export) {
                 let pairs = [
-                    ("group_id", s.group_id.as_str()),
-                    ("cluster_name", &s.cluster_name),
+                    (GROUP_ID, s.group_id.as_str()),
+                    (CLUSTER_NAME, &s.cluster_name),
                     (
-                        "export_bucket_id",
+                        EXPORT_BUCKET_ID,
                         s.schedule.bucket_id.as_deref().unwrap_or_default(),
                     ),
                     (
-                        "frequency_type",
+                        FREQUENCY_TYPE,
                         s.schedule.frequency_type.as_deref().unwrap_or_default(),
                     ),
                 ];
@@ -757,9 +761,9 @@ fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection,
             for e in &collection.expectations {
                 if let Some(expected) = e.assessment.expectation {
                     let pairs = [
-                        ("group_id", e.group_id.as_str()),
-                        ("cluster_name", &e.cluster_name),
-                        ("source", expected.source.label()),
+                        (GROUP_ID, e.group_id.as_str()),
+                        (CLUSTER_NAME, &e.cluster_name),
+                        (SOURCE, expected.source.label()),
                     ];
                     line(&pairs, &e.labels, expected.interval_seconds);
                 }
@@ -769,9 +773,9 @@ fn schedule_samples(family: ScheduleFamily, name: &str, collection: &Collection,
             for e in &collection.expectations {
                 if let Some(due) = e.assessment.next_due {
                     let pairs = [
-                        ("group_id", e.group_id.as_str()),
-                        ("cluster_name", &e.cluster_name),
-                        ("basis", due.basis.label()),
+                        (GROUP_ID, e.group_id.as_str()),
+                        (CLUSTER_NAME, &e.cluster_name),
+                        (BASIS, due.basis.label()),
                     ];
                     line(&pairs, &e.labels, due.at);
                 }

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -251,26 +250,6 @@ impl TempDir {
     }
 }
 
-/// Sends SIGTERM to a child process.
-pub fn sigterm(child: &Child) {
-    signal(child, nix::sys::signal::Signal::SIGTERM);
-}
-
-/// Sends a signal (SIGTERM, SIGINT, …) to a child process.
-pub fn signal(child: &Child, signal: nix::sys::signal::Signal) {
-    let pid = nix::unistd::Pid::from_raw(child.id().try_into().expect("a pid fits in i32"));
-    nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
-}
-
-/// Waits for a child process to end; returns its exit code and everything it wrote to stderr.
-pub fn exit_code_and_stderr(child: &mut Child) -> (Option<i32>, String) {
-    let mut stderr = String::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        pipe.read_to_string(&mut stderr).unwrap();
-    }
-    (child.wait().unwrap().code(), stderr)
-}
-
 /// `future`, or a failed test naming `what` if it takes longer than a busy machine explains:
 /// the bound on every wait for an event.
 pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
@@ -280,21 +259,318 @@ pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>)
     }
 }
 
+/// The Atlas credentials the binary reads from its environment: removed from every child's, so
+/// a developer's own never reach a test.
+const CREDENTIAL_VARS: [&str; 4] = [
+    "MONGODB_ATLAS_PUBLIC_API_KEY",
+    "MONGODB_ATLAS_PRIVATE_API_KEY",
+    "MONGODB_ATLAS_CLIENT_ID",
+    "MONGODB_ATLAS_CLIENT_SECRET",
+];
+
+/// The exporter's binary, as cargo built it for the tests.
+const EXPORTER: &str = env!("CARGO_BIN_EXE_atlas-backup-exporter");
+
+/// The one place a test starts a process: the exporter's binary as a user runs it
+/// ([`Spawn::exporter`]), or another program ([`Spawn::program`]: an example, Prometheus).
+/// Its standard input is empty and no Atlas credential is in its environment unless the test
+/// puts one there. Run it to its end with [`Spawn::output`], or start it with [`Spawn::start`]
+/// (or [`Spawn::serve`], which waits for the address it listens on) and get a [`Running`].
+pub struct Spawn {
+    command: Command,
+    program: String,
+    /// What [`Spawn::output`] writes to its stdin.
+    input: Option<Vec<u8>>,
+}
+
+impl Spawn {
+    /// The exporter's binary.
+    pub fn exporter() -> Spawn {
+        Spawn::program(Path::new(EXPORTER))
+    }
+
+    /// Another program.
+    pub fn program(path: &Path) -> Spawn {
+        let mut command = Command::new(path);
+        command.stdin(std::process::Stdio::null());
+        for var in CREDENTIAL_VARS {
+            command.env_remove(var);
+        }
+        Spawn {
+            command,
+            program: path.display().to_string(),
+            input: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Spawn {
+        self.command.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Spawn {
+        self.command.args(args);
+        self
+    }
+
+    /// `--config.file path`.
+    pub fn config(self, path: &Path) -> Spawn {
+        self.arg("--config.file").arg(path)
+    }
+
+    pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Spawn {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Spawn {
+        self.command.envs(vars);
+        self
+    }
+
+    /// The test API key in the environment, as an operator's unit file would set it.
+    pub fn api_key_env(self) -> Spawn {
+        self.env("MONGODB_ATLAS_PUBLIC_API_KEY", PUBLIC_KEY)
+            .env("MONGODB_ATLAS_PRIVATE_API_KEY", PRIVATE_KEY)
+    }
+
+    /// The exporter's binary first on `PATH`, as an installed one is for a shell.
+    pub fn exporter_on_path(self) -> Spawn {
+        let bin_dir = Path::new(EXPORTER)
+            .parent()
+            .expect("the binary's directory");
+        let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+        ))
+        .expect("a PATH");
+        self.env("PATH", path)
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Spawn {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// `input` on its stdin when it runs to its end with [`Spawn::output`].
+    pub fn stdin(mut self, input: Vec<u8>) -> Spawn {
+        self.input = Some(input);
+        self
+    }
+
+    /// Runs it to its end, both streams captured.
+    pub fn output(mut self) -> Exited {
+        use std::io::Write;
+        use std::process::Stdio;
+        let program = self.program;
+        let mut child = self
+            .command
+            .stdin(if self.input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {program}: {e}"));
+        // Written from a thread of its own, so a program that answers before it has read
+        // everything cannot block on a full pipe while this blocks writing.
+        let writer = self
+            .input
+            .zip(child.stdin.take())
+            .map(|(input, mut pipe)| std::thread::spawn(move || pipe.write_all(&input)));
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for {program}: {e}"));
+        if let Some(writer) = writer {
+            writer
+                .join()
+                .expect("the stdin writer")
+                .unwrap_or_else(|e| panic!("writing to {program}'s stdin: {e}"));
+        }
+        Exited {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// [`Spawn::output`] off the async workers, so the servers of the test's runtime (the
+    /// stand-in) keep answering while it runs.
+    pub async fn output_async(self) -> Exited {
+        tokio::task::spawn_blocking(move || self.output())
+            .await
+            .expect("the thread running the program")
+    }
+
+    /// Starts it with its stderr read line by line into [`Running::log`]; its stdout is kept
+    /// for [`Running::stdout`] if `keep_stdout`, else dropped.
+    pub fn start_with_stdout(mut self, keep_stdout: bool) -> Running {
+        use std::process::Stdio;
+        let mut child = self
+            .command
+            .stdout(if keep_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.program));
+        let log = StderrLog::read(&mut child);
+        Running { child, log }
+    }
+
+    /// Starts it, its stdout dropped.
+    pub fn start(self) -> Running {
+        self.start_with_stdout(false)
+    }
+
+    /// Starts the exporter on a port of its choosing (`--web.listen-address 127.0.0.1:0`) and
+    /// waits for the `listening` line that names it: the listener is bound before the line is
+    /// logged, so the first request gets through.
+    pub async fn serve(self) -> Serving {
+        let running = self.args(["--web.listen-address", "127.0.0.1:0"]).start();
+        let addr = running.log.listening_address().await;
+        Serving { running, addr }
+    }
+}
+
+/// A program that ran to its end.
+#[derive(Debug)]
+pub struct Exited {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Exited {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Both streams, for the assertions' messages.
+    pub fn text(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A started process, its stderr read into [`Running::log`]; killed when dropped, so a failed
+/// assertion does not leave it behind.
+pub struct Running {
+    child: Child,
+    pub log: StderrLog,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its piped stdout (started with [`Spawn::start_with_stdout`]).
+    pub fn stdout(&mut self) -> std::process::ChildStdout {
+        self.child
+            .stdout
+            .take()
+            .expect("the child's stdout is piped")
+    }
+
+    /// Sends `signal` (SIGTERM, SIGINT, …).
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.pid().try_into().expect("a pid fits in i32"));
+        nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
+    }
+
+    pub fn sigterm(&self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// Waits for it to end; returns its exit code and everything it wrote to stderr.
+    pub fn wait(mut self) -> (Option<i32>, String) {
+        let code = self.child.wait().expect("the child's exit status").code();
+        (code, self.log.finish())
+    }
+
+    /// [`Running::wait`] bounded: fails the test if it has not ended within 30 s.
+    pub async fn exited(self) -> (Option<i32>, String) {
+        self.log.closed().await;
+        self.wait()
+    }
+
+    /// SIGKILL, then everything it wrote to stderr.
+    pub fn kill(mut self) -> String {
+        self.child.kill().expect("killing the child");
+        self.wait().1
+    }
+
+    /// SIGTERM, then the exit code and everything it wrote to stderr.
+    pub fn stop(self) -> (Option<i32>, String) {
+        self.sigterm();
+        self.wait()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The exporter serving on loopback, at the address its `listening` line names.
+pub struct Serving {
+    running: Running,
+    pub addr: SocketAddr,
+}
+
+impl Serving {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGTERM, then a clean exit (code 0) it must make; returns its stderr.
+    pub fn stop_cleanly(self) -> String {
+        let (code, text) = self.running.stop();
+        assert_eq!(code, Some(0), "{text}");
+        text
+    }
+
+    pub fn into_running(self) -> Running {
+        self.running
+    }
+}
+
+impl std::ops::Deref for Serving {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.running
+    }
+}
+
+impl std::ops::DerefMut for Serving {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.running
+    }
+}
+
 /// The binary's standard error, read line by line on a thread of its own, so a test can wait
 /// for a line (the `listening` line and its address, `shutting down`) while the binary runs.
 pub struct StderrLog {
     text: std::sync::Arc<tokio::sync::watch::Sender<String>>,
-    reader: std::thread::JoinHandle<()>,
+    /// Set once the pipe closes: the process ended.
+    closed: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl StderrLog {
     /// Takes `child`'s piped stderr and starts reading it.
-    pub fn read(child: &mut Child) -> StderrLog {
+    fn read(child: &mut Child) -> StderrLog {
         use std::io::BufRead;
         let pipe = child.stderr.take().expect("the child's stderr is piped");
         let text = std::sync::Arc::new(tokio::sync::watch::Sender::new(String::new()));
+        let closed = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
         let reader = std::thread::spawn({
-            let text = text.clone();
+            let (text, closed) = (text.clone(), closed.clone());
             move || {
                 for line in std::io::BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
@@ -303,9 +579,14 @@ impl StderrLog {
                         t.push('\n');
                     });
                 }
+                closed.send_replace(true);
             }
         });
-        StderrLog { text, reader }
+        StderrLog {
+            text,
+            closed,
+            reader: Some(reader),
+        }
     }
 
     /// Waits for the first line that contains `needle` and returns it.
@@ -373,11 +654,25 @@ impl StderrLog {
         self.text.borrow().clone()
     }
 
-    /// Waits for `child` to end; returns its exit code and everything it wrote to stderr.
-    pub fn exit_code_and_text(self, child: &mut Child) -> (Option<i32>, String) {
-        let code = child.wait().unwrap().code();
-        self.reader.join().expect("the stderr reader");
-        (code, self.text.borrow().clone())
+    /// Waits for the process to close its stderr, as it does when it ends.
+    pub async fn closed(&self) {
+        let mut closed = self.closed.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let waited = closed.wait_for(|closed| *closed);
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!("the process did not end within 30 s:\n{}", self.text());
+        }
+    }
+
+    /// Everything the process wrote, once it has closed its stderr (it ended).
+    fn finish(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader");
+        }
+        self.text()
     }
 }
 
@@ -385,9 +680,7 @@ impl StderrLog {
 /// Atlas with the test API key in its environment; killed when dropped.
 pub struct Binary {
     pub fake: FakeAtlas,
-    pub addr: SocketAddr,
-    pub log: StderrLog,
-    child: Child,
+    serving: Serving,
     _dir: TempDir,
 }
 
@@ -395,52 +688,45 @@ impl Binary {
     /// Starts the stand-in, then the binary with `yaml` as its config file, where `BASE_URL`
     /// stands for the stand-in's address; returns once the binary logs its address.
     pub async fn start(fake: FakeAtlas, yaml: &str) -> Binary {
-        use std::process::Stdio;
         let base_url = fake.start().await.expect("stand-in Atlas starts");
         let dir = TempDir::new("binary");
         let config = dir.write("exporter.yml", &yaml.replace("BASE_URL", &base_url));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atlas-backup-exporter"))
-            .arg("--config.file")
-            .arg(&config)
-            .args(["--web.listen-address", "127.0.0.1:0"])
-            .env_remove("MONGODB_ATLAS_CLIENT_ID")
-            .env_remove("MONGODB_ATLAS_CLIENT_SECRET")
-            .env("MONGODB_ATLAS_PUBLIC_API_KEY", PUBLIC_KEY)
-            .env("MONGODB_ATLAS_PRIVATE_API_KEY", PRIVATE_KEY)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the exporter's binary starts");
-        let log = StderrLog::read(&mut child);
-        let addr = log.listening_address().await;
+        let serving = Spawn::exporter()
+            .config(&config)
+            .api_key_env()
+            .serve()
+            .await;
         Binary {
             fake,
-            addr,
-            log,
-            child,
+            serving,
             _dir: dir,
         }
     }
 }
 
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Binary {
+    type Target = Serving;
+    fn deref(&self) -> &Serving {
+        &self.serving
     }
 }
 
 /// Log lines written to it, kept as one text: a `tracing` writer for tests that count what an
-/// exporter in the test's own process logs.
-#[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// exporter in the test's own process logs, or wait for it to log something.
+#[derive(Clone)]
+pub struct Captured(std::sync::Arc<tokio::sync::watch::Sender<Vec<u8>>>);
+
+impl Default for Captured {
+    fn default() -> Captured {
+        Captured(std::sync::Arc::new(tokio::sync::watch::Sender::new(
+            Vec::new(),
+        )))
+    }
+}
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
+        self.0.send_modify(|bytes| bytes.extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -448,10 +734,34 @@ impl std::io::Write for Captured {
     }
 }
 
+/// How many lines of `bytes` hold every one of `needles`.
+fn count_lines_with(bytes: &[u8], needles: &[&str]) -> usize {
+    let all = |line: &&str| needles.iter().all(|n| line.contains(n));
+    String::from_utf8_lossy(bytes).lines().filter(all).count()
+}
+
 impl Captured {
+    /// The exporter's log at `level`, in logfmt, captured from this thread (which is every
+    /// task's on a `current_thread` runtime) until the guard is dropped.
+    pub fn on_this_thread(
+        level: atlas_backup_exporter::logging::LogLevel,
+    ) -> (Captured, tracing::dispatcher::DefaultGuard) {
+        use atlas_backup_exporter::logging::{LogFormat, dispatch};
+        let captured = Captured::default();
+        let writer = {
+            let captured = captured.clone();
+            move || captured.clone()
+        };
+        let guard = tracing::dispatcher::set_default(&dispatch(level, LogFormat::Logfmt, writer));
+        // A test on another thread may be registering a log line's callsite while this
+        // subscriber is being registered, and leave it cached as "nobody listens": make
+        // tracing ask every subscriber again, this one included.
+        tracing::callsite::rebuild_interest_cache();
+        (captured, guard)
+    }
+
     fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
     }
 
     /// How many times `needle` was written.
@@ -461,7 +771,22 @@ impl Captured {
 
     /// How many lines hold every one of `needles`.
     pub fn lines_with(&self, needles: &[&str]) -> usize {
-        let all = |line: &&str| needles.iter().all(|n| line.contains(n));
-        self.text().lines().filter(all).count()
+        count_lines_with(&self.0.borrow(), needles)
+    }
+
+    /// Waits until `n` lines hold every one of `needles`.
+    pub async fn wait_for_lines(&self, needles: &[&str], n: usize) {
+        let mut written = self.0.subscribe();
+        // The sender lives in `self`: the channel cannot close while this waits.
+        let waited = written.wait_for(|bytes| count_lines_with(bytes, needles) >= n);
+        if tokio::time::timeout(std::time::Duration::from_secs(30), waited)
+            .await
+            .is_err()
+        {
+            panic!(
+                "not {n} lines with {needles:?} after 30 s:\n{}",
+                self.text()
+            );
+        }
     }
 }
