@@ -212,7 +212,7 @@ mod tests {
             state: "Successful".into(),
             created_at: finished - 600.0,
             finished_at: Some(finished),
-            snapshot_id: Some(format!("snap-{id}")),
+            snapshot_id: Some(format!("snap-{id}").into()),
             export_bucket_id: Some(bucket.into()),
             components: 0,
             state_reason: None,

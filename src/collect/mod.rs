@@ -27,7 +27,7 @@ pub use expectation::{
 pub use metadata::{
     BucketInfo, ClusterInfo, MetadataReport, ProjectInfo, ScheduleInfo, SnapshotInfo,
 };
-pub use summary::{JobSummary, Retention, summarize};
+pub use summary::{JobSummary, Retention, StateCounts, summarize};
 
 use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
 use crate::config::Config;
@@ -305,8 +305,9 @@ impl Collector {
                 .filter(|(_, c)| c.jobs.is_some())
                 .map(|(e, _)| {
                     let counted = e.assessment.counted.as_ref();
-                    let snapshot = counted
-                        .and_then(|job| Some((job.snapshot_id.clone()?, job.components > 0)));
+                    let snapshot = counted.and_then(|job| {
+                        Some((job.snapshot_id.as_ref()?.to_string(), job.components > 0))
+                    });
                     ((e.group_id.clone(), e.cluster_name.clone()), snapshot)
                 })
                 .collect();

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use strum::VariantArray;
 
 use crate::atlas::model::Unwatched;
-use crate::atlas::model::{ExportJob, KNOWN_STATES};
+use crate::atlas::model::{AtlasId, ExportJob, JobState};
 use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary, MetadataReport};
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
@@ -488,7 +488,7 @@ fn cluster_samples(family: ClusterFamily, cluster: &ClusterLabels, out: &mut Str
     let report = cluster.report;
     match family {
         ClusterFamily::Jobs => {
-            for (state, count) in cluster.jobs().into_iter().flat_map(|j| &j.counts) {
+            for (state, count) in cluster.jobs().into_iter().flat_map(|j| j.counts.iter()) {
                 cluster_sample(name, cluster, &[("state", state)], count, out);
             }
         }
@@ -516,12 +516,12 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
     let name = family.name();
     match family {
         JobFamily::State => {
-            for state in KNOWN_STATES {
-                let value = job.state == state;
-                job_sample(name, cluster, job, &[("state", state)], value, out);
+            for state in &JobState::KNOWN {
+                let value = job.state == *state;
+                job_sample(name, cluster, job, &[("state", state.as_str())], value, out);
             }
-            if !KNOWN_STATES.contains(&job.state.as_str()) {
-                job_sample(name, cluster, job, &[("state", &job.state)], true, out);
+            if let JobState::Other(state) = &job.state {
+                job_sample(name, cluster, job, &[("state", state)], true, out);
             }
         }
         JobFamily::DurationSeconds => {
@@ -537,11 +537,13 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
             }
         }
         JobFamily::Info => {
+            let snapshot_id = job.snapshot_id.as_ref().map(AtlasId::text);
+            let export_bucket_id = job.export_bucket_id.as_ref().map(AtlasId::text);
             let labels = [
-                ("snapshot_id", job.snapshot_id.as_deref().unwrap_or("")),
+                ("snapshot_id", snapshot_id.as_deref().unwrap_or("")),
                 (
                     "export_bucket_id",
-                    job.export_bucket_id.as_deref().unwrap_or(""),
+                    export_bucket_id.as_deref().unwrap_or(""),
                 ),
             ];
             job_sample(name, cluster, job, &labels, true, out);
@@ -573,7 +575,7 @@ fn job_sample(
     value: impl Value,
     out: &mut String,
 ) {
-    sample(name, cluster, Some(&job.id), extra, value, out);
+    sample(name, cluster, Some(&job.id.text()), extra, value, out);
 }
 
 /// One line: `name{group_id=…,cluster_name=…[,export_job_id=…][,extra…][,target labels…]} value`.
@@ -858,6 +860,12 @@ impl Value for u64 {
 impl Value for &u64 {
     fn write(self, out: &mut String) {
         (*self).write(out)
+    }
+}
+
+impl Value for u32 {
+    fn write(self, out: &mut String) {
+        u64::from(self).write(out)
     }
 }
 
