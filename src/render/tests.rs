@@ -413,6 +413,58 @@ fn a_large_text_comes_in_chunks_of_about_the_chunk_size() {
 }
 
 #[test]
+fn numbers_are_written_exactly_as_display_writes_them() {
+    let written = |value: f64| {
+        let mut out = String::new();
+        value.write(&mut out);
+        out
+    };
+    let mut values = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        0.1,
+        1e-5,
+        1e-7,
+        123.456,
+        1_616_690_963.0,
+        1_616_690_963.25,
+        1_658_206_780_088_562.2,
+        1_800_000_000.123_456_7,
+        (1u64 << 53) as f64,
+        (1u64 << 53) as f64 - 1.0,
+        1e16,
+        1e21,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+    ];
+    // Bit patterns from a fixed xorshift, and timestamps with fractions, as Atlas's are.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        values.push(f64::from_bits(state));
+        values.push(1.6e9 + (state % 400_000_000) as f64 + (state >> 40) as f64 / 1e6);
+        values.push((state % 100_000) as f64 / 1e3);
+    }
+    for value in values.into_iter().filter(|v| v.is_finite()) {
+        assert_eq!(written(value), value.to_string(), "{value:e}");
+    }
+    assert_eq!(written(f64::NAN), "NaN");
+    assert_eq!(written(f64::INFINITY), "+Inf");
+    assert_eq!(written(f64::NEG_INFINITY), "-Inf");
+    for n in [0, 1, 9, 10, 12_345, u64::MAX] {
+        let mut out = String::new();
+        n.write(&mut out);
+        assert_eq!(out, n.to_string());
+    }
+}
+
+#[test]
 fn unknown_states_and_ids_that_are_not_object_ids_render_as_atlas_wrote_them() {
     let job = |id: &str, state: &str| {
         std::sync::Arc::new(ExportJob {
