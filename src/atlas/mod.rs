@@ -6,7 +6,6 @@ mod body;
 mod client;
 mod endpoint;
 mod error;
-mod listing;
 pub mod model;
 mod observer;
 mod ratelimit;
@@ -14,7 +13,6 @@ mod ratelimit;
 pub use client::{AtlasClient, Body, Deadline, Endpoint, Route};
 pub use error::AtlasError;
 use futures_util::future::join_all;
-pub use listing::{FullListing, JobLister, JobListing, ListingOutcome};
 use model::{
     BackupSchedule, BodyError, ClusterDetails, ClusterItem, ClusterShape, ExportBucket, ExportJob,
     InvalidJob, Page, Project, SnapshotTime,
@@ -286,7 +284,7 @@ impl AtlasClient {
 /// Completes a listing from the pages fetched so far: the pages the first page's `totalCount`
 /// announces at once, then on while the last page is full, since `totalCount` is only an
 /// estimate; never past `max_pages`.
-async fn page_through<T, F, Fut>(
+pub(crate) async fn page_through<T, F, Fut>(
     mut pages: Vec<Page<T>>,
     max_pages: u32,
     call: &str,
@@ -317,7 +315,7 @@ where
 }
 
 /// Pages the listing has according to `totalCount` (at least the ones fetched).
-fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
+pub(crate) fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
     pages
         .first()
         .and_then(|p| p.total_count)
@@ -327,7 +325,7 @@ fn expected_pages<T>(pages: &[Page<T>]) -> u64 {
 
 impl AtlasClient {
     /// Fetches page `page_num` of a listing, leaving it unparsed.
-    async fn fetch_page(
+    pub(crate) async fn fetch_page(
         &self,
         endpoint: Endpoint,
         segments: &[&str],
@@ -345,7 +343,7 @@ impl AtlasClient {
 }
 
 /// A page of a listing as Atlas sent it, not parsed yet.
-struct FetchedPage {
+pub(crate) struct FetchedPage {
     body: Body,
     /// The call, for errors.
     call: String,
@@ -353,11 +351,11 @@ struct FetchedPage {
 
 impl FetchedPage {
     /// A 128-bit digest of the body: two pages with the same digest hold the same bytes.
-    fn digest(&self) -> u128 {
+    pub(crate) fn digest(&self) -> u128 {
         xxhash_rust::xxh3::xxh3_128(&self.body.bytes)
     }
 
-    fn parse<T>(
+    pub(crate) fn parse<T>(
         self,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Page<T>, AtlasError> {
@@ -369,7 +367,7 @@ impl FetchedPage {
     }
 }
 
-fn is_full<T>(pages: &[Page<T>]) -> bool {
+pub(crate) fn is_full<T>(pages: &[Page<T>]) -> bool {
     pages
         .last()
         .is_some_and(|p| p.results.len() >= ITEMS_PER_PAGE)

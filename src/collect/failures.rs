@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use super::listing::{JobListing, ListingOutcome};
 use super::{WatchedCluster, lock};
-use crate::atlas::{AtlasError, JobListing, ListingOutcome};
+use crate::atlas::AtlasError;
 
 /// Failed jobs whose failure was logged, remembered so each is logged once; past this many the
 /// memory starts over (and a few lines repeat).

@@ -8,6 +8,7 @@
 mod discovery;
 mod expectation;
 mod failures;
+mod listing;
 mod metadata;
 mod refresh;
 mod summary;
@@ -29,10 +30,11 @@ pub use metadata::{
 };
 pub use summary::{JobSummary, Retention, StateCounts, summarize};
 
-use crate::atlas::{AtlasClient, AtlasError, Deadline, JobLister, JobListing, ListingOutcome};
+use crate::atlas::{AtlasClient, AtlasError, Deadline};
 use crate::config::Config;
 use discovery::Discovery;
 use failures::{FailureLog, log_fetch_error};
+use listing::{JobLister, JobListing, ListingOutcome};
 use metadata::Metadata;
 
 /// Static labels of a target, shared by all its series.

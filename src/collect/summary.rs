@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::atlas::JobListing;
+use super::listing::JobListing;
 use crate::atlas::model::{ExportJob, JobState};
 
 /// What the metrics show of a cluster's jobs.

@@ -20,8 +20,8 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 use strum::VariantArray;
 
-use super::model::{self, AtlasId, ExportJob, InvalidJob, Page};
-use super::{
+use crate::atlas::model::{self, AtlasId, ExportJob, InvalidJob, Page};
+use crate::atlas::{
     AtlasClient, AtlasError, Deadline, Endpoint, FetchedPage, ITEMS_PER_PAGE, expected_pages,
     is_full, page_through,
 };
@@ -163,7 +163,6 @@ impl JobLister {
         let key = (group_id.to_owned(), cluster.to_owned());
         let known = lock(&self.known).get(&key).cloned();
         let result = self
-            .client
             .list_export_jobs(group_id, cluster, self.max_pages, deadline, known.as_ref())
             .await;
         match result {
@@ -343,7 +342,7 @@ impl KnownJobs {
 
 type JobPage = Page<Result<ExportJob, InvalidJob>>;
 
-impl AtlasClient {
+impl JobLister {
     /// Lists every export job of a cluster within `max_pages`, reusing `known` (from the last
     /// listing) when the listing shows that its older pages cannot have changed; with what the
     /// next listing can reuse.
@@ -358,7 +357,7 @@ impl AtlasClient {
         let segments = [group_id, cluster];
         let call = format!("listing export jobs of {group_id}/{cluster}");
         let fetch_raw = |page_num| {
-            self.fetch_page(
+            self.client.fetch_page(
                 Endpoint::ListExportJobs,
                 &segments,
                 &call,
