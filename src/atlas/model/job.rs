@@ -61,7 +61,6 @@ enum Repr {
     Object([u8; 12]),
     /// Any other text. Boxed twice so the pointer is thin and the id stays 16 bytes: such ids are
     /// rare, the extra allocation is not.
-    #[allow(clippy::redundant_allocation)]
     Text(Box<Box<str>>),
 }
 
@@ -196,7 +195,6 @@ pub enum JobState {
     Failed,
     Cancelled,
     /// A state Atlas does not document (yet). Boxed twice to keep the state 16 bytes.
-    #[allow(clippy::redundant_allocation)]
     Other(Box<Box<str>>),
 }
 
