@@ -394,7 +394,8 @@ fn timestamp() -> impl Strategy<Value = (String, f64)> {
 /// A well-formed job as Atlas writes it, and the [`ExportJob`] it must parse into.
 fn well_formed_job() -> impl Strategy<Value = (Value, ExportJob)> {
     (
-        text(),
+        // ObjectIds (kept as 12 bytes), uppercase ones and any other text (kept as written).
+        prop_oneof![text(), "[0-9a-f]{24}", "[0-9A-F]{24}"],
         prop_oneof![
             prop::sample::select(vec!["Queued", "InProgress", "Successful", "Failed", "Cancelled"])
                 .prop_map(str::to_owned),
@@ -402,7 +403,7 @@ fn well_formed_job() -> impl Strategy<Value = (Value, ExportJob)> {
         ],
         timestamp(),
         prop::option::of(timestamp()),
-        prop::option::of(text()),
+        prop::option::of(prop_oneof![text(), "[0-9a-f]{24}"]),
         prop::option::of("[0-9a-f]{24}"),
         prop::option::of(0usize..5),
         prop::option::of((prop::option::of(text()), prop::option::of(text()))),
@@ -444,16 +445,18 @@ fn well_formed_job() -> impl Strategy<Value = (Value, ExportJob)> {
                     map.insert("customData".into(), extra);
                 }
                 let expected = ExportJob {
-                    id,
-                    state,
+                    id: id.as_str().into(),
+                    state: state.as_str().into(),
                     created_at: created.1,
                     finished_at: finished.map(|(_, at)| at),
-                    snapshot_id: snapshot,
-                    export_bucket_id: bucket,
-                    components: components.unwrap_or(0),
-                    state_reason: reason.map(|(code, message)| StateReason {
-                        error_code: code.unwrap_or_default(),
-                        message: message.unwrap_or_default(),
+                    snapshot_id: snapshot.map(Into::into),
+                    export_bucket_id: bucket.map(Into::into),
+                    components: components.unwrap_or(0) as u32,
+                    state_reason: reason.map(|(code, message)| {
+                        Box::new(StateReason {
+                            error_code: code.unwrap_or_default(),
+                            message: message.unwrap_or_default(),
+                        })
                     }),
                 };
                 (Value::Object(map), expected)
@@ -496,7 +499,7 @@ proptest! {
         for job in &jobs {
             if let Ok(Ok(parsed)) = parse_job(job.to_string().as_bytes()) {
                 // What parses has the id, state and creation the job holds.
-                prop_assert_eq!(Some(parsed.id.as_str()), job["id"].as_str());
+                prop_assert_eq!(Some(&*parsed.id.text()), job["id"].as_str());
                 prop_assert_eq!(Some(parsed.state.as_str()), job["state"].as_str());
                 prop_assert!(job["createdAt"].is_string());
             }
@@ -518,7 +521,14 @@ proptest! {
     #[test]
     fn well_formed_jobs_round_trip((value, expected) in well_formed_job()) {
         let parsed = parse_job(value.to_string().as_bytes()).unwrap();
-        prop_assert_eq!(parsed, Ok(expected.clone()));
+        prop_assert_eq!(&parsed, &Ok(expected.clone()));
+        // However compact the job is kept, its text comes back as Atlas wrote it.
+        let job = parsed.unwrap();
+        let id = job.id.to_string();
+        prop_assert_eq!(Some(id.as_str()), value["id"].as_str());
+        prop_assert_eq!(Some(job.state.as_str()), value["state"].as_str());
+        let snapshot = job.snapshot_id.as_ref().map(ToString::to_string);
+        prop_assert_eq!(snapshot.as_deref(), value.get("snapshotId").and_then(Value::as_str));
         let pretty = serde_json::to_string_pretty(&value).unwrap();
         prop_assert_eq!(parse_job(pretty.as_bytes()).unwrap(), Ok(expected));
     }

@@ -194,7 +194,7 @@ fn every_export_job_and_page_the_spec_allows_parses() {
                 assert_eq!(job.id, item["id"].as_str().unwrap());
                 assert_eq!(job.state, item["state"].as_str().unwrap());
                 let components = item["components"].as_array().map_or(0, Vec::len);
-                assert_eq!(job.components, components, "{item}");
+                assert_eq!(job.components as usize, components, "{item}");
             }
             Err(invalid) => {
                 assert!(!has_minimum(item), "{item}: {}", invalid.reason);
@@ -217,7 +217,7 @@ fn every_export_job_and_page_the_spec_allows_parses() {
     let states: Vec<String> = items
         .iter()
         .filter_map(|item| parse_job(&body(item)).ok()?.ok())
-        .map(|job| job.state)
+        .map(|job| job.state.to_string())
         .collect();
     for state in ["Cancelled", "Failed", "InProgress", "Queued", "Successful"] {
         assert!(states.iter().any(|s| s == state), "{state}");

@@ -7,9 +7,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atlas_backup_exporter::atlas::model::{ExportJob, KNOWN_STATES, StateReason};
+use atlas_backup_exporter::atlas::model::{ExportJob, JobState, StateReason};
 use atlas_backup_exporter::collect::{
-    ClusterReport, Collection, JobSummary, Labels, WatchedCluster,
+    ClusterReport, Collection, JobSummary, Labels, StateCounts, WatchedCluster,
 };
 use atlas_backup_exporter::render::render;
 use prometheus::{Encoder, GaugeVec, Opts, Registry, TextEncoder};
@@ -124,35 +124,31 @@ pub fn synthetic(clusters: usize, jobs_per_cluster: usize, now: f64) -> Collecti
                     let (state, finished, reason) = if rank == 0 {
                         ("InProgress", None, None)
                     } else if rank % 20 == 7 {
-                        let reason = StateReason {
+                        let reason = Box::new(StateReason {
                             error_code: "EXPORT_FAILED".into(),
                             message: "Access denied to the export bucket.".into(),
-                        };
+                        });
                         ("Failed", Some(created + 840.0), Some(reason))
                     } else {
                         ("Successful", Some(created + 2460.0 + rank as f64), None)
                     };
                     ExportJob {
-                        id: format!("{:08x}{c:06x}{rank:010x}", created as u64),
+                        id: format!("{:08x}{c:06x}{rank:010x}", created as u64).into(),
                         state: state.into(),
                         created_at: created,
                         finished_at: finished,
-                        snapshot_id: Some(format!(
-                            "{:08x}{c:06x}{rank:010x}",
-                            created as u64 - 900
-                        )),
+                        snapshot_id: Some(
+                            format!("{:08x}{c:06x}{rank:010x}", created as u64 - 900).into(),
+                        ),
                         export_bucket_id: Some("6a794342c0eb9e7a17729455".into()),
                         components: if c % 4 == 3 { 3 } else { 0 },
                         state_reason: reason,
                     }
                 })
                 .collect();
-            let mut counts: Vec<(String, u64)> =
-                KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+            let mut counts = StateCounts::default();
             for job in &shown {
-                if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == job.state) {
-                    *n += 1;
-                }
+                counts.add(&job.state);
             }
             let last_success = shown
                 .iter()
@@ -210,7 +206,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         })
     };
     for (c, s, j) in jobs() {
-        for state in KNOWN_STATES {
+        for state in JobState::KNOWN.iter().map(JobState::as_str) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_job_state{{group_id=\"{}\",cluster_name=\"{}\",export_job_id=\"{}\",state=\"{}\"{}}} {}",
@@ -262,8 +258,14 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
             c.cluster.group_id,
             c.cluster.cluster_name,
             j.id,
-            j.snapshot_id.as_deref().unwrap_or(""),
-            j.export_bucket_id.as_deref().unwrap_or(""),
+            j.snapshot_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            j.export_bucket_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             s
         );
     }
@@ -277,7 +279,7 @@ pub fn handwritten(collection: &Collection, out: &mut String) {
         }
     }
     for (c, s) in &clusters {
-        for (state, n) in c.jobs.iter().flat_map(|j| &j.counts) {
+        for (state, n) in c.jobs.iter().flat_map(|j| j.counts.iter()) {
             let _ = writeln!(
                 out,
                 "atlas_backup_export_jobs{{group_id=\"{}\",cluster_name=\"{}\",state=\"{}\"{}}} {}",
@@ -383,10 +385,10 @@ fn prometheus_families(collection: &Collection) -> (Registry, usize) {
             .set(c.collected_at);
         n += 3;
         let Some(jobs) = &c.jobs else { continue };
-        for (s, count) in &jobs.counts {
+        for (s, count) in jobs.counts.iter() {
             counts
                 .with_label_values(&[g, name, s, env])
-                .set(*count as f64);
+                .set(count as f64);
         }
         if let Some(l) = jobs.last_success {
             last.with_label_values(&[g, name, env]).set(l);
@@ -395,8 +397,8 @@ fn prometheus_families(collection: &Collection) -> (Registry, usize) {
             .with_label_values(&[g, name, env])
             .set(jobs.invalid as f64);
         for j in &jobs.shown {
-            let id = j.id.as_str();
-            for s in KNOWN_STATES {
+            let id = &*j.id.text();
+            for s in JobState::KNOWN.iter().map(JobState::as_str) {
                 state
                     .with_label_values(&[g, name, id, s, env])
                     .set(f64::from(u8::from(j.state == s)));
@@ -406,15 +408,17 @@ fn prometheus_families(collection: &Collection) -> (Registry, usize) {
             }
             components
                 .with_label_values(&[g, name, id, env])
-                .set(j.components as f64);
+                .set(f64::from(j.components));
             created
                 .with_label_values(&[g, name, id, env])
                 .set(j.created_at);
             if let Some(f) = j.finished_at {
                 finished.with_label_values(&[g, name, id, env]).set(f);
             }
-            let snapshot = j.snapshot_id.as_deref().unwrap_or("");
-            let bucket = j.export_bucket_id.as_deref().unwrap_or("");
+            let snapshot = j.snapshot_id.as_ref().map(|s| s.text());
+            let bucket = j.export_bucket_id.as_ref().map(|b| b.text());
+            let snapshot = snapshot.as_deref().unwrap_or("");
+            let bucket = bucket.as_deref().unwrap_or("");
             info.with_label_values(&[g, name, id, snapshot, bucket, env])
                 .set(1.0);
             if let Some(r) = &j.state_reason {

@@ -6,53 +6,14 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The states Atlas documents, in the order the exporter reports them. A state Atlas adds later is
-/// kept as its own value rather than rejected.
-pub const KNOWN_STATES: [&str; 5] = ["Queued", "InProgress", "Successful", "Failed", "Cancelled"];
+mod job;
+
+pub use job::{AtlasId, ExportJob, IdText, JobState, StateReason};
 
 /// The deepest JSON nesting a body may have. Atlas's deepest is four levels (a page, its
 /// `results`, a job, its `components`); serde_json stops its own recursion at 128, but skips
 /// what it does not keep without counting, so the bound is checked before parsing.
 pub const MAX_JSON_DEPTH: usize = 128;
-
-/// States after which a job never changes again.
-pub const TERMINAL_STATES: [&str; 3] = ["Successful", "Failed", "Cancelled"];
-
-/// One snapshot export job, reduced to what the metrics need.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExportJob {
-    pub id: String,
-    pub state: String,
-    /// `createdAt` as Unix seconds (fractional seconds kept).
-    pub created_at: f64,
-    /// `finishedAt` as Unix seconds, absent while the job runs.
-    pub finished_at: Option<f64>,
-    pub snapshot_id: Option<String>,
-    pub export_bucket_id: Option<String>,
-    /// One component per shard; 0 for a replica set.
-    pub components: usize,
-    /// Present when Atlas explains a failure.
-    pub state_reason: Option<StateReason>,
-}
-
-/// Atlas's explanation of a failed job.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct StateReason {
-    pub error_code: String,
-    pub message: String,
-}
-
-impl ExportJob {
-    /// Whether the job can still change state.
-    pub fn is_terminal(&self) -> bool {
-        TERMINAL_STATES.contains(&self.state.as_str())
-    }
-
-    /// Seconds from creation to finish, when the job has finished.
-    pub fn duration(&self) -> Option<f64> {
-        self.finished_at.map(|finished| finished - self.created_at)
-    }
-}
 
 /// A job that could not be used, with whatever id it had, so the log can point at it.
 #[derive(Clone, Debug, PartialEq)]
@@ -282,16 +243,20 @@ fn parse_job_raw(text: &str) -> Result<ExportJob, InvalidJob> {
             None => None,
         };
     Ok(ExportJob {
-        id: job_id,
-        state: state.clone().into_owned(),
+        id: AtlasId::new(&job_id),
+        state: JobState::new(state),
         created_at,
         finished_at,
-        snapshot_id: raw.snapshot_id.map(|s| s.into_owned()),
-        export_bucket_id: raw.export_bucket_id.map(|s| s.into_owned()),
-        components: raw.components.map_or(0, |c| c.len()),
-        state_reason: raw.state_reason.map(|reason| StateReason {
-            error_code: reason.error_code.unwrap_or_default(),
-            message: reason.message.unwrap_or_default(),
+        snapshot_id: raw.snapshot_id.as_deref().map(AtlasId::new),
+        export_bucket_id: raw.export_bucket_id.as_deref().map(AtlasId::new),
+        components: raw
+            .components
+            .map_or(0, |c| u32::try_from(c.len()).unwrap_or(u32::MAX)),
+        state_reason: raw.state_reason.map(|reason| {
+            Box::new(StateReason {
+                error_code: reason.error_code.unwrap_or_default(),
+                message: reason.message.unwrap_or_default(),
+            })
         }),
     })
 }
@@ -676,8 +641,9 @@ mod tests {
         assert_eq!(job.finished_at, Some(1616694500.0));
         assert_eq!(job.duration(), Some(3537.0));
         assert_eq!(job.components, 0);
-        assert_eq!(job.export_bucket_id.as_deref(), Some("{BUCKET-ID}"));
-        assert_eq!(job.snapshot_id.as_deref(), Some("605cbac9b498841007af7d9f"));
+        assert_eq!(job.export_bucket_id, Some("{BUCKET-ID}".into()));
+        assert_eq!(job.snapshot_id, Some("605cbac9b498841007af7d9f".into()));
+        assert!(job.snapshot_id.as_ref().is_some_and(AtlasId::is_object_id));
         assert!(job.is_terminal());
     }
 
@@ -779,10 +745,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             job.state_reason,
-            Some(StateReason {
+            Some(Box::new(StateReason {
                 error_code: "EXPORT_FAILED".into(),
                 message: "bucket gone".into()
-            })
+            }))
         );
     }
 

@@ -322,7 +322,7 @@ fn cluster_line(
             "export jobs not read: collection.timeout ran out first".to_owned(),
         );
     };
-    let count: u64 = jobs.counts.iter().map(|(_, n)| n).sum();
+    let count = jobs.counts.total();
     let mut found = plural(count as usize, "export job");
     if jobs.invalid > 0 {
         found.push_str(&format!(" ({} malformed, skipped)", jobs.invalid));

@@ -128,7 +128,7 @@ impl Assessment {
     /// lookup of its time differs): what `last_success_snapshot_timestamp_seconds` shows.
     pub fn counted_snapshot(&self) -> Option<(String, bool)> {
         let job = self.counted.as_ref()?;
-        Some((job.snapshot_id.clone()?, job.components > 0))
+        Some((job.snapshot_id.as_ref()?.to_string(), job.components > 0))
     }
 }
 
@@ -221,7 +221,7 @@ mod tests {
             state: "Successful".into(),
             created_at: finished - 600.0,
             finished_at: Some(finished),
-            snapshot_id: Some(format!("snap-{id}")),
+            snapshot_id: Some(format!("snap-{id}").into()),
             export_bucket_id: Some(bucket.into()),
             components: 0,
             state_reason: None,

@@ -20,7 +20,7 @@ use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 use strum::VariantArray;
 
-use crate::atlas::model::{self, ExportJob, InvalidJob, Page};
+use crate::atlas::model::{self, AtlasId, ExportJob, InvalidJob, Page};
 use crate::atlas::{
     AtlasClient, AtlasError, Deadline, FetchedPage, ITEMS_PER_PAGE, Path, expected_pages, is_full,
     page_through,
@@ -223,9 +223,9 @@ struct KnownJobs {
     /// The finished jobs, newest first.
     terminal: Vec<Arc<ExportJob>>,
     /// Where each finished job is in `terminal`.
-    by_id: HashMap<String, usize>,
+    by_id: HashMap<AtlasId, usize>,
     /// The ids of the jobs still running.
-    running: HashSet<String>,
+    running: HashSet<AtlasId>,
     /// Pages the last listing needed before it could stop: the next one asks for them at once.
     settle_pages: AtomicU32,
     /// The last listing made with this knowledge, and the digests of the pages it was made of:
@@ -505,9 +505,9 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Result<JobListing, Miss> {
         .iter()
         .flat_map(|p| p.results.iter().filter_map(|j| j.as_ref().ok()))
         .collect();
-    let seen: HashSet<&str> = fetched.iter().map(|j| j.id.as_str()).collect();
+    let seen: HashSet<&AtlasId> = fetched.iter().map(|j| &j.id).collect();
     // A job that was running may have finished anywhere further down: it must have been seen.
-    if !known.running.iter().all(|id| seen.contains(id.as_str())) {
+    if !known.running.iter().all(|id| seen.contains(id)) {
         return Err(Miss::Because(FullListing::MissingJob));
     }
     if !newest_first(fetched.iter().copied()) {
@@ -517,7 +517,7 @@ fn reuse(pages: &[JobPage], known: &KnownJobs) -> Result<JobListing, Miss> {
     let older: Vec<&Arc<ExportJob>> = known
         .terminal
         .iter()
-        .filter(|job| !seen.contains(job.id.as_str()))
+        .filter(|job| !seen.contains(&job.id))
         .collect();
     if older.iter().any(|job| job.created_at > oldest_fetched) {
         return Err(Miss::Because(FullListing::MissingJob));
@@ -622,11 +622,17 @@ mod tests {
 
     /// Jobs per state, the known states first, leaving out the states no job is in.
     fn states(listing: &JobListing) -> Vec<(&str, u64)> {
-        let mut counts: Vec<(&str, u64)> = model::KNOWN_STATES.iter().map(|s| (*s, 0)).collect();
+        let mut counts: Vec<(&str, u64)> = model::JobState::KNOWN
+            .iter()
+            .map(|s| (s.as_str(), 0))
+            .collect();
         for job in listing.jobs() {
-            match counts.iter_mut().find(|(state, _)| *state == job.state) {
+            match counts
+                .iter_mut()
+                .find(|(state, _)| *state == job.state.as_str())
+            {
                 Some((_, count)) => *count += 1,
-                None => counts.push((&job.state, 1)),
+                None => counts.push((job.state.as_str(), 1)),
             }
         }
         counts.retain(|(_, n)| *n > 0);

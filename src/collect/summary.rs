@@ -4,15 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::listing::JobListing;
-use crate::atlas::model::{ExportJob, KNOWN_STATES};
+use crate::atlas::model::{ExportJob, JobState};
 
 /// What the metrics show of a cluster's jobs.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JobSummary {
     /// Jobs that get per-job series, newest first.
     pub shown: Vec<Arc<ExportJob>>,
-    /// Jobs per state over every job fetched: the five known states first, then any new ones.
-    pub counts: Vec<(String, u64)>,
+    /// Jobs per state over every job fetched.
+    pub counts: StateCounts,
     /// The largest `finishedAt` among successful jobs.
     pub last_success: Option<f64>,
     /// The newest successful job (largest `finishedAt`) to each export bucket, a job without
@@ -26,8 +26,10 @@ impl JobSummary {
     /// The newest successful job of the cluster; to `bucket` only when one is given.
     pub fn newest_success(&self, bucket: Option<&str>) -> Option<&Arc<ExportJob>> {
         let candidates = self.newest_successes.iter();
-        let mut to_bucket =
-            candidates.filter(|j| bucket.is_none() || j.export_bucket_id.as_deref() == bucket);
+        let mut to_bucket = candidates.filter(|j| match bucket {
+            None => true,
+            Some(bucket) => j.export_bucket_id.as_ref().is_some_and(|id| *id == *bucket),
+        });
         let first = to_bucket.next()?;
         Some(to_bucket.fold(first, |newest, j| {
             if j.finished_at > newest.finished_at {
@@ -36,6 +38,52 @@ impl JobSummary {
                 newest
             }
         }))
+    }
+}
+
+/// Jobs per state: the five documented states in an array indexed by [`JobState::index`], and
+/// any state Atlas adds in the order the listing first shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StateCounts {
+    known: [u64; JobState::KNOWN.len()],
+    other: Vec<(Box<str>, u64)>,
+}
+
+impl StateCounts {
+    /// Counts one more job in `state`.
+    pub fn add(&mut self, state: &JobState) {
+        match state.index() {
+            Some(index) => self.known[index] += 1,
+            None => match self.other.iter_mut().find(|(s, _)| **s == *state.as_str()) {
+                Some((_, count)) => *count += 1,
+                None => self.other.push((state.as_str().into(), 1)),
+            },
+        }
+    }
+
+    /// The jobs in `state`.
+    pub fn get(&self, state: &JobState) -> u64 {
+        match state.index() {
+            Some(index) => self.known[index],
+            None => self
+                .other
+                .iter()
+                .find(|(s, _)| **s == *state.as_str())
+                .map_or(0, |(_, count)| *count),
+        }
+    }
+
+    /// Every state with its count: the five documented ones first (0 included), then any new
+    /// ones.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        let known = JobState::KNOWN.iter().map(JobState::as_str).zip(self.known);
+        let other = self.other.iter().map(|(state, count)| (&**state, *count));
+        known.chain(other)
+    }
+
+    /// Jobs in every state.
+    pub fn total(&self) -> u64 {
+        self.iter().map(|(_, count)| count).sum()
     }
 }
 
@@ -59,17 +107,14 @@ pub fn summarize(
     retention: Retention,
 ) -> JobSummary {
     let jobs = listing.jobs();
-    let mut counts: Vec<(String, u64)> = KNOWN_STATES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut counts = StateCounts::default();
     let mut last_success: Option<f64> = None;
     let mut newest_successes: Vec<Arc<ExportJob>> = Vec::new();
     let mut shown: Vec<usize> = Vec::new();
     shown.extend(jobs.first().map(|_| 0));
     for (index, job) in jobs.iter().enumerate() {
-        match counts.iter_mut().find(|(state, _)| *state == job.state) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((job.state.clone(), 1)),
-        }
-        if job.state == "Successful"
+        counts.add(&job.state);
+        if job.state == JobState::Successful
             && let Some(finished) = job.finished_at
         {
             last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
@@ -84,7 +129,7 @@ pub fn summarize(
             shown.push(index);
         }
     }
-    let is_pinned = |job: &ExportJob| pinned.contains(&job.id);
+    let is_pinned = |job: &ExportJob| pinned.iter().any(|id| job.id == **id);
     if !pinned.is_empty() {
         shown.extend((0..jobs.len()).filter(|&i| is_pinned(&jobs[i])));
     }
@@ -132,8 +177,8 @@ mod tests {
     const DAY: f64 = 86_400.0;
     const NOW: f64 = 1_800_000_000.0;
 
-    fn ids(jobs: &JobSummary) -> Vec<&str> {
-        jobs.shown.iter().map(|j| j.id.as_str()).collect()
+    fn ids(jobs: &JobSummary) -> Vec<String> {
+        jobs.shown.iter().map(|j| j.id.to_string()).collect()
     }
 
     #[test]
@@ -170,7 +215,7 @@ mod tests {
             ids(&jobs),
             ["newest", "recent", "old-running", "old-pinned"]
         );
-        let counts: Vec<_> = jobs.counts.iter().map(|(s, c)| (s.as_str(), *c)).collect();
+        let counts: Vec<_> = jobs.counts.iter().collect();
         assert_eq!(
             counts,
             [
@@ -276,6 +321,8 @@ mod tests {
             vec![
                 job("a", "Paused", NOW, None),
                 job("a", "Paused", NOW, None),
+                job("c", "Paused", NOW - 2.0, None),
+                job("d", "Resuming", NOW - 3.0, None),
                 job("b", "Queued", NOW - 1.0, None),
             ],
             Vec::new(),
@@ -289,8 +336,23 @@ mod tests {
                 max_per_cluster: 0,
             },
         );
-        assert_eq!(jobs.counts.last(), Some(&("Paused".to_string(), 1)));
-        assert_eq!(jobs.counts[0], ("Queued".to_string(), 1));
-        assert_eq!(ids(&jobs), ["a", "b"]);
+        let counts: Vec<_> = jobs.counts.iter().collect();
+        assert_eq!(
+            counts,
+            [
+                ("Queued", 1),
+                ("InProgress", 0),
+                ("Successful", 0),
+                ("Failed", 0),
+                ("Cancelled", 0),
+                ("Paused", 2),
+                ("Resuming", 1)
+            ]
+        );
+        assert_eq!(jobs.counts.get(&JobState::new("Paused")), 2);
+        assert_eq!(jobs.counts.get(&JobState::new("Stopped")), 0);
+        assert_eq!(jobs.counts.get(&JobState::Queued), 1);
+        assert_eq!(jobs.counts.total(), 4);
+        assert_eq!(ids(&jobs), ["a", "b", "c", "d"]);
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use strum::VariantArray;
 
 use crate::atlas::model::Unwatched;
-use crate::atlas::model::{ExportJob, KNOWN_STATES};
+use crate::atlas::model::{AtlasId, ExportJob, JobState};
 use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary, MetadataReport};
 use crate::labels::{
     BASIS, BUCKET_NAME, CLOUD_PROVIDER, CLUSTER_NAME, CLUSTER_TYPE, EXPORT_BUCKET_ID,
@@ -492,7 +492,7 @@ fn cluster_samples(family: ClusterFamily, cluster: &ClusterLabels, out: &mut Str
     let report = cluster.report;
     match family {
         ClusterFamily::Jobs => {
-            for (state, count) in cluster.jobs().into_iter().flat_map(|j| &j.counts) {
+            for (state, count) in cluster.jobs().into_iter().flat_map(|j| j.counts.iter()) {
                 cluster_sample(name, cluster, &[("state", state)], count, out);
             }
         }
@@ -520,12 +520,12 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
     let name = family.name();
     match family {
         JobFamily::State => {
-            for state in KNOWN_STATES {
-                let value = job.state == state;
-                job_sample(name, cluster, job, &[("state", state)], value, out);
+            for state in &JobState::KNOWN {
+                let value = job.state == *state;
+                job_sample(name, cluster, job, &[("state", state.as_str())], value, out);
             }
-            if !KNOWN_STATES.contains(&job.state.as_str()) {
-                job_sample(name, cluster, job, &[("state", &job.state)], true, out);
+            if let JobState::Other(state) = &job.state {
+                job_sample(name, cluster, job, &[("state", state)], true, out);
             }
         }
         JobFamily::DurationSeconds => {
@@ -541,11 +541,13 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
             }
         }
         JobFamily::Info => {
+            let snapshot_id = job.snapshot_id.as_ref().map(AtlasId::text);
+            let export_bucket_id = job.export_bucket_id.as_ref().map(AtlasId::text);
             let labels = [
-                ("snapshot_id", job.snapshot_id.as_deref().unwrap_or("")),
+                ("snapshot_id", snapshot_id.as_deref().unwrap_or("")),
                 (
                     "export_bucket_id",
-                    job.export_bucket_id.as_deref().unwrap_or(""),
+                    export_bucket_id.as_deref().unwrap_or(""),
                 ),
             ];
             job_sample(name, cluster, job, &labels, true, out);
@@ -577,7 +579,7 @@ fn job_sample(
     value: impl Value,
     out: &mut String,
 ) {
-    sample(name, cluster, Some(&job.id), extra, value, out);
+    sample(name, cluster, Some(&job.id.text()), extra, value, out);
 }
 
 /// One line: `name{group_id=…,cluster_name=…[,export_job_id=…][,extra…][,target labels…]} value`.
@@ -839,13 +841,27 @@ trait Value {
     fn write(self, out: &mut String);
 }
 
+/// Values are written as Rust's `Display` writes them (the shortest text that reads back as the
+/// same number, never with an exponent); whole numbers, most of them (timestamps, counts), through
+/// `itoa`: a large estate's answer holds millions of numbers, and `Display` through `fmt::Write`
+/// costs several times as much.
 impl Value for f64 {
     fn write(self, out: &mut String) {
+        /// Below this, every whole number is exact and prints as an integer.
+        const EXACT: f64 = (1u64 << 53) as f64;
         if self.is_nan() {
             out.push_str("NaN");
         } else if self.is_infinite() {
             out.push_str(if self > 0.0 { "+Inf" } else { "-Inf" });
+        } else if self.fract() == 0.0 && self.abs() < EXACT {
+            if self == 0.0 && self.is_sign_negative() {
+                out.push('-');
+            }
+            out.push_str(itoa::Buffer::new().format(self as i64));
         } else {
+            // Not `ryu`: on a tie between two shortest texts it rounds half to even where
+            // Display rounds half up (1658206780088562.25 is `…562.2` to one, `…562.3` to the
+            // other), and the text must stay the same.
             let _ = write!(out, "{self}");
         }
     }
@@ -853,13 +869,19 @@ impl Value for f64 {
 
 impl Value for u64 {
     fn write(self, out: &mut String) {
-        let _ = write!(out, "{self}");
+        out.push_str(itoa::Buffer::new().format(self));
     }
 }
 
 impl Value for &u64 {
     fn write(self, out: &mut String) {
         (*self).write(out)
+    }
+}
+
+impl Value for u32 {
+    fn write(self, out: &mut String) {
+        u64::from(self).write(out)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::atlas::model::StateReason;
-use crate::collect::{DiscoveryReport, Labels, Skipped, WatchedCluster};
+use crate::collect::{DiscoveryReport, Labels, Skipped, StateCounts, WatchedCluster};
 
 fn report(jobs: Option<JobSummary>) -> ClusterReport {
     ClusterReport {
@@ -19,6 +19,14 @@ fn report(jobs: Option<JobSummary>) -> ClusterReport {
     }
 }
 
+fn counts(states: &[JobState]) -> StateCounts {
+    let mut counts = StateCounts::default();
+    for state in states {
+        counts.add(state);
+    }
+    counts
+}
+
 #[test]
 fn a_failed_job_renders_every_family_with_escaped_labels() {
     let job = ExportJob {
@@ -29,10 +37,10 @@ fn a_failed_job_renders_every_family_with_escaped_labels() {
         snapshot_id: Some("605cbac9b498841007af7d9f".into()),
         export_bucket_id: None,
         components: 2,
-        state_reason: Some(StateReason {
+        state_reason: Some(Box::new(StateReason {
             error_code: "EXPORT_FAILED".into(),
             message: "the message stays in the log".into(),
-        }),
+        })),
     };
     let collection = Collection {
         metadata: Default::default(),
@@ -40,7 +48,7 @@ fn a_failed_job_renders_every_family_with_escaped_labels() {
         access: vec![],
         clusters: vec![report(Some(JobSummary {
             shown: vec![std::sync::Arc::new(job)],
-            counts: vec![("Queued".into(), 0), ("Failed".into(), 1)],
+            counts: counts(&[JobState::Failed]),
             last_success: None,
             newest_successes: vec![],
             invalid: 3,
@@ -86,7 +94,10 @@ fn a_failed_job_renders_every_family_with_escaped_labels() {
             r#"atlas_backup_export_job_failure_info{{{l},{j},error_code="EXPORT_FAILED",{s}}} 1"#
         ),
         format!(r#"atlas_backup_export_jobs{{{l},state="Queued",{s}}} 0"#),
+        format!(r#"atlas_backup_export_jobs{{{l},state="InProgress",{s}}} 0"#),
+        format!(r#"atlas_backup_export_jobs{{{l},state="Successful",{s}}} 0"#),
         format!(r#"atlas_backup_export_jobs{{{l},state="Failed",{s}}} 1"#),
+        format!(r#"atlas_backup_export_jobs{{{l},state="Cancelled",{s}}} 0"#),
         format!(r#"atlas_backup_export_invalid_jobs{{{l},{s}}} 3"#),
         format!(r#"atlas_backup_export_up{{{l},{s}}} 1"#),
         format!(r#"atlas_backup_export_collection_duration_seconds{{{l},{s}}} 0.25"#),
@@ -313,18 +324,24 @@ fn estate(clusters: usize) -> Collection {
                 shown: (0..(i % 3) * 2)
                     .map(|j| {
                         std::sync::Arc::new(ExportJob {
-                            id: format!("{i:012x}{j:012x}"),
+                            id: format!("{i:012x}{j:012x}").into(),
                             state: if j == 1 { "Paused" } else { "Successful" }.into(),
                             created_at: 1_700_000_000.0 + j as f64,
                             finished_at: (j != 0).then_some(1_700_000_600.0),
-                            snapshot_id: Some(format!("{j:024x}")),
+                            snapshot_id: Some(format!("{j:024x}").into()),
                             export_bucket_id: Some("6a7943000000000000000000".into()),
                             components: 1,
                             state_reason: None,
                         })
                     })
                     .collect(),
-                counts: vec![("Successful".into(), (i % 3) as u64 * 2)],
+                counts: {
+                    let mut counts = StateCounts::default();
+                    for _ in 0..(i % 3) * 2 {
+                        counts.add(&JobState::Successful);
+                    }
+                    counts
+                },
                 last_success: Some(1_700_000_600.0),
                 newest_successes: vec![],
                 invalid: 0,
@@ -463,4 +480,137 @@ fn rate_limits_are_written_as_the_prometheus_crate_wrote_them() {
     assert!(!quiet.contains("api_rate_limit "), "{quiet}");
     assert!(!quiet.contains("api_rate_limit_remaining"), "{quiet}");
     assert!(quiet.contains("# TYPE atlas_backup_exporter_api_rate_limited gauge"));
+}
+
+#[test]
+fn numbers_are_written_exactly_as_display_writes_them() {
+    let written = |value: f64| {
+        let mut out = String::new();
+        value.write(&mut out);
+        out
+    };
+    let mut values = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        0.1,
+        1e-5,
+        1e-7,
+        123.456,
+        1_616_690_963.0,
+        1_616_690_963.25,
+        1_658_206_780_088_562.2,
+        1_800_000_000.123_456_7,
+        (1u64 << 53) as f64,
+        (1u64 << 53) as f64 - 1.0,
+        1e16,
+        1e21,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+    ];
+    // Bit patterns from a fixed xorshift, and timestamps with fractions, as Atlas's are.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..200_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        values.push(f64::from_bits(state));
+        values.push(1.6e9 + (state % 400_000_000) as f64 + (state >> 40) as f64 / 1e6);
+        values.push((state % 100_000) as f64 / 1e3);
+    }
+    for value in values.into_iter().filter(|v| v.is_finite()) {
+        assert_eq!(written(value), value.to_string(), "{value:e}");
+    }
+    assert_eq!(written(f64::NAN), "NaN");
+    assert_eq!(written(f64::INFINITY), "+Inf");
+    assert_eq!(written(f64::NEG_INFINITY), "-Inf");
+    for n in [0, 1, 9, 10, 12_345, u64::MAX] {
+        let mut out = String::new();
+        n.write(&mut out);
+        assert_eq!(out, n.to_string());
+    }
+}
+
+#[test]
+fn unknown_states_and_ids_that_are_not_object_ids_render_as_atlas_wrote_them() {
+    let job = |id: &str, state: &str| {
+        std::sync::Arc::new(ExportJob {
+            id: id.into(),
+            state: state.into(),
+            created_at: 1_700_000_000.5,
+            finished_at: None,
+            snapshot_id: Some("605CBAC9B498841007AF7D9F".into()),
+            export_bucket_id: Some("bucket \"b\"".into()),
+            components: 0,
+            state_reason: None,
+        })
+    };
+    let shown = vec![
+        job("605CCBA3C1C7613F423E1585", "Paused"),
+        job("job\\1\n", "Queued"),
+    ];
+    let states: Vec<JobState> = shown.iter().map(|j| j.state.clone()).collect();
+    let collection = Collection {
+        clusters: vec![report(Some(JobSummary {
+            shown,
+            counts: counts(&states),
+            last_success: None,
+            newest_successes: vec![],
+            invalid: 0,
+        }))],
+        ..Collection::default()
+    };
+    let mut out = String::new();
+    render(&collection, &mut out);
+    let samples: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            ["job_state{", "jobs{", "job_info{"]
+                .iter()
+                .any(|f| l.starts_with(&format!("atlas_backup_export_{f}")))
+        })
+        .collect();
+    let l = r#"group_id="5f1a2b3c4d5e6f7a8b9c0d1e",cluster_name="Cluster0""#;
+    let s = r#"env="pr\"od""#;
+    let mut expected = Vec::new();
+    for (j, state) in [
+        (r#"export_job_id="605CCBA3C1C7613F423E1585""#, "Paused"),
+        (r#"export_job_id="job\\1\n""#, "Queued"),
+    ] {
+        for known in ["Queued", "InProgress", "Successful", "Failed", "Cancelled"] {
+            let value = u8::from(known == state);
+            expected.push(format!(
+                r#"atlas_backup_export_job_state{{{l},{j},state="{known}",{s}}} {value}"#
+            ));
+        }
+        if state == "Paused" {
+            expected.push(format!(
+                r#"atlas_backup_export_job_state{{{l},{j},state="Paused",{s}}} 1"#
+            ));
+        }
+    }
+    for (j, _) in [
+        (r#"export_job_id="605CCBA3C1C7613F423E1585""#, ()),
+        (r#"export_job_id="job\\1\n""#, ()),
+    ] {
+        expected.push(format!(
+            r#"atlas_backup_export_job_info{{{l},{j},snapshot_id="605CBAC9B498841007AF7D9F",export_bucket_id="bucket \"b\"",{s}}} 1"#
+        ));
+    }
+    for (state, n) in [
+        ("Queued", 1),
+        ("InProgress", 0),
+        ("Successful", 0),
+        ("Failed", 0),
+        ("Cancelled", 0),
+        ("Paused", 1),
+    ] {
+        expected.push(format!(
+            r#"atlas_backup_export_jobs{{{l},state="{state}",{s}}} {n}"#
+        ));
+    }
+    assert_eq!(samples, expected);
 }
