@@ -26,6 +26,8 @@ use crate::clock::Clock;
 
 /// A budget not announced again for this long is no longer shown: the pair is no longer asked.
 const BUDGET_SHOWN_FOR: Duration = Duration::from_secs(600);
+/// How often the budgets too old to show are forgotten.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// What Atlas meters together, as far as the exporter can tell: an endpoint, and the project of
 /// the call (none for the OAuth token and the project listing).
@@ -88,6 +90,8 @@ pub(crate) enum Refusal {
 pub(crate) struct RateLimits {
     clock: Clock,
     pairs: Mutex<HashMap<Key, Pair>>,
+    /// When the budgets too old to show were last forgotten.
+    swept: Mutex<Option<Instant>>,
     /// Woken on every change a waiter may care for.
     changed: Notify,
     /// Requests held back so far, by `endpoint` label.
@@ -126,9 +130,20 @@ impl RateLimits {
         RateLimits {
             clock,
             pairs: Mutex::new(HashMap::new()),
+            swept: Mutex::new(None),
             changed: Notify::new(),
             held: Mutex::new(held),
         }
+    }
+
+    /// Whether a minute has passed since the last sweep of stale budgets (and if so, it starts now).
+    fn sweep_due(&self, now: Instant) -> bool {
+        let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+        let due = swept.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY);
+        if due {
+            *swept = Some(now);
+        }
+        due
     }
 
     fn pairs(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Pair>> {
@@ -222,15 +237,21 @@ impl RateLimits {
         let (limit, remaining) = (number("ratelimit-limit"), number("ratelimit-remaining"));
         let retry_after = retry_after(headers);
         let mut pairs = self.pairs();
-        // Budgets nobody refreshed for long go; a pair that was limited keeps its gauge.
-        pairs.retain(|_, pair| {
-            for budget in [&mut pair.limit, &mut pair.remaining] {
-                if budget.is_some_and(|(_, seen)| now.duration_since(seen) > BUDGET_SHOWN_FOR) {
-                    *budget = None;
+        // Budgets nobody refreshed for long go; a pair that was limited keeps its gauge. This is
+        // looked at once a minute rather than on every answer: there is a pair per project and
+        // endpoint, so a sweep per answer made a collection quadratic in the projects. The
+        // snapshot leaves out budgets too old to show whenever it is taken, so nothing shown
+        // depends on when the sweep ran.
+        if self.sweep_due(now) {
+            pairs.retain(|_, pair| {
+                for budget in [&mut pair.limit, &mut pair.remaining] {
+                    if budget.is_some_and(|(_, seen)| now.duration_since(seen) > BUDGET_SHOWN_FOR) {
+                        *budget = None;
+                    }
                 }
-            }
-            pair.limit.is_some() || pair.remaining.is_some() || pair.limited_before
-        });
+                pair.limit.is_some() || pair.remaining.is_some() || pair.limited_before
+            });
+        }
         let too_many = status == StatusCode::TOO_MANY_REQUESTS;
         let pair = match pairs.get_mut(key) {
             Some(pair) => pair,
@@ -604,5 +625,44 @@ mod tests {
             values(&limits, "atlas_backup_exporter_api_rate_limit_remaining"),
             [(String::new(), "oauth_token".into(), 8.0)]
         );
+    }
+
+    #[tokio::test]
+    async fn stale_budgets_are_forgotten_at_most_once_a_minute() {
+        let manual = ManualClock::new();
+        let limits = RateLimits::new(manual.clock());
+        let answer = |group: &'static str| {
+            let limits = &limits;
+            async move {
+                let budget = [("ratelimit-limit", "100")];
+                let entered = limits.enter(&key(group), far()).await.unwrap();
+                entered.answered(StatusCode::OK, &headers(&budget));
+            }
+        };
+        answer("a").await;
+        // This answer sweeps, when a's budget is not yet too old to show.
+        manual.advance(BUDGET_SHOWN_FOR - Duration::from_secs(10));
+        answer("b").await;
+        // Too old to show now, and not forgotten until the next sweep.
+        manual.advance(Duration::from_secs(30));
+        answer("c").await;
+        assert_eq!(limits.pairs().len(), 3);
+        assert_eq!(
+            values(&limits, "atlas_backup_exporter_api_rate_limit"),
+            [
+                ("b".into(), "list_export_jobs".into(), 100.0),
+                ("c".into(), "list_export_jobs".into(), 100.0)
+            ]
+        );
+        // The first answer a minute after the last sweep sweeps again: a goes, b and c stay.
+        manual.advance(SWEEP_EVERY - Duration::from_secs(30));
+        answer("c").await;
+        let mut kept: Vec<_> = limits
+            .pairs()
+            .keys()
+            .map(|k| k.group_label().to_owned())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["b", "c"]);
     }
 }
