@@ -5,6 +5,10 @@
 //! refuse a scalar in their place without quoting it ([`Mapping`]); checks that run after deserializing
 //! blame a [`KeyPath`] through a [`Locator`], which finds the lines of the document's nodes once, on the
 //! first such error.
+//!
+//! Hand-written because no maintained crate gives the same errors: `serde_path_to_error` knows the key
+//! path of a failed value but not its line, and yaml_serde exposes positions only inside its own errors, so
+//! a check that runs after deserializing (the same project twice) could name neither line.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
