@@ -168,7 +168,7 @@ pub(crate) async fn serve(
         .map(|config| RustlsConfig::from_config(config.clone()));
     // Stopped when serving ends, whichever way.
     let _watcher = match (&options.web_config, users) {
-        (Some(web), Some(users)) if let Some(path) = web.file() => Some(reload::watch(
+        (Some(web), Some(users)) if let Some(path) = &web.file => Some(reload::watch(
             path.to_owned(),
             web.clone(),
             reload::InForce {
