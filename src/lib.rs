@@ -69,24 +69,11 @@ pub fn build(
     options: Options,
 ) -> Result<App, AtlasError> {
     let metrics = Arc::new(OwnMetrics::new());
-    let client = AtlasClient::new(
-        &config.atlas,
-        credentials,
-        metrics.api_requests.clone(),
-        options.clock.clone(),
-    )?;
-    let collector = Collector::new(
-        config,
-        client,
-        metrics.full_listings.clone(),
-        options.clock.clone(),
-    );
-    let exporter = Arc::new(Exporter::new(
-        config,
-        collector,
-        metrics,
-        options.clock.clone(),
-    ));
+    let clock = &options.clock;
+    let requests = metrics.api_requests.clone();
+    let client = AtlasClient::new(&config.atlas, credentials, requests, clock.clone())?;
+    let collector = Collector::new(config, client, metrics.full_listings.clone(), clock.clone());
+    let exporter = Arc::new(Exporter::new(config, collector, metrics, clock.clone()));
     let router = web::router(exporter.clone(), config, &options);
     Ok(App {
         router,

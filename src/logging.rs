@@ -25,7 +25,7 @@ use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::util::{SubscriberInitExt as _, TryInitError};
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// The events of this crate (library and binary share the name) are filtered by `--log.level`.
 const CRATE_TARGET: &str = env!("CARGO_CRATE_NAME");
@@ -61,19 +61,7 @@ pub enum LogFormat {
 /// uses it) through the same filter and format. A second call does nothing: the first subscriber stays.
 pub fn init(level: LogLevel, format: LogFormat) {
     // The only failure is a subscriber already installed, which keeps working.
-    let _ = init_with_writer(level, format, std::io::stderr);
-}
-
-/// Like [`init`] with another destination, and says when a subscriber was already installed.
-pub fn init_with_writer<W>(
-    level: LogLevel,
-    format: LogFormat,
-    writer: W,
-) -> Result<(), TryInitError>
-where
-    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
-{
-    dispatch(level, format, writer).try_init()
+    let _ = dispatch(level, format, std::io::stderr).try_init();
 }
 
 /// Builds the subscriber without installing it, for tests that capture logs with

@@ -154,18 +154,6 @@ impl OwnMetrics {
             .expect("static metric definition"),
             registered: std::sync::Arc::new(std::sync::Once::new()),
         };
-        registry
-            .register(Box::new(api_requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(http_requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(full_listings.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(build_info))
-            .expect("registered once");
         let collections = CollectionMetrics {
             interval: Gauge::new(
                 "atlas_backup_exporter_collection_interval_seconds",
@@ -195,8 +183,13 @@ impl OwnMetrics {
             registered: std::sync::Arc::new(std::sync::Once::new()),
             registry: registry.clone(),
         };
+        // The order is no matter: the registry writes the families sorted by name.
         for metric in [
-            Box::new(collections.interval.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(api_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_requests.clone()),
+            Box::new(full_listings.clone()),
+            Box::new(build_info),
+            Box::new(collections.interval.clone()),
             Box::new(collections.first_pending.clone()),
             Box::new(collections.overruns.clone()),
         ] {

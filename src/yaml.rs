@@ -5,6 +5,10 @@
 //! refuse a scalar in their place without quoting it ([`Mapping`]); checks that run after deserializing
 //! blame a [`KeyPath`] through a [`Locator`], which finds the lines of the document's nodes once, on the
 //! first such error.
+//!
+//! Hand-written because no maintained crate gives the same errors: `serde_path_to_error` knows the key
+//! path of a failed value but not its line, and yaml_serde exposes positions only inside its own errors, so
+//! a check that runs after deserializing (the same project twice) could name neither line.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -361,8 +365,10 @@ impl NodeVisitor<'_> {
 impl<'de> Visitor<'de> for NodeVisitor<'_> {
     type Value = Option<usize>;
 
+    /// serde's default for every scalar (and null) is an "invalid type" error that ends with
+    /// this: so each scalar fails on purpose, marked, without a method of its own.
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML node")
+        f.write_str(POSITION_MARK)
     }
 
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Option<usize>, A::Error> {
@@ -404,34 +410,6 @@ impl<'de> Visitor<'de> for NodeVisitor<'_> {
         let (IgnoredAny, variant) = data.variant::<IgnoredAny>()?;
         de::VariantAccess::newtype_variant::<IgnoredAny>(variant)?;
         Err(de::Error::custom(POSITION_MARK))
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Option<usize>, E> {
-        Err(E::custom(POSITION_MARK))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The calls the exporter makes to Atlas, besides listing export jobs (see `listing`): each
 //! builds its path, asks through the client and parses what comes back.
 
-use super::client::AtlasClient;
+use super::client::{AtlasClient, Body};
 use super::deadline::Deadline;
 use super::endpoint::Path;
 use super::error::{AtlasError, Gone};
@@ -34,26 +34,14 @@ impl AtlasClient {
             cluster,
             job_id,
         };
-        let body = match self.get(path, "", &call, deadline).await {
-            Ok(body) => body,
-            Err(AtlasError::Status {
-                status: 404,
+        match self.get_unless_gone(path, &call, deadline).await? {
+            Ok(body) => body.parse(call, model::parse_job),
+            Err(error_code) => Err(AtlasError::UnknownJob {
+                call,
+                job_id: job_id.into(),
                 error_code,
-                ..
-            }) if Gone::from_404(error_code.as_deref()) == Gone::Resource => {
-                return Err(AtlasError::UnknownJob {
-                    call,
-                    job_id: job_id.into(),
-                    error_code,
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        model::parse_job(&body.bytes).map_err(|source| AtlasError::Body {
-            call,
-            content_type: body.content_type,
-            source,
-        })
+            }),
+        }
     }
 
     /// Every cluster of a project, all pages; an item without a name is counted, not listed.
@@ -172,13 +160,9 @@ impl AtlasClient {
                 snapshot_id,
             },
         };
-        let body = match self.get(path, "", &call, deadline).await {
+        let body = match self.get_unless_gone(path, &call, deadline).await? {
             Ok(body) => body,
-            Err(AtlasError::Status {
-                status: 404,
-                error_code,
-                ..
-            }) if Gone::from_404(error_code.as_deref()) == Gone::Resource => {
+            Err(_) => {
                 let taken_at = model::object_id_time(snapshot_id)
                     .ok_or(AtlasError::ExpiredSnapshot { call })?;
                 return Ok(SnapshotTime {
@@ -186,25 +170,18 @@ impl AtlasClient {
                     from_id: true,
                 });
             }
-            Err(error) => return Err(error),
         };
-        let taken_at = model::parse_object(&body.bytes).and_then(|value| {
+        let taken_at = body.parse(call, |bytes| {
+            let value = model::parse_object(bytes)?;
             let created = value.get("createdAt").and_then(serde_json::Value::as_str);
             created
                 .and_then(model::parse_timestamp)
                 .ok_or_else(|| BodyError::Incomplete("has no createdAt time".into()))
-        });
-        match taken_at {
-            Ok(taken_at) => Ok(SnapshotTime {
-                taken_at,
-                from_id: false,
-            }),
-            Err(source) => Err(AtlasError::Body {
-                call,
-                content_type: body.content_type,
-                source,
-            }),
-        }
+        })?;
+        Ok(SnapshotTime {
+            taken_at,
+            from_id: false,
+        })
     }
 
     /// A project's export buckets, all pages; a bucket without an `_id` is left out.
@@ -236,10 +213,24 @@ impl AtlasClient {
         deadline: Deadline,
     ) -> Result<serde_json::Value, AtlasError> {
         let body = self.get(path, "", call, deadline).await?;
-        model::parse_object(&body.bytes).map_err(|source| AtlasError::Body {
-            call: call.to_owned(),
-            content_type: body.content_type,
-            source,
-        })
+        body.parse(call.to_owned(), model::parse_object)
+    }
+
+    /// GETs `path`; `Ok(Err(error_code))` when Atlas answers 404 for the resource itself, not for
+    /// its project or cluster.
+    async fn get_unless_gone(
+        &self,
+        path: Path<'_>,
+        call: &str,
+        deadline: Deadline,
+    ) -> Result<Result<Body, Option<String>>, AtlasError> {
+        match self.get(path, "", call, deadline).await {
+            Err(AtlasError::Status {
+                status: 404,
+                error_code,
+                ..
+            }) if Gone::from_404(error_code.as_deref()) == Gone::Resource => Ok(Err(error_code)),
+            result => result.map(Ok),
+        }
     }
 }

@@ -26,7 +26,7 @@ use super::body::{BodyFailure, not_followed, read_body};
 use super::deadline::Deadline;
 use super::endpoint::{Endpoint, Path};
 use super::error::{AtlasError, from_the_answer};
-use super::model::ErrorBody;
+use super::model::{BodyError, ErrorBody};
 use super::observer::{CallObserver, CallOutcome};
 use super::ratelimit::{Key, RateLimitSnapshot, RateLimits, Refusal, retry_after};
 use crate::clock::Clock;
@@ -46,6 +46,21 @@ const TOKEN_RENEW_MARGIN: Duration = Duration::from_secs(60);
 pub struct Body {
     pub bytes: bytes::Bytes,
     pub content_type: String,
+}
+
+impl Body {
+    /// Reads the body with `parse`; what it refuses becomes [`AtlasError::Body`] of `call`.
+    pub fn parse<T>(
+        self,
+        call: String,
+        parse: impl FnOnce(&[u8]) -> Result<T, BodyError>,
+    ) -> Result<T, AtlasError> {
+        parse(&self.bytes).map_err(|source| AtlasError::Body {
+            call,
+            content_type: self.content_type,
+            source,
+        })
+    }
 }
 
 /// A shared, cheaply cloned Atlas client.

@@ -105,11 +105,8 @@ impl FetchedPage {
         self,
         parse: fn(&[u8], usize) -> Result<Page<T>, BodyError>,
     ) -> Result<Page<T>, AtlasError> {
-        parse(&self.body.bytes, ITEMS_PER_PAGE).map_err(|source| AtlasError::Body {
-            call: self.call,
-            content_type: self.body.content_type,
-            source,
-        })
+        self.body
+            .parse(self.call, |bytes| parse(bytes, ITEMS_PER_PAGE))
     }
 }
 

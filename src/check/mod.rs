@@ -36,13 +36,12 @@ pub async fn run(config: &Config, credentials: Credentials) -> Result<Report, At
     };
     let metrics = OwnMetrics::new();
     let requests = metrics.api_requests.clone();
-    let clock = crate::clock::Clock::real();
-    let client = AtlasClient::new(&config.atlas, credentials, requests, clock)?;
+    let clock = Clock::real();
+    let client = AtlasClient::new(&config.atlas, credentials, requests, clock.clone())?;
     let calls = Arc::new(CallLog::new(kind));
     // A client just built has no observer yet.
     let _ = client.set_observer(calls.clone());
-    let collector = Collector::new(config, client, metrics.full_listings, Clock::real());
-    let collector = Arc::new(collector);
+    let collector = Arc::new(Collector::new(config, client, metrics.full_listings, clock));
     // The calls end by the deadline; the margin after it is for the collection to reduce
     // what it read, and the bound after that holds whatever happens.
     let margin = (timeout / 4).min(MAX_MARGIN);

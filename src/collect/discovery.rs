@@ -93,6 +93,7 @@ struct Lists {
     generation: u64,
 }
 
+#[derive(Default)]
 struct ProjectsList {
     /// When the projects were last listed successfully.
     listed_at: Option<Instant>,
@@ -215,11 +216,7 @@ impl Discovery {
         if !self.fresh(listed_at) {
             let listed = self.client.list_projects(self.max_pages, deadline).await;
             let mut lists = lock(&self.lists);
-            let list = lists.projects.get_or_insert(ProjectsList {
-                listed_at: None,
-                group_ids: Vec::new(),
-                up: false,
-            });
+            let list = lists.projects.get_or_insert_default();
             list.up = listed.is_ok();
             match listed {
                 Ok(projects) => {

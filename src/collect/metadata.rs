@@ -96,9 +96,9 @@ pub(super) struct Metadata {
     tags: Arc<[ClusterTag]>,
     /// A project's name; `None` when Atlas gave none.
     names: Refreshed<String, Option<String>>,
-    details: Refreshed<(String, String), ClusterDetails>,
+    pub(super) details: Refreshed<(String, String), ClusterDetails>,
     buckets: Refreshed<String, Vec<ExportBucket>>,
-    schedules: Refreshed<ClusterKey, BackupSchedule>,
+    pub(super) schedules: Refreshed<ClusterKey, BackupSchedule>,
     /// Per cluster, the snapshot its newest success holds, kept while that job is the newest.
     snapshots: Mutex<HashMap<ClusterKey, KeptSnapshot>>,
     /// Per cluster, the snapshot id last tried and when: a failed lookup waits for the next
@@ -200,16 +200,6 @@ impl Metadata {
             }
         };
         tokio::join!(names, details, buckets, schedules);
-    }
-
-    /// The last backup schedule read for a cluster.
-    pub(super) fn schedule(&self, key: &ClusterKey) -> Option<BackupSchedule> {
-        self.schedules.get(key)
-    }
-
-    /// The last details read for a cluster.
-    pub(super) fn details(&self, key: &ClusterKey) -> Option<ClusterDetails> {
-        self.details.get(key)
     }
 
     /// The second stage, once the success that counts of each cluster is known: reads the time

@@ -272,8 +272,8 @@ impl Collector {
         let first_seen = *lock(&self.first_seen)
             .entry(key.clone())
             .or_insert(report.collected_at);
-        let schedule = self.metadata.schedule(&key);
-        let details = self.metadata.details(&key);
+        let schedule = self.metadata.schedules.get(&key);
+        let details = self.metadata.details.get(&key);
         let facts = Facts {
             configured: cluster.expect,
             by_job_ids: cluster.job_ids.is_some(),

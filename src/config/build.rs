@@ -21,44 +21,32 @@ use super::settings::{
 use crate::yaml::{Checked, KeyPath, Locator, Mapping, yaml_error};
 
 pub(super) fn build(raw: RawConfig, at: &Locator) -> Result<Config, ConfigError> {
-    let atlas = match raw.atlas {
-        Some(Mapping(atlas)) => build_atlas(atlas, at)?,
-        None => AtlasConfig::default(),
-    };
-    let export_jobs = raw
-        .export_jobs
-        .map_or_else(ExportJobsConfig::default, |Mapping(raw)| {
-            build_export_jobs(raw)
-        });
-    let collection = match raw.collection {
-        Some(Mapping(raw)) => build_collection(raw, at)?,
-        None => CollectionConfig::default(),
-    };
-    let discovery = raw
-        .discovery
-        .map_or_else(DiscoveryConfig::default, |Mapping(raw)| {
-            build_discovery(raw)
-        });
-    let metadata = match raw.metadata {
-        Some(Mapping(raw)) => build_metadata(raw, at)?,
-        None => MetadataConfig::default(),
-    };
+    let discovery = raw.discovery.map(|m| build_discovery(m.0));
+    let discovery = discovery.unwrap_or_default();
+    let export_jobs = raw.export_jobs.map(|m| build_export_jobs(m.0));
+    // The order of the checks decides which of several mistakes is reported: atlas, collection,
+    // metadata, then targets.
     Ok(Config {
-        atlas,
+        atlas: section(raw.atlas, |raw| build_atlas(raw, at))?,
+        export_jobs: export_jobs.unwrap_or_default(),
+        collection: section(raw.collection, |raw| build_collection(raw, at))?,
+        metadata: section(raw.metadata, |raw| build_metadata(raw, at))?,
         targets: build_targets(raw.targets, discovery.all_projects, at)?,
-        export_jobs,
-        collection,
         discovery,
-        metadata,
     })
+}
+
+/// A section checked by `build`, or its defaults when the file leaves it out.
+fn section<R, T: Default>(
+    raw: Option<Mapping<R>>,
+    build: impl FnOnce(R) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
+    raw.map_or_else(|| Ok(T::default()), |Mapping(raw)| build(raw))
 }
 
 fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> {
     let defaults = AtlasConfig::default();
-    let auth = match raw.auth {
-        Some(Mapping(auth)) => Some(build_auth(auth, at)?),
-        None => None,
-    };
+    let auth = raw.auth.map(|Mapping(auth)| build_auth(auth, at));
     Ok(AtlasConfig {
         base_url: raw.base_url.map_or(defaults.base_url, |v| v.0),
         api_version: raw.api_version.map_or(defaults.api_version, |v| v.0),
@@ -71,44 +59,32 @@ fn build_atlas(raw: RawAtlas, at: &Locator) -> Result<AtlasConfig, ConfigError> 
         max_response_size: raw
             .max_response_size
             .map_or(defaults.max_response_size, |v| v.0),
-        auth,
+        auth: auth.transpose()?,
     })
 }
 
 fn build_auth(raw: RawAuth, at: &Locator) -> Result<Credentials, ConfigError> {
     let path = KeyPath::root().key("atlas").key("auth");
+    let secret =
+        |path: &KeyPath, name, value, file| inline_or_file_secret(at, path, name, value, file);
     match (raw.api_key, raw.service_account) {
         (Some(Mapping(key)), None) => {
             let path = path.key("api_key");
             Ok(Credentials::ApiKey {
-                public_key: inline_or_file_secret(
-                    at,
-                    &path,
-                    "public_key",
-                    key.public_key,
-                    key.public_key_file,
-                )?,
-                private_key: inline_or_file_secret(
-                    at,
-                    &path,
-                    "private_key",
-                    key.private_key,
-                    key.private_key_file,
-                )?,
+                public_key: secret(&path, "public_key", key.public_key, key.public_key_file)?,
+                private_key: secret(&path, "private_key", key.private_key, key.private_key_file)?,
             })
         }
         (None, Some(Mapping(account))) => {
             let path = path.key("service_account");
             Ok(Credentials::ServiceAccount {
-                client_id: inline_or_file_secret(
-                    at,
+                client_id: secret(
                     &path,
                     "client_id",
                     account.client_id,
                     account.client_id_file,
                 )?,
-                client_secret: inline_or_file_secret(
-                    at,
+                client_secret: secret(
                     &path,
                     "client_secret",
                     account.client_secret,

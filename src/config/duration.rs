@@ -1,4 +1,8 @@
 //! Durations as Prometheus writes them, so values can be copied between the two configs.
+//!
+//! Hand-written rather than `humantime`: its grammar is not Prometheus's (it takes `1h 30m`, units in any
+//! order and a 365.25-day year), and several of its errors give only a byte offset ("invalid character
+//! at 2") where these quote the value and say what to write.
 
 use std::time::Duration;
 

@@ -1,4 +1,7 @@
 //! Sizes in bytes, as people write them: `16MiB`, `512KiB`, `20MB` or a plain number of bytes.
+//!
+//! Hand-written rather than `bytesize`: its parser takes fractions (`1.5MiB`, truncated) and answers
+//! "couldn't parse … into a known SI unit" where this one lists the units and their powers.
 
 /// Units by name and size. `KB`, `MB`, `GB` are decimal (powers of 1000) and `KiB`, `MiB`, `GiB`
 /// binary (powers of 1024), as their names say; `kB` is the SI spelling of `KB`.

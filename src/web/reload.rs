@@ -82,7 +82,7 @@ pub(super) fn watch(
     record(true);
     Watcher(tokio::spawn(async move {
         let mut sources = sources_of(&path, &initial);
-        let mut loaded = match initial.loaded_fingerprint() {
+        let mut loaded = match initial.fingerprint {
             Some(loaded) => loaded,
             None => digest(sources.clone()).await,
         };
@@ -118,7 +118,7 @@ pub(super) fn watch(
                 Ok(web) => {
                     in_force.replace_with(&web);
                     sources = sources_of(&path, &web);
-                    loaded = match web.loaded_fingerprint() {
+                    loaded = match web.fingerprint {
                         Some(loaded) => loaded,
                         None => digest(sources.clone()).await,
                     };
@@ -144,7 +144,7 @@ pub(super) fn watch(
 /// The web config file and the files it names.
 fn sources_of(path: &Path, web: &WebConfig) -> Vec<PathBuf> {
     std::iter::once(path.to_owned())
-        .chain(web.files().iter().cloned())
+        .chain(web.files.iter().cloned())
         .collect()
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -124,11 +124,8 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     // Written chunk by chunk as the connection takes them (and gzipped so, by the compression
     // layer): the answer never holds the whole text of a large estate.
     let chunks = text.into_chunks().map(Ok::<_, std::convert::Infallible>);
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
-        Body::from_stream(futures_util::stream::iter(chunks)),
-    )
-        .into_response()
+    let body = Body::from_stream(futures_util::stream::iter(chunks));
+    ([(header::CONTENT_TYPE, TEXT_FORMAT)], body).into_response()
 }
 
 /// `/probe`'s query: one cluster.
@@ -160,11 +157,7 @@ async fn probe(
         );
         return (StatusCode::NOT_FOUND, message).into_response();
     };
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
-        answer.to_text(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, TEXT_FORMAT)], answer.to_text()).into_response()
 }
 
 /// Prometheus HTTP service discovery: every watched cluster as a `/probe` target.
@@ -183,33 +176,26 @@ async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) ->
     let groups: Vec<serde_json::Value> = clusters
         .into_iter()
         .map(|cluster| {
-            let mut labels = serde_json::Map::new();
-            labels.insert("__param_group_id".into(), cluster.group_id.clone().into());
-            labels.insert(
-                "__param_cluster_name".into(),
-                cluster.cluster_name.clone().into(),
-            );
-            labels.insert(
-                "__metrics_path__".into(),
-                format!("{}/probe", external.path).into(),
-            );
-            labels.insert("__scheme__".into(), external.scheme.clone().into());
-            labels.insert("group_id".into(), cluster.group_id.into());
-            labels.insert("cluster_name".into(), cluster.cluster_name.into());
-            for (name, value) in cluster.labels.iter() {
-                labels.insert(name.clone(), value.clone().into());
-            }
+            let own = [
+                ("__param_group_id", cluster.group_id.clone()),
+                ("__param_cluster_name", cluster.cluster_name.clone()),
+                ("__metrics_path__", format!("{}/probe", external.path)),
+                ("__scheme__", external.scheme.clone()),
+                ("group_id", cluster.group_id),
+                ("cluster_name", cluster.cluster_name),
+            ];
+            let static_labels = cluster.labels.iter().map(|(n, v)| (n.clone(), v.clone()));
+            let labels: serde_json::Map<String, serde_json::Value> = own
+                .map(|(name, value)| (name.to_owned(), value))
+                .into_iter()
+                .chain(static_labels)
+                .map(|(name, value)| (name, value.into()))
+                .collect();
             serde_json::json!({"targets": [external.host], "labels": labels})
         })
         .collect();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        serde_json::Value::Array(groups).to_string(),
-    )
-        .into_response()
+    let body = serde_json::Value::Array(groups).to_string();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// The parts of `--web.external-url` that `/sd` hands to Prometheus.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum_server::Handle;
 use axum_server::accept::NoDelayAcceptor;
@@ -29,7 +29,7 @@ use futures_util::FutureExt as _;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 
-use super::basic_auth::CurrentUsers;
+use super::basic_auth::{self, CurrentUsers};
 use super::routes::scrape_timeout;
 use super::{health, reload};
 use crate::config::format_duration;
@@ -144,14 +144,20 @@ pub(crate) async fn serve(
         scrape_timeout,
         margin: options.request_timeout_margin,
     };
-    let app = with_request_bounds(
-        router,
-        limits,
-        metrics.clone(),
-        users.clone(),
-        lifecycle.clone(),
-    )
-    .into_make_service();
+    // What every request goes through, outermost first: the answer counter, the whole-request
+    // timeout, the body size bound, basic authentication when there is a web config (its users
+    // may come and go while serving; the health endpoints are open), then the admission that
+    // refuses new requests while draining.
+    let router = router.layer(from_fn_with_state(lifecycle.clone(), health::admit));
+    let router = match &users {
+        Some(users) => router.layer(from_fn_with_state(users.clone(), basic_auth::require)),
+        None => router,
+    };
+    let app = router
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
+        .layer(from_fn_with_state(limits, bound_request))
+        .layer(from_fn_with_state(metrics.clone(), count_answer))
+        .into_make_service();
     if let Some(web) = &options.web_config {
         tracing::info!(web_config = web.describe(), "endpoint protection");
     }
@@ -162,7 +168,7 @@ pub(crate) async fn serve(
         .map(|config| RustlsConfig::from_config(config.clone()));
     // Stopped when serving ends, whichever way.
     let _watcher = match (&options.web_config, users) {
-        (Some(web), Some(users)) if let Some(path) = web.file() => Some(reload::watch(
+        (Some(web), Some(users)) if let Some(path) = &web.file => Some(reload::watch(
             path.to_owned(),
             web.clone(),
             reload::InForce {
@@ -226,34 +232,6 @@ pub(crate) async fn serve(
         );
     }
     served
-}
-
-/// Wraps the routes in what every request goes through, outermost first: the answer counter,
-/// the whole-request timeout, the body size bound, basic authentication when there is a web
-/// config (its users may come and go while serving; the health endpoints are open), then the
-/// admission that refuses new requests while draining.
-fn with_request_bounds(
-    router: Router,
-    limits: RequestTimeout,
-    metrics: Arc<OwnMetrics>,
-    users: Option<Arc<CurrentUsers>>,
-    lifecycle: Arc<health::Lifecycle>,
-) -> Router {
-    let router = router.layer(axum::middleware::from_fn_with_state(
-        lifecycle,
-        health::admit,
-    ));
-    let router = match users {
-        Some(users) => router.layer(axum::middleware::from_fn_with_state(
-            users,
-            super::basic_auth::require,
-        )),
-        None => router,
-    };
-    router
-        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY))
-        .layer(axum::middleware::from_fn_with_state(limits, bound_request))
-        .layer(axum::middleware::from_fn_with_state(metrics, count_answer))
 }
 
 /// Counts the answer in `atlas_backup_exporter_http_requests_total`: `handler` is the route the

@@ -19,11 +19,13 @@ pub struct WebConfig {
     users: Option<Arc<Users>>,
     summary: String,
     /// The certificate, key and CA files the TLS settings were read from.
-    files: Vec<PathBuf>,
-    /// The web config file, when [`load`] read it: the server watches it and reloads it.
-    file: Option<PathBuf>,
-    /// What the web config file and `files` held when they were read (see [`fingerprint`]).
-    fingerprint: Option<u128>,
+    pub(crate) files: Vec<PathBuf>,
+    /// The web config file, when [`load`] read it (`None` for one made by [`parse`]): the server
+    /// watches it and reloads it.
+    pub(crate) file: Option<PathBuf>,
+    /// What the web config file and `files` held when [`load`] read them (see [`fingerprint`]);
+    /// `None` for one made by [`parse`].
+    pub(crate) fingerprint: Option<u128>,
 }
 
 impl WebConfig {
@@ -40,22 +42,6 @@ impl WebConfig {
     /// One line for `--config.check` and the start-up log: what is protected, and how (no secrets).
     pub fn describe(&self) -> &str {
         &self.summary
-    }
-
-    /// The web config file this configuration was loaded from; `None` for one made by [`parse`].
-    pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
-    }
-
-    /// The files this configuration was read from: the certificate, key and CA files.
-    pub fn files(&self) -> &[PathBuf] {
-        &self.files
-    }
-
-    /// The [`fingerprint`] of the web config file and [`Self::files`] taken right after [`load`]
-    /// read them; `None` for a configuration made by [`parse`].
-    pub fn loaded_fingerprint(&self) -> Option<u128> {
-        self.fingerprint
     }
 }
 

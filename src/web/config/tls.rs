@@ -22,34 +22,36 @@ pub(super) fn build_tls(
     files: &mut Vec<PathBuf>,
 ) -> Result<(ServerConfig, String), ConfigError> {
     let path = KeyPath::root().key("tls_server_config");
-    let tls_key = |key: &str| path.key(key);
+    // The error, on the line of `key` (under tls_server_config).
+    let blame = |key: &str, message: String| at.error::<ConfigError>(&path.key(key), message);
     let cert_file = tls.cert_file.ok_or_else(|| {
-        at.error::<ConfigError>(
-            &tls_key("cert_file"),
-            "required key is missing: the server's certificate chain (PEM)",
+        blame(
+            "cert_file",
+            "required key is missing: the server's certificate chain (PEM)".into(),
         )
     })?;
     let key_file = tls.key_file.ok_or_else(|| {
-        at.error::<ConfigError>(
-            &tls_key("key_file"),
-            "required key is missing: the server's private key (PEM)",
+        blame(
+            "key_file",
+            "required key is missing: the server's private key (PEM)".into(),
         )
     })?;
     let client_auth = tls.client_auth_type.unwrap_or(ClientAuth::NoClientCert);
     match (client_auth.verifies(), &tls.client_ca_file) {
         (true, None) => {
-            return Err(at.error(
-                &tls_key("client_ca_file"),
-                format_args!(
+            return Err(blame(
+                "client_ca_file",
+                format!(
                     "required key is missing: {client_auth} checks client certificates against it"
                 ),
             ));
         }
         (false, Some(_)) => {
-            return Err(at.error(
-                &tls_key("client_ca_file"),
+            return Err(blame(
+                "client_ca_file",
                 "has no effect with client_auth_type NoClientCert: set client_auth_type to \
-                 RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove it",
+                 RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove it"
+                    .into(),
             ));
         }
         _ => {}
@@ -59,22 +61,18 @@ pub(super) fn build_tls(
     let key_path = dir.join(&key_file);
     files.extend([cert_path.clone(), key_path.clone()]);
     files.extend(tls.client_ca_file.iter().map(|ca_file| dir.join(ca_file)));
-    let certs = read_certificates(&cert_path)
-        .map_err(|m| at.error::<ConfigError>(&tls_key("cert_file"), m))?;
-    let key = read_private_key(&key_path)
-        .map_err(|m| at.error::<ConfigError>(&tls_key("key_file"), m))?;
+    let certs = read_certificates(&cert_path).map_err(|m| blame("cert_file", m))?;
+    let key = read_private_key(&key_path).map_err(|m| blame("key_file", m))?;
 
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    check_key_pair(&provider, &certs, &key, &cert_path, &key_path).map_err(
-        |(blame, message)| {
-            let key = if blame == Blame::Key {
-                "key_file"
-            } else {
-                "cert_file"
-            };
-            at.error::<ConfigError>(&tls_key(key), message)
-        },
-    )?;
+    check_key_pair(&provider, &certs, &key, &cert_path, &key_path).map_err(|(on, message)| {
+        let key = if on == Blame::Key {
+            "key_file"
+        } else {
+            "cert_file"
+        };
+        blame(key, message)
+    })?;
 
     let min_version = tls.min_version.unwrap_or(MinVersion::Tls12);
     let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
@@ -83,33 +81,26 @@ pub(super) fn build_tls(
     };
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
-        .map_err(|error| at.error::<ConfigError>(&tls_key("min_version"), error))?;
+        .map_err(|error| blame("min_version", error.to_string()))?;
     let builder = match &tls.client_ca_file {
         None => builder.with_no_client_auth(),
         Some(ca_file) => {
             let ca_path = dir.join(ca_file);
-            let roots = read_roots(&ca_path)
-                .map_err(|m| at.error::<ConfigError>(&tls_key("client_ca_file"), m))?;
+            let roots = read_roots(&ca_path).map_err(|m| blame("client_ca_file", m))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match client_auth {
                 ClientAuth::VerifyClientCertIfGiven => verifier.allow_unauthenticated(),
                 _ => verifier,
             };
             let verifier = verifier.build().map_err(|error| {
-                at.error::<ConfigError>(
-                    &tls_key("client_ca_file"),
-                    format_args!("{}: {error}", ca_path.display()),
-                )
+                blame("client_ca_file", format!("{}: {error}", ca_path.display()))
             })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder.with_single_cert(certs, key).map_err(|error| {
-        at.error::<ConfigError>(
-            &tls_key("cert_file"),
-            format_args!("{}: {error}", cert_path.display()),
-        )
-    })?;
+    let mut config = builder
+        .with_single_cert(certs, key)
+        .map_err(|error| blame("cert_file", format!("{}: {error}", cert_path.display())))?;
     // The exporter speaks HTTP/1.1 only (see `web::server`), and says so in the handshake.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
 
