@@ -11,8 +11,9 @@ use crate::atlas::model::Unwatched;
 use crate::atlas::model::{AtlasId, ExportJob, JobState};
 use crate::collect::{ClusterReport, Collection, DiscoveryReport, JobSummary, MetadataReport};
 use crate::labels::{
-    BASIS, BUCKET_NAME, CLOUD_PROVIDER, CLUSTER_NAME, CLUSTER_TYPE, EXPORT_BUCKET_ID,
-    FREQUENCY_TYPE, GROUP_ID, GROUP_NAME, MONGODB_VERSION, REASON, SOURCE,
+    BASIS, BUCKET_NAME, CLOUD_PROVIDER, CLUSTER_NAME, CLUSTER_TYPE, ENDPOINT, ERROR_CODE,
+    EXPORT_BUCKET_ID, FREQUENCY_TYPE, GROUP_ID, GROUP_NAME, MONGODB_VERSION, REASON, SNAPSHOT_ID,
+    SOURCE, STATE,
 };
 
 /// A metric family written here. Its name, help and samples each come from an exhaustive match,
@@ -493,7 +494,7 @@ fn cluster_samples(family: ClusterFamily, cluster: &ClusterLabels, out: &mut Str
     match family {
         ClusterFamily::Jobs => {
             for (state, count) in cluster.jobs().into_iter().flat_map(|j| j.counts.iter()) {
-                cluster_sample(name, cluster, &[("state", state)], count, out);
+                cluster_sample(name, cluster, &[(STATE, state)], count, out);
             }
         }
         ClusterFamily::LastSuccessTimestamp => {
@@ -522,10 +523,10 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
         JobFamily::State => {
             for state in &JobState::KNOWN {
                 let value = job.state == *state;
-                job_sample(name, cluster, job, &[("state", state.as_str())], value, out);
+                job_sample(name, cluster, job, &[(STATE, state.as_str())], value, out);
             }
             if let JobState::Other(state) = &job.state {
-                job_sample(name, cluster, job, &[("state", state)], true, out);
+                job_sample(name, cluster, job, &[(STATE, state)], true, out);
             }
         }
         JobFamily::DurationSeconds => {
@@ -544,17 +545,14 @@ fn job_samples(family: JobFamily, cluster: &ClusterLabels, job: &ExportJob, out:
             let snapshot_id = job.snapshot_id.as_ref().map(AtlasId::text);
             let export_bucket_id = job.export_bucket_id.as_ref().map(AtlasId::text);
             let labels = [
-                ("snapshot_id", snapshot_id.as_deref().unwrap_or("")),
-                (
-                    "export_bucket_id",
-                    export_bucket_id.as_deref().unwrap_or(""),
-                ),
+                (SNAPSHOT_ID, snapshot_id.as_deref().unwrap_or("")),
+                (EXPORT_BUCKET_ID, export_bucket_id.as_deref().unwrap_or("")),
             ];
             job_sample(name, cluster, job, &labels, true, out);
         }
         JobFamily::FailureInfo => {
             if let Some(reason) = &job.state_reason {
-                let labels = [("error_code", reason.error_code.as_str())];
+                let labels = [(ERROR_CODE, reason.error_code.as_str())];
                 job_sample(name, cluster, job, &labels, true, out);
             }
         }
@@ -927,7 +925,7 @@ pub fn rate_limits(snapshot: &crate::atlas::RateLimitSnapshot, out: &mut String)
         };
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for (pair, value) in std::iter::once(first).chain(samples) {
-            let labels = [("endpoint", pair.endpoint), ("group_id", &pair.group_id)];
+            let labels = [(ENDPOINT, pair.endpoint), (GROUP_ID, &pair.group_id)];
             labelled_sample(name, labels.into_iter(), value, out);
         }
     }
@@ -940,7 +938,7 @@ pub fn rate_limits(snapshot: &crate::atlas::RateLimitSnapshot, out: &mut String)
         "# HELP {name} Atlas requests held back (waiting, or not sent at all) because a 429's Retry-After window was open for their endpoint and project, or the request that goes first after it was in flight, by endpoint.\n# TYPE {name} counter"
     );
     for (endpoint, held) in &snapshot.held {
-        labelled_sample(name, [("endpoint", *endpoint)].into_iter(), held, out);
+        labelled_sample(name, [(ENDPOINT, *endpoint)].into_iter(), held, out);
     }
 }
 

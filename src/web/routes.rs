@@ -15,6 +15,7 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use super::health::{HEALTHY, READY};
 use crate::config::Config;
 use crate::exporter::Exporter;
+use crate::labels::{CLUSTER_NAME, GROUP_ID};
 use crate::options::Options;
 
 /// The content type of the Prometheus text format.
@@ -181,8 +182,8 @@ async fn service_discovery(State(state): State<AppState>, headers: HeaderMap) ->
                 ("__param_cluster_name", cluster.cluster_name.clone()),
                 ("__metrics_path__", format!("{}/probe", external.path)),
                 ("__scheme__", external.scheme.clone()),
-                ("group_id", cluster.group_id),
-                ("cluster_name", cluster.cluster_name),
+                (GROUP_ID, cluster.group_id),
+                (CLUSTER_NAME, cluster.cluster_name),
             ];
             let static_labels = cluster.labels.iter().map(|(n, v)| (n.clone(), v.clone()));
             let labels: serde_json::Map<String, serde_json::Value> = own
