@@ -20,6 +20,7 @@ mod listing;
 mod metadata;
 mod refresh;
 mod summary;
+mod tally;
 mod watched;
 
 use std::collections::{HashMap, HashSet};
