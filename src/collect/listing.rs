@@ -14,12 +14,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use futures_util::future::join_all;
 use prometheus::IntCounterVec;
 use strum::VariantArray;
 
+use super::tally::Tally;
 use crate::atlas::model::{self, AtlasId, ExportJob, InvalidJob, Page};
 use crate::atlas::{
     AtlasClient, AtlasError, Deadline, FetchedPage, ITEMS_PER_PAGE, Path, expected_pages, is_full,
@@ -36,6 +37,8 @@ pub struct JobListing {
     pub pages: u32,
     /// Pages not requested because their jobs were known from the last listing.
     pub pages_saved: u32,
+    /// What every scrape's summary takes from all the jobs, made on the first one's demand.
+    tally: OnceLock<Tally>,
 }
 
 impl JobListing {
@@ -55,6 +58,7 @@ impl JobListing {
             invalid,
             pages: 0,
             pages_saved: 0,
+            tally: OnceLock::new(),
         }
     }
 
@@ -79,6 +83,11 @@ impl JobListing {
     /// The jobs skipped because they were malformed.
     pub fn invalid(&self) -> &[InvalidJob] {
         &self.invalid
+    }
+
+    /// The time-free part of the summary of these jobs, tallied once.
+    pub fn tally(&self) -> &Tally {
+        self.tally.get_or_init(|| Tally::of(&self.jobs))
     }
 }
 

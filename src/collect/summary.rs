@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::listing::JobListing;
-use crate::atlas::model::{ExportJob, JobState};
+pub use super::tally::StateCounts;
+use crate::atlas::model::ExportJob;
 
 /// What the metrics show of a cluster's jobs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,52 +42,6 @@ impl JobSummary {
     }
 }
 
-/// Jobs per state: the five documented states in an array indexed by [`JobState::index`], and
-/// any state Atlas adds in the order the listing first shows it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct StateCounts {
-    known: [u64; JobState::KNOWN.len()],
-    other: Vec<(Box<str>, u64)>,
-}
-
-impl StateCounts {
-    /// Counts one more job in `state`.
-    pub fn add(&mut self, state: &JobState) {
-        match state.index() {
-            Some(index) => self.known[index] += 1,
-            None => match self.other.iter_mut().find(|(s, _)| **s == *state.as_str()) {
-                Some((_, count)) => *count += 1,
-                None => self.other.push((state.as_str().into(), 1)),
-            },
-        }
-    }
-
-    /// The jobs in `state`.
-    pub fn get(&self, state: &JobState) -> u64 {
-        match state.index() {
-            Some(index) => self.known[index],
-            None => self
-                .other
-                .iter()
-                .find(|(s, _)| **s == *state.as_str())
-                .map_or(0, |(_, count)| *count),
-        }
-    }
-
-    /// Every state with its count: the five documented ones first (0 included), then any new
-    /// ones.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        let known = JobState::KNOWN.iter().map(JobState::as_str).zip(self.known);
-        let other = self.other.iter().map(|(state, count)| (&**state, *count));
-        known.chain(other)
-    }
-
-    /// Jobs in every state.
-    pub fn total(&self) -> u64 {
-        self.iter().map(|(_, count)| count).sum()
-    }
-}
-
 /// Which jobs keep per-job series besides the ones that always do.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -107,28 +62,12 @@ pub fn summarize(
     retention: Retention,
 ) -> JobSummary {
     let jobs = listing.jobs();
-    let mut counts = StateCounts::default();
-    let mut last_success: Option<f64> = None;
-    let mut newest_successes: Vec<Arc<ExportJob>> = Vec::new();
-    let mut shown: Vec<usize> = Vec::new();
+    // What does not depend on the time is tallied once per listing (an unchanged listing is
+    // the same one, kept): only the choice of recent jobs below runs at every scrape.
+    let tally = listing.tally();
+    let mut shown: Vec<usize> = Vec::with_capacity(1 + tally.running.len());
     shown.extend(jobs.first().map(|_| 0));
-    for (index, job) in jobs.iter().enumerate() {
-        counts.add(&job.state);
-        if job.state == JobState::Successful
-            && let Some(finished) = job.finished_at
-        {
-            last_success = Some(last_success.map_or(finished, |l| l.max(finished)));
-            let same_bucket = |kept: &Arc<ExportJob>| kept.export_bucket_id == job.export_bucket_id;
-            match newest_successes.iter_mut().find(|kept| same_bucket(kept)) {
-                Some(kept) if kept.finished_at < Some(finished) => *kept = Arc::clone(job),
-                Some(_) => {}
-                None => newest_successes.push(Arc::clone(job)),
-            }
-        }
-        if !job.is_terminal() {
-            shown.push(index);
-        }
-    }
+    shown.extend(&tally.running);
     let is_pinned = |job: &ExportJob| pinned.iter().any(|id| job.id == **id);
     if !pinned.is_empty() {
         shown.extend((0..jobs.len()).filter(|&i| is_pinned(&jobs[i])));
@@ -149,9 +88,9 @@ pub fn summarize(
 
     JobSummary {
         shown: shown.into_iter().map(|i| Arc::clone(&jobs[i])).collect(),
-        counts,
-        last_success,
-        newest_successes,
+        counts: tally.counts.clone(),
+        last_success: tally.last_success,
+        newest_successes: tally.newest_successes.clone(),
         invalid: listing.invalid().len() as u64,
     }
 }
@@ -159,7 +98,7 @@ pub fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::atlas::model::InvalidJob;
+    use crate::atlas::model::{InvalidJob, JobState};
 
     fn job(id: &str, state: &str, created: f64, finished: Option<f64>) -> Arc<ExportJob> {
         Arc::new(ExportJob {
