@@ -83,8 +83,6 @@ struct ClientState {
     requests: IntCounterVec,
     /// The gate 429s close, and the budget Atlas announces.
     limits: RateLimits,
-    /// What the client's caches and its callers' intervals are timed on.
-    clock: Clock,
     /// Told how each call ended (`--atlas.check`), once one is set.
     observer: std::sync::OnceLock<Arc<dyn CallObserver>>,
     /// Which projects Atlas refuses, as the latest calls left them.
@@ -232,8 +230,7 @@ impl AtlasClient {
                 request_timeout: config.request_timeout,
                 max_response_size: config.max_response_size,
                 requests,
-                limits: RateLimits::new(clock.clone()),
-                clock,
+                limits: RateLimits::new(clock),
                 observer: std::sync::OnceLock::new(),
                 access: AccessLog::default(),
             }),
@@ -250,11 +247,6 @@ impl AtlasClient {
         let requests = crate::metrics::OwnMetrics::new().api_requests;
         AtlasClient::new(config, credentials, requests, Clock::real())
             .expect("a client of the stand-in")
-    }
-
-    /// The clock this client times its token on, for the caches built on the client.
-    pub fn clock(&self) -> &Clock {
-        &self.inner.clock
     }
 
     /// The rate limits as they are now, for the renderer.
