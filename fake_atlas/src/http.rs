@@ -10,6 +10,7 @@ use super::auth::{self, DigestOutcome};
 use super::connections::ResetSwitch;
 use super::faults::{self, FaultAction};
 use super::hostile;
+use super::latency;
 use super::state::{FakeAtlas, lock};
 use super::store::{Missing, Page, Shape};
 
@@ -162,7 +163,7 @@ pub(super) async fn handle(State(fake): State<FakeAtlas>, req: Request) -> Respo
     fake.count(route.endpoint(), route.group_id());
     let latency = *lock(&fake.inner.latency);
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        latency::wait(latency).await;
     }
     match api {
         Api::OAuth => oauth_token(&fake, req, &path, &query).await,

@@ -9,9 +9,10 @@
 //! Layout, each file importing only those before it: `store` (projects, clusters and jobs,
 //! kept in listing order), `auth` (digest nonces and OAuth tokens), `faults` (what can go
 //! wrong), `connections` (TCP streams a fault can reset), `hostile` (bodies that misbehave on
-//! the wire), `fixtures` (the job builder, the seed page's examples), `state` (`FakeAtlas`: the
-//! shared state and the calls that set it up), `http` (routing and Atlas's responses), `server`
-//! (binding and serving), `demo` (the demo's estate). This file only names what they offer.
+//! the wire), `latency` (the latency it adds, kept to the microsecond), `fixtures` (the job
+//! builder, the seed page's examples), `state` (`FakeAtlas`: the shared state and the calls
+//! that set it up), `http` (routing and Atlas's responses), `server` (binding and serving),
+//! `demo` (the demo's estate). This file only names what they offer.
 
 mod auth;
 mod connections;
@@ -20,6 +21,7 @@ mod faults;
 mod fixtures;
 mod hostile;
 mod http;
+mod latency;
 mod server;
 mod state;
 mod store;
