@@ -48,6 +48,22 @@ fn version_and_help_work() {
     }
 }
 
+/// The binary allocates through jemalloc with one arena (src/main.rs): the option string is read
+/// by name at start-up, so a misspelt symbol would be ignored without a word. jemalloc prints its
+/// options at exit when the environment asks it to.
+#[cfg(not(target_env = "msvc"))]
+#[test]
+fn the_binary_allocates_with_jemalloc_and_one_arena() {
+    let exited = run(&["--version"], &[("_RJEM_MALLOC_CONF", "stats_print:true")]);
+    assert!(exited.success(), "{}", exited.stderr);
+    let options: Vec<&str> = exited
+        .stderr
+        .lines()
+        .filter(|line| line.trim_start().starts_with("opt.narenas:"))
+        .collect();
+    assert_eq!(options, ["  opt.narenas: 1"], "{}", exited.stderr);
+}
+
 #[test]
 fn config_check_prints_the_plan_and_exits_zero() {
     let dir = TempDir::new("check-ok");

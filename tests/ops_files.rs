@@ -1589,6 +1589,14 @@ fn dockerfile_is_multi_stage_non_root_with_ca_certificates() {
         lines[froms[0]].contains("rust:"),
         "builds with the Rust image"
     );
+    // The allocator, jemalloc, builds with make; the slim Rust image has a C compiler only.
+    let build = &lines[froms[0]..froms[1]];
+    assert!(
+        build
+            .iter()
+            .any(|l| l.contains("apt-get install") && l.contains(" make")),
+        "the build stage installs make for jemalloc"
+    );
     let runtime = &lines[*froms.last().expect("a stage")..];
     assert!(
         runtime.iter().any(|l| l.contains("ca-certificates")),
