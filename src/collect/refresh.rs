@@ -20,7 +20,7 @@ use crate::clock::Clock;
 
 /// How many lookups of one kind are under way at once: far more than requests are let in flight
 /// in practice (`max_concurrent_requests`, 8 by default), so the bound never slows them.
-const LOOKUPS_IN_FLIGHT: usize = 256;
+pub(super) const LOOKUPS_IN_FLIGHT: usize = 256;
 
 /// One lookup's values by key.
 pub(super) struct Refreshed<K, V> {
@@ -144,6 +144,29 @@ mod tests {
             detail: None,
             content_type: None,
         }
+    }
+
+    #[tokio::test]
+    async fn at_most_lookups_in_flight_are_under_way_at_once() {
+        let clock = ManualClock::new();
+        let names = Refreshed::new("the project's name", Duration::from_secs(60), clock.clock());
+        let keys: Vec<u32> = (0..600).collect();
+        let running = AtomicU32::new(0);
+        let most = AtomicU32::new(0);
+        names
+            .refresh(&keys, |key| {
+                let (running, most) = (&running, &most);
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    tokio::task::yield_now().await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(key * 2)
+                }
+            })
+            .await;
+        assert_eq!(most.load(Ordering::SeqCst), LOOKUPS_IN_FLIGHT as u32);
+        assert_eq!(names.get(&599), Some(1198), "every key was still looked up");
     }
 
     #[tokio::test]
