@@ -4,6 +4,8 @@
 //! peak RSS (`VmHWM`), CPU per scrape, wall time against the ideal, the body's size, and how much
 //! the resident set grew while one scrape was answered (sampled from `/proc` every few
 //! milliseconds while the answer streams), which tells a streamed answer from one built whole.
+//! Before each size, a bare client makes the same calls, to show what the stand-in and the
+//! machine allow without the exporter.
 
 use std::fmt::Write as _;
 use std::io;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fake_atlas::FakeAtlas;
+use futures_util::StreamExt as _;
 
 use crate::figures::{StandIn, median, mib, ms};
 use crate::fleet::{Fleet, Retention};
@@ -45,6 +48,8 @@ pub struct Huge {
     pub gzip: bool,
     pub calls: u64,
     pub ideal: Duration,
+    /// The same calls made by a client that does nothing else (see [`bare_client`]).
+    pub floor: Duration,
     pub wall: Duration,
     pub cpu_median: Duration,
     pub cpu_mean: Duration,
@@ -57,6 +62,10 @@ pub struct Huge {
 impl Huge {
     fn ratio(&self) -> f64 {
         self.wall.as_secs_f64() / self.ideal.as_secs_f64().max(1e-9)
+    }
+
+    fn floor_ratio(&self) -> f64 {
+        self.floor.as_secs_f64() / self.ideal.as_secs_f64().max(1e-9)
     }
 }
 
@@ -80,13 +89,16 @@ pub async fn run(exporter: &Path, dir: &Path, options: &HugeOptions) -> io::Resu
     let mut out = Vec::new();
     for &clusters in &options.sizes {
         let fleet = fleet.take(clusters);
+        let floor = bare_client(&atlas, &fleet, options).await?;
         for gzip in [false, true] {
-            let figures = one(&atlas, exporter, dir, &fleet, gzip, options).await?;
+            let mut figures = one(&atlas, exporter, dir, &fleet, gzip, options).await?;
+            figures.floor = floor;
             eprintln!(
-                "huge {clusters} × 100{}: wall {:.0} ms (ideal {:.0} ms), CPU {:.0} ms, peak RSS {:.1} MiB, body {:.1} MiB, growth {:.1} MiB",
+                "huge {clusters} × 100{}: wall {:.0} ms (ideal {:.0} ms, bare client {:.0} ms), CPU {:.0} ms, peak RSS {:.1} MiB, body {:.1} MiB, growth {:.1} MiB",
                 if gzip { " gzip" } else { "" },
                 ms(figures.wall),
                 ms(figures.ideal),
+                ms(figures.floor),
                 ms(figures.cpu_median),
                 mib(figures.peak_rss),
                 mib(figures.body as u64),
@@ -158,6 +170,7 @@ async fn one(
         gzip,
         calls,
         ideal: options.latency * rounds,
+        floor: Duration::ZERO,
         wall: median(&mut walls),
         cpu_median: median(&mut cpus),
         cpu_mean,
@@ -165,6 +178,62 @@ async fn one(
         body,
         growth,
     })
+}
+
+/// What the stand-in and this machine allow: the same listings, as many in flight, over digest
+/// auth with the nonce reused, made by a client that does nothing else (no parsing, no
+/// rendering; run in this process, beside the stand-in). The median of `options.scrapes`
+/// rounds after one warm-up. The exporter's wall time over this is its own cost.
+async fn bare_client(
+    atlas: &StandIn,
+    fleet: &Fleet,
+    options: &HugeOptions,
+) -> io::Result<Duration> {
+    use diqwest::{DigestAuthSession, WithDigestAuth};
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.max_concurrent_requests)
+        .build()
+        .map_err(io::Error::other)?;
+    let session = DigestAuthSession::new(crate::fleet::PUBLIC_KEY, crate::fleet::PRIVATE_KEY);
+    let urls: Vec<String> = fleet
+        .clusters
+        .iter()
+        .map(|c| {
+            format!(
+                "{}/api/atlas/v2/groups/{}/clusters/{}/backup/exports?pageNum=1&itemsPerPage={}",
+                atlas.base_url,
+                c.group_id,
+                c.name,
+                crate::fleet::ITEMS_PER_PAGE
+            )
+        })
+        .collect();
+    let (http, session) = (&http, &session);
+    let mut walls = Vec::new();
+    for _ in 0..=options.scrapes {
+        let started = Instant::now();
+        let answers: Vec<io::Result<()>> = futures_util::stream::iter(&urls)
+            .map(|url| async move {
+                let response = http
+                    .get(url)
+                    .header("accept", "application/vnd.atlas.2023-01-01+json")
+                    .send_digest_auth(session)
+                    .await
+                    .map_err(io::Error::other)?;
+                if !response.status().is_success() {
+                    return Err(io::Error::other(format!("{url}: {}", response.status())));
+                }
+                response.bytes().await.map_err(io::Error::other)?;
+                Ok(())
+            })
+            .buffer_unordered(options.max_concurrent_requests)
+            .collect()
+            .await;
+        answers.into_iter().collect::<io::Result<()>>()?;
+        walls.push(started.elapsed());
+    }
+    walls.remove(0);
+    Ok(median(&mut walls))
 }
 
 /// Polls the exporter's resident set every 2 ms on a thread of its own until the flag is
@@ -201,28 +270,32 @@ pub fn report(options: &HugeOptions, figures: &[Huge], machine: &str) -> String 
         out,
         "From `{command}` {machine}. Stand-in latency {} ms a request, max_concurrent_requests {}, \
          otherwise the defaults (`max_age: 7d`, `max_per_cluster: 50`, collection on each scrape); \
-         a fresh exporter per row, one warm-up scrape, then {} measured scrapes (medians).\n",
+         a fresh exporter per row, one warm-up scrape, then {} measured scrapes (medians). \
+         Bare client: the same calls, as many in flight, made by a client that does nothing \
+         else, in the benchmark's process.\n",
         options.latency.as_millis(),
         options.max_concurrent_requests,
         options.scrapes
     );
     let _ = writeln!(
         out,
-        "| Clusters × jobs | Encoding | Calls | Ideal | Wall | Ratio | CPU per scrape (median) | CPU per scrape (mean) | CPU per 1,000 clusters | Body | Peak RSS | RSS growth during a scrape | Growth / text |"
+        "| Clusters × jobs | Encoding | Calls | Ideal | Bare client | Bare client / ideal | Wall | Ratio | CPU per scrape (median) | CPU per scrape (mean) | CPU per 1,000 clusters | Body | Peak RSS | RSS growth during a scrape | Growth / text |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for h in figures {
         let text = text_size(figures, h);
         let _ = writeln!(
             out,
-            "| {} × 100 | {} | {} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.3} |",
+            "| {} × 100 | {} | {} | {:.0} ms | {:.0} ms | {:.2} | {:.0} ms | {:.2} | {:.0} ms | {:.0} ms | {:.0} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.3} |",
             crate::figures::count(h.clusters as u64),
             if h.gzip { "gzip" } else { "identity" },
             crate::figures::count(h.calls),
             ms(h.ideal),
+            ms(h.floor),
+            h.floor_ratio(),
             ms(h.wall),
             h.ratio(),
             ms(h.cpu_median),
