@@ -355,8 +355,8 @@ fn thresholds_are_recorded_once_and_used() {
         }
     }
     // The overdue alert compares due times: a `for:` would start over with every restart of
-    // Prometheus. It reads them through max_over_time, so a failed scrape neither resolves nor
-    // re-fires it, and compares with the per-cluster grace.
+    // Prometheus. It reads them through the recorded due time, so a failed scrape neither resolves
+    // nor re-fires it, and compares with the per-cluster grace.
     let overdue = rules
         .iter()
         .find(|r| r["alert"].as_str() == Some("AtlasBackupExportOverdue"))
@@ -383,16 +383,39 @@ fn thresholds_are_recorded_once_and_used() {
         "{expr}"
     );
     assert!(
-        since_due.contains("max_over_time(atlas_backup_export_next_due_timestamp_seconds[1h])"),
+        since_due.contains("atlas_backup_export:next_due_timestamp_seconds"),
         "{since_due}"
     );
+    // The due time and the interval as last read: max_over_time bridges failed scrapes, and the
+    // last value is carried on while the cluster is unreadable (up 0), so that an overdue cluster
+    // the exporter cannot read still pages (the promtool tests show both sides).
+    for (name, raw, label) in [
+        (
+            "atlas_backup_export:next_due_timestamp_seconds",
+            "atlas_backup_export_next_due_timestamp_seconds",
+            "basis",
+        ),
+        (
+            "atlas_backup_export:expected_interval_seconds",
+            "atlas_backup_export_expected_interval_seconds",
+            "source",
+        ),
+    ] {
+        let carried: String = recorded(name).split_whitespace().collect();
+        assert!(
+            carried.starts_with(&format!(
+                "max_over_time({raw}[1h])or(last_over_time({name}[10m])"
+            )) && carried.ends_with(&format!("andignoring({label})(atlas_backup_export_up==0))")),
+            "{name}: {carried}"
+        );
+    }
     // The grace: a quarter of the expected interval, within [1 hour, 1 day].
     let grace: String = recorded("atlas_backup_export:overdue_grace_seconds")
         .split_whitespace()
         .collect();
     assert!(
         grace.starts_with("clamp(")
-            && grace.contains("atlas_backup_export_expected_interval_seconds")
+            && grace.contains("atlas_backup_export:expected_interval_seconds")
             && grace.ends_with("/4,3600,86400)"),
         "{grace}"
     );
