@@ -10,9 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use futures_util::{StreamExt, stream};
-
-use super::refresh::{LOOKUPS_IN_FLIGHT, Refreshed};
+use super::refresh::{Refreshed, bounded};
 use super::watched::{Labels, WatchedCluster, lock};
 use crate::atlas::model::{BackupSchedule, ClusterDetails, ExportBucket, SnapshotTime};
 use crate::atlas::{AtlasClient, Deadline};
@@ -244,17 +242,14 @@ impl Metadata {
             }
         }
         let client = &self.client;
-        // Bounded as the other lookups are (see `refresh`): a cluster's first collection can
-        // find thousands of snapshots to read.
-        let looked_up: Vec<_> = stream::iter(due)
-            .map(|(key, id, sharded)| async move {
-                let (g, c) = &key;
-                let result = client.get_snapshot(g, c, &id, sharded, deadline).await;
-                (key, id, result)
-            })
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .collect()
-            .await;
+        // Bounded as the other lookups are: a cluster's first collection can find thousands of
+        // snapshots to read.
+        let looked_up = bounded(due, |(key, id, sharded)| async move {
+            let (g, c) = &key;
+            let result = client.get_snapshot(g, c, &id, sharded, deadline).await;
+            (key, id, result)
+        })
+        .await;
         let mut kept = lock(&self.snapshots);
         for ((group_id, cluster_name), snapshot_id, result) in looked_up {
             match result {

@@ -20,7 +20,26 @@ use crate::clock::Clock;
 
 /// How many lookups of one kind are under way at once: far more than requests are let in flight
 /// in practice (`max_concurrent_requests`, 8 by default), so the bound never slows them.
-pub(super) const LOOKUPS_IN_FLIGHT: usize = 256;
+const LOOKUPS_IN_FLIGHT: usize = 256;
+
+/// Runs `lookup` on each of `items`, at most [`LOOKUPS_IN_FLIGHT`] at once, and gives back their
+/// results in the order they end. Not all at once: a lookup holds some 7 KiB once started, 70 MiB
+/// at 10,000 clusters if all were started together, and the client lets only
+/// `max_concurrent_requests` of them call Atlas at a time anyway.
+pub(super) async fn bounded<T, F, Fut>(
+    items: impl IntoIterator<Item = T>,
+    lookup: F,
+) -> Vec<Fut::Output>
+where
+    F: FnMut(T) -> Fut,
+    Fut: Future,
+{
+    stream::iter(items)
+        .map(lookup)
+        .buffer_unordered(LOOKUPS_IN_FLIGHT)
+        .collect()
+        .await
+}
 
 /// One lookup's values by key.
 pub(super) struct Refreshed<K, V> {
@@ -85,17 +104,11 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug, V: Clone> Refreshed<K, V> {
                 .cloned()
                 .collect()
         };
-        // Not all at once: a lookup holds some 7 KiB once started, 70 MiB at 10,000 clusters if
-        // all were started together, and the client lets only `max_concurrent_requests` of
-        // them call Atlas at a time anyway.
-        let looked_up: Vec<_> = stream::iter(due)
-            .map(|key| {
-                let result = lookup(key.clone());
-                async move { (key, result.await) }
-            })
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .collect()
-            .await;
+        let looked_up = bounded(due, |key| {
+            let result = lookup(key.clone());
+            async move { (key, result.await) }
+        })
+        .await;
         let mut entries = lock(&self.entries);
         for (key, result) in looked_up {
             match result {
