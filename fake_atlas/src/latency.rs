@@ -25,33 +25,19 @@ pub(crate) async fn wait(latency: Duration) {
 
 /// Who is waiting, soonest first.
 struct Timer {
-    waiting: Mutex<Waiting>,
+    waiting: Mutex<BinaryHeap<Reverse<Waiter>>>,
     changed: Condvar,
 }
 
-#[derive(Default)]
-struct Waiting {
-    queue: BinaryHeap<Reverse<Waiter>>,
-    /// Tells apart waiters of the same instant.
-    next: u64,
-}
-
-/// One request waiting, ordered by when it is due.
+/// One request waiting, ordered by when it is due (waiters due at the same instant in any order).
 struct Waiter {
     at: Instant,
-    id: u64,
     wake: oneshot::Sender<()>,
-}
-
-impl Waiter {
-    fn key(&self) -> (Instant, u64) {
-        (self.at, self.id)
-    }
 }
 
 impl PartialEq for Waiter {
     fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
+        self.at == other.at
     }
 }
 
@@ -65,16 +51,14 @@ impl PartialOrd for Waiter {
 
 impl Ord for Waiter {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
+        self.at.cmp(&other.at)
     }
 }
 
 impl Timer {
     fn add(&self, at: Instant, wake: oneshot::Sender<()>) {
         let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        let id = waiting.next;
-        waiting.next += 1;
-        waiting.queue.push(Reverse(Waiter { at, id, wake }));
+        waiting.push(Reverse(Waiter { at, wake }));
         self.changed.notify_one();
     }
 
@@ -83,17 +67,13 @@ impl Timer {
         let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             let now = Instant::now();
-            while waiting
-                .queue
-                .peek()
-                .is_some_and(|Reverse(next)| next.at <= now)
-            {
-                if let Some(Reverse(due)) = waiting.queue.pop() {
+            while waiting.peek().is_some_and(|Reverse(next)| next.at <= now) {
+                if let Some(Reverse(due)) = waiting.pop() {
                     // A request whose client went away no longer listens.
                     let _ = due.wake.send(());
                 }
             }
-            waiting = match waiting.queue.peek() {
+            waiting = match waiting.peek() {
                 Some(Reverse(next)) => {
                     let left = next.at.saturating_duration_since(now);
                     self.changed
@@ -115,7 +95,7 @@ fn timer() -> &'static Timer {
     static TIMER: OnceLock<&'static Timer> = OnceLock::new();
     TIMER.get_or_init(|| {
         let timer: &'static Timer = Box::leak(Box::new(Timer {
-            waiting: Mutex::new(Waiting::default()),
+            waiting: Mutex::new(BinaryHeap::new()),
             changed: Condvar::new(),
         }));
         std::thread::Builder::new()
