@@ -91,8 +91,7 @@ pub async fn run(exporter: &Path, dir: &Path, options: &HugeOptions) -> io::Resu
         let fleet = fleet.take(clusters);
         let floor = bare_client(&atlas, &fleet, options).await?;
         for gzip in [false, true] {
-            let mut figures = one(&atlas, exporter, dir, &fleet, gzip, options).await?;
-            figures.floor = floor;
+            let figures = one(&atlas, exporter, dir, &fleet, gzip, floor, options).await?;
             eprintln!(
                 "huge {clusters} × 100{}: wall {:.0} ms (ideal {:.0} ms, bare client {:.0} ms), CPU {:.0} ms, peak RSS {:.1} MiB, body {:.1} MiB, growth {:.1} MiB",
                 if gzip { " gzip" } else { "" },
@@ -117,6 +116,7 @@ async fn one(
     dir: &Path,
     fleet: &Fleet,
     gzip: bool,
+    floor: Duration,
     options: &HugeOptions,
 ) -> io::Result<Huge> {
     let yaml = fleet.config_yaml(
@@ -170,7 +170,7 @@ async fn one(
         gzip,
         calls,
         ideal: options.latency * rounds,
-        floor: Duration::ZERO,
+        floor,
         wall: median(&mut walls),
         cpu_median: median(&mut cpus),
         cpu_mean,
@@ -189,6 +189,7 @@ async fn bare_client(
     fleet: &Fleet,
     options: &HugeOptions,
 ) -> io::Result<Duration> {
+    use atlas_backup_exporter::atlas::{Endpoint, Path as AtlasPath};
     use diqwest::{DigestAuthSession, WithDigestAuth};
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(options.max_concurrent_requests)
@@ -199,16 +200,19 @@ async fn bare_client(
         .clusters
         .iter()
         .map(|c| {
+            let path = AtlasPath::ListExportJobs {
+                group_id: &c.group_id,
+                cluster: &c.name,
+            };
             format!(
-                "{}/api/atlas/v2/groups/{}/clusters/{}/backup/exports?pageNum=1&itemsPerPage={}",
+                "{}/api/atlas/v2{path}?pageNum=1&itemsPerPage={}",
                 atlas.base_url,
-                c.group_id,
-                c.name,
                 crate::fleet::ITEMS_PER_PAGE
             )
         })
         .collect();
-    let (http, session) = (&http, &session);
+    let accept = Endpoint::ListExportJobs.media_type();
+    let (http, session, accept) = (&http, &session, accept.as_str());
     let mut walls = Vec::new();
     for _ in 0..=options.scrapes {
         let started = Instant::now();
@@ -216,7 +220,7 @@ async fn bare_client(
             .map(|url| async move {
                 let response = http
                     .get(url)
-                    .header("accept", "application/vnd.atlas.2023-01-01+json")
+                    .header("accept", accept)
                     .send_digest_auth(session)
                     .await
                     .map_err(io::Error::other)?;
